@@ -1,0 +1,105 @@
+# tornado_c — the commands README.md documents.
+#
+#   make run          install what is missing, build, serve examples/app.py
+#   make test         install what is missing, build, run every test
+#   make conformance  run Tornado's own test suite against tornado_c
+#   make bench        benchmarks (side by side with asyncio / pure Tornado)
+#   make asan         the test suite on an ASan+UBSan build of the extension
+#   make debug        build with assertions and debug counters
+
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip
+APT_PACKAGES := pkg-config libuv1-dev node-llhttp zlib1g-dev wrk
+TORNADO_REFERENCE := tornado==6.5.2
+CSRC := $(wildcard csrc/*.c csrc/*.h)
+EXT_SUFFIX := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+EXT := tornado_c/_core$(EXT_SUFFIX)
+PYTEST_ARGS ?=
+
+.PHONY: all deps sysdeps pydeps build run test conformance bench asan debug lint clean
+
+all: build
+
+# --- set-up ------------------------------------------------------------------
+
+sysdeps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing system packages:$$missing"; \
+	    SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	    $$SUDO apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+pydeps:
+	@$(PYTHON) -c 'import pytest, tornado, setuptools, wheel, pycurl; assert tornado.version == "6.5.2"' 2>/dev/null || \
+	    $(PIP) install -q --disable-pip-version-check "pytest>=7" "$(TORNADO_REFERENCE)" setuptools wheel pycurl
+
+deps: sysdeps pydeps
+
+# The extension is built in place (so the checkout is importable) and the
+# package is installed in editable mode once, so `import tornado_c` works from
+# anywhere.
+# Built into build/lib-inplace, then renamed into place: overwriting a loaded
+# .so in place corrupts processes that have it mapped (a test run in flight).
+$(EXT): $(CSRC) setup.py
+	@rm -rf build/lib-inplace
+	$(PYTHON) setup.py -q build_ext --build-lib build/lib-inplace --force 2>&1 | grep -vE "^(copying|running|creating)|BetaConfiguration|_BetaConfiguration|warnings.warn|FutureWarning|bdist_wheel" || true
+	@test -f build/lib-inplace/$(EXT) || { echo "build failed"; exit 1; }
+	cp build/lib-inplace/$(EXT) $(EXT).tmp && mv -f $(EXT).tmp $(EXT)
+
+build: deps $(EXT)
+	@(cd / && $(PYTHON) -c 'import tornado_c, os, sys; sys.exit(0 if os.path.dirname(tornado_c.__file__) == "$(CURDIR)/tornado_c" else 1)') 2>/dev/null || \
+	    $(PIP) install -q --disable-pip-version-check --no-build-isolation -e .
+
+# --- the two README commands ------------------------------------------------------
+
+run: build
+	$(PYTHON) examples/app.py
+
+test: build
+	$(PYTHON) -m pytest -q $(PYTEST_ARGS) tests
+
+# --- conformance, benchmarks, sanitizers ---------------------------------------
+
+.reference/tornado/test/__init__.py:
+	$(PIP) install -q --disable-pip-version-check --no-deps --target .reference "$(TORNADO_REFERENCE)"
+
+conformance: build .reference/tornado/test/__init__.py
+	$(PYTHON) tests/conformance/run.py --baseline --markdown docs/conformance.md $(MODULES)
+
+RAW_SERVER := benchmarks/raw_server/hello_server
+# The raw C libuv+llhttp server (the benchmark ceiling); llhttp's sources are
+# the ones setup.py staged into build/llhttp.
+$(RAW_SERVER): benchmarks/raw_server/hello_server.c $(EXT)
+	$(CC) -O2 -o $@ $< build/llhttp/*.c -Ibuild/llhttp $$(pkg-config --cflags --libs libuv)
+
+bench: build $(RAW_SERVER)
+	$(PYTHON) benchmarks/bench_loop.py --out-dir benchmarks/results
+
+# ASan+UBSan: the instrumented extension is built into build/asan (next to a
+# copy of the Python package) and run inside the ordinary interpreter binary
+# with the sanitizer runtime preloaded.
+ASAN_LIB = $(shell gcc -print-file-name=libasan.so)
+UBSAN_LIB = $(shell gcc -print-file-name=libubsan.so)
+REAL_PYTHON = $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
+asan: deps
+	rm -rf build/asan && mkdir -p build/asan
+	TORNADO_C_SANITIZE=1 TORNADO_C_DEBUG=1 $(PYTHON) setup.py -q build_ext \
+	    --build-lib build/asan --build-temp build/asan-tmp --force 2>&1 | grep -E "error|warning:" || true
+	cp -r tornado_c/*.py tornado_c/platform tornado_c/py.typed build/asan/tornado_c/
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:halt_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	LD_PRELOAD="$(ASAN_LIB) $(UBSAN_LIB)" PYTHONMALLOC=malloc PYTHONPATH=build/asan \
+	    $(REAL_PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests
+
+debug: deps
+	TORNADO_C_DEBUG=1 $(PYTHON) setup.py -q build_ext --inplace --force
+
+lint:
+	$(PYTHON) -m ruff check tornado_c tests benchmarks || true
+	$(PYTHON) -m mypy tornado_c || true
+
+clean:
+	rm -rf build .reference tornado_c/*.so tornado_c.egg-info

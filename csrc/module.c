@@ -1,0 +1,164 @@
+/*
+ * module.c — the tornado_c._core extension module: state, types, versions.
+ *
+ * Serves every tornado_c module that reaches native code.  Owns the module
+ * state (tc_state: type objects and interned strings) and reports the
+ * versions of the libraries the extension was built with.
+ */
+#include "tc.h"
+
+#include "llhttp.h"
+
+static int
+core_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    tc_state *st = PyModule_GetState(module);
+    Py_VISIT(st->LoopType);
+    Py_VISIT(st->HandleType);
+    Py_VISIT(st->TimerHandleType);
+    Py_VISIT(st->StreamType);
+    return 0;
+}
+
+static int
+core_clear(PyObject *module)
+{
+    tc_state *st = PyModule_GetState(module);
+    Py_CLEAR(st->LoopType);
+    Py_CLEAR(st->HandleType);
+    Py_CLEAR(st->TimerHandleType);
+    Py_CLEAR(st->str_report_callback_error);
+    Py_CLEAR(st->str_debug_slow_callback);
+    Py_CLEAR(st->str_check_callback);
+    Py_CLEAR(st->str_check_thread);
+    Py_CLEAR(st->str_call_soon);
+    Py_CLEAR(st->str_call_at);
+    Py_CLEAR(st->str_call_soon_threadsafe);
+    Py_CLEAR(st->str_context);
+    Py_CLEAR(st->str_fileno);
+    Py_CLEAR(st->str_set_result);
+    Py_CLEAR(st->str_cancelled);
+    Py_CLEAR(st->str_search);
+    Py_CLEAR(st->str_end);
+    Py_CLEAR(st->StreamType);
+    return 0;
+}
+
+static void
+core_free(void *module)
+{
+    core_clear((PyObject *)module);
+}
+
+PyDoc_STRVAR(versions_doc,
+"versions()\n--\n\n"
+"Return a dict with the versions of the native libraries in use: 'libuv'\n"
+"(the runtime library's), 'libuv_build' (the headers built against) and\n"
+"'llhttp'.");
+
+static PyObject *
+core_versions(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    (void)module;
+    return Py_BuildValue(
+        "{s:s,s:N,s:N,s:O}",
+        "libuv", uv_version_string(),
+        "libuv_build",
+        PyUnicode_FromFormat("%d.%d.%d", UV_VERSION_MAJOR, UV_VERSION_MINOR,
+                             UV_VERSION_PATCH),
+        "llhttp",
+        PyUnicode_FromFormat("%d.%d.%d", LLHTTP_VERSION_MAJOR,
+                             LLHTTP_VERSION_MINOR, LLHTTP_VERSION_PATCH),
+        "debug_build",
+#ifdef TORNADO_C_DEBUG
+        Py_True
+#else
+        Py_False
+#endif
+    );
+}
+
+PyDoc_STRVAR(debug_counters_doc,
+"_debug_counters()\n--\n\n"
+"Return {'uv_loops': n, 'uv_handles': n}: the libuv loops and handles the\n"
+"extension has open now.  Tests check that they balance.");
+
+static PyObject *
+core_debug_counters(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    (void)module;
+    return Py_BuildValue("{s:n,s:n}", "uv_loops", tc_open_uv_loops,
+                         "uv_handles", tc_open_uv_handles);
+}
+
+PyDoc_STRVAR(websocket_mask_doc,
+"websocket_mask(mask, data)\n--\n\n"
+"Return data XOR-ed with the 4-byte WebSocket mask (RFC 6455 5.3).");
+
+static PyMethodDef core_methods[] = {
+    {"websocket_mask", (PyCFunction)(void (*)(void))tc_websocket_mask, METH_FASTCALL,
+     websocket_mask_doc},
+    {"_debug_counters", core_debug_counters, METH_NOARGS, debug_counters_doc},
+    {"versions", core_versions, METH_NOARGS, versions_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static int
+core_exec(PyObject *module)
+{
+    tc_state *st = PyModule_GetState(module);
+
+#define INTERN(field, text)                                  \
+    do {                                                     \
+        st->field = PyUnicode_InternFromString(text);        \
+        if (st->field == NULL) {                             \
+            return -1;                                       \
+        }                                                    \
+    } while (0)
+    INTERN(str_report_callback_error, "_report_callback_error");
+    INTERN(str_debug_slow_callback, "_debug_slow_callback");
+    INTERN(str_check_callback, "_check_callback");
+    INTERN(str_check_thread, "_check_thread");
+    INTERN(str_call_soon, "call_soon");
+    INTERN(str_call_at, "call_at");
+    INTERN(str_call_soon_threadsafe, "call_soon_threadsafe");
+    INTERN(str_context, "context");
+    INTERN(str_fileno, "fileno");
+    INTERN(str_set_result, "set_result");
+    INTERN(str_cancelled, "cancelled");
+    INTERN(str_search, "search");
+    INTERN(str_end, "end");
+#undef INTERN
+
+    if (tc_handle_type_init(module, st) < 0 || tc_loop_type_init(module, st) < 0 ||
+        tc_stream_type_init(module, st) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static PyModuleDef_Slot core_slots[] = {
+    {Py_mod_exec, core_exec},
+    {0, NULL},
+};
+
+PyDoc_STRVAR(core_doc,
+"tornado_c._core: the native event loop, streams and HTTP/1 machinery.");
+
+PyModuleDef tc_module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "tornado_c._core",
+    .m_doc = core_doc,
+    .m_size = sizeof(tc_state),
+    .m_methods = core_methods,
+    .m_slots = core_slots,
+    .m_traverse = core_traverse,
+    .m_clear = core_clear,
+    .m_free = core_free,
+};
+
+PyMODINIT_FUNC
+PyInit__core(void)
+{
+    return PyModuleDef_Init(&tc_module_def);
+}

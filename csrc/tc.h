@@ -1,0 +1,324 @@
+/*
+ * tc.h — shared declarations of tornado_c._core.
+ *
+ * The module state (tc_state) owns every type object and interned string the
+ * extension uses; nothing Python-level lives in a C global.  Each subsystem has
+ * its own file (loop.c, handle.c, poll.c, errors.c, module.c) and exports only
+ * the tc_-prefixed functions declared here.
+ */
+#ifndef TORNADO_C_TC_H
+#define TORNADO_C_TC_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <stdint.h>
+#include <uv.h>
+
+#ifdef TORNADO_C_DEBUG
+#define TC_ASSERT(cond) assert(cond)
+#else
+#define TC_ASSERT(cond) ((void)0)
+#endif
+
+/* ------------------------------------------------------ version shims */
+
+/* Returns the exception being raised as a new reference and clears it
+ * (PyErr_GetRaisedException on 3.12+). Requires an exception to be set. */
+static inline PyObject *
+PyErr_GetRaisedException_compat(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL && value != NULL) {
+        PyException_SetTraceback(value, tb);
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    return value;
+#endif
+}
+
+/* Like PyErr_GetRaisedException_compat, but returns NULL when no exception
+ * is set. */
+static inline PyObject *
+PyErr_GetRaisedException_compat_or_null(void)
+{
+    return PyErr_Occurred() ? PyErr_GetRaisedException_compat() : NULL;
+}
+
+/* Re-raises an exception object taken by PyErr_GetRaisedException_compat
+ * (steals the reference). */
+static inline void
+PyErr_SetRaisedException_compat(PyObject *exc)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(exc);
+#else
+    PyObject *type = (PyObject *)Py_TYPE(exc);
+    Py_INCREF(type);
+    PyErr_Restore(type, exc, PyException_GetTraceback(exc));
+#endif
+}
+
+/* An identity hash (Py_HashPointer on 3.13+). */
+static inline Py_hash_t
+_Py_HashPointer_compat(const void *p)
+{
+    size_t y = (size_t)p;
+    y = (y >> 4) | (y << (8 * sizeof(void *) - 4));
+    Py_hash_t h = (Py_hash_t)y;
+    return h == -1 ? -2 : h;
+}
+
+/* ---------------------------------------------------------------- buffers */
+
+/* A growable byte buffer: live bytes are data[start, start + len). */
+typedef struct {
+    char *data;
+    Py_ssize_t start;
+    Py_ssize_t len;
+    Py_ssize_t cap;
+} tc_buf;
+
+/* Makes room for `extra` more bytes after the live ones.  0, or -1 with
+ * MemoryError set. */
+int tc_buf_grow(tc_buf *b, Py_ssize_t extra);
+
+/* Drops the first n live bytes (n <= len). */
+void tc_buf_consume(tc_buf *b, Py_ssize_t n);
+
+/* Releases the memory; the buffer is empty and reusable afterwards. */
+void tc_buf_free(tc_buf *b);
+
+/* Appends n bytes.  0 / -1 with MemoryError. */
+static inline int
+tc_buf_append(tc_buf *b, const char *p, Py_ssize_t n)
+{
+    if (b->start + b->len + n > b->cap && tc_buf_grow(b, n) < 0) {
+        return -1;
+    }
+    memcpy(b->data + b->start + b->len, p, (size_t)n);
+    b->len += n;
+    return 0;
+}
+
+static inline char *
+tc_buf_head(tc_buf *b)
+{
+    return b->data + b->start;
+}
+
+/* ------------------------------------------------------------------ state */
+
+typedef struct {
+    PyTypeObject *LoopType;
+    PyTypeObject *HandleType;
+    PyTypeObject *TimerHandleType;
+    PyTypeObject *StreamType;
+    PyObject *str_report_callback_error; /* "_report_callback_error" */
+    PyObject *str_debug_slow_callback;   /* "_debug_slow_callback" */
+    PyObject *str_check_callback;        /* "_check_callback" */
+    PyObject *str_check_thread;          /* "_check_thread" */
+    PyObject *str_call_soon;             /* "call_soon" */
+    PyObject *str_call_at;               /* "call_at" */
+    PyObject *str_call_soon_threadsafe;  /* "call_soon_threadsafe" */
+    PyObject *str_context;               /* "context" */
+    PyObject *str_fileno;                /* "fileno" */
+    PyObject *str_set_result;            /* "set_result" */
+    PyObject *str_cancelled;             /* "cancelled" */
+    PyObject *str_search;                /* "search" */
+    PyObject *str_end;                   /* "end" */
+} tc_state;
+
+extern PyModuleDef tc_module_def;
+
+/* Returns the module state reached through a type defined by this module
+ * (borrowed; never NULL for our own types). */
+static inline tc_state *
+tc_state_from_type(PyTypeObject *tp)
+{
+    PyObject *mod = PyType_GetModuleByDef(tp, &tc_module_def);
+    return mod == NULL ? NULL : (tc_state *)PyModule_GetState(mod);
+}
+
+/* ---------------------------------------------------------------- handles */
+
+/* asyncio.Handle / TimerHandle equivalents.  A Handle owns its callback, its
+ * argument tuple and its contextvars.Context until it runs or is cancelled. */
+typedef struct tc_loop_s tc_loop;
+typedef struct tc_stream_s tc_stream;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *callback;     /* NULL once cancelled */
+    PyObject *args;         /* tuple, NULL once cancelled */
+    PyObject *context;      /* contextvars.Context */
+    PyObject *loop;         /* the owning Loop (strong) */
+    PyObject *source_traceback; /* list in debug mode, else NULL */
+    PyObject *weakreflist;
+    char cancelled;
+    char is_timer;
+    /* Timer fields (used only when is_timer). */
+    char scheduled;         /* currently in the loop's heap */
+    double when;
+    uint64_t seq;           /* tie-breaker: equal deadlines run in order */
+} tc_handle;
+
+/* Creates a Handle (or TimerHandle when is_timer) taking new references to
+ * callback, args and context.  Returns a new reference or NULL. */
+PyObject *tc_handle_new(tc_state *st, int is_timer, PyObject *callback,
+                        PyObject *args, PyObject *context, PyObject *loop);
+
+/* Runs a handle's callback in its context.  Returns 0 when the callback
+ * returned or raised an ordinary exception (which is reported through the
+ * loop's exception handler), -1 with KeyboardInterrupt / SystemExit (or an
+ * error while reporting) set. */
+int tc_handle_run(tc_state *st, tc_handle *h);
+
+/* Marks a handle cancelled and drops its callback and arguments. */
+void tc_handle_cancel(tc_handle *h);
+
+int tc_handle_type_init(PyObject *module, tc_state *st);
+
+/* ------------------------------------------------------------------ loop */
+
+/* The per-fd watcher table entry (poll.c): the reader and writer Handles
+ * (new references or NULL) and the epoll interest currently registered. */
+typedef struct {
+    PyObject *reader;
+    PyObject *writer;
+    uint32_t registered;
+} tc_fdwatch;
+
+struct tc_loop_s {
+    PyObject_HEAD
+    uv_loop_t uvloop;
+    uv_timer_t timer;       /* armed for the earliest TimerHandle */
+    uv_async_t wakeup;      /* call_soon_threadsafe */
+    uv_prepare_t prepare;   /* releases the GIL right before the poll */
+    uv_poll_t fdpoll;       /* watches the inner epoll set (poll.c) */
+    /* Ready queue: a ring of Handle references. */
+    PyObject **ready;
+    Py_ssize_t ready_cap;
+    Py_ssize_t ready_head;
+    Py_ssize_t ready_len;
+    /* Timers: a binary heap of TimerHandle references by (when, seq). */
+    tc_handle **heap;
+    Py_ssize_t heap_len;
+    Py_ssize_t heap_cap;
+    Py_ssize_t timer_cancelled_count;
+    uint64_t timer_seq;
+    /* fd watching (poll.c). */
+    int epfd;               /* inner epoll set, -1 until first watcher */
+    char fdpoll_active;
+    char fds_pending;       /* the inner set became readable this iteration */
+    tc_fdwatch *fds;
+    Py_ssize_t fds_cap;
+    Py_ssize_t fds_count;
+    /* State shared with asyncio.BaseEventLoop's Python code, exposed as the
+     * _closed / _stopping / _debug attributes. */
+    char closed;
+    char stopping;
+    char debug;
+    char uv_open;           /* uv_loop_init done and not yet closed */
+    char has_gil;           /* see loop_on_prepare */
+    PyThreadState *tstate;  /* saved while the GIL is released */
+    double clock_resolution;
+    /* Native streams with an open libuv handle (stream.c), closed with the
+     * loop; and the loop-wide receive buffer every stream reads into. */
+    tc_stream *streams;
+    char *recvbuf;
+};
+
+/* Appends a handle to the ready queue (new reference taken).  0 / -1. */
+int tc_loop_push_ready(tc_loop *loop, PyObject *handle);
+
+/* Makes sure this thread holds the GIL inside a libuv callback (the loop
+ * releases it just before polling). */
+static inline void
+tc_loop_ensure_gil(tc_loop *loop)
+{
+    if (!loop->has_gil) {
+        PyEval_RestoreThread(loop->tstate);
+        loop->tstate = NULL;
+        loop->has_gil = 1;
+    }
+}
+
+/* Open libuv loops and handles in the process; tests of the debug build
+ * check that they balance (conftest.py).  Plain counters rather than module
+ * state: close callbacks run during interpreter teardown, when the module
+ * state may already be gone.  Only touched with the GIL held. */
+extern Py_ssize_t tc_open_uv_loops;
+extern Py_ssize_t tc_open_uv_handles;
+
+/* Counts a libuv handle of this loop as open. */
+void tc_loop_handle_opened(tc_loop *loop);
+
+/* The close callback for every libuv handle the loop owns: counts it closed.
+ * The handle's memory belongs to its owner and is not freed here. */
+void tc_loop_on_handle_closed(uv_handle_t *handle);
+
+/* A timer handle was cancelled while in the heap. */
+void tc_loop_timer_cancelled(tc_loop *loop);
+
+int tc_loop_type_init(PyObject *module, tc_state *st);
+
+/* ----------------------------------------------------------------- poll.c */
+
+/* fd watching through an inner epoll set that the libuv loop polls as one fd.
+ * add/remove follow asyncio's selector semantics exactly: errors are raised
+ * synchronously as OSError, a closed-then-reused fd number is re-registered,
+ * and libuv never sees a user fd (it would abort() on EBADF/ENOENT). */
+
+/* Converts an int or an object with fileno() to a fd.  Returns the fd, or -1
+ * with ValueError set (asyncio's messages). */
+int tc_fileobj_to_fd(tc_state *st, PyObject *fileobj);
+
+/* Installs handle as the reader (is_write = 0) or writer of fd, cancelling
+ * any previous one.  Returns 0, or -1 with OSError set. */
+int tc_poll_add(tc_loop *loop, int fd, int is_write, PyObject *handle);
+
+/* Removes the reader or writer of fd.  Returns 1 if one was removed, 0 if
+ * none, -1 with an exception set. */
+int tc_poll_remove(tc_loop *loop, int fd, int is_write);
+
+/* Returns the registered interest for fd as asyncio selector bits
+ * (1 = read, 2 = write), 0 if none. */
+int tc_poll_events(tc_loop *loop, int fd);
+
+/* Moves the Handles of every ready fd into the loop's ready queue.  0 / -1. */
+int tc_poll_process(tc_loop *loop);
+
+/* Drops every watcher and closes the inner epoll set. */
+void tc_poll_clear(tc_loop *loop);
+int tc_poll_traverse(tc_loop *loop, visitproc visit, void *arg);
+
+/* --------------------------------------------------------------- stream.c */
+
+#define TC_RECVBUF_SIZE 65536
+
+int tc_stream_type_init(PyObject *module, tc_state *st);
+
+/* Closes the libuv handle of every stream still open on the loop (loop
+ * close).  The streams stay usable as closed streams. */
+void tc_stream_close_all(tc_loop *loop);
+
+/* ------------------------------------------------------------ websocket.c */
+
+/* websocket_mask(mask, data) -> bytes: data XOR the repeated 4-byte mask.
+ * Returns a new bytes object, or NULL with TypeError/ValueError set. */
+PyObject *tc_websocket_mask(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+
+/* --------------------------------------------------------------- errors.c */
+
+/* Raises the OSError subclass matching a libuv error code (a negative UV_E*
+ * value) with libuv's message.  Always returns NULL. */
+PyObject *tc_raise_uv_error(int uverr);
+
+#endif /* TORNADO_C_TC_H */
