@@ -1,0 +1,817 @@
+"""HTTP/1.x framing over an `.IOStream` (the ``tornado.http1connection`` API).
+
+Two classes do the work here.  `HTTP1Connection` handles a single message
+exchange: it parses the incoming start line, headers and body (fixed length,
+chunked, or delimited by connection close) and passes the pieces to an
+`.HTTPMessageDelegate`; in the other direction it serializes headers and
+body for the `.HTTPConnection` interface, including chunked output and
+``Content-Length`` bookkeeping.  `HTTP1ServerConnection` drives a server
+connection, creating one `HTTP1Connection` per request it reads.
+
+.. versionadded:: 4.0
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import logging
+import types
+from typing import Any, Awaitable, Callable, Optional, Tuple, Type, Union, cast
+
+from tornado_c import gen, httputil, iostream
+from tornado_c.log import app_log, gen_log
+from tornado_c.escape import native_str, utf8
+from tornado_c.concurrent import Future
+from tornado_c.concurrent import future_add_done_callback
+from tornado_c.concurrent import future_set_result_unless_cancelled
+from tornado_c.util import GzipDecompressor
+
+CR_OR_LF_RE = re.compile(b"\r|\n")
+# Strict integer syntax for lengths and chunk sizes.
+DIGITS = re.compile(r"[0-9]+")
+HEXDIGITS = re.compile(r"[0-9a-fA-F]+")
+
+# Canned wire data.
+_INTERIM_CONTINUE = b"HTTP/1.1 100 (Continue)\r\n\r\n"
+_REJECTION = b"HTTP/1.1 400 Bad Request\r\n\r\n"
+_TERMINAL_CHUNK = b"0\r\n\r\n"
+
+# End of the header block; a bare LF is tolerated as a line ending.
+_HEADER_BLOCK_END = b"\r?\n\r?\n"
+
+# Client methods whose body goes out chunked when no length is given.
+_CHUNKABLE_METHODS = ("POST", "PUT", "PATCH")
+
+_DEFAULT_BUFFER_LIMIT = 64 * 1024
+
+
+class _QuietException(Exception):
+    """Signals an error that was logged already and needs no more noise."""
+
+    def __init__(self) -> None:
+        pass
+
+
+class _ExceptionLoggingContext:
+    """Context manager for calls into application code.
+
+    Anything escaping the block, except `.HTTPInputError` (which the caller
+    answers with a 400), is written to the given logger and replaced by a
+    `_QuietException`.
+    """
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(
+        self,
+        typ: "Optional[Type[BaseException]]",
+        value: Optional[BaseException],
+        tb: types.TracebackType,
+    ) -> None:
+        if value is not None and not isinstance(value, httputil.HTTPInputError):
+            self.logger.error("Uncaught exception", exc_info=(typ, value, tb))
+            raise _QuietException
+        return None
+
+
+class HTTP1ConnectionParameters:
+    """Settings shared by `.HTTP1Connection` and `.HTTP1ServerConnection`."""
+
+    def __init__(
+        self,
+        no_keep_alive: bool = False,
+        chunk_size: Optional[int] = None,
+        max_header_size: Optional[int] = None,
+        header_timeout: Optional[float] = None,
+        max_body_size: Optional[int] = None,
+        body_timeout: Optional[float] = None,
+        decompress: bool = False,
+    ) -> None:
+        """
+        :arg bool no_keep_alive: serve a single request per connection
+        :arg int chunk_size: upper bound on each body piece handed to the
+            delegate (64 KiB when unset)
+        :arg int max_header_size: upper bound on start line plus headers
+            (64 KiB when unset)
+        :arg float header_timeout: time limit, in seconds, for the headers
+        :arg int max_body_size: upper bound on a body; unset means the
+            stream's ``max_buffer_size``
+        :arg float body_timeout: time limit, in seconds, for the body
+        :arg bool decompress: transparently inflate gzip-encoded bodies
+        """
+        self.decompress = decompress
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
+        self.chunk_size = chunk_size if chunk_size else _DEFAULT_BUFFER_LIMIT
+        self.max_body_size = max_body_size
+        self.no_keep_alive = no_keep_alive
+        self.max_header_size = (
+            max_header_size if max_header_size else _DEFAULT_BUFFER_LIMIT
+        )
+
+
+class HTTP1Connection(httputil.HTTPConnection):
+    """Reads and writes one HTTP/1.x message pair over a stream.
+
+    Clients create one directly; on servers `HTTP1ServerConnection` makes a
+    fresh one for every request on the connection.
+    """
+
+    def __init__(
+        self,
+        stream: iostream.IOStream,
+        is_client: bool,
+        params: Optional[HTTP1ConnectionParameters] = None,
+        context: Optional[object] = None,
+    ) -> None:
+        """
+        :arg stream: the `.IOStream` to talk over
+        :arg bool is_client: true for the requesting side
+        :arg params: a `.HTTP1ConnectionParameters`, or ``None`` for defaults
+        :arg context: opaque value, exposed as ``connection.context``
+        """
+        settings = params if params is not None else HTTP1ConnectionParameters()
+        self.params = settings
+        self.stream = stream
+        self.context = context
+        self.is_client = is_client
+        self.no_keep_alive = settings.no_keep_alive
+        self._body_timeout = settings.body_timeout
+        self._max_body_size = (
+            stream.max_buffer_size
+            if settings.max_body_size is None
+            else settings.max_body_size
+        )
+        # Direction bookkeeping.
+        self._read_finished = False
+        self._write_finished = False
+        self._disconnect_on_finish = False
+        # Completed when the exchange is over in both directions, or when
+        # the connection goes away first.
+        self._finish_future: "Future[None]" = Future()
+        # Message state, filled in as lines are read or written.
+        self._request_start_line: Optional[httputil.RequestStartLine] = None
+        self._request_headers: Optional[httputil.HTTPHeaders] = None
+        self._response_start_line: Optional[httputil.ResponseStartLine] = None
+        self._expected_content_remaining: Optional[int] = None
+        self._chunking_output = False
+        self._pending_write: "Optional[Future[None]]" = None
+        self._clear_callbacks()
+
+    # -- reading ---------------------------------------------------------
+
+    def read_response(self, delegate: httputil.HTTPMessageDelegate) -> Awaitable[bool]:
+        """Receive one message and pass it to ``delegate``.
+
+        On the client side this is the response (call it once the request
+        has been sent); on the server side it is a request.  The result is
+        ``True`` when the stream can still be used afterwards.
+        """
+        target = delegate
+        if self.params.decompress:
+            target = _GzipMessageDelegate(delegate, self.params.chunk_size)
+        return self._read_message(target)
+
+    async def _bounded(self, work: Awaitable[Any], limit: Optional[float]) -> Any:
+        # Await ``work``, giving up with gen.TimeoutError after ``limit``
+        # seconds when a limit is set.
+        if limit is None:
+            return await work
+        return await gen.with_timeout(
+            self.stream.io_loop.time() + limit,
+            work,
+            quiet_exceptions=iostream.StreamClosedError,
+        )
+
+    async def _notify(self, method: Callable[..., Any], *args: Any) -> None:
+        # Call a delegate method, awaiting what it returns, under the
+        # logging guard.
+        with _ExceptionLoggingContext(app_log):
+            outcome = method(*args)
+            if outcome is not None:
+                await outcome
+
+    async def _pass_body(
+        self, delegate: httputil.HTTPMessageDelegate, data: bytes
+    ) -> None:
+        # Once a server has written its whole response, any remaining
+        # request body is read and dropped.
+        if self.is_client or not self._write_finished:
+            await self._notify(delegate.data_received, data)
+
+    def _take_start_line(
+        self, text: str, headers: httputil.HTTPHeaders
+    ) -> Union[httputil.RequestStartLine, httputil.ResponseStartLine]:
+        if not self.is_client:
+            request_line = httputil.parse_request_start_line(text)
+            self._request_start_line = request_line
+            self._request_headers = headers
+            self._disconnect_on_finish = not self._can_keep_alive(
+                request_line, headers
+            )
+            return request_line
+        status_line = httputil.parse_response_start_line(text)
+        self._response_start_line = status_line
+        self._disconnect_on_finish = False
+        return status_line
+
+    async def _read_message(self, delegate: httputil.HTTPMessageDelegate) -> bool:
+        # True while the delegate has seen headers but not finish(); it is
+        # then owed an on_connection_close() if we bail out.
+        delegate_open = False
+        try:
+            try:
+                raw_head = await self._bounded(
+                    self.stream.read_until_regex(
+                        _HEADER_BLOCK_END, max_bytes=self.params.max_header_size
+                    ),
+                    self.params.header_timeout,
+                )
+            except gen.TimeoutError:
+                self.close()
+                return False
+            first_line, headers = self._parse_headers(raw_head)
+            start_line = self._take_start_line(first_line, headers)
+            delegate_open = True
+            await self._notify(delegate.headers_received, start_line, headers)
+            if self.stream is None:
+                # Detached during headers_received (e.g. websocket upgrade).
+                delegate_open = False
+                return False
+
+            status = 0
+            has_body = True
+            if self.is_client:
+                status = cast(httputil.ResponseStartLine, start_line).code
+                sent = self._request_start_line
+                has_body = status != 304 and not (
+                    sent is not None and sent.method == "HEAD"
+                )
+                if status >= 100 and status < 200:
+                    # An informational reply: it may not carry a body and
+                    # the final response comes after it.
+                    for framing in ("Content-Length", "Transfer-Encoding"):
+                        if framing in headers:
+                            raise httputil.HTTPInputError(
+                                "Response code %d cannot have body" % status
+                            )
+                    await self._read_message(delegate)
+            elif not self._write_finished and headers.get("Expect") == "100-continue":
+                self.stream.write(_INTERIM_CONTINUE)
+
+            if has_body and not await self._consume_body(status, headers, delegate):
+                return False
+            self._read_finished = True
+            if self.is_client or not self._write_finished:
+                delegate_open = False
+                with _ExceptionLoggingContext(app_log):
+                    delegate.finish()
+            # Servers hold off the next request until this response is out
+            # (or the peer has gone).
+            current = self.stream
+            if not (
+                self._finish_future.done() or current is None or current.closed()
+            ):
+                current.set_close_callback(self._on_connection_close)
+                await self._finish_future
+            if self._disconnect_on_finish and self.is_client:
+                self.close()
+            return self.stream is not None
+        except httputil.HTTPInputError as exc:
+            gen_log.info("Malformed HTTP message from %s: %s", self.context, exc)
+            if not self.is_client:
+                await self.stream.write(_REJECTION)
+            self.close()
+            return False
+        finally:
+            if delegate_open:
+                with _ExceptionLoggingContext(app_log):
+                    delegate.on_connection_close()
+            self._clear_callbacks()
+
+    async def _consume_body(
+        self,
+        code: int,
+        headers: httputil.HTTPHeaders,
+        delegate: httputil.HTTPMessageDelegate,
+    ) -> bool:
+        # Read the body under the body timeout; False when that ran out
+        # (the stream is closed by then).
+        reader = self._read_body(code, headers, delegate)
+        if reader is None:
+            return True
+        try:
+            await self._bounded(reader, self._body_timeout)
+        except gen.TimeoutError:
+            gen_log.info("Timeout reading body from %s", self.context)
+            self.stream.close()
+            return False
+        return True
+
+    def _parse_headers(self, data: bytes) -> Tuple[str, httputil.HTTPHeaders]:
+        # Stray blank lines ahead of the start line are skipped (RFC 9112 2.2).
+        text = data.decode("latin1").lstrip("\r\n")
+        cut = text.find("\n")
+        return text[:cut].rstrip("\r"), httputil.HTTPHeaders.parse(text[cut:])
+
+    def _declared_length(self, headers: httputil.HTTPHeaders) -> Optional[int]:
+        # Validated Content-Length of an incoming message, or None.
+        raw = headers.get("Content-Length")
+        if raw is None:
+            return None
+        if "," in raw:
+            # A list of one repeated value (as some proxies produce) is
+            # collapsed; differing values are an error.
+            candidates = re.split(r",\s*", raw)
+            if len(set(candidates)) != 1:
+                raise httputil.HTTPInputError(
+                    "Multiple unequal Content-Lengths: %r" % raw
+                )
+            raw = candidates[0]
+            headers["Content-Length"] = raw
+        try:
+            length = parse_int(raw)
+        except ValueError:
+            raise httputil.HTTPInputError(
+                "Only integer Content-Length is allowed: %s" % raw
+            )
+        if length > self._max_body_size:
+            raise httputil.HTTPInputError("Content-Length too long")
+        return length
+
+    def _read_body(
+        self,
+        code: int,
+        headers: httputil.HTTPHeaders,
+        delegate: httputil.HTTPMessageDelegate,
+    ) -> Optional[Awaitable[None]]:
+        length = self._declared_length(headers)
+        chunked = is_transfer_encoding_chunked(headers)
+        if code == 204:
+            # No Content means exactly that (RFC 9110 15.3.5).
+            if chunked or (length is not None and length != 0):
+                raise httputil.HTTPInputError(
+                    "Response with code %d should not have body" % code
+                )
+            length = 0
+        if chunked:
+            return self._read_chunked_body(delegate)
+        if length is None:
+            # Without framing a response runs to the end of the connection;
+            # a request simply has no body.
+            return self._read_body_until_close(delegate) if self.is_client else None
+        return self._read_fixed_body(length, delegate)
+
+    async def _relay(
+        self,
+        stream: iostream.IOStream,
+        count: int,
+        delegate: httputil.HTTPMessageDelegate,
+    ) -> None:
+        # Move ``count`` body bytes from the stream to the delegate, in
+        # pieces no larger than chunk_size.
+        limit = self.params.chunk_size
+        while count > 0:
+            piece = await stream.read_bytes(min(count, limit), partial=True)
+            count -= len(piece)
+            await self._pass_body(delegate, piece)
+
+    async def _read_fixed_body(
+        self, content_length: int, delegate: httputil.HTTPMessageDelegate
+    ) -> None:
+        await self._relay(self.stream, content_length, delegate)
+
+    async def _read_chunked_body(self, delegate: httputil.HTTPMessageDelegate) -> None:
+        stream = self.stream
+        received = 0
+        while True:
+            size_line = await stream.read_until(b"\r\n", max_bytes=64)
+            try:
+                size = parse_hex_int(native_str(size_line[:-2]))
+            except ValueError:
+                raise httputil.HTTPInputError("invalid chunk size")
+            if not size:
+                break
+            received += size
+            if received > self._max_body_size:
+                raise httputil.HTTPInputError("chunked body too large")
+            await self._relay(stream, size, delegate)
+            if await stream.read_bytes(2) != b"\r\n":
+                # Matches Tornado 6.5, where this is an assertion: logged as
+                # an uncaught exception, connection dropped without a 400.
+                raise AssertionError("chunk data not followed by CRLF")
+        # Trailer fields are not accepted: the zero-size chunk must be
+        # followed by the closing CRLF.
+        if await stream.read_bytes(2) != b"\r\n":
+            raise httputil.HTTPInputError("improperly terminated chunked request")
+
+    async def _read_body_until_close(
+        self, delegate: httputil.HTTPMessageDelegate
+    ) -> None:
+        everything = await self.stream.read_until_close()
+        await self._pass_body(delegate, everything)
+
+    def _can_keep_alive(
+        self, start_line: httputil.RequestStartLine, headers: httputil.HTTPHeaders
+    ) -> bool:
+        if self.params.no_keep_alive:
+            return False
+        token = (headers.get("Connection") or "").lower()
+        if start_line.version == "HTTP/1.1":
+            return token != "close"
+        # Older clients must ask for keep-alive, and the request must have
+        # a knowable length.
+        delimited = (
+            "Content-Length" in headers
+            or is_transfer_encoding_chunked(headers)
+            or getattr(start_line, "method", None) in ("HEAD", "GET")
+        )
+        return bool(delimited) and token == "keep-alive"
+
+    # -- connection state --------------------------------------------------
+
+    def _mark_finished(self) -> None:
+        if not self._finish_future.done():
+            future_set_result_unless_cancelled(self._finish_future, None)
+
+    def _clear_callbacks(self) -> None:
+        """Forget stored callbacks, so that handler objects are not kept
+        alive through reference cycles."""
+        self._write_callback: Optional[Callable[[], None]] = None
+        self._write_future: "Optional[Future[None]]" = None
+        self._close_callback: Optional[Callable[[], None]] = None
+        if self.stream is not None:
+            self.stream.set_close_callback(None)
+
+    def set_close_callback(self, callback: Optional[Callable[[], None]]) -> None:
+        """Register ``callback`` to run if the connection closes.
+
+        This complements `.HTTPMessageDelegate.on_connection_close`, which
+        only covers the time a message is being read; a server uses this to
+        notice a client that disconnects while its response is pending.
+        """
+        self._close_callback = callback
+
+    def _on_connection_close(self) -> None:
+        pending, self._close_callback = self._close_callback, None
+        if pending is not None:
+            pending()
+        self._mark_finished()
+        self._clear_callbacks()
+
+    def close(self) -> None:
+        stream = self.stream
+        if stream is not None:
+            stream.close()
+        self._clear_callbacks()
+        self._mark_finished()
+
+    def detach(self) -> iostream.IOStream:
+        """Hand the stream over to the caller and stop HTTP handling.
+
+        Call this from `.HTTPMessageDelegate.headers_received` only; it is
+        how protocols that start as HTTP (websockets, for one) take over
+        the connection.
+        """
+        self._clear_callbacks()
+        released, self.stream = self.stream, None  # type: ignore[assignment]
+        self._mark_finished()
+        return released
+
+    def set_body_timeout(self, timeout: float) -> None:
+        """Use ``timeout`` instead of the configured body timeout for the
+        current message."""
+        self._body_timeout = timeout
+
+    def set_max_body_size(self, max_body_size: int) -> None:
+        """Use ``max_body_size`` instead of the configured limit for the
+        current message."""
+        self._max_body_size = max_body_size
+
+    # -- writing ---------------------------------------------------------
+
+    def _client_start_line(
+        self, start_line: httputil.RequestStartLine, headers: httputil.HTTPHeaders
+    ) -> bytes:
+        self._request_start_line = start_line
+        # A request body of unknown size is sent chunked.
+        self._chunking_output = (
+            "Content-Length" not in headers and start_line.method in _CHUNKABLE_METHODS
+        )
+        return utf8(f"{start_line[0]} {start_line[1]} HTTP/1.1")
+
+    def _server_start_line(
+        self, start_line: httputil.ResponseStartLine, headers: httputil.HTTPHeaders
+    ) -> bytes:
+        request_line = self._request_start_line
+        request_headers = self._request_headers
+        assert request_line is not None
+        assert request_headers is not None
+        self._response_start_line = start_line
+        status = start_line.code
+        is_http11 = request_line.version == "HTTP/1.1"
+        bodyless = (
+            request_line.method == "HEAD"
+            or status in (204, 304)
+            or 100 <= status < 200
+        )
+        self._chunking_output = (
+            is_http11 and not bodyless and "Content-Length" not in headers
+        )
+        if is_http11 and self._disconnect_on_finish:
+            headers["Connection"] = "close"
+        if request_line.version == "HTTP/1.0":
+            if request_headers.get("Connection", "").lower() == "keep-alive":
+                headers["Connection"] = "Keep-Alive"
+        return utf8("HTTP/1.1 %d %s" % (start_line[1], start_line[2]))
+
+    def _queue_write(self, payload: Callable[[], bytes]) -> "Future[None]":
+        # Returns the future handed to the caller; ``payload`` is only
+        # evaluated when the stream is still open.
+        result: "Future[None]" = Future()
+        self._write_future = result
+        if self.stream.closed():
+            result.set_exception(iostream.StreamClosedError())
+            result.exception()  # nobody is obliged to look at it
+            return result
+        self._pending_write = self.stream.write(payload())
+        future_add_done_callback(self._pending_write, self._on_write_complete)
+        return result
+
+    def write_headers(
+        self,
+        start_line: Union[httputil.RequestStartLine, httputil.ResponseStartLine],
+        headers: httputil.HTTPHeaders,
+        chunk: Optional[bytes] = None,
+    ) -> "Future[None]":
+        """Implements `.HTTPConnection.write_headers`."""
+        if self.is_client:
+            assert isinstance(start_line, httputil.RequestStartLine)
+            opening = self._client_start_line(start_line, headers)
+        else:
+            assert isinstance(start_line, httputil.ResponseStartLine)
+            opening = self._server_start_line(start_line, headers)
+        if self._chunking_output:
+            headers["Transfer-Encoding"] = "chunked"
+        if self.is_client:
+            no_content = False
+        else:
+            no_content = (
+                self._request_start_line.method == "HEAD"  # type: ignore[union-attr]
+                or cast(httputil.ResponseStartLine, start_line).code == 304
+            )
+        declared = None if no_content else headers.get("Content-Length")
+        self._expected_content_remaining = (
+            0 if no_content else (None if declared is None else parse_int(declared))
+        )
+        encoded = [opening] + [
+            (native_str(k) + ": " + native_str(v)).encode("latin1")
+            for k, v in headers.get_all()
+        ]
+        for line in encoded:
+            if CR_OR_LF_RE.search(line):
+                raise ValueError("Illegal characters (CR or LF) in header: %r" % line)
+
+        def assemble() -> bytes:
+            block = b"\r\n".join(encoded) + b"\r\n\r\n"
+            return block + self._format_chunk(chunk) if chunk else block
+
+        return self._queue_write(assemble)
+
+    def _format_chunk(self, chunk: bytes) -> bytes:
+        budget = self._expected_content_remaining
+        if budget is not None:
+            budget -= len(chunk)
+            self._expected_content_remaining = budget
+            if budget < 0:
+                # Excess bytes would be taken for the next message: give up
+                # on the connection instead.
+                self.stream.close()
+                raise httputil.HTTPOutputError(
+                    "Tried to write more data than Content-Length"
+                )
+        if not (chunk and self._chunking_output):
+            return chunk
+        return b"".join((b"%x\r\n" % len(chunk), chunk, b"\r\n"))
+
+    def write(self, chunk: bytes) -> "Future[None]":
+        """Implements `.HTTPConnection.write`.
+
+        Also accepts, for old callers, a header block already encoded by
+        the application in place of a `write_headers` call (deprecated).
+        """
+        return self._queue_write(lambda: self._format_chunk(chunk))
+
+    def finish(self) -> None:
+        """Implements `.HTTPConnection.finish`."""
+        shortfall = self._expected_content_remaining
+        if shortfall and not self.stream.closed():
+            self.stream.close()
+            raise httputil.HTTPOutputError(
+                "Tried to write %d bytes less than Content-Length" % shortfall
+            )
+        if self._chunking_output and not self.stream.closed():
+            trailer = self.stream.write(_TERMINAL_CHUNK)
+            self._pending_write = trailer
+            trailer.add_done_callback(self._on_write_complete)
+        self._write_finished = True
+        # Unread request body left on the wire means the connection cannot
+        # carry another request.
+        self._disconnect_on_finish = self._disconnect_on_finish or not self._read_finished
+        # Push out the last segment now rather than waiting on Nagle.
+        self.stream.set_nodelay(True)
+        last_write = self._pending_write
+        if last_write is not None:
+            future_add_done_callback(last_write, self._finish_request)
+        else:
+            self._finish_request(None)
+
+    def _on_write_complete(self, future: "Future[None]") -> None:
+        failure = future.exception()
+        if failure is not None and not isinstance(failure, iostream.StreamClosedError):
+            future.result()  # re-raises
+        callback, self._write_callback = self._write_callback, None
+        if callback is not None:
+            self.stream.io_loop.add_callback(callback)
+        waiter, self._write_future = self._write_future, None
+        if waiter is not None:
+            future_set_result_unless_cancelled(waiter, None)
+
+    def _finish_request(self, future: "Optional[Future[None]]") -> None:
+        self._clear_callbacks()
+        if self._disconnect_on_finish and not self.is_client:
+            self.close()
+            return
+        # Pipelined requests that follow may be small again: Nagle back on.
+        self.stream.set_nodelay(False)
+        self._mark_finished()
+
+
+class _GzipMessageDelegate(httputil.HTTPMessageDelegate):
+    """Delegate wrapper that inflates ``Content-Encoding: gzip`` bodies."""
+
+    def __init__(self, delegate: httputil.HTTPMessageDelegate, chunk_size: int) -> None:
+        self._delegate = delegate
+        self._chunk_size = chunk_size
+        self._decompressor: Optional[GzipDecompressor] = None
+
+    async def _forward(self, data: bytes) -> None:
+        outcome = self._delegate.data_received(data)
+        if outcome is not None:
+            await outcome
+
+    def headers_received(
+        self,
+        start_line: Union[httputil.RequestStartLine, httputil.ResponseStartLine],
+        headers: httputil.HTTPHeaders,
+    ) -> Optional[Awaitable[None]]:
+        encoding = headers.get("Content-Encoding", "")
+        if encoding.lower() == "gzip":
+            self._decompressor = GzipDecompressor()
+            # The body the delegate gets is plain; record the coding that
+            # was stripped.
+            headers.add("X-Consumed-Content-Encoding", encoding)
+            del headers["Content-Encoding"]
+        return self._delegate.headers_received(start_line, headers)
+
+    async def data_received(self, chunk: bytes) -> None:
+        inflater = self._decompressor
+        if inflater is None:
+            await self._forward(chunk)
+            return
+        # Inflate in bounded steps so that a tiny compressed body cannot
+        # blow up into one enormous buffer.
+        todo = chunk
+        while todo:
+            plain = inflater.decompress(todo, self._chunk_size)
+            if plain:
+                await self._forward(plain)
+            todo = inflater.unconsumed_tail
+            if todo and not plain:
+                raise httputil.HTTPInputError(
+                    "encountered unconsumed gzip data without making progress"
+                )
+
+    def finish(self) -> None:
+        inflater = self._decompressor
+        if inflater is not None:
+            # Output at this point means the compressed stream was cut short.
+            if inflater.flush():
+                raise ValueError(
+                    "decompressor.flush returned data; possible truncated input"
+                )
+        return self._delegate.finish()
+
+    def on_connection_close(self) -> None:
+        return self._delegate.on_connection_close()
+
+
+class HTTP1ServerConnection:
+    """Server side of an HTTP/1.x connection: a loop reading requests and
+    dispatching each to the server's delegate."""
+
+    def __init__(
+        self,
+        stream: iostream.IOStream,
+        params: Optional[HTTP1ConnectionParameters] = None,
+        context: Optional[object] = None,
+    ) -> None:
+        """
+        :arg stream: the `.IOStream` to serve
+        :arg params: a `.HTTP1ConnectionParameters`, or ``None`` for defaults
+        :arg context: opaque value, exposed as ``connection.context``
+        """
+        self.context = context
+        self.stream = stream
+        self.params = params if params is not None else HTTP1ConnectionParameters()
+        self._serving_future: "Optional[Future[None]]" = None
+
+    async def close(self) -> None:
+        """Close the stream and wait until the request loop has stopped."""
+        self.stream.close()
+        serving = self._serving_future
+        assert serving is not None
+        try:
+            await serving
+        except Exception:
+            pass  # the loop reports its own failures
+
+    def start_serving(self, delegate: httputil.HTTPServerConnectionDelegate) -> None:
+        """Begin reading requests from the stream.
+
+        :arg delegate: a `.HTTPServerConnectionDelegate`
+        """
+        assert isinstance(delegate, httputil.HTTPServerConnectionDelegate)
+        loop_future = gen.convert_yielded(self._server_request_loop(delegate))
+        self._serving_future = loop_future
+        # Any unexpected failure of the loop is reported by the IOLoop.
+        self.stream.io_loop.add_future(loop_future, lambda f: f.result())
+
+    async def _serve_one(self, delegate: httputil.HTTPServerConnectionDelegate) -> bool:
+        # Handle a single request; False means the connection is done.
+        conn = HTTP1Connection(self.stream, False, self.params, self.context)
+        message_delegate = delegate.start_request(self, conn)
+        try:
+            return bool(await conn.read_response(message_delegate))
+        except (
+            asyncio.CancelledError,
+            iostream.UnsatisfiableReadError,
+            iostream.StreamClosedError,
+        ):
+            return False
+        except Exception as exc:
+            if not isinstance(exc, _QuietException):
+                gen_log.error("Uncaught exception", exc_info=True)
+            conn.close()
+            return False
+
+    async def _server_request_loop(
+        self, delegate: httputil.HTTPServerConnectionDelegate
+    ) -> None:
+        try:
+            while await self._serve_one(delegate):
+                # Yield between pipelined requests so other connections
+                # get a turn.
+                await asyncio.sleep(0)
+        finally:
+            delegate.on_close(self)
+
+
+def parse_int(s: str) -> int:
+    """Strict decimal parse: ASCII digits only (``int()`` would also take
+    signs, blanks and underscores)."""
+    if not DIGITS.fullmatch(s):
+        raise ValueError("not an integer: %r" % s)
+    return int(s)
+
+
+def parse_hex_int(s: str) -> int:
+    """Strict hexadecimal parse: hex digits only."""
+    if not HEXDIGITS.fullmatch(s):
+        raise ValueError("not a hexadecimal integer: %r" % s)
+    return int(s, 16)
+
+
+def is_transfer_encoding_chunked(headers: httputil.HTTPHeaders) -> bool:
+    """Report whether the message uses chunked transfer coding.
+
+    Any other coding (lists like ``gzip, chunked`` included) is rejected
+    with `.HTTPInputError`, as is a message that also carries
+    ``Content-Length``: conflicting framing is how requests get smuggled.
+    """
+    coding = headers.get("Transfer-Encoding")
+    if coding is None:
+        return False
+    problem = None
+    if "Content-Length" in headers:
+        problem = "Message with both Transfer-Encoding and Content-Length"
+    elif coding.lower() != "chunked":
+        problem = "Unsupported Transfer-Encoding %s" % coding
+    if problem is not None:
+        raise httputil.HTTPInputError(problem)
+    return True

@@ -1,0 +1,655 @@
+"""Pure-Python HTTP client (``tornado.simple_httpclient``).
+
+`SimpleAsyncHTTPClient`, the default `.AsyncHTTPClient`, needs nothing
+outside this package: it opens `.TCPClient` streams and speaks HTTP/1.1
+over them with a client-side `.HTTP1Connection`, one fresh connection per
+request.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import copy
+import re
+import ssl
+import socket
+import base64
+import functools
+import collections
+import urllib.parse
+from io import BytesIO
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Type, Union
+
+from tornado_c import gen, httputil, version
+from tornado_c.escape import _unicode
+from tornado_c.httpclient import AsyncHTTPClient, HTTPError, HTTPRequest
+from tornado_c.httpclient import HTTPResponse, _RequestProxy, main
+from tornado_c.http1connection import HTTP1Connection, HTTP1ConnectionParameters
+from tornado_c.iostream import IOStream, StreamClosedError
+from tornado_c.ioloop import IOLoop
+from tornado_c.log import gen_log
+from tornado_c.netutil import OverrideResolver, Resolver, is_valid_ip
+from tornado_c.netutil import _client_ssl_defaults
+from tornado_c.tcpclient import TCPClient
+
+if TYPE_CHECKING:
+    from typing import Deque, List, Tuple  # noqa: F401
+
+_Callback = Callable[[HTTPResponse], None]
+
+# Statuses that send the client elsewhere when follow_redirects is on.
+_REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
+
+# Request headers that only describe a body; dropped when a redirect turns
+# the request into a GET.
+_BODY_HEADERS = ("Content-Type", "Content-Length", "Transfer-Encoding", "Content-Encoding")
+
+# Options of HTTPRequest that this client cannot honour.
+_PROXY_OPTIONS = ("proxy_host", "proxy_port") + tuple(
+    "proxy_" + suffix for suffix in ("username", "password", "auth_mode")
+)
+
+_IPV6_LITERAL = re.compile(r"^\[.*\]$")
+
+
+def _shortest(*limits: Optional[float]) -> Optional[float]:
+    """The smallest of the given timeouts that is set and non-zero."""
+    active = [limit for limit in limits if limit]
+    return min(active) if active else None
+
+
+def _timeout_text(info: Optional[str]) -> str:
+    return "Timeout %s" % info if info else "Timeout"
+
+
+def _strip_userinfo(netloc: str) -> str:
+    # "user:pw@host:port" -> "host:port"
+    return netloc.rpartition("@")[2]
+
+
+class HTTPTimeoutError(HTTPError):
+    """A request made by SimpleAsyncHTTPClient ran out of time.
+
+    It derives from `.HTTPClientError`, with the conventional code 599,
+    for historical reasons.
+
+    .. versionadded:: 5.1
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(599, message=message)
+
+    def __str__(self) -> str:
+        return self.message if self.message else "Timeout"
+
+
+class HTTPStreamClosedError(HTTPError):
+    """SimpleAsyncHTTPClient lost its connection before the response was
+    complete.
+
+    A more precise exception (`ConnectionResetError`, for instance) is
+    raised in its place when one is known.  Like `HTTPTimeoutError`, it is
+    an `.HTTPClientError` with code 599, for historical reasons.
+
+    .. versionadded:: 5.1
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(599, message=message)
+
+    def __str__(self) -> str:
+        return self.message if self.message else "Stream closed"
+
+
+class SimpleAsyncHTTPClient(AsyncHTTPClient):
+    """`.AsyncHTTPClient` implementation with no dependencies.
+
+    HTTP/1.1 over `.IOStream`.  Limitations: no proxy support, no
+    connection reuse, and ``network_interface`` must be an IP address.
+
+    Settings (given to ``configure()`` for the shared instances, or to the
+    constructor together with ``force_instance=True``):
+
+    * ``max_clients``: how many requests may run at once; others wait in a
+      queue, and the wait counts towards their ``request_timeout``.
+    * ``defaults``: default values for `.HTTPRequest` attributes.
+    * ``hostname_mapping``: host name to IP address overrides (handy in
+      tests or for local DNS tweaks).
+    * ``resolver``: a `.Resolver` to use in place of the default.
+    * ``max_buffer_size``: bytes that may be held in memory at once
+      (100MB by default).
+    * ``max_body_size``: the largest response body accepted; defaults to
+      ``max_buffer_size``.  Without a ``streaming_callback`` the lower of
+      the two limits applies, with one only ``max_body_size`` does.
+    * ``max_header_size``: the largest response header block accepted.
+
+    .. versionchanged:: 4.2
+        New ``max_body_size`` setting.
+    """
+
+    def initialize(  # type: ignore[override]
+        self,
+        max_clients: int = 10,
+        hostname_mapping: Optional[Dict[str, str]] = None,
+        max_buffer_size: int = 104857600,
+        resolver: Optional[Resolver] = None,
+        defaults: Optional[Dict[str, Any]] = None,
+        max_header_size: Optional[int] = None,
+        max_body_size: Optional[int] = None,
+    ) -> None:
+        super().initialize(defaults=defaults)
+        self.max_header_size = max_header_size
+        self.max_body_size = max_body_size
+        self.max_buffer_size = max_buffer_size
+        self.max_clients = max_clients
+        # Pending fetches in arrival order: (key, request, callback).
+        self.queue: "Deque[Tuple[object, HTTPRequest, _Callback]]" = collections.deque()
+        # Fetches not started yet: key -> (request, callback, queue timer).
+        self.waiting: "Dict[object, Tuple[HTTPRequest, _Callback, object]]" = {}
+        # Fetches in progress: key -> (request, callback).
+        self.active: "Dict[object, Tuple[HTTPRequest, _Callback]]" = {}
+        # Only a resolver created here is closed along with the client.
+        base_resolver = resolver or Resolver()
+        self.own_resolver = not resolver
+        if hostname_mapping is None:
+            self.resolver: Resolver = base_resolver
+        else:
+            self.resolver = OverrideResolver(
+                resolver=base_resolver, mapping=hostname_mapping
+            )
+        self.tcp_client = TCPClient(resolver=self.resolver)
+
+    def close(self) -> None:
+        super().close()
+        # A resolver passed in by the caller stays open.
+        owned = self.resolver if self.own_resolver else None
+        if owned is not None:
+            owned.close()
+        self.tcp_client.close()
+
+    def fetch_impl(
+        self, request: HTTPRequest, callback: Callable[[HTTPResponse], None]
+    ) -> None:
+        entry = (object(), request, callback)
+        self.queue.append(entry)
+        key = entry[0]
+        assert request.connect_timeout is not None
+        assert request.request_timeout is not None
+        timer = None
+        if len(self.active) >= self.max_clients:
+            # It will have to wait; bound the wait by the request's limits.
+            limit = _shortest(request.connect_timeout, request.request_timeout)
+            if limit is not None:
+                expire = functools.partial(self._on_timeout, key, "in request queue")
+                timer = self.io_loop.add_timeout(self.io_loop.time() + limit, expire)
+        self.waiting[key] = (request, callback, timer)
+        self._process_queue()
+        if not self.queue:
+            return
+        gen_log.debug(
+            "max_clients limit reached, request queued. "
+            "%d active, %d queued requests." % (len(self.active), len(self.queue))
+        )
+
+    def _process_queue(self) -> None:
+        while len(self.active) < self.max_clients and self.queue:
+            key, request, callback = self.queue.popleft()
+            if key in self.waiting:  # otherwise it expired while queued
+                self._remove_timeout(key)
+                self.active[key] = (request, callback)
+                release = functools.partial(self._release_fetch, key)
+                self._handle_request(request, release, callback)
+
+    def _connection_class(self) -> type:
+        return _HTTPConnection
+
+    def _handle_request(
+        self,
+        request: HTTPRequest,
+        release_callback: Callable[[], None],
+        final_callback: Callable[[HTTPResponse], None],
+    ) -> None:
+        factory = self._connection_class()
+        factory(
+            self, request, release_callback, final_callback,
+            self.max_buffer_size, self.tcp_client,
+            self.max_header_size, self.max_body_size,
+        )  # fmt: skip
+
+    def _release_fetch(self, key: object) -> None:
+        del self.active[key]
+        self._process_queue()
+
+    def _remove_timeout(self, key: object) -> None:
+        if key in self.waiting:
+            timer = self.waiting.pop(key)[2]
+            if timer is not None:
+                self.io_loop.remove_timeout(timer)
+
+    def _on_timeout(self, key: object, info: Optional[str] = None) -> None:
+        """Answer a request that waited too long in the queue.
+
+        :arg object key: identifies the queued request.
+        :arg str info: what the request was doing, for the error message.
+        """
+        request, callback, _ = self.waiting[key]
+        self.queue.remove((key, request, callback))
+        elapsed = self.io_loop.time() - request.start_time
+        failure = HTTPTimeoutError(_timeout_text(info))
+        self.io_loop.add_callback(
+            callback, HTTPResponse(request, 599, error=failure, request_time=elapsed)
+        )
+        del self.waiting[key]
+
+
+class _HTTPConnection(httputil.HTTPMessageDelegate):
+    _SUPPORTED_METHODS = {"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"}
+
+    def __init__(
+        self,
+        client: Optional[SimpleAsyncHTTPClient],
+        request: HTTPRequest,
+        release_callback: Callable[[], None],
+        final_callback: Callable[[HTTPResponse], None],
+        max_buffer_size: int,
+        tcp_client: TCPClient,
+        max_header_size: int,
+        max_body_size: int,
+    ) -> None:
+        self.io_loop = IOLoop.current()
+        self.start_wall_time = time.time()
+        self.start_time = self.io_loop.time()
+        self.request = request
+        self.client = client
+        self.tcp_client = tcp_client
+        self.final_callback = final_callback
+        self.release_callback = release_callback
+        self.max_header_size = max_header_size
+        self.max_buffer_size = max_buffer_size
+        self.max_body_size = max_body_size
+        # Response state.
+        self.code: Optional[int] = None
+        self.headers: Optional[httputil.HTTPHeaders] = None
+        self.chunks: "List[bytes]" = []
+        self._decompressor = None
+        self._sockaddr = None
+        self._timeout: object = None
+        # run() handles its own errors; anything else is logged by the loop.
+        task = gen.convert_yielded(self.run())
+        self.io_loop.add_future(task, lambda f: f.result())
+
+    async def run(self) -> None:
+        try:
+            await self._perform()
+        except Exception:
+            if not self._handle_exception(*sys.exc_info()):
+                raise
+
+    def _locate(self) -> "Tuple[str, int]":
+        # Parse the URL; returns the host and port to connect to.
+        target = urllib.parse.urlsplit(_unicode(self.request.url))
+        self.parsed = target
+        if target.scheme not in ("http", "https"):
+            raise ValueError("Unsupported url scheme: %s" % self.request.url)
+        host, port = httputil.split_host_and_port(_strip_userinfo(target.netloc))
+        if port is None:
+            port = {"https": 443}.get(target.scheme, 80)
+        if _IPV6_LITERAL.match(host):
+            host = host[1:-1]
+        self.parsed_hostname = host
+        return host, port
+
+    def _source_address(self) -> Optional[str]:
+        interface = self.request.network_interface
+        if not interface:
+            return None
+        if is_valid_ip(interface):
+            return interface
+        raise ValueError(
+            "Unrecognized IPv4 or IPv6 address for network_interface, got %r"
+            % (interface,)
+        )
+
+    def _check_request_options(self) -> None:
+        request = self.request
+        if not request.allow_nonstandard_methods:
+            if request.method not in self._SUPPORTED_METHODS:
+                raise KeyError("unknown method %s" % request.method)
+        for option in _PROXY_OPTIONS:
+            if getattr(request, option, None):
+                raise NotImplementedError("%s not supported" % option)
+
+    async def _perform(self) -> None:
+        request = self.request
+        host, port = self._locate()
+        family = socket.AF_UNSPEC
+        if request.allow_ipv6 is False:
+            family = socket.AF_INET
+        tls = self._get_ssl_options(self.parsed.scheme)
+        source_ip = self._source_address()
+
+        connect_limit = _shortest(request.connect_timeout, request.request_timeout)
+        if connect_limit is not None:
+            self._timeout = self.io_loop.add_timeout(
+                self.start_time + connect_limit,
+                functools.partial(self._on_timeout, "while connecting"),
+            )
+        stream = await self.tcp_client.connect(
+            host, port, af=family, ssl_options=tls,
+            max_buffer_size=self.max_buffer_size, source_ip=source_ip,
+        )  # fmt: skip
+        if self.final_callback is None:
+            stream.close()  # answered (timed out) while connecting
+            return
+        self.stream = stream
+        stream.set_close_callback(self.on_connection_close)
+        self._remove_timeout()
+        if self.final_callback is None:
+            return
+        whole_limit = request.request_timeout
+        if whole_limit:
+            self._timeout = self.io_loop.add_timeout(
+                self.start_time + whole_limit,
+                functools.partial(self._on_timeout, "during request"),
+            )
+        self._check_request_options()
+        self._prepare_headers()
+        target = self.parsed.path or "/"
+        if self.parsed.query:
+            target = "%s?%s" % (target, self.parsed.query)
+        self.connection = self._create_connection(stream)
+        self.connection.write_headers(
+            httputil.RequestStartLine(request.method, target, ""), request.headers
+        )
+        if not request.expect_100_continue:
+            await self._write_body(True)
+        else:
+            # headers_received sends the body once "100 Continue" arrives.
+            await self.connection.read_response(self)
+
+    def _credentials(self) -> "Tuple[Optional[str], Optional[str]]":
+        # Userinfo in the URL wins over auth_username/auth_password.
+        if self.parsed.username is not None:
+            return self.parsed.username, self.parsed.password
+        request = self.request
+        if request.auth_username is None:
+            return None, None
+        return request.auth_username, request.auth_password or ""
+
+    def _prepare_headers(self) -> None:
+        # Add what the request needs and the caller left out.  The order
+        # of insertion is the order on the wire.
+        request = self.request
+        headers = request.headers
+        if "Connection" not in headers:
+            headers["Connection"] = "close"
+        if "Host" not in headers:
+            headers["Host"] = _strip_userinfo(self.parsed.netloc)
+        user, secret = self._credentials()
+        if user is not None:
+            assert secret is not None
+            if request.auth_mode not in (None, "basic"):
+                raise ValueError("unsupported auth_mode %s", request.auth_mode)
+            token = base64.b64encode(httputil.encode_username_password(user, secret))
+            headers["Authorization"] = "Basic " + _unicode(token)
+        if request.user_agent:
+            headers["User-Agent"] = request.user_agent
+        elif headers.get("User-Agent") is None:
+            headers["User-Agent"] = f"Tornado/{version}"
+        if not request.allow_nonstandard_methods:
+            # A body on a method that takes none (or none where one is
+            # expected) is almost always a mistake, so refuse it.
+            needs_body = request.method in ("POST", "PATCH", "PUT")
+            has_body = not (request.body is None and request.body_producer is None)
+            if needs_body != has_body:
+                negation = "not " if needs_body else ""
+                raise ValueError(
+                    "Body must %sbe None for method %s (unless "
+                    "allow_nonstandard_methods is true)" % (negation, request.method)
+                )
+        if request.expect_100_continue:
+            headers["Expect"] = "100-continue"
+        if request.body is not None:
+            # A body_producer's length is the caller's business (or the
+            # body goes out chunked).
+            headers["Content-Length"] = str(len(request.body))
+        if "Content-Type" not in headers and request.method == "POST":
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if request.decompress_response:
+            headers["Accept-Encoding"] = "gzip"
+
+    def _get_ssl_options(
+        self, scheme: str
+    ) -> Union[None, Dict[str, Any], ssl.SSLContext]:
+        if scheme != "https":
+            return None
+        request = self.request
+        if request.ssl_options is not None:
+            return request.ssl_options
+        customized = not request.validate_cert or any(
+            value is not None
+            for value in (request.ca_certs, request.client_cert, request.client_key)
+        )
+        if not customized:
+            # Nothing request-specific: the shared default context will do.
+            return _client_ssl_defaults
+        context = ssl.create_default_context(
+            ssl.Purpose.SERVER_AUTH, cafile=request.ca_certs
+        )
+        if not request.validate_cert:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if request.client_cert is not None:
+            context.load_cert_chain(request.client_cert, request.client_key)
+        # TLS compression is off where possible (CRIME).
+        context.options |= getattr(ssl, "OP_NO_COMPRESSION", 0)
+        return context
+
+    def _on_timeout(self, info: Optional[str] = None) -> None:
+        """Fail the request with `HTTPTimeoutError` when its timer fires.
+
+        :arg str info: what the request was doing, for the error message.
+        """
+        self._timeout = None
+        failure = HTTPTimeoutError(_timeout_text(info))
+        if self.final_callback is not None:
+            self._handle_exception(HTTPTimeoutError, failure, None)
+
+    def _remove_timeout(self) -> None:
+        timer, self._timeout = self._timeout, None
+        if timer is not None:
+            self.io_loop.remove_timeout(timer)
+
+    def _create_connection(self, stream: IOStream) -> HTTP1Connection:
+        stream.set_nodelay(True)
+        settings = HTTP1ConnectionParameters(
+            decompress=bool(self.request.decompress_response),
+            max_body_size=self.max_body_size,
+            max_header_size=self.max_header_size,
+            no_keep_alive=True,
+        )
+        return HTTP1Connection(stream, True, settings, self._sockaddr)
+
+    async def _write_body(self, start_read: bool) -> None:
+        request = self.request
+        connection = self.connection
+        if request.body is not None:
+            connection.write(request.body)
+        elif request.body_producer is not None:
+            producing = request.body_producer(connection.write)
+            if producing is not None:
+                await producing
+        connection.finish()
+        if not start_read:
+            return
+        try:
+            await connection.read_response(self)
+        except StreamClosedError:
+            if not self._handle_exception(*sys.exc_info()):
+                raise
+
+    def _take_final_callback(self) -> Optional[Callable[[HTTPResponse], None]]:
+        # Each request is answered at most once.
+        callback = self.final_callback
+        self.final_callback = None  # type: ignore[assignment]
+        return callback
+
+    def _release(self) -> None:
+        callback = self.release_callback
+        self.release_callback = None  # type: ignore[assignment]
+        if callback is not None:
+            callback()
+
+    def _run_callback(self, response: HTTPResponse) -> None:
+        self._release()
+        callback = self._take_final_callback()
+        if callback is not None:
+            self.io_loop.add_callback(callback, response)
+
+    def _handle_exception(
+        self,
+        typ: "Optional[Type[BaseException]]",
+        value: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> bool:
+        if self.final_callback is None:
+            # Answered already.  A closed stream is the expected aftermath;
+            # other errors are for the caller to deal with.
+            return isinstance(value, StreamClosedError)
+        self._remove_timeout()
+        failure = value
+        if isinstance(value, StreamClosedError):
+            failure = value.real_error
+            if failure is None:
+                failure = HTTPStreamClosedError("Stream closed")
+        elapsed = self.io_loop.time() - self.start_time
+        response = HTTPResponse(
+            self.request, 599, error=failure, request_time=elapsed,
+            start_time=self.start_wall_time,
+        )  # fmt: skip
+        self._run_callback(response)
+        # The response has been given up on; make sure the stream does not
+        # linger (after a timeout it may still be open).
+        stream = getattr(self, "stream", None)
+        if stream is not None:
+            stream.close()
+        return True
+
+    def on_connection_close(self) -> None:
+        if self.final_callback is None:
+            return
+        if self.stream.error:
+            raise self.stream.error
+        try:
+            raise HTTPStreamClosedError("Connection closed")
+        except HTTPStreamClosedError as closed:
+            self._handle_exception(type(closed), closed, closed.__traceback__)
+
+    async def headers_received(
+        self,
+        first_line: Union[httputil.ResponseStartLine, httputil.RequestStartLine],
+        headers: httputil.HTTPHeaders,
+    ) -> None:
+        assert isinstance(first_line, httputil.ResponseStartLine)
+        if first_line.code == 100 and self.request.expect_100_continue:
+            await self._write_body(False)
+            return
+        self.headers = headers
+        self.code = first_line.code
+        self.reason = first_line.reason
+        if self._should_follow_redirect():
+            return
+        report = self.request.header_callback
+        if report is None:
+            return
+        # Hand the header block over line by line, the way curl does.
+        version_, code, reason = first_line
+        report(f"{version_} {code} {reason}\r\n")
+        for name, value in headers.get_all():
+            report(f"{name}: {value}\r\n")
+        report("\r\n")
+
+    def _should_follow_redirect(self) -> bool:
+        request = self.request
+        if not request.follow_redirects:
+            return False
+        assert request.max_redirects is not None
+        if self.code not in _REDIRECT_STATUSES or request.max_redirects <= 0:
+            return False
+        return self.headers is not None and self.headers.get("Location") is not None
+
+    def finish(self) -> None:
+        assert self.code is not None
+        self._remove_timeout()
+        first_request = getattr(self.request, "original_request", self.request)
+        if self._should_follow_redirect():
+            self._follow_redirect(first_request)
+            return
+        # A streamed body was handed to streaming_callback, not kept.
+        if self.request.streaming_callback:
+            body = BytesIO()
+        else:
+            body = BytesIO(b"".join(self.chunks))
+        self._run_callback(
+            HTTPResponse(
+                first_request,
+                self.code,
+                headers=self.headers,
+                buffer=body,
+                effective_url=self.request.url,
+                reason=getattr(self, "reason", None),
+                start_time=self.start_wall_time,
+                request_time=self.io_loop.time() - self.start_time,
+            )
+        )
+        self._on_end_request()
+
+    def _follow_redirect(self, original_request: HTTPRequest) -> None:
+        proxy = self.request
+        assert isinstance(proxy, _RequestProxy)
+        assert self.headers is not None
+        assert proxy.max_redirects is not None
+        # Shallow copy: the follow-up shares (and edits) the headers object.
+        follow_up = copy.copy(proxy.request)
+        follow_up.url = urllib.parse.urljoin(proxy.url, self.headers["Location"])
+        follow_up.max_redirects = proxy.max_redirects - 1
+        del follow_up.headers["Host"]
+        # Like browsers: 303 makes anything but HEAD a GET, and 301/302 do
+        # the same to POST.  The body and its describing headers go away.
+        becomes_get = (
+            proxy.method != "HEAD" if self.code == 303
+            else self.code in (301, 302) and proxy.method == "POST"
+        )  # fmt: skip
+        if becomes_get:
+            follow_up.method = "GET"
+            follow_up.body = None  # type: ignore[assignment]
+            shared = proxy.headers
+            for name in _BODY_HEADERS:
+                if name in shared:
+                    del shared[name]
+        follow_up.original_request = original_request  # type: ignore[attr-defined]
+        deliver = self._take_final_callback()
+        self._release()
+        assert self.client is not None
+        pending = self.client.fetch(follow_up, raise_error=False)
+        pending.add_done_callback(lambda done: deliver(done.result()))  # type: ignore[misc]
+        self._on_end_request()
+
+    def _on_end_request(self) -> None:
+        self.stream.close()
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._should_follow_redirect():
+            return  # a redirect's own body is discarded
+        sink = self.request.streaming_callback
+        if sink is None:
+            self.chunks.append(chunk)
+        else:
+            sink(chunk)
+
+
+if __name__ == "__main__":
+    AsyncHTTPClient.configure(SimpleAsyncHTTPClient)
+    main()
