@@ -1,0 +1,269 @@
+"""Differential tests for tornado_c.escape against tornado.escape.
+
+Every case runs the same input through the reference and tornado_c and
+compares the result (or the exception type and message).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import tempfile
+from typing import Any, Callable
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
+
+# Keep Hypothesis's cache out of the repository (pytest's norecursedirs
+# replaces the defaults, and the hypothesis plugin warns about the directory).
+set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(), "tornado_c-hypothesis"))
+
+import tornado.escape as ref
+import tornado_c.escape as tc
+
+FUNCTIONS = [
+    "xhtml_escape",
+    "xhtml_unescape",
+    "url_escape",
+    "url_unescape",
+    "parse_qs_bytes",
+    "json_encode",
+    "json_decode",
+    "squeeze",
+    "utf8",
+    "to_unicode",
+    "_unicode",
+    "native_str",
+    "to_basestring",
+    "recursive_unicode",
+    "linkify",
+]
+
+SETTINGS = settings(
+    max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+def outcome(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    try:
+        result = fn(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - compared, not swallowed
+        return ("raised", type(exc).__name__, str(exc))
+    return ("ok", type(result).__name__, result)
+
+
+def same(name: str, *args: Any, **kwargs: Any) -> Any:
+    expected = outcome(getattr(ref, name), *args, **kwargs)
+    got = outcome(getattr(tc, name), *args, **kwargs)
+    assert got == expected, (name, args, kwargs)
+    return got
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_signatures(name: str) -> None:
+    def shape(fn: Callable[..., Any]) -> list:
+        return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
+
+    assert shape(getattr(tc, name)) == shape(getattr(ref, name))
+
+
+def test_aliases(impl: Any) -> None:
+    esc = impl.mod("escape")
+    assert esc.native_str is esc.to_unicode
+    assert esc.to_basestring is esc.to_unicode
+    assert esc._unicode is esc.to_unicode
+    assert esc.unicode_type is str
+
+
+# Text that exercises URL detection: URL-ish fragments glued together.
+URL_PIECES = st.sampled_from(
+    [
+        "http://", "https://", "ftp://", "javascript:", "www.", "mailto:", "file:///",
+        "x-y:/", "example.com", "/path", "/a/b/c.html", "?q=1", "&x=2", "#frag", "(",
+        ")", ".", ",", "!", "?", ";", ":", " ", "\n", "\t", '"', "'", "<", ">", "&",
+        "&amp;", "&quot;", "a", "Z9", "é", "中", "_", "-", "~", "%20", "wiki/Foo_(bar)",
+        "123456789012345678901234567890", "/xyzxyzxyzxyz.html?foo=bar",
+        "/abcdefghijklmnopqrstuvwxyz/more/stuff", "@", "[", "]", "{", "}", "|", "`",
+    ]
+)
+URL_TEXT = st.lists(URL_PIECES, max_size=14).map("".join)
+ANY_TEXT = st.one_of(st.text(max_size=40), URL_TEXT)
+
+
+@SETTINGS
+@given(ANY_TEXT)
+def test_text_functions_random(text: str) -> None:
+    for name in ("xhtml_escape", "xhtml_unescape", "squeeze", "utf8", "to_unicode"):
+        same(name, text)
+        same(name, text.encode("utf-8"))
+    same("json_encode", text)
+    same("json_encode", {"k": [text, 1, None, 2.5]})
+    same("json_decode", text)
+
+
+@SETTINGS
+@given(st.text(alphabet="&#;x0123456789abcdefXAlmpquotgsn ", max_size=30))
+def test_xhtml_unescape_entities(text: str) -> None:
+    same("xhtml_unescape", text)
+
+
+@SETTINGS
+@given(st.one_of(st.text(max_size=30), st.binary(max_size=30)), st.booleans())
+def test_url_escape_random(value: Any, plus: bool) -> None:
+    same("url_escape", value)
+    same("url_escape", value, plus=plus)
+
+
+QUERYISH = st.lists(
+    st.sampled_from(["a", "b", "=", "&", ";", "+", "%", "%2", "%20", "%ff", "%C3%A9", "é", " ", "\xff"]),
+    max_size=12,
+).map("".join)
+
+
+@SETTINGS
+@given(
+    st.one_of(QUERYISH, QUERYISH.map(lambda s: s.encode("utf-8")), st.binary(max_size=20)),
+    st.sampled_from([None, "utf-8", "latin1"]),
+    st.booleans(),
+)
+def test_url_unescape_random(value: Any, encoding: Any, plus: bool) -> None:
+    same("url_unescape", value, encoding=encoding, plus=plus)
+    same("url_unescape", value, encoding, plus)
+
+
+@SETTINGS
+@given(
+    st.one_of(QUERYISH, QUERYISH.map(lambda s: s.encode("utf-8")), st.binary(max_size=20)),
+    st.booleans(),
+    st.booleans(),
+)
+def test_parse_qs_bytes_random(qs: Any, keep_blank: bool, strict: bool) -> None:
+    same("parse_qs_bytes", qs)
+    same("parse_qs_bytes", qs, keep_blank_values=keep_blank, strict_parsing=strict)
+
+
+@SETTINGS
+@given(
+    URL_TEXT,
+    st.booleans(),
+    st.sampled_from(["", "rel='nofollow'", "  class=\"x\"  "]),
+    st.booleans(),
+    st.sampled_from([["http", "https"], ["http", "javascript", "ftp", "x-y", "file"], []]),
+)
+def test_linkify_random(
+    text: str, shorten: bool, extra: str, require_protocol: bool, protocols: list
+) -> None:
+    same(
+        "linkify",
+        text,
+        shorten=shorten,
+        extra_params=extra,
+        require_protocol=require_protocol,
+        permitted_protocols=protocols,
+    )
+
+
+@SETTINGS
+@given(st.text(max_size=40))
+def test_url_re_matches_reference(text: str) -> None:
+    got = [m.groups() + (m.span(),) for m in tc._URL_RE.finditer(text)]
+    expected = [m.groups() + (m.span(),) for m in ref._URL_RE.finditer(text)]
+    assert got == expected
+
+
+LINKIFY_CASES = [
+    "hello http://world.com/!",
+    "hello http://world.com/with?param=true&stuff=yes",
+    "http://url.com/w(aaa)",
+    "http://url.com/w(a(aa)",
+    "http://url.com/w(aa)a)",
+    "www.example.com/path/to/a/very/long/file/name.html?query=string&x=y",
+    "http://www.example.com/wpstyle/?p=364.",
+    "http://foo.com/blah_blah_(wikipedia)_(again)",
+    "(Something like http://foo.com/blah_blah_(wikipedia))",
+    "javascript:alert(1)",
+    "<script>www.x.org</script> & \"quoted http://q.com/a&b\"",
+    "https://a-very-long-hostname-here.example.com/aaaaaaaaaaaaaaaaaaaaa/bbb",
+    "http://x.com/" + "a&" * 30,
+    "ftp://f.org/a and mailto:me@x.org and file:///etc/passwd",
+    b"bytes http://b.com/\xc3\xa9",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", LINKIFY_CASES)
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"shorten": True},
+        {"extra_params": 'rel="nofollow" class="external"'},
+        {"extra_params": lambda href: ' class="internal" ' if "x.com" in href else 'rel="no"'},
+        {"require_protocol": True},
+        {"permitted_protocols": ["http", "ftp", "mailto", "javascript", "file"]},
+        {"shorten": True, "require_protocol": True, "extra_params": " a=b "},
+    ],
+)
+def test_linkify_cases(text: Any, kwargs: dict) -> None:
+    same("linkify", text, **kwargs)
+
+
+def test_linkify_extra_params_callable_gets_href() -> None:
+    for mod in (ref, tc):
+        seen: list = []
+        mod.linkify("see www.a.com and http://b.org", extra_params=lambda h: seen.append(h) or "")
+        assert seen == ["http://www.a.com", "http://b.org"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, 1, 1.5, [b"x"], b"\xff", "\ud800", bytearray(b"x"), "é", b"\xc3\xa9", object],
+)
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_odd_inputs(name: str, value: Any) -> None:
+    if name == "json_encode" and value is object:
+        same(name, value)
+        return
+    same(name, value)
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {b"a": [b"b", (b"c", 1, None)], "d": {b"e": b"f"}},
+        [b"x", [b"y", {b"z"}]],
+        (b"t",),
+        b"\xc3\xa9",
+        3,
+        {b"\xff": 1},
+    ],
+)
+def test_recursive_unicode(obj: Any) -> None:
+    same("recursive_unicode", obj)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["</script>", ["</", "<\\/", "x</y"], {"</k": "</v"}, "\u2028\u2029", "é", 1e100, None, True],
+)
+def test_json_encode(value: Any) -> None:
+    same("json_encode", value)
+
+
+@pytest.mark.parametrize(
+    "value", ['"\\u00e9"', b'"\xc3\xa9"', b"\xef\xbb\xbf[1]", "[1, 2", '{"a": "<\\/"}', b'"\xff"']
+)
+def test_json_decode(value: Any) -> None:
+    same("json_decode", value)
+
+
+def test_return_types(impl: Any) -> None:
+    esc = impl.mod("escape")
+    assert type(esc.xhtml_escape(b"<")) is str
+    assert type(esc.url_escape(b"a b")) is str
+    assert type(esc.url_unescape(b"a", encoding=None)) is bytes
+    assert type(esc.url_unescape("a")) is str
+    assert type(esc.json_encode(b"x".decode())) is str
+    assert type(esc.linkify(b"www.x.com")) is str

@@ -1,0 +1,394 @@
+"""Tests of what only tornado_c has: the drop-in runner and alias, the native
+loop's own guarantees (fd-number reuse, teardown, signals), and the C Stream
+engine under IOStream.  Behaviour shared with asyncio or Tornado is tested
+differentially in the other modules."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+from typing import Any, List, Tuple
+
+import pytest
+
+import tornado_c
+from tornado_c import _core
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_python(code: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.run(
+        [sys.executable, *args, "-c", textwrap.dedent(code)] if code else [sys.executable, *args],
+        capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT,
+    )
+
+
+# -- the drop-in runner and the alias --------------------------------------------
+
+
+def test_version_output() -> None:
+    proc = run_python("", "-m", "tornado_c", "--version")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"tornado_c {tornado_c.__version__}"
+    assert lines[1] == f"Tornado API {tornado_c.version}"
+    assert re.fullmatch(r"libuv \d+\.\d+\.\d+", lines[2])
+    assert re.fullmatch(r"llhttp \d+\.\d+\.\d+", lines[3])
+
+
+def test_runner_aliases_an_unchanged_script(tmp_path: Any) -> None:
+    script = tmp_path / "app.py"
+    script.write_text(textwrap.dedent("""
+        import asyncio, sys
+        import tornado, tornado.web, tornado.ioloop
+        from tornado.gen import sleep
+        async def main():
+            await sleep(0)
+            loop = asyncio.get_running_loop()
+            print(tornado.__name__, tornado.web.__name__, type(loop).__module__,
+                  tornado.ioloop.IOLoop.current().asyncio_loop is loop, sys.argv[1:],
+                  __name__)
+        asyncio.run(main())
+    """))
+    proc = run_python("", "-m", "tornado_c", str(script), "a", "b")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [
+        "tornado_c", "tornado_c.web", "tornado_c._loop", "True", "['a',", "'b']", "__main__"]
+
+
+def test_runner_module_form(tmp_path: Any) -> None:
+    (tmp_path / "mymod.py").write_text(
+        "import tornado.gen, sys\nprint(tornado.gen.__name__, sys.argv[1:], __name__)\n")
+    env_code = f"import sys; sys.path.insert(0, {str(tmp_path)!r}); " \
+               "from tornado_c.__main__ import main; sys.exit(main(['-m', 'mymod', 'x']))"
+    proc = run_python(env_code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["tornado_c.gen", "['x']", "__main__"]
+
+
+def test_alias_is_one_module_object() -> None:
+    proc = run_python("""
+        import tornado_c
+        tornado_c.install()
+        import tornado.web, tornado_c.web, tornado.ioloop
+        assert tornado.web is tornado_c.web
+        assert tornado.web.RequestHandler is tornado_c.web.RequestHandler
+        assert tornado is tornado_c
+        assert tornado.version_info[:2] == (6, 5)
+        tornado_c.install()  # idempotent
+        import sys
+        assert sum(type(f).__name__ == "AliasFinder" for f in sys.meta_path) == 1
+        print("ok")
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
+
+
+def test_no_top_level_tornado_package_shipped() -> None:
+    assert not os.path.exists(os.path.join(ROOT, "tornado"))
+
+
+def test_exit_with_unclosed_ioloop_does_not_crash() -> None:
+    # Regression: interpreter teardown collected the loop after its type's
+    # module state, and a libuv close callback crashed.
+    for _ in range(3):
+        proc = run_python("""
+            import tornado_c
+            tornado_c.install()
+            from tornado_c.ioloop import IOLoop
+            IOLoop.current()
+        """, "-W", "ignore")
+        assert proc.returncode == 0, (proc.returncode, proc.stderr)
+
+
+def test_sigint_interrupts_a_blocking_poll() -> None:
+    # Nothing is scheduled: the loop blocks in libuv's poll, which restarts an
+    # interrupted epoll_wait by itself.  SIGINT must still end run_forever.
+    proc = run_python("""
+        import os, signal, threading, time, tornado_c
+        loop = tornado_c.new_event_loop()
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+        t = time.monotonic()
+        try:
+            loop.run_forever()
+        except KeyboardInterrupt:
+            print("interrupted", time.monotonic() - t < 10)
+        loop.close()
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["interrupted", "True"]
+
+
+# -- fd watching -------------------------------------------------------------
+
+
+def test_reader_survives_fd_number_reuse(loop: Any, loop_kind: str) -> None:
+    if loop_kind != "native":
+        pytest.skip("asyncio's selector raises on a stale registration; native re-registers")
+    a, b = socket.socketpair()
+    fd = a.fileno()
+    loop.add_reader(fd, lambda: None)
+    a.close()  # closed without remove_reader: epoll forgets it
+    b.close()
+    # A new socket gets the same number; registering it must work and fire.
+    c, d = socket.socketpair()
+    try:
+        if c.fileno() != fd:
+            pytest.skip("the kernel did not reuse the fd number")
+        got: List[bytes] = []
+        loop.add_reader(c.fileno(), lambda: (got.append(c.recv(10)), loop.stop()))
+        d.send(b"hi")
+        loop.call_later(5, loop.stop)
+        loop.run_forever()
+        assert got == [b"hi"]
+        assert loop.remove_reader(c.fileno()) is True
+    finally:
+        c.close()
+        d.close()
+
+
+def test_add_reader_on_closed_fd_raises_oserror(loop: Any) -> None:
+    a, b = socket.socketpair()
+    fd = a.fileno()
+    a.close()
+    b.close()
+    with pytest.raises(OSError):
+        loop.add_reader(fd, lambda: None)
+
+
+# -- the C Stream engine ------------------------------------------------------
+
+
+@pytest.fixture
+def native_loop() -> Any:
+    loop = tornado_c.new_event_loop()
+    yield loop
+    loop.close()
+
+
+def make_stream(loop: Any) -> Tuple[Any, socket.socket, socket.socket, List[Tuple[int, Any]]]:
+    a, b = socket.socketpair()
+    events: List[Tuple[int, Any]] = []
+    s = _core.Stream(loop, a.fileno(), 0, lambda kind, detail: events.append((kind, detail)))
+    return s, a, b, events
+
+
+def test_stream_reads(native_loop: Any) -> None:
+    loop = native_loop
+    s, a, b, events = make_stream(loop)
+
+    async def main() -> List[Any]:
+        out: List[Any] = []
+        f = loop.create_future()
+        assert s.read_until(f, b"\r\n", None) == _core.READ_PENDING
+        b.send(b"line one\r\nrest")
+        out.append(await f)
+        f = loop.create_future()
+        assert s.read_bytes(f, 2, False) == _core.READ_DONE
+        out.append(await f)
+        f = loop.create_future()
+        assert s.read_bytes(f, 100, True) == _core.READ_DONE
+        out.append(await f)
+        f = loop.create_future()
+        s.read_until_regex(f, re.compile(rb"[0-9]+;"), None)
+        for piece in (b"ab", b"c1", b"23;"):
+            b.send(piece)
+            await asyncio.sleep(0.01)
+        out.append(await f)
+        buf = bytearray(3)
+        f = loop.create_future()
+        s.read_into(f, buf, True)
+        b.send(b"xy")
+        out.append((await f, bytes(buf)))
+        return out
+
+    assert loop.run_until_complete(main()) == [
+        b"line one\r\n", b"re", b"st", b"abc123;", (2, b"xy\x00")]
+    assert events == []
+    s.close()
+    a.close()
+    b.close()
+
+
+def test_stream_read_byte_by_byte(native_loop: Any) -> None:
+    loop = native_loop
+    s, a, b, events = make_stream(loop)
+    payload = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+
+    async def main() -> bytes:
+        f = loop.create_future()
+        s.read_until(f, b"\r\n\r\n", None)
+        for i in range(len(payload)):
+            b.send(payload[i:i + 1])
+            await asyncio.sleep(0)
+        return await f
+
+    assert loop.run_until_complete(main()) == payload
+    s.close()
+    a.close()
+    b.close()
+
+
+def test_stream_unsatisfiable_read_is_reported(native_loop: Any) -> None:
+    loop = native_loop
+    s, a, b, events = make_stream(loop)
+    b.send(b"x" * 100)
+
+    async def main() -> int:
+        await asyncio.sleep(0.05)
+        f = loop.create_future()
+        return s.read_until(f, b"\n", 10)
+
+    assert loop.run_until_complete(main()) == _core.READ_FAILED
+    assert events[0][0] == _core.STREAM_UNSATISFIABLE
+    assert "not found within 10 bytes" in events[0][1]
+    s.close()
+    a.close()
+    b.close()
+
+
+def test_stream_buffer_full_is_reported(native_loop: Any) -> None:
+    loop = native_loop
+    a, b = socket.socketpair()
+    events: List[Tuple[int, Any]] = []
+    s = _core.Stream(loop, a.fileno(), 0, lambda k, d: events.append((k, d)), 1000)
+
+    async def main() -> None:
+        f = loop.create_future()
+        s.read_until(f, b"\n", None)
+        b.send(b"y" * 5000)
+        for _ in range(100):
+            if events:
+                break
+            await asyncio.sleep(0.01)
+
+    loop.run_until_complete(main())
+    assert events and events[0][0] == _core.STREAM_BUFFER_FULL
+    s.close()
+    a.close()
+    b.close()
+
+
+def test_stream_eof_resolves_read_until_close(native_loop: Any) -> None:
+    loop = native_loop
+    s, a, b, events = make_stream(loop)
+
+    async def main() -> bytes:
+        f = loop.create_future()
+        s.read_until_close(f)
+        b.send(b"tail")
+        b.close()
+        return await f
+
+    assert loop.run_until_complete(main()) == b"tail"
+    assert events == [(_core.STREAM_EOF, None)]
+    f = loop.create_future()
+    assert s.read_bytes(f, 1, False) == _core.READ_CLOSED
+    s.close()
+    a.close()
+
+
+def test_stream_queued_write_drains(native_loop: Any) -> None:
+    loop = native_loop
+    s, a, b, events = make_stream(loop)
+    big = bytes(range(256)) * (16 * 1024)  # 4 MiB: more than the socket buffers
+
+    async def main() -> bytes:
+        queued = s.write(big)
+        assert queued > 0 and s.write_buffer_size == queued
+        received = bytearray()
+        b.setblocking(False)
+        while len(received) < len(big):
+            try:
+                received += b.recv(1 << 20)
+            except BlockingIOError:
+                await asyncio.sleep(0.001)
+        for _ in range(100):
+            if events:
+                break
+            await asyncio.sleep(0.001)
+        return bytes(received)
+
+    assert loop.run_until_complete(main()) == big
+    assert events == [(_core.STREAM_DRAIN, None)]
+    assert s.write_buffer_size == 0
+    s.close()
+    a.close()
+    b.close()
+
+
+def test_loop_close_closes_open_streams() -> None:
+    before = _core._debug_counters()
+    loop = tornado_c.new_event_loop()
+    s, a, b, events = make_stream(loop)
+    s.write(b"x" * (8 << 20))  # leave a write queued
+    loop.close()
+    assert s.closed
+    assert _core._debug_counters() == before
+    a.close()
+    b.close()
+
+
+def test_unclosed_stream_warns() -> None:
+    loop = tornado_c.new_event_loop()
+    s, a, b, events = make_stream(loop)
+    with pytest.warns(ResourceWarning, match="unclosed native stream"):
+        del s
+        gc.collect()
+    loop.run_until_complete(asyncio.sleep(0))
+    loop.close()
+    a.close()
+    b.close()
+
+
+def test_stream_rejects_a_closed_loop() -> None:
+    loop = tornado_c.new_event_loop()
+    loop.close()
+    a, b = socket.socketpair()
+    with pytest.raises(RuntimeError, match="Event loop is closed"):
+        _core.Stream(loop, a.fileno(), 0, None)
+    a.close()
+    b.close()
+
+
+def test_stream_needs_a_native_loop() -> None:
+    loop = asyncio.new_event_loop()
+    a, b = socket.socketpair()
+    try:
+        with pytest.raises(TypeError, match="native loop"):
+            _core.Stream(loop, a.fileno(), 0, None)
+    finally:
+        loop.close()
+        a.close()
+        b.close()
+
+
+def test_stream_bad_fd() -> None:
+    loop = tornado_c.new_event_loop()
+    try:
+        with pytest.raises(ValueError):
+            _core.Stream(loop, -1, 0, None)
+        with pytest.raises(ValueError):
+            _core.Stream(loop, object(), 0, None)
+    finally:
+        loop.close()
+
+
+def test_signal_wakeup_fd_restored() -> None:
+    loop = tornado_c.new_event_loop()
+    try:
+        assert signal.set_wakeup_fd(-1) == -1
+        loop.run_until_complete(asyncio.sleep(0))
+        assert signal.set_wakeup_fd(-1) == -1
+    finally:
+        loop.close()

@@ -1,0 +1,382 @@
+"""Differential tests of tornado_c.routing against tornado.routing.
+
+Matchers and URL reversal are checked directly on request objects; routers
+with every kind of target (nested routers, connection delegates, plain
+callables, applications) are served on 127.0.0.1 with the implementation's
+own `HTTPServer` and driven by raw HTTP/1.1 requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import socket
+from typing import Any, Callable, List, Optional, Tuple
+
+import pytest
+
+from conftest import Impl
+
+REFERENCE = Impl("tornado")
+
+
+def _request(impl: Any, path: str, host: str = "example.com", **headers: str) -> Any:
+    httputil = impl.httputil
+    hdrs = httputil.HTTPHeaders({"Host": host})
+    for name, value in headers.items():
+        hdrs[name.replace("_", "-")] = value
+    return httputil.HTTPServerRequest(method="GET", uri=path, headers=hdrs, host=host)
+
+
+def _both(fn: Callable[[Any], Any], impl: Any) -> Any:
+    """Run ``fn`` on ``impl`` and on the reference; require the same result."""
+    got = fn(impl)
+    assert got == fn(REFERENCE)
+    return got
+
+
+def _outcome(call: Callable[[], Any]) -> Any:
+    try:
+        return ("ok", call())
+    except Exception as e:  # noqa: BLE001 - the exception is the result
+        return (type(e).__name__, str(e))
+
+
+PATTERNS = [
+    "/",
+    "/plain",
+    r"/item/(\d+)",
+    r"/item/(\d+)/(\w+)$",
+    r"^/a/(?P<x>[^/]+)/b/(?P<y>.*)",
+    r"/opt/(\d+)?",
+    r"/nested/((a)b)",
+    r"/noncap/(?:x)(y)",
+    r"/esc\.html",
+    r"/chars[ab]/(.*)",
+    r"/dollar\$/(.*)",
+]
+
+
+def test_path_matches(impl: Any) -> None:
+    def run(mod: Any) -> Any:
+        routing = mod.routing
+        out = []
+        for pattern in PATTERNS:
+            m = routing.PathMatches(pattern)
+            out.append((pattern, m.regex.pattern, m._path, m._group_count))
+            for path in ("/", "/plain", "/item/12", "/item/12/ab", "/a/%2F/b/x%20y+z",
+                         "/opt/", "/opt/7", "/nested/ab", "/noncap/xy", "/esc.html",
+                         "/escxhtml", "/charsa/q", "/dollar$/v", "/item/12/ab/extra"):
+                out.append((pattern, path, m.match(_request(mod, path))))
+            out.append(_outcome(lambda: m.reverse()))
+            out.append(_outcome(lambda: m.reverse(1)))
+            out.append(_outcome(lambda: m.reverse("a b/c", b"\xc3\xa9")))
+        return out
+
+    _both(run, impl)
+
+
+def test_path_matches_values(impl: Any) -> None:
+    routing = impl.routing
+    m = routing.PathMatches(r"/a/(?P<x>[^/]+)/b/(?P<y>.*)")
+    assert m.match(_request(impl, "/a/%2F/b/x%20y+z")) == {
+        "path_args": [],
+        "path_kwargs": {"x": b"/", "y": b"x y+z"},
+    }
+    assert routing.PathMatches(r"/opt/(\d+)?").match(_request(impl, "/opt/")) == {
+        "path_args": [None],
+        "path_kwargs": {},
+    }
+    assert routing.PathMatches(r"/item/(\d+)").reverse(5) == "/item/5"
+    with pytest.raises(AssertionError):
+        routing.PathMatches(r"/(a)/(?P<b>b)")
+    compiled = routing.PathMatches(re.compile("/compiled"))
+    assert compiled.regex.pattern == "/compiled"
+    assert compiled.match(_request(impl, "/compiled/more")) == {}
+
+
+def test_unquote_or_none(impl: Any) -> None:
+    f = impl.routing._unquote_or_none
+    assert f(None) is None
+    assert f("a%20b+c%2F") == b"a b+c/"
+    assert f("%FF") == b"\xff"
+
+
+def test_host_and_any_matchers(impl: Any) -> None:
+    def run(mod: Any) -> Any:
+        routing = mod.routing
+        host = routing.HostMatches(r"(www\.)?example\.com")
+        host_compiled = routing.HostMatches(re.compile(r"api\."))
+
+        class App:
+            default_host = "www.example.com"
+
+        default = routing.DefaultHostMatches(App(), re.compile(r"www\.example\.com$"))
+        out = []
+        for hostname, extra in [
+            ("example.com", {}),
+            ("www.example.com:8080", {}),
+            ("other.com", {}),
+            ("api.example.com", {}),
+            ("example.com.evil", {}),
+            ("x", {"X_Real_Ip": "1.2.3.4"}),
+        ]:
+            req = _request(mod, "/", hostname, **extra)
+            out.append(
+                (
+                    host.match(req),
+                    host_compiled.match(req),
+                    default.match(req),
+                    routing.AnyMatches().match(req),
+                )
+            )
+        out.append(host.host_pattern.pattern)
+        out.append(routing.Matcher().reverse(1))
+        out.append(_outcome(lambda: routing.Matcher().match(_request(mod, "/"))))
+        return out
+
+    _both(run, impl)
+
+
+def test_rule_reprs(impl: Any) -> None:
+    def run(mod: Any) -> Any:
+        routing = mod.routing
+
+        class Target:
+            pass
+
+        rule = routing.Rule(routing.AnyMatches(), "json.dumps", {"a": 1}, "n")
+        spec = routing.URLSpec(r"/x/(\d+)", Target, {"k": "v"}, name="spec")
+        plain = routing.URLSpec("/y", Target)
+        return [
+            re.sub(r" at 0x[0-9a-f]+", "", repr(rule)).replace(mod.name, "IMPL"),
+            rule.target.__name__,
+            rule.target_kwargs,
+            rule.name,
+            re.sub(r"<class '.*?'>", "<cls>", repr(spec)),
+            re.sub(r"<class '.*?'>", "<cls>", repr(plain)),
+            spec.regex.pattern,
+            spec.kwargs,
+            plain.kwargs,
+            plain.target_kwargs,
+            spec.handler_class is Target,
+            spec.reverse(3),
+            routing.Rule(routing.AnyMatches(), Target).reverse(),
+        ]
+
+    got = _both(lambda m: run(Impl(m.name) if isinstance(m, Impl) else m), impl)
+    assert got[1] == "dumps"
+
+
+def test_reversible_rule_router(impl: Any, caplog: Any) -> None:
+    def run(mod: Any) -> Any:
+        routing = mod.routing
+
+        class Handler:
+            pass
+
+        inner = routing.ReversibleRuleRouter([routing.URLSpec(r"/in/(\d+)", Handler, name="inner")])
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="tornado.application"):
+            router = routing.ReversibleRuleRouter(
+                [
+                    (r"/a/(\w+)", Handler, {}, "a"),
+                    routing.Rule(routing.PathMatches("/b"), Handler, name="b"),
+                    routing.Rule(routing.PathMatches("/b2"), Handler, name="b"),
+                    ("/inner.*", inner),
+                    [routing.HostMatches("h"), Handler],
+                ]
+            )
+        return [
+            router.reverse_url("a", "x y"),
+            router.reverse_url("b"),
+            router.reverse_url("inner", 7),
+            router.reverse_url("nope"),
+            sorted(router.named_rules),
+            [(r.levelname, r.getMessage()) for r in caplog.records],
+            [type(r.matcher).__name__ for r in router.rules],
+            _outcome(lambda: routing.ReversibleRouter().reverse_url("x")),
+        ]
+
+    got = _both(run, impl)
+    assert got[1] == "/b2"
+    assert got[5] == [("WARNING", "Multiple handlers named b; replacing previous value")]
+
+
+def test_rule_router_rejects_bad_rules(impl: Any) -> None:
+    routing = impl.routing
+    with pytest.raises(AssertionError):
+        routing.RuleRouter([("/only-one",)])  # type: ignore
+    with pytest.raises(NotImplementedError):
+        routing.Router().find_handler(_request(impl, "/"))
+
+
+# --- served routers ---------------------------------------------------------------
+
+Response = Tuple[int, List[Tuple[str, str]], bytes]
+
+
+async def _send(port: int, raw: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(raw)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except (ConnectionError, OSError):
+            pass
+
+
+def _parse(raw: bytes) -> Response:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin1").split("\r\n")
+    headers = []
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.lower() != "date":
+            headers.append((name.strip(), value.strip()))
+    return int(lines[0].split(" ")[1]), headers, body
+
+
+def _get(path: str, host: str = "127.0.0.1", method: str = "GET", body: bytes = b"") -> bytes:
+    extra = f"Content-Length: {len(body)}\r\n" if body else ""
+    return (
+        f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{extra}\r\n"
+    ).encode() + body
+
+
+def serve(impl: Any, build: Callable[[Any], Any], raws: List[bytes]) -> List[Response]:
+    httpserver = impl.mod("httpserver")
+
+    async def main() -> List[Response]:
+        delegate = build(impl)
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        sock.setblocking(False)
+        server = httpserver.HTTPServer(delegate)
+        server.add_sockets([sock])
+        try:
+            out = []
+            for raw in raws:
+                out.append(_parse(await _send(sock.getsockname()[1], raw)))
+            return out
+        finally:
+            server.stop()
+            await server.close_all_connections()
+
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(main())
+    finally:
+        loop.close()
+
+
+def build_router(impl: Any) -> Any:
+    routing, httputil, web = impl.routing, impl.httputil, impl.web
+
+    def respond(request: Any, text: str, status: int = 200) -> None:
+        body = text.encode()
+        request.connection.write_headers(
+            httputil.ResponseStartLine("HTTP/1.1", status, "OK"),
+            httputil.HTTPHeaders({"Content-Length": str(len(body))}),
+            body,
+        )
+        request.connection.finish()
+
+    def callable_target(request: Any, **kwargs: Any) -> None:
+        respond(request, "callable %s %s %r %r" % (request.method, request.path, request.body, kwargs))
+
+    class Delegate(httputil.HTTPMessageDelegate):
+        def __init__(self, request_conn: Any) -> None:
+            self.conn = request_conn
+            self.chunks: List[bytes] = []
+
+        def headers_received(self, start_line: Any, headers: Any) -> None:
+            self.path = start_line.path
+
+        def data_received(self, chunk: bytes) -> None:
+            self.chunks.append(chunk)
+
+        def finish(self) -> None:
+            body = b"delegate " + self.path.encode() + b" " + b"".join(self.chunks)
+            self.conn.write_headers(
+                httputil.ResponseStartLine("HTTP/1.1", 201, "Created"),
+                httputil.HTTPHeaders({"Content-Length": str(len(body))}),
+                body,
+            )
+            self.conn.finish()
+
+    class ConnDelegate(httputil.HTTPServerConnectionDelegate):
+        def start_request(self, server_conn: Any, request_conn: Any) -> Any:
+            return Delegate(request_conn)
+
+    class CustomRouter(routing.Router):
+        def find_handler(self, request: Any, **kwargs: Any) -> Any:
+            if request.path.endswith("/none"):
+                return None
+            return Delegate(request.connection)
+
+    class Handler(web.RequestHandler):
+        def initialize(self, tag: str = "") -> None:
+            self.tag = tag
+
+        def get(self, *args: str) -> None:
+            self.write("app %s %r %s" % (self.tag, args, self.reverse_url("h", "q")))
+
+    app = web.Application([web.url(r"/app/h/(\w+)", Handler, {"tag": "t"}, name="h")])
+    nested = routing.RuleRouter(
+        [
+            (r"/nested/call", callable_target),
+            (r"/nested/deleg", ConnDelegate()),
+        ]
+    )
+    return routing.RuleRouter(
+        [
+            routing.Rule(routing.HostMatches("special.example"), callable_target, {"host": "yes"}),
+            (r"/call/(\d+)", callable_target),
+            (r"/kw/(?P<n>\d+)", callable_target, {"extra": 1}),
+            (r"/deleg.*", ConnDelegate()),
+            (routing.PathMatches(r"/nested/.*"), nested),
+            (r"/custom/.*", CustomRouter()),
+            (r"/app/.*", app),
+            (r"/unknown", object()),
+        ]
+    )
+
+
+def test_served_rule_router(impl: Any) -> None:
+    raws = [
+        _get("/call/12"),
+        _get("/kw/5"),
+        _get("/anything", host="special.example"),
+        _get("/deleg/x", method="POST", body=b"payload"),
+        _get("/nested/call", method="PUT", body=b"b=1"),
+        _get("/nested/deleg"),
+        _get("/nested/missing"),
+        _get("/custom/ok"),
+        _get("/custom/none"),
+        _get("/app/h/zz"),
+        _get("/app/missing"),
+        _get("/unknown"),
+        _get("/nowhere"),
+    ]
+    got = serve(impl, build_router, raws)
+    want = serve(REFERENCE, build_router, raws)
+    assert got == want
+    assert got[0][2] == b"callable GET /call/12 b'' {'path_args': [b'12'], 'path_kwargs': {}}"
+    assert got[1][2].endswith(b"{'path_args': [], 'path_kwargs': {'n': b'5'}, 'target_kwargs': {'extra': 1}}")
+    assert got[2][2] == b"callable GET /anything b'' {'target_kwargs': {'host': 'yes'}}"
+    assert got[3][0] == 201 and got[3][2] == b"delegate /deleg/x payload"
+    assert got[4][2].startswith(b"callable PUT /nested/call b'b=1'")
+    assert [r[0] for r in got[6:9]] == [404, 201, 404]
+    assert got[9][2] == b"app t ('zz',) /app/h/q"
+    assert got[10][0] == 404  # the application's own 404 page
+    assert got[10][2].startswith(b"<html><title>404: Not Found")
+    # The default 404 has no Content-Length, so an empty chunked body.
+    assert got[11][0] == 404 and got[11][2] == b"0\r\n\r\n"
+    assert got[12] == got[11]

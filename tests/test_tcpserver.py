@@ -1,0 +1,270 @@
+"""Differential tests for tornado_c.tcpserver against Tornado's tcpserver."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import textwrap
+from typing import Any, Awaitable, Callable
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+DATA = os.path.join(ROOT, "tornado_c", "testing_data")
+CERT = os.path.join(DATA, "test.crt")
+KEY = os.path.join(DATA, "test.key")
+
+
+def run(loop: asyncio.AbstractEventLoop, fn: Callable[[], Awaitable[Any]]) -> Any:
+    async def bounded() -> Any:
+        return await asyncio.wait_for(fn(), 10)
+
+    return loop.run_until_complete(bounded())
+
+
+def _params(obj: Any) -> list:
+    return [
+        (p.name, p.kind, p.default) for p in inspect.signature(obj).parameters.values()
+    ]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["__init__", "listen", "add_sockets", "add_socket", "bind", "start", "stop",
+     "handle_stream"],
+)
+def test_signatures(name: str) -> None:
+    import tornado.tcpserver as ref
+
+    import tornado_c.tcpserver as ours
+
+    assert _params(getattr(ours.TCPServer, name)) == _params(getattr(ref.TCPServer, name))
+
+
+def make_echo(impl: Any, **kwargs: Any) -> Any:
+    tcpserver = impl.mod("tcpserver")
+    iostream = impl.mod("iostream")
+
+    class Echo(tcpserver.TCPServer):
+        async def handle_stream(self, stream: Any, address: Any) -> None:
+            self.last_stream = stream
+            try:
+                while True:
+                    line = await stream.read_until(b"\n")
+                    await stream.write(line.upper())
+            except iostream.StreamClosedError:
+                pass
+
+    return Echo(**kwargs)
+
+
+async def talk(port: int, lines: list, ctx: Any = None) -> list:
+    if ctx is not None:
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", port, ssl=ctx, server_hostname="foo.example.com"
+        )
+    else:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    out = []
+    for line in lines:
+        writer.write(line)
+        out.append(await reader.readline())
+    writer.close()
+    try:
+        await writer.wait_closed()
+    except (ConnectionError, ssl.SSLError):
+        pass
+    return out
+
+
+def test_listen_and_stop(impl: Any, loop: asyncio.AbstractEventLoop) -> None:
+    async def main() -> list:
+        server = make_echo(impl)
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        server.listen(port, address="127.0.0.1")
+        out = await talk(port, [b"abc\n", b"def\n"])
+        fds = list(server._sockets)
+        server.stop()
+        server.stop()  # idempotent
+        out.append([server._sockets[fd].fileno() for fd in fds])
+        try:
+            await talk(port, [b"x\n"])
+        except ConnectionRefusedError:
+            out.append("refused")
+        return out
+
+    assert run(loop, main) == [b"ABC\n", b"DEF\n", [-1], "refused"]
+
+
+def test_add_sockets(impl: Any, loop: asyncio.AbstractEventLoop) -> None:
+    netutil = impl.mod("netutil")
+
+    async def main() -> list:
+        server = make_echo(impl, max_buffer_size=1 << 20, read_chunk_size=1024)
+        socks = netutil.bind_sockets(0, "127.0.0.1")
+        server.add_sockets(socks)
+        port = socks[0].getsockname()[1]
+        try:
+            out = await talk(port, [b"hi\n"])
+            st = server.last_stream
+            out.append((st.max_buffer_size, st.read_chunk_size))
+            return out
+        finally:
+            server.stop()
+
+    assert run(loop, main) == [b"HI\n", (1 << 20, 1024)]
+
+
+def test_bind_start_single(impl: Any, loop: asyncio.AbstractEventLoop) -> None:
+    async def main() -> list:
+        server = make_echo(impl)
+        server.bind(0, address="127.0.0.1")
+        assert server._pending_sockets
+        port = server._pending_sockets[0].getsockname()[1]
+        server.start()
+        with pytest.raises(AssertionError):
+            server.start()
+        try:
+            return await talk(port, [b"one\n"])
+        finally:
+            server.stop()
+
+    assert run(loop, main) == [b"ONE\n"]
+
+
+def test_ssl_server(impl: Any, loop: asyncio.AbstractEventLoop) -> None:
+    iostream = impl.mod("iostream")
+    for ssl_options in (
+        {"certfile": CERT, "keyfile": KEY},
+        None,
+    ):
+        if ssl_options is None:
+            ssl_options = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ssl_options.load_cert_chain(CERT, KEY)
+
+        async def main() -> list:
+            server = make_echo(impl, ssl_options=ssl_options)
+            [sock] = impl.mod("netutil").bind_sockets(0, "127.0.0.1")
+            server.add_socket(sock)
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.load_verify_locations(CERT)
+            try:
+                out = await talk(sock.getsockname()[1], [b"tls\n"], ctx)
+                out.append(isinstance(server.last_stream, iostream.SSLIOStream))
+                return out
+            finally:
+                server.stop()
+
+        assert run(loop, main) == [b"TLS\n", True]
+
+
+def test_ssl_options_validation(impl: Any) -> None:
+    tcpserver = impl.mod("tcpserver")
+    with pytest.raises(KeyError) as e1:
+        tcpserver.TCPServer(ssl_options={"keyfile": KEY})
+    with pytest.raises(ValueError) as e2:
+        tcpserver.TCPServer(ssl_options={"certfile": "/nonexistent.crt"})
+    with pytest.raises(ValueError) as e3:
+        tcpserver.TCPServer(ssl_options={"certfile": CERT, "keyfile": "/nonexistent.key"})
+    assert str(e1.value) == """'missing key "certfile" in ssl_options'"""
+    assert str(e2.value) == 'certfile "/nonexistent.crt" does not exist'
+    assert str(e3.value) == 'keyfile "/nonexistent.key" does not exist'
+
+
+def test_handle_stream_errors_logged(impl: Any, loop: asyncio.AbstractEventLoop,
+                                     caplog: Any) -> None:
+    tcpserver = impl.mod("tcpserver")
+
+    class Sync(tcpserver.TCPServer):
+        def handle_stream(self, stream: Any, address: Any) -> None:
+            stream.close()
+            raise ValueError("sync boom")
+
+    class Async(tcpserver.TCPServer):
+        async def handle_stream(self, stream: Any, address: Any) -> None:
+            stream.close()
+            raise KeyError("async boom")
+
+    async def main() -> None:
+        for cls in (Sync, Async):
+            server = cls()
+            [sock] = impl.mod("netutil").bind_sockets(0, "127.0.0.1")
+            server.add_socket(sock)
+            try:
+                reader, writer = await asyncio.open_connection(
+                    "127.0.0.1", sock.getsockname()[1]
+                )
+                await reader.read()
+                writer.close()
+                await asyncio.sleep(0.05)
+            finally:
+                server.stop()
+
+    with caplog.at_level(logging.ERROR):
+        run(loop, main)
+    msgs = [(r.name, r.getMessage()) for r in caplog.records]
+    assert ("tornado.application", "Error in connection callback") in msgs
+    assert any(
+        r.exc_info and isinstance(r.exc_info[1], KeyError) for r in caplog.records
+    )
+
+
+def test_base_handle_stream_not_implemented(impl: Any, loop: asyncio.AbstractEventLoop) -> None:
+    tcpserver = impl.mod("tcpserver")
+
+    async def main() -> None:
+        with pytest.raises(NotImplementedError):
+            tcpserver.TCPServer().handle_stream(None, None)
+
+    run(loop, main)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="fork")
+@pytest.mark.parametrize("style", ["add_sockets", "bind_start"])
+def test_multiprocess(impl: Any, style: str) -> None:
+    if style == "add_sockets":
+        code = f"""
+            import asyncio
+            from {impl.name}.netutil import bind_sockets
+            from {impl.name}.process import fork_processes, task_id
+            from {impl.name}.tcpserver import TCPServer
+
+            sockets = bind_sockets(0, address="127.0.0.1")
+            fork_processes(3)
+            async def main():
+                TCPServer().add_sockets(sockets)
+            asyncio.run(main())
+            print(task_id(), end="")
+        """
+    else:
+        code = f"""
+            import asyncio, warnings
+            from {impl.name}.process import task_id
+            from {impl.name}.tcpserver import TCPServer
+
+            server = TCPServer()
+            server.bind(0, address="127.0.0.1")
+            server.start(3)
+            async def main():
+                pass
+            asyncio.run(main())
+            print(task_id(), end="")
+        """
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-Werror::DeprecationWarning", "-c", textwrap.dedent(code)],
+        capture_output=True, encoding="utf8", timeout=60, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "".join(sorted(proc.stdout)) == "012"
+    assert proc.stderr == ""
