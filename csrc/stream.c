@@ -31,6 +31,7 @@ enum {
     RM_BYTES,
     RM_INTO,
     RM_CLOSE,
+    RM_HEADERS,   /* read_until_regex(b"\r?\n\r?\n"), matched in C */
 };
 
 /* on_event kinds (mirrored in tornado_c/iostream.py). */
@@ -72,6 +73,7 @@ struct tc_stream_s {
     char eof;
     char closed;
     char watch_close;         /* read while idle to notice a peer close */
+    signed char nodelay_wanted;  /* TCP_NODELAY asked for: 0/1, -1 unknown */
     PyObject *read_future;
     PyObject *read_arg;       /* delimiter (bytes) or compiled regex */
     Py_ssize_t read_n;        /* byte count / max_bytes (-1: none) */
@@ -91,6 +93,7 @@ typedef struct {
 } stream_write_req;
 
 static int stream_update_reading(tc_stream *s);
+static int stream_apply_nodelay(tc_stream *s);
 
 static inline tc_state *
 stream_state(tc_stream *s)
@@ -291,14 +294,7 @@ stream_try_read(tc_stream *s)
         if (m == Py_None) {
             Py_DECREF(m);
             if (s->read_n >= 0 && b->len > s->read_n) {
-                PyObject *pattern = PyObject_GetAttrString(s->read_arg, "pattern");
-                int rc;
-                if (pattern == NULL) {
-                    return -1;
-                }
-                rc = stream_unsatisfiable(s, pattern);
-                Py_DECREF(pattern);
-                return rc < 0 ? -1 : RR_FAILED;
+                return stream_unsatisfiable(s, s->read_arg) < 0 ? -1 : RR_FAILED;
             }
             return RR_PENDING;
         }
@@ -313,16 +309,52 @@ stream_try_read(tc_stream *s)
             return -1;
         }
         if (s->read_n >= 0 && end > s->read_n) {
-            PyObject *pattern = PyObject_GetAttrString(s->read_arg, "pattern");
-            int rc;
-            if (pattern == NULL) {
-                return -1;
-            }
-            rc = stream_unsatisfiable(s, pattern);
-            Py_DECREF(pattern);
-            return rc < 0 ? -1 : RR_FAILED;
+            return stream_unsatisfiable(s, s->read_arg) < 0 ? -1 : RR_FAILED;
         }
         return stream_resolve(s, stream_take(s, end)) < 0 ? -1 : RR_DONE;
+    }
+    case RM_HEADERS: {
+        /* The regex \r?\n\r?\n (the end of an HTTP header block), matched
+         * in C: its leftmost match ends right after the first \n that is
+         * followed by \n or by \r\n. */
+        const char *data = tc_buf_head(b);
+        Py_ssize_t i = s->scan_pos, end = -1;
+        for (;;) {
+            const char *nl = i < b->len ? memchr(data + i, '\n', (size_t)(b->len - i)) : NULL;
+            if (nl == NULL) {
+                i = b->len;
+                break;
+            }
+            i = nl - data;
+            if (i + 1 >= b->len) {
+                break; /* need the next byte */
+            }
+            if (data[i + 1] == '\n') {
+                end = i + 2;
+                break;
+            }
+            if (data[i + 1] == '\r') {
+                if (i + 2 >= b->len) {
+                    break;
+                }
+                if (data[i + 2] == '\n') {
+                    end = i + 3;
+                    break;
+                }
+            }
+            i++;
+        }
+        if (end >= 0) {
+            if (s->read_n >= 0 && end > s->read_n) {
+                return stream_unsatisfiable(s, s->read_arg) < 0 ? -1 : RR_FAILED;
+            }
+            return stream_resolve(s, stream_take(s, end)) < 0 ? -1 : RR_DONE;
+        }
+        if (s->read_n >= 0 && b->len > s->read_n) {
+            return stream_unsatisfiable(s, s->read_arg) < 0 ? -1 : RR_FAILED;
+        }
+        s->scan_pos = i; /* resume at the undecided \n (or the end) */
+        return RR_PENDING;
     }
     case RM_BYTES:
         if (b->len >= s->read_n || (s->read_partial && b->len > 0)) {
@@ -625,7 +657,8 @@ stream_start_read(tc_stream *s, PyObject *fut, int mode)
     case RM_BYTES: s->target = s->read_n; break;
     case RM_INTO: s->target = s->into.len - s->into_filled; break;
     case RM_UNTIL:
-    case RM_REGEX: s->target = s->read_n; break; /* max_bytes, or none */
+    case RM_REGEX:
+    case RM_HEADERS: s->target = s->read_n; break; /* max_bytes, or none */
     default: s->target = -1; break;
     }
     rc = stream_try_read(s);
@@ -698,6 +731,33 @@ stream_read_until(tc_stream *s, PyObject *const *args, Py_ssize_t nargs)
     return stream_rr(stream_start_read(s, args[0], RM_UNTIL));
 }
 
+/* Whether regex is re.compile(b"\r?\n\r?\n") (no flags): HTTP/1's end of
+ * headers, which RM_HEADERS matches without calling into Python. */
+static int
+stream_is_header_regex(PyObject *regex)
+{
+    /* Both spellings compile to the same regex: the escapes written out
+     * (rb"\\r?\\n\\r?\\n") or the CR and LF bytes themselves. */
+    static const char escaped[] = "\\r?\\n\\r?\\n";
+    static const char literal[] = "\r?\n\r?\n";
+    PyObject *pattern = PyObject_GetAttrString(regex, "pattern");
+    PyObject *flags = PyObject_GetAttrString(regex, "flags");
+    int yes = 0;
+    if (pattern != NULL && flags != NULL && PyBytes_Check(pattern) &&
+        PyLong_Check(flags) && PyLong_AsLong(flags) == 0) {
+        const char *text = PyBytes_AS_STRING(pattern);
+        Py_ssize_t n = PyBytes_GET_SIZE(pattern);
+        yes = (n == (Py_ssize_t)sizeof(escaped) - 1 &&
+               memcmp(text, escaped, sizeof(escaped) - 1) == 0) ||
+              (n == (Py_ssize_t)sizeof(literal) - 1 &&
+               memcmp(text, literal, sizeof(literal) - 1) == 0);
+    }
+    Py_XDECREF(pattern);
+    Py_XDECREF(flags);
+    PyErr_Clear();
+    return yes;
+}
+
 PyDoc_STRVAR(read_until_regex_doc,
 "read_until_regex(future, regex, max_bytes)\n--\n\n"
 "Resolve future with the bytes up to the end of the first match of the\n"
@@ -721,7 +781,8 @@ stream_read_until_regex(tc_stream *s, PyObject *const *args, Py_ssize_t nargs)
     }
     s->read_arg = Py_NewRef(args[1]);
     s->read_n = max;
-    return stream_rr(stream_start_read(s, args[0], RM_REGEX));
+    return stream_rr(stream_start_read(s, args[0], stream_is_header_regex(args[1])
+                                                       ? RM_HEADERS : RM_REGEX));
 }
 
 PyDoc_STRVAR(read_bytes_doc,
@@ -1066,6 +1127,7 @@ stream_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     s->max_buffer_size = max_buffer_size;
     s->read_chunk_size = read_chunk_size;
     s->kind = kind;
+    s->nodelay_wanted = -1;
     dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (dupfd < 0) {
         PyErr_SetFromErrno(PyExc_OSError);
@@ -1145,18 +1207,35 @@ stream_close(tc_stream *s, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+/* Sets TCP_NODELAY to the wanted state.  0, or -1 with OSError set (a
+ * socket going away underneath — EINVAL, ECONNRESET — is not an error). */
+static int
+stream_apply_nodelay(tc_stream *s)
+{
+    int rc;
+    if (s->uvs == NULL || s->kind != 0 || s->nodelay_wanted < 0) {
+        return 0;
+    }
+    rc = uv_tcp_nodelay((uv_tcp_t *)s->uvs, s->nodelay_wanted);
+    if (rc < 0 && rc != UV_EINVAL && rc != UV_ECONNRESET) {
+        tc_raise_uv_error(rc);
+        return -1;
+    }
+    return 0;
+}
+
+/* Applied at once, as Tornado's set_nodelay does (callers may read the
+ * socket option back). */
 static PyObject *
 stream_set_nodelay(tc_stream *s, PyObject *value)
 {
-    int on = PyObject_IsTrue(value), rc;
+    int on = PyObject_IsTrue(value);
     if (on < 0) {
         return NULL;
     }
-    if (s->uvs != NULL && s->kind == 0) {
-        rc = uv_tcp_nodelay((uv_tcp_t *)s->uvs, on);
-        if (rc < 0) {
-            return tc_raise_uv_error(rc);
-        }
+    s->nodelay_wanted = (signed char)on;
+    if (stream_apply_nodelay(s) < 0) {
+        return NULL;
     }
     Py_RETURN_NONE;
 }
@@ -1387,7 +1466,7 @@ static PyMethodDef stream_methods[] = {
     {"write", (PyCFunction)stream_write, METH_O, write_doc},
     {"close", (PyCFunction)stream_close, METH_NOARGS, close_doc},
     {"set_nodelay", (PyCFunction)stream_set_nodelay, METH_O,
-     PyDoc_STR("Set TCP_NODELAY (no-op for pipes).")},
+     PyDoc_STR("Set TCP_NODELAY on or off (no-op for pipes).")},
     {"fileno", (PyCFunction)stream_fileno, METH_NOARGS,
      PyDoc_STR("The fd libuv uses (a duplicate of the one given), -1 if closed.")},
     {NULL, NULL, 0, NULL},

@@ -392,3 +392,63 @@ def test_signal_wakeup_fd_restored() -> None:
         assert signal.set_wakeup_fd(-1) == -1
     finally:
         loop.close()
+
+
+HEADER_END = re.compile(b"\r?\n\r?\n")
+
+
+@pytest.mark.parametrize("pattern", [b"\r?\n\r?\n", rb"\r?\n\r?\n"],
+                         ids=["cr-lf-bytes", "escapes"])
+def test_header_delimiter_matcher_equals_the_regex(native_loop: Any, pattern: bytes) -> None:
+    # read_until_regex(b"\r?\n\r?\n") is matched in C; it must end exactly
+    # where the regex's leftmost match ends, however the data is split.
+    import random
+
+    loop = native_loop
+    regex = re.compile(pattern)
+    rnd = random.Random(20261122)
+    pieces = [b"\r", b"\n", b"a", b"\r\n", b"\n\r"]
+
+    async def one(data: bytes, step: int) -> Any:
+        s, a, b, events = make_stream(loop)
+        try:
+            f = loop.create_future()
+            s.read_until_regex(f, regex, None)
+            for i in range(0, len(data), step):
+                b.send(data[i:i + step])
+                await asyncio.sleep(0)
+            await asyncio.sleep(0.005)
+            return f.result() if f.done() else None
+        finally:
+            s.close()
+            a.close()
+            b.close()
+
+    async def main() -> None:
+        for _ in range(200):
+            data = b"".join(rnd.choice(pieces) for _ in range(rnd.randint(1, 10)))
+            match = regex.search(data)
+            expected = data[:match.end()] if match else None
+            assert await one(data, rnd.randint(1, 3)) == expected, data
+
+    loop.run_until_complete(main())
+
+
+def test_unsatisfiable_regex_message_names_the_pattern(impl: Any, loop: Any, caplog: Any) -> None:
+    iostream = impl.mod("iostream")
+
+    async def main() -> str:
+        a, b = socket.socketpair()
+        stream = iostream.IOStream(a)
+        try:
+            b.send(b"x" * 100)
+            await asyncio.sleep(0.02)
+            with pytest.raises(iostream.StreamClosedError):
+                await stream.read_until_regex(b"\r?\n\r?\n", max_bytes=10)
+            return str(stream.error)
+        finally:
+            stream.close()
+            b.close()
+
+    message = loop.run_until_complete(main())
+    assert message == "delimiter %r not found within 10 bytes" % HEADER_END

@@ -179,14 +179,37 @@ class HTTP1Connection(httputil.HTTPConnection):
 
     async def _bounded(self, work: Awaitable[Any], limit: Optional[float]) -> Any:
         # Await ``work``, giving up with gen.TimeoutError after ``limit``
-        # seconds when a limit is set.
-        if limit is None:
+        # seconds when a limit is set.  For a plain read future, giving up
+        # closes the stream (the callers close it on a timeout anyway),
+        # which ends the wait: a timer does that without wrapping every
+        # request's header read in a timeout future (HTTPServer bounds the
+        # headers of each request).
+        if limit is None or (isinstance(work, Future) and work.done()):
             return await work
-        return await gen.with_timeout(
-            self.stream.io_loop.time() + limit,
-            work,
-            quiet_exceptions=iostream.StreamClosedError,
-        )
+        if not isinstance(work, Future):
+            # A coroutine (the body reader) may be inside a delegate call at
+            # the deadline: gen.with_timeout gives up on it right there.
+            return await gen.with_timeout(
+                self.stream.io_loop.time() + limit,
+                work,
+                quiet_exceptions=iostream.StreamClosedError,
+            )
+        stream = self.stream
+        expired = []
+
+        def expire() -> None:
+            expired.append(True)
+            stream.close()
+
+        timer = stream.io_loop.call_later(limit, expire)
+        try:
+            return await work
+        except iostream.StreamClosedError:
+            if expired:
+                raise gen.TimeoutError()
+            raise
+        finally:
+            stream.io_loop.remove_timeout(timer)
 
     async def _notify(self, method: Callable[..., Any], *args: Any) -> None:
         # Call a delegate method, awaiting what it returns, under the

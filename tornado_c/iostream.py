@@ -1342,6 +1342,9 @@ class IOStream(BaseIOStream):
             self._maybe_go_native()
 
     def set_nodelay(self, value: bool) -> None:
+        if self._native is not None:
+            self._native.set_nodelay(value)
+            return
         sock = self.socket
         if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
             return
