@@ -670,6 +670,7 @@ class BaseIOStream:
         native.close()
         native.on_event = None
         self._native = None
+        self._write_buffer = _StreamBuffer()  # the engine had none in Python
         if data:
             self._read_buffer += data
             self._read_buffer_size += len(data)
@@ -1179,6 +1180,10 @@ class IOStream(BaseIOStream):
             )
             if self._close_callback is not None:
                 self._native.watch_close = True
+            # Writes go through the engine, so the Python write buffer stays
+            # empty: native streams share one empty instance instead of each
+            # holding its own (a sizeable part of an idle connection).
+            self._write_buffer = _NATIVE_EMPTY_WRITE_BUFFER
 
     def fileno(self) -> Union[int, ioloop._Selectable]:
         return self.socket
@@ -1269,7 +1274,9 @@ class IOStream(BaseIOStream):
         if native is not None:
             # The TLS stream reads the socket itself from here on.
             native.close()
+            native.on_event = None
             self._native = None
+            self._write_buffer = _StreamBuffer()
         if ssl_options is None:
             ssl_options = _server_ssl_defaults if server_side else _client_ssl_defaults
 
@@ -1357,6 +1364,10 @@ class IOStream(BaseIOStream):
                 return
             raise
 
+
+# The write buffer every native stream shows (see _maybe_go_native): always
+# empty, never appended to while the stream is native.
+_NATIVE_EMPTY_WRITE_BUFFER = _StreamBuffer()
 
 # The primitives the native engine stands in for (see _native_intact).
 _IOSTREAM_READ_FROM_FD = IOStream.read_from_fd
