@@ -593,6 +593,38 @@ stream_inline_read(tc_stream *s)
         }
     }
     buf = s->loop->recvbuf;
+    {
+        /* A partial read of at least a chunk, with nothing buffered (an
+         * HTTP body relayed in chunk_size pieces, an echo loop): Tornado
+         * would read one chunk and return all of it, so read it straight
+         * into the result, saving two copies of every byte. */
+        Py_ssize_t chunk = s->read_chunk_size < TC_RECVBUF_SIZE
+                               ? s->read_chunk_size : TC_RECVBUF_SIZE;
+        if (s->read_mode == RM_BYTES && s->read_partial && s->rbuf.len == 0 &&
+            s->read_n >= chunk) {
+            PyObject *result = PyBytes_FromStringAndSize(NULL, chunk);
+            if (result == NULL) {
+                return -1;
+            }
+            do {
+                n = read(fd, PyBytes_AS_STRING(result), (size_t)chunk);
+            } while (n < 0 && errno == EINTR);
+            if (n > 0) {
+                if (n < chunk && _PyBytes_Resize(&result, n) < 0) {
+                    return -1;
+                }
+                return stream_resolve(s, result) < 0 ? -1 : RR_DONE;
+            }
+            Py_DECREF(result);
+            if (n == 0) {
+                goto eof;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return stream_after_drain(s);
+            }
+            goto failed;
+        }
+    }
     for (;;) {
         int rc;
         n = read(fd, buf, s->read_chunk_size < TC_RECVBUF_SIZE
@@ -613,12 +645,7 @@ stream_inline_read(tc_stream *s)
             continue;
         }
         if (n == 0) {
-            s->eof = 1;
-            (void)stream_update_reading(s);
-            if (stream_emit(s, SE_EOF, Py_NewRef(Py_None)) < 0) {
-                return -1;
-            }
-            return RR_FAILED;
+            goto eof;
         }
         if (errno == EINTR) {
             continue;
@@ -628,6 +655,13 @@ stream_inline_read(tc_stream *s)
         }
         goto failed;
     }
+eof:
+    s->eof = 1;
+    (void)stream_update_reading(s);
+    if (stream_emit(s, SE_EOF, Py_NewRef(Py_None)) < 0) {
+        return -1;
+    }
+    return RR_FAILED;
 failed:
     /* As Tornado: an inline read error is the caller's to raise (the
      * asynchronous path reports through on_event instead). */

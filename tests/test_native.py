@@ -452,3 +452,54 @@ def test_unsatisfiable_regex_message_names_the_pattern(impl: Any, loop: Any, cap
 
     message = loop.run_until_complete(main())
     assert message == "delimiter %r not found within 10 bytes" % HEADER_END
+
+
+def test_large_partial_reads_straight_into_the_result(native_loop: Any) -> None:
+    # read_bytes(n >= read_chunk_size, partial=True) with nothing buffered
+    # reads one chunk straight into the result: same data, same bounds.
+    loop = native_loop
+    payload = bytes(range(256)) * 1024  # 256 KiB
+
+    async def main() -> Tuple[List[int], bytes]:
+        s, a, b, events = make_stream(loop)
+        sizes: List[int] = []
+        got = bytearray()
+        try:
+            b.setblocking(False)
+            sent = 0
+            while len(got) < len(payload):
+                if sent < len(payload):
+                    try:
+                        sent += b.send(payload[sent:sent + 65536])
+                    except BlockingIOError:
+                        pass
+                f = loop.create_future()
+                s.read_bytes(f, 65536, True)
+                chunk = await f
+                sizes.append(len(chunk))
+                got += chunk
+            return sizes, bytes(got)
+        finally:
+            s.close()
+            a.close()
+            b.close()
+
+    sizes, got = loop.run_until_complete(main())
+    assert got == payload
+    assert all(0 < n <= 65536 for n in sizes)
+
+
+def test_large_partial_read_at_end_of_stream(native_loop: Any) -> None:
+    loop = native_loop
+    s, a, b, events = make_stream(loop)
+    b.close()
+
+    async def main() -> int:
+        await asyncio.sleep(0.01)
+        f = loop.create_future()
+        return s.read_bytes(f, 1 << 20, True)
+
+    assert loop.run_until_complete(main()) == _core.READ_FAILED
+    assert events == [(_core.STREAM_EOF, None)]
+    s.close()
+    a.close()
