@@ -83,6 +83,7 @@ struct tc_stream_s {
     PyObject *on_event;
     PyObject *fileobj;        /* what the stream was opened on (the socket) */
     PyObject *inline_error;   /* the OSError an inline read hit (RR_ERROR) */
+    PyObject *direct;         /* bytes libuv is reading into (see on_alloc) */
     PyObject *weakreflist;
 };
 
@@ -415,12 +416,40 @@ stream_update_reading(tc_stream *s)
     return 0;
 }
 
+static inline Py_ssize_t
+stream_chunk(tc_stream *s)
+{
+    return s->read_chunk_size < TC_RECVBUF_SIZE ? s->read_chunk_size : TC_RECVBUF_SIZE;
+}
+
+/* A pending partial read of at least a chunk with nothing buffered: Tornado
+ * would read one chunk and return all of it, so the data can go straight
+ * from the socket into the result (inline and in on_alloc/on_read). */
+static inline int
+stream_direct_read_ok(tc_stream *s)
+{
+    return s->read_mode == RM_BYTES && s->read_partial && s->rbuf.len == 0 &&
+           s->read_n >= stream_chunk(s);
+}
+
 static void
 stream_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     tc_loop *loop = (tc_loop *)h->loop->data;
     tc_stream *s = (tc_stream *)h->data;
     (void)suggested;
+    if (s != NULL && stream_direct_read_ok(s)) {
+        PyObject *target;
+        tc_loop_ensure_gil(loop);
+        target = PyBytes_FromStringAndSize(NULL, stream_chunk(s));
+        if (target != NULL) {
+            Py_XSETREF(s->direct, target);
+            buf->base = PyBytes_AS_STRING(target);
+            buf->len = (size_t)PyBytes_GET_SIZE(target);
+            return;
+        }
+        PyErr_Clear(); /* no memory for it: read through the loop buffer */
+    }
     if (loop->recvbuf == NULL) {
         loop->recvbuf = PyMem_RawMalloc(TC_RECVBUF_SIZE);
     }
@@ -506,6 +535,26 @@ stream_on_read(uv_stream_t *uvs, ssize_t nread, const uv_buf_t *buf)
     }
     tc_loop_ensure_gil(s->loop);
     Py_INCREF(s);
+    if (s->direct != NULL && buf->base == PyBytes_AS_STRING(s->direct)) {
+        PyObject *direct = s->direct;
+        s->direct = NULL;
+        if (nread > 0 && stream_direct_read_ok(s)) {
+            if ((nread < PyBytes_GET_SIZE(direct) && _PyBytes_Resize(&direct, nread) < 0) ||
+                stream_resolve(s, direct) < 0) {
+                stream_report_error(s, "Exception resolving a tornado_c stream read");
+            }
+            goto done;
+        }
+        if (nread > 0 && tc_buf_append(&s->rbuf, buf->base, nread) < 0) {
+            Py_DECREF(direct);
+            stream_report_error(s, "tornado_c stream: out of memory");
+            goto done;
+        }
+        Py_DECREF(direct);
+        if (nread > 0) {
+            nread = 0; /* appended already: go on as after a drained read */
+        }
+    }
     if (nread >= 0) {
         int rc;
         if (nread > 0) {
@@ -598,10 +647,8 @@ stream_inline_read(tc_stream *s)
          * HTTP body relayed in chunk_size pieces, an echo loop): Tornado
          * would read one chunk and return all of it, so read it straight
          * into the result, saving two copies of every byte. */
-        Py_ssize_t chunk = s->read_chunk_size < TC_RECVBUF_SIZE
-                               ? s->read_chunk_size : TC_RECVBUF_SIZE;
-        if (s->read_mode == RM_BYTES && s->read_partial && s->rbuf.len == 0 &&
-            s->read_n >= chunk) {
+        Py_ssize_t chunk = stream_chunk(s);
+        if (stream_direct_read_ok(s)) {
             PyObject *result = PyBytes_FromStringAndSize(NULL, chunk);
             if (result == NULL) {
                 return -1;
@@ -1312,6 +1359,7 @@ stream_traverse(tc_stream *s, visitproc visit, void *arg)
     Py_VISIT(s->on_event);
     Py_VISIT(s->fileobj);
     Py_VISIT(s->inline_error);
+    Py_VISIT(s->direct);
     Py_VISIT(s->into.obj);
     return 0;
 }
@@ -1323,6 +1371,7 @@ stream_clear(tc_stream *s)
     Py_CLEAR(s->on_event);
     Py_CLEAR(s->fileobj);
     Py_CLEAR(s->inline_error);
+    Py_CLEAR(s->direct);
     return 0;
 }
 

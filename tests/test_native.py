@@ -503,3 +503,42 @@ def test_large_partial_read_at_end_of_stream(native_loop: Any) -> None:
     assert events == [(_core.STREAM_EOF, None)]
     s.close()
     a.close()
+
+
+def test_pending_large_partial_read_fills_from_the_socket(native_loop: Any) -> None:
+    # The read is pending before the data arrives: libuv reads the chunk
+    # straight into the result.
+    loop = native_loop
+    payload = bytes(range(256)) * 400  # 100 KiB
+
+    async def main() -> Tuple[bytes, bytes, bool, List[Tuple[int, Any]]]:
+        s, a, b, events = make_stream(loop)
+        try:
+            first = loop.create_future()
+            assert s.read_bytes(first, 65536, True) == _core.READ_PENDING
+            b.sendall(payload)
+            head = await first
+            rest = b""
+            while len(head) + len(rest) < len(payload):
+                f = loop.create_future()
+                s.read_bytes(f, 65536, True)
+                rest += await f
+            # At the end of the stream a pending read is reported, not
+            # resolved: its owner (IOStream) fails it.
+            last = loop.create_future()
+            assert s.read_bytes(last, 65536, True) == _core.READ_PENDING
+            b.close()
+            for _ in range(200):
+                if events:
+                    break
+                await asyncio.sleep(0.005)
+            return head, rest, last.done(), events
+        finally:
+            s.close()
+            a.close()
+
+    head, rest, last_done, events = loop.run_until_complete(main())
+    assert 0 < len(head) <= 65536
+    assert head + rest == payload
+    assert not last_done
+    assert events == [(_core.STREAM_EOF, None)]
