@@ -17,6 +17,7 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->HandleType);
     Py_VISIT(st->TimerHandleType);
     Py_VISIT(st->StreamType);
+    Py_VISIT(st->header_regex);
     return 0;
 }
 
@@ -41,6 +42,7 @@ core_clear(PyObject *module)
     Py_CLEAR(st->str_search);
     Py_CLEAR(st->str_end);
     Py_CLEAR(st->StreamType);
+    Py_CLEAR(st->header_regex);
     return 0;
 }
 

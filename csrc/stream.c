@@ -455,8 +455,7 @@ stream_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     }
     buf->base = loop->recvbuf;
     buf->len = loop->recvbuf == NULL ? 0
-               : s != NULL && s->read_chunk_size < TC_RECVBUF_SIZE
-                   ? (size_t)s->read_chunk_size : TC_RECVBUF_SIZE;
+               : s != NULL ? (size_t)stream_chunk(s) : TC_RECVBUF_SIZE;
 }
 
 /* The stream hit the end of its input. */
@@ -674,8 +673,7 @@ stream_inline_read(tc_stream *s)
     }
     for (;;) {
         int rc;
-        n = read(fd, buf, s->read_chunk_size < TC_RECVBUF_SIZE
-                              ? (size_t)s->read_chunk_size : TC_RECVBUF_SIZE);
+        n = read(fd, buf, (size_t)stream_chunk(s));
         if (n > 0) {
             if (tc_buf_append(&s->rbuf, buf, n) < 0) {
                 return -1;
@@ -684,8 +682,7 @@ stream_inline_read(tc_stream *s)
             if (rc != RR_PENDING) {
                 return rc;
             }
-            if ((size_t)n < (s->read_chunk_size < TC_RECVBUF_SIZE
-                                 ? (size_t)s->read_chunk_size : TC_RECVBUF_SIZE)) {
+            if (n < stream_chunk(s)) {
                 /* Short read: drained for now (saves the EAGAIN read). */
                 return stream_after_drain(s);
             }
@@ -790,40 +787,61 @@ PyDoc_STRVAR(read_until_doc,
 "resolved now, 0 if pending, 2 if the stream is closed, 3 if unsatisfiable\n"
 "(already reported through on_event).");
 
-static PyObject *
-stream_read_until(tc_stream *s, PyObject *const *args, Py_ssize_t nargs)
+/* The common part of read_until and read_until_regex: checks the arguments
+ * (future, what, max_bytes) and records the delimiter or regex.  0 / -1. */
+static int
+stream_prepare_until(tc_stream *s, PyObject *const *args, Py_ssize_t nargs,
+                     int delimiter, const char *usage)
 {
     Py_ssize_t max;
-    if (nargs != 3 || !PyBytes_Check(args[1]) || PyBytes_GET_SIZE(args[1]) == 0) {
-        PyErr_SetString(PyExc_TypeError,
-                        "read_until(future, delimiter: non-empty bytes, max_bytes)");
-        return NULL;
+    if (nargs != 3 || (delimiter && (!PyBytes_Check(args[1]) ||
+                                     PyBytes_GET_SIZE(args[1]) == 0))) {
+        PyErr_SetString(PyExc_TypeError, usage);
+        return -1;
     }
     max = stream_parse_max(args[2]);
     if (max < 0 && PyErr_Occurred()) {
-        return NULL;
+        return -1;
     }
     if (s->read_mode != RM_NONE) {
         PyErr_SetString(PyExc_RuntimeError, "Already reading");
-        return NULL;
+        return -1;
     }
     s->read_arg = Py_NewRef(args[1]);
     s->read_n = max;
+    return 0;
+}
+
+static PyObject *
+stream_read_until(tc_stream *s, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (stream_prepare_until(s, args, nargs, 1,
+                             "read_until(future, delimiter: non-empty bytes, max_bytes)") < 0) {
+        return NULL;
+    }
     return stream_rr(stream_start_read(s, args[0], RM_UNTIL));
 }
 
 /* Whether regex is re.compile(b"\r?\n\r?\n") (no flags): HTTP/1's end of
  * headers, which RM_HEADERS matches without calling into Python. */
 static int
-stream_is_header_regex(PyObject *regex)
+stream_is_header_regex(tc_stream *s, PyObject *regex)
 {
     /* Both spellings compile to the same regex: the escapes written out
      * (rb"\\r?\\n\\r?\\n") or the CR and LF bytes themselves. */
     static const char escaped[] = "\\r?\\n\\r?\\n";
     static const char literal[] = "\r?\n\r?\n";
-    PyObject *pattern = PyObject_GetAttrString(regex, "pattern");
-    PyObject *flags = PyObject_GetAttrString(regex, "flags");
+    tc_state *st = stream_state(s);
+    PyObject *pattern, *flags;
     int yes = 0;
+
+    /* The caller passes the same compiled object each time (re's cache):
+     * recognise it once, then by identity. */
+    if (st != NULL && regex == st->header_regex) {
+        return 1;
+    }
+    pattern = PyObject_GetAttrString(regex, "pattern");
+    flags = PyObject_GetAttrString(regex, "flags");
     if (pattern != NULL && flags != NULL && PyBytes_Check(pattern) &&
         PyLong_Check(flags) && PyLong_AsLong(flags) == 0) {
         const char *text = PyBytes_AS_STRING(pattern);
@@ -836,6 +854,10 @@ stream_is_header_regex(PyObject *regex)
     Py_XDECREF(pattern);
     Py_XDECREF(flags);
     PyErr_Clear();
+    if (yes && st != NULL) {
+        Py_INCREF(regex);
+        Py_XSETREF(st->header_regex, regex);
+    }
     return yes;
 }
 
@@ -847,22 +869,11 @@ PyDoc_STRVAR(read_until_regex_doc,
 static PyObject *
 stream_read_until_regex(tc_stream *s, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_ssize_t max;
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "read_until_regex(future, regex, max_bytes)");
+    if (stream_prepare_until(s, args, nargs, 0,
+                             "read_until_regex(future, regex, max_bytes)") < 0) {
         return NULL;
     }
-    max = stream_parse_max(args[2]);
-    if (max < 0 && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (s->read_mode != RM_NONE) {
-        PyErr_SetString(PyExc_RuntimeError, "Already reading");
-        return NULL;
-    }
-    s->read_arg = Py_NewRef(args[1]);
-    s->read_n = max;
-    return stream_rr(stream_start_read(s, args[0], stream_is_header_regex(args[1])
+    return stream_rr(stream_start_read(s, args[0], stream_is_header_regex(s, args[1])
                                                        ? RM_HEADERS : RM_REGEX));
 }
 

@@ -120,6 +120,8 @@ typedef struct {
     PyTypeObject *HandleType;
     PyTypeObject *TimerHandleType;
     PyTypeObject *StreamType;
+    PyObject *header_regex;              /* last regex recognised as the HTTP
+                                            header delimiter (stream.c) */
     PyObject *str_report_callback_error; /* "_report_callback_error" */
     PyObject *str_debug_slow_callback;   /* "_debug_slow_callback" */
     PyObject *str_check_callback;        /* "_check_callback" */
