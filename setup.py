@@ -95,7 +95,9 @@ def extension() -> Extension:
     compile_args = ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter",
                     "-Wno-missing-field-initializers", "-fvisibility=hidden"]
     link_args: list[str] = []
-    macros: list[tuple[str, str | None]] = []
+    # llhttp's strict build: the loose one skips the CRLF after chunk data
+    # unchecked and takes obs-fold and bare LF (DESIGN.md decision 4).
+    macros: list[tuple[str, str | None]] = [("LLHTTP_STRICT_MODE", "1")]
     if os.environ.get("TORNADO_C_DEBUG") == "1":
         compile_args += ["-O0", "-g3", "-UNDEBUG"]
         macros.append(("TORNADO_C_DEBUG", "1"))

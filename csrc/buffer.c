@@ -62,3 +62,21 @@ tc_buf_free(tc_buf *b)
     b->data = NULL;
     b->start = b->len = b->cap = 0;
 }
+
+int
+tc_buf_prepend(tc_buf *b, const char *p, Py_ssize_t n)
+{
+    if (b->start >= n) {
+        b->start -= n;
+        memcpy(b->data + b->start, p, (size_t)n);
+        b->len += n;
+        return 0;
+    }
+    if (tc_buf_grow(b, n) < 0) {
+        return -1;
+    }
+    memmove(b->data + b->start + n, b->data + b->start, (size_t)b->len);
+    memcpy(b->data + b->start, p, (size_t)n);
+    b->len += n;
+    return 0;
+}

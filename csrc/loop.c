@@ -269,6 +269,10 @@ loop_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     }
     tc_loop_handle_opened(self);
     self->wakeup.data = self;
+    uv_timer_init(&self->uvloop, &self->http_timer);
+    tc_loop_handle_opened(self);
+    self->http_timer.data = self;
+    uv_unref((uv_handle_t *)&self->http_timer);
     uv_prepare_init(&self->uvloop, &self->prepare);
     tc_loop_handle_opened(self);
     self->prepare.data = self;
@@ -368,6 +372,7 @@ loop_dealloc(tc_loop *self)
     PyTypeObject *tp = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
     tc_stream_close_all(self);
+    tc_http1_loop_closed(self);
     loop_close_uv(self);
     loop_release_queues(self);
     tc_poll_clear(self);
@@ -861,6 +866,7 @@ loop_close_native(tc_loop *self, PyObject *Py_UNUSED(ignored))
 {
     self->closed = 1;
     tc_stream_close_all(self);
+    tc_http1_loop_closed(self);
     loop_close_uv(self);
     loop_release_queues(self);
     tc_poll_clear(self);

@@ -18,6 +18,11 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->TimerHandleType);
     Py_VISIT(st->StreamType);
     Py_VISIT(st->header_regex);
+    Py_VISIT(st->HTTP1ConnType);
+    Py_VISIT(st->http_headers);
+    Py_VISIT(st->request_start_line);
+    Py_VISIT(st->http_input_error);
+    Py_VISIT(st->http_output_error);
     return 0;
 }
 
@@ -43,6 +48,30 @@ core_clear(PyObject *module)
     Py_CLEAR(st->str_end);
     Py_CLEAR(st->StreamType);
     Py_CLEAR(st->header_regex);
+    Py_CLEAR(st->HTTP1ConnType);
+    Py_CLEAR(st->http_headers);
+    Py_CLEAR(st->request_start_line);
+    Py_CLEAR(st->http_input_error);
+    Py_CLEAR(st->http_output_error);
+    for (int i = 0; i < TC_H1_METHODS; i++) {
+        Py_CLEAR(st->h1_methods[i]);
+    }
+    Py_CLEAR(st->empty_tuple);
+    Py_CLEAR(st->str__dict);
+    Py_CLEAR(st->str__as_list);
+    Py_CLEAR(st->str__last_key);
+    Py_CLEAR(st->str_http11);
+    Py_CLEAR(st->str_http10);
+    Py_CLEAR(st->str_start_request);
+    Py_CLEAR(st->str_headers_received);
+    Py_CLEAR(st->str_data_received);
+    Py_CLEAR(st->str_finish);
+    Py_CLEAR(st->str_Connection);
+    Py_CLEAR(st->str_close);
+    Py_CLEAR(st->str_Keep_Alive);
+    Py_CLEAR(st->str_Transfer_Encoding);
+    Py_CLEAR(st->str_chunked);
+    Py_CLEAR(st->str_Content_Length);
     return 0;
 }
 
@@ -133,7 +162,7 @@ core_exec(PyObject *module)
 #undef INTERN
 
     if (tc_handle_type_init(module, st) < 0 || tc_loop_type_init(module, st) < 0 ||
-        tc_stream_type_init(module, st) < 0) {
+        tc_stream_type_init(module, st) < 0 || tc_http1_type_init(module, st) < 0) {
         return -1;
     }
     return 0;

@@ -85,6 +85,11 @@ struct tc_stream_s {
     PyObject *inline_error;   /* the OSError an inline read hit (RR_ERROR) */
     PyObject *direct;         /* bytes libuv is reading into (see on_alloc) */
     PyObject *weakreflist;
+    /* A C protocol driving the stream (http1.c), or NULL.  While attached
+     * and no Python read is pending, every chunk read is handed to it. */
+    const tc_stream_proto *proto;
+    void *proto_ctx;
+    char proto_read;          /* the protocol wants the socket read */
 };
 
 typedef struct {
@@ -397,7 +402,8 @@ static int
 stream_update_reading(tc_stream *s)
 {
     int want = s->uvs != NULL && !s->eof && s->rbuf.len <= s->max_buffer_size &&
-               (s->read_mode != RM_NONE || (s->watch_close && s->rbuf.len == 0));
+               (s->read_mode != RM_NONE || (s->proto != NULL && s->proto_read) ||
+                (s->watch_close && s->rbuf.len == 0));
     int rc;
     if (want && !s->reading) {
         rc = uv_read_start(s->uvs, stream_on_alloc, stream_on_read);
@@ -559,6 +565,15 @@ stream_on_read(uv_stream_t *uvs, ssize_t nread, const uv_buf_t *buf)
         if (nread > 0) {
             if (tc_buf_append(&s->rbuf, buf->base, nread) < 0) {
                 stream_report_error(s, "tornado_c stream: out of memory");
+                goto done;
+            }
+            if (s->proto != NULL && s->read_mode == RM_NONE) {
+                /* The protocol consumes what it can and reports its own
+                 * errors; it may close the stream or detach itself. */
+                s->proto->on_data(s->proto_ctx);
+                if (stream_update_reading(s) < 0) {
+                    stream_report_error(s, "tornado_c stream: could not pause reading");
+                }
                 goto done;
             }
             rc = stream_after_chunk(s);
@@ -1043,6 +1058,9 @@ stream_on_write(uv_write_t *req, int status)
     }
     else if (s->write_queued == 0) {
         stream_emit_from_uv(s, SE_DRAIN, Py_NewRef(Py_None));
+        if (s->proto != NULL && !s->closed) {
+            s->proto->on_drain(s->proto_ctx);
+        }
     }
     Py_DECREF(s);
 }
@@ -1056,6 +1074,13 @@ PyDoc_STRVAR(write_doc,
 static PyObject *
 stream_write(tc_stream *s, PyObject *data)
 {
+    Py_ssize_t queued = tc_stream_write(s, data);
+    return queued < 0 ? NULL : PyLong_FromSsize_t(queued);
+}
+
+Py_ssize_t
+tc_stream_write(tc_stream *s, PyObject *data)
+{
     Py_buffer view;
     Py_ssize_t written = 0;
     stream_write_req *wr;
@@ -1064,14 +1089,14 @@ stream_write(tc_stream *s, PyObject *data)
 
     if (s->uvs == NULL) {
         PyErr_SetString(PyExc_OSError, "write to a closed stream");
-        return NULL;
+        return -1;
     }
     if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) {
-        return NULL;
+        return -1;
     }
     if (view.len == 0) {
         PyBuffer_Release(&view);
-        return PyLong_FromSsize_t(s->write_queued);
+        return s->write_queued;
     }
     if (s->write_queued == 0) {
         buf = uv_buf_init(view.buf, (unsigned int)(view.len > UINT32_MAX ? UINT32_MAX : view.len));
@@ -1082,17 +1107,18 @@ stream_write(tc_stream *s, PyObject *data)
         else if (rc != UV_EAGAIN && rc != UV_ENOSYS) {
             PyBuffer_Release(&view);
             tc_raise_uv_error(rc);
-            return NULL;
+            return -1;
         }
         if (written == view.len) {
             PyBuffer_Release(&view);
-            return PyLong_FromSsize_t(0);
+            return 0;
         }
     }
     wr = PyMem_RawMalloc(sizeof(stream_write_req));
     if (wr == NULL) {
         PyBuffer_Release(&view);
-        return PyErr_NoMemory();
+        PyErr_NoMemory();
+        return -1;
     }
     wr->view = view;
     wr->len = view.len - written;
@@ -1101,10 +1127,11 @@ stream_write(tc_stream *s, PyObject *data)
     if (rc < 0) {
         PyBuffer_Release(&wr->view);
         PyMem_RawFree(wr);
-        return tc_raise_uv_error(rc);
+        tc_raise_uv_error(rc);
+        return -1;
     }
     s->write_queued += wr->len;
-    return PyLong_FromSsize_t(s->write_queued);
+    return s->write_queued;
 }
 
 /* ------------------------------------------------------------- lifecycle */
@@ -1625,4 +1652,77 @@ tc_stream_type_init(PyObject *module, tc_state *st)
     ADD_INT("READ_ERROR", RR_ERROR);
 #undef ADD_INT
     return 0;
+}
+
+/* ------------------------------------------------- the C protocol hook */
+
+int
+tc_stream_check(tc_state *st, PyObject *o)
+{
+    return PyObject_TypeCheck(o, st->StreamType);
+}
+
+void
+tc_stream_attach(tc_stream *s, const tc_stream_proto *proto, void *ctx)
+{
+    s->proto = proto;
+    s->proto_ctx = ctx;
+    s->proto_read = 0;
+}
+
+void
+tc_stream_detach(tc_stream *s)
+{
+    s->proto = NULL;
+    s->proto_ctx = NULL;
+    s->proto_read = 0;
+    if (stream_update_reading(s) < 0) {
+        PyErr_Clear(); /* the handle is going away: nothing to stop */
+    }
+}
+
+int
+tc_stream_want_read(tc_stream *s, int on)
+{
+    s->proto_read = (char)(on != 0);
+    return stream_update_reading(s);
+}
+
+tc_buf *
+tc_stream_rbuf(tc_stream *s)
+{
+    return &s->rbuf;
+}
+
+int
+tc_stream_is_open(tc_stream *s)
+{
+    return s->uvs != NULL && !s->closed;
+}
+
+int
+tc_stream_read_pending(tc_stream *s)
+{
+    return s->read_mode != RM_NONE;
+}
+
+Py_ssize_t
+tc_stream_queued(tc_stream *s)
+{
+    return s->write_queued;
+}
+
+tc_loop *
+tc_stream_loop(tc_stream *s)
+{
+    return s->loop;
+}
+
+void
+tc_stream_write_failed(tc_stream *s)
+{
+    PyObject *exc = PyErr_GetRaisedException_compat();
+    if (stream_emit(s, SE_WRITE_ERROR, exc) < 0) {
+        stream_report_error(s, "Exception in tornado_c stream event handler");
+    }
 }

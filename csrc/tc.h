@@ -92,6 +92,9 @@ int tc_buf_grow(tc_buf *b, Py_ssize_t extra);
 /* Drops the first n live bytes (n <= len). */
 void tc_buf_consume(tc_buf *b, Py_ssize_t n);
 
+/* Inserts n bytes before the live ones.  0 / -1 with MemoryError. */
+int tc_buf_prepend(tc_buf *b, const char *p, Py_ssize_t n);
+
 /* Releases the memory; the buffer is empty and reusable afterwards. */
 void tc_buf_free(tc_buf *b);
 
@@ -115,6 +118,8 @@ tc_buf_head(tc_buf *b)
 
 /* ------------------------------------------------------------------ state */
 
+#define TC_H1_METHODS 64
+
 typedef struct {
     PyTypeObject *LoopType;
     PyTypeObject *HandleType;
@@ -135,6 +140,18 @@ typedef struct {
     PyObject *str_cancelled;             /* "cancelled" */
     PyObject *str_search;                /* "search" */
     PyObject *str_end;                   /* "end" */
+    /* http1.c */
+    PyTypeObject *HTTP1ConnType;
+    PyTypeObject *http_headers;          /* httputil.HTTPHeaders (http1_setup) */
+    PyTypeObject *request_start_line;    /* httputil.RequestStartLine */
+    PyObject *http_input_error;          /* httputil.HTTPInputError */
+    PyObject *http_output_error;         /* httputil.HTTPOutputError */
+    PyObject *h1_methods[TC_H1_METHODS]; /* method names, filled lazily */
+    PyObject *empty_tuple;
+    PyObject *str__dict, *str__as_list, *str__last_key, *str_http11, *str_http10;
+    PyObject *str_start_request, *str_headers_received, *str_data_received;
+    PyObject *str_finish, *str_Connection, *str_close, *str_Keep_Alive;
+    PyObject *str_Transfer_Encoding, *str_chunked, *str_Content_Length;
 } tc_state;
 
 extern PyModuleDef tc_module_def;
@@ -235,6 +252,11 @@ struct tc_loop_s {
      * loop; and the loop-wide receive buffer every stream reads into. */
     tc_stream *streams;
     char *recvbuf;
+    /* Native HTTP/1 connections (http1.c) and the one timer that sweeps
+     * their idle / body deadlines. */
+    struct tc_http1_s *http_conns;
+    uv_timer_t http_timer;
+    uint64_t http_timer_due;  /* uv_now() ms the timer is armed for, 0 */
 };
 
 /* Appends a handle to the ready queue (new reference taken).  0 / -1. */
@@ -310,6 +332,60 @@ int tc_stream_type_init(PyObject *module, tc_state *st);
 /* Closes the libuv handle of every stream still open on the loop (loop
  * close).  The streams stay usable as closed streams. */
 void tc_stream_close_all(tc_loop *loop);
+
+/* --------------------------------------------------------------- http1.c */
+
+int tc_http1_type_init(PyObject *module, tc_state *st);
+
+/* Forgets the loop's HTTP/1 connections (the loop is closing). */
+void tc_http1_loop_closed(tc_loop *loop);
+
+/* A C protocol attached to a Stream (http1.c).  on_data runs inside the
+ * stream's read callback after a chunk was appended to the read buffer
+ * (tc_stream_rbuf), with the GIL held; the protocol consumes what it can and
+ * must not let an exception escape.  on_drain runs when the write queue has
+ * emptied. */
+typedef struct {
+    void (*on_data)(void *ctx);
+    void (*on_drain)(void *ctx);
+} tc_stream_proto;
+
+/* 1 when o is a Stream, else 0. */
+int tc_stream_check(tc_state *st, PyObject *o);
+
+/* Hands the stream's input to proto (ctx is passed back; not owned).  Reading
+ * starts only with tc_stream_want_read(s, 1). */
+void tc_stream_attach(tc_stream *s, const tc_stream_proto *proto, void *ctx);
+
+/* Undoes tc_stream_attach; buffered input stays for Python reads. */
+void tc_stream_detach(tc_stream *s);
+
+/* Turns the protocol's reading on or off.  0, or -1 with an exception. */
+int tc_stream_want_read(tc_stream *s, int on);
+
+/* The stream's read buffer (borrowed; the protocol consumes from it). */
+tc_buf *tc_stream_rbuf(tc_stream *s);
+
+/* 1 while the libuv handle is open. */
+int tc_stream_is_open(tc_stream *s);
+
+/* 1 while a Python-level read is pending (the protocol then stays out). */
+int tc_stream_read_pending(tc_stream *s);
+
+/* Bytes queued for writing and not yet written. */
+Py_ssize_t tc_stream_queued(tc_stream *s);
+
+/* The stream's loop (borrowed). */
+tc_loop *tc_stream_loop(tc_stream *s);
+
+/* Writes a bytes-like object: uv_try_write first, the rest queued (pinned).
+ * Returns the bytes still queued afterwards, or -1 with an exception set
+ * (OSError for the socket's own errors). */
+Py_ssize_t tc_stream_write(tc_stream *s, PyObject *data);
+
+/* Reports the OSError currently set as a write error to the stream's Python
+ * side (which closes the stream).  Clears the exception. */
+void tc_stream_write_failed(tc_stream *s);
 
 /* ------------------------------------------------------------ websocket.c */
 

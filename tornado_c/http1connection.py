@@ -27,6 +27,11 @@ from tornado_c.concurrent import future_add_done_callback
 from tornado_c.concurrent import future_set_result_unless_cancelled
 from tornado_c.util import GzipDecompressor
 
+try:
+    from tornado_c import _core
+except ImportError:  # pragma: no cover - the extension is always built
+    _core = None  # type: ignore[assignment]
+
 CR_OR_LF_RE = re.compile(b"\r|\n")
 # Strict integer syntax for lengths and chunk sizes.
 DIGITS = re.compile(r"[0-9]+")
@@ -736,7 +741,12 @@ class _GzipMessageDelegate(httputil.HTTPMessageDelegate):
 
 class HTTP1ServerConnection:
     """Server side of an HTTP/1.x connection: a loop reading requests and
-    dispatching each to the server's delegate."""
+    dispatching each to the server's delegate.
+
+    On tornado_c's native loop, with a plain TCP or Unix `.IOStream`, the
+    loop runs in C (`_NativeHTTP1Connection`); the delegate sees the same
+    calls either way.
+    """
 
     def __init__(
         self,
@@ -753,12 +763,21 @@ class HTTP1ServerConnection:
         self.stream = stream
         self.params = params if params is not None else HTTP1ConnectionParameters()
         self._serving_future: "Optional[Future[None]]" = None
+        self._native_conn: "Optional[_NativeHTTP1Connection]" = None
 
     async def close(self) -> None:
         """Close the stream and wait until the request loop has stopped."""
         self.stream.close()
+        native = self._native_conn
+        if native is not None and not native._ended:
+            # The native loop ends when the stream's close reaches it.
+            waiter: "Future[None]" = Future()
+            native._end_waiters.append(waiter)
+            await waiter
+            return
         serving = self._serving_future
-        assert serving is not None
+        if serving is None:
+            return
         try:
             await serving
         except Exception:
@@ -770,6 +789,14 @@ class HTTP1ServerConnection:
         :arg delegate: a `.HTTPServerConnectionDelegate`
         """
         assert isinstance(delegate, httputil.HTTPServerConnectionDelegate)
+        if _native_eligible(self):
+            native = _NativeHTTP1Connection(self, delegate)
+            self._native_conn = native
+            native._begin()
+            return
+        self._start_python(delegate)
+
+    def _start_python(self, delegate: httputil.HTTPServerConnectionDelegate) -> None:
         loop_future = gen.convert_yielded(self._server_request_loop(delegate))
         self._serving_future = loop_future
         # Any unexpected failure of the loop is reported by the IOLoop.
@@ -803,6 +830,221 @@ class HTTP1ServerConnection:
                 await asyncio.sleep(0)
         finally:
             delegate.on_close(self)
+
+
+def _native_eligible(server_conn: HTTP1ServerConnection) -> bool:
+    # The C connection serves the stock classes on a stream that runs on
+    # the native engine; anything customised keeps the Python loop.
+    stream = server_conn.stream
+    return (
+        _core is not None
+        and type(server_conn) is HTTP1ServerConnection
+        and getattr(stream, "_native", None) is not None
+        and stream._native_intact()
+        and not stream.reading()
+    )
+
+
+class _GzipServerDelegate(httputil.HTTPServerConnectionDelegate):
+    # Wraps each request's delegate for decompress_request.
+    def __init__(self, inner: httputil.HTTPServerConnectionDelegate, chunk_size: int) -> None:
+        self.inner = inner
+        self.chunk_size = chunk_size
+
+    def start_request(
+        self, server_conn: object, request_conn: httputil.HTTPConnection
+    ) -> httputil.HTTPMessageDelegate:
+        return _GzipMessageDelegate(
+            self.inner.start_request(server_conn, request_conn), self.chunk_size
+        )
+
+    def on_close(self, server_conn: object) -> None:
+        self.inner.on_close(server_conn)
+
+
+def _completed_future(loop: Any) -> "Future[None]":
+    # One resolved Future per loop, returned by writes that went out at once.
+    done = getattr(loop, "_tc_done_future", None)
+    if done is None:
+        done = loop.create_future()
+        done.set_result(None)
+        loop._tc_done_future = done
+    return done
+
+
+_HTTP1ConnBase: Any = _core.HTTP1Conn if _core is not None else object
+if _core is not None:
+    _core.http1_setup(
+        httputil.HTTPHeaders,
+        httputil.RequestStartLine,
+        httputil.HTTPInputError,
+        httputil.HTTPOutputError,
+    )
+
+
+class _NativeHTTP1Connection(_HTTP1ConnBase, httputil.HTTPConnection):
+    """The request connection of a server connection run by the C engine.
+
+    One object serves every request of the connection: it is what
+    `.HTTPServerConnectionDelegate.start_request` receives and what
+    ``request.connection`` is.  ``write_headers``, ``write``, ``finish``,
+    ``set_close_callback``, ``set_body_timeout`` and ``set_max_body_size``
+    are implemented in C; the methods here handle the rare events.
+    """
+
+    is_client = False
+
+    def __init__(
+        self,
+        server_conn: HTTP1ServerConnection,
+        delegate: httputil.HTTPServerConnectionDelegate,
+    ) -> None:
+        self.stream = server_conn.stream
+        self.params = server_conn.params
+        self.context = server_conn.context
+        self._server_conn = server_conn
+        self._delegate = delegate
+        self._end_waiters: "list[Future[None]]" = []
+        self._ended = False
+
+    def _begin(self) -> None:
+        stream = self.stream
+        params = self.params
+        delegate = self._delegate
+        if params.decompress:
+            delegate = _GzipServerDelegate(delegate, params.chunk_size)
+        stream.set_close_callback(self._on_stream_close)
+        # Responses go out whole; Nagle would only delay pipelined ones.
+        stream.set_nodelay(True)
+        max_body = params.max_body_size
+        self._start(
+            stream._native,
+            delegate,
+            self._server_conn,
+            _completed_future(stream._native_loop),
+            params.chunk_size,
+            params.max_header_size,
+            stream.max_buffer_size if max_body is None else max_body,
+            params.header_timeout or 0.0,
+            params.body_timeout or 0.0,
+            params.no_keep_alive,
+        )
+
+    # -- events from the C engine ---------------------------------------------
+
+    def _on_stream_close(self) -> None:
+        delegate, callback, first = self._stream_closed()
+        try:
+            if delegate is not None:
+                with _ExceptionLoggingContext(app_log):
+                    delegate.on_connection_close()
+            elif callback is not None:
+                callback()
+        except _QuietException:
+            pass
+        finally:
+            if first:
+                self._end()
+
+    def _end(self) -> None:
+        # The request loop is over: tell the server, wake close() callers.
+        if self._ended:
+            return
+        self._ended = True
+        self._delegate.on_close(self._server_conn)
+        waiters, self._end_waiters = self._end_waiters, []
+        for waiter in waiters:
+            future_set_result_unless_cancelled(waiter, None)
+
+    def _on_error(self, exc: BaseException) -> None:
+        stream = self.stream
+        if isinstance(exc, httputil.HTTPInputError):
+            gen_log.info("Malformed HTTP message from %s: %s", self.context, exc)
+            if stream is not None and not stream.closed():
+                sent = stream.write(_REJECTION)
+                sent.add_done_callback(lambda f: stream.close())
+            return
+        if not isinstance(exc, (_QuietException, iostream.StreamClosedError)):
+            app_log.error("Uncaught exception", exc_info=exc)
+        if stream is not None:
+            stream.close()
+
+    def _on_overflow(self) -> None:
+        # The head outgrew max_header_size: as Tornado's bounded header read.
+        error = iostream.UnsatisfiableReadError(
+            "regex %r not found within %d bytes"
+            % (_HEADER_BLOCK_END, self.params.max_header_size)
+        )
+        gen_log.info("Unsatisfiable read, closing connection: %s" % error)
+        self.stream.close(exc_info=error)
+
+    def _on_bad_chunk_line(self) -> None:
+        # A chunk-size line past 64 bytes: as Tornado's bounded read of it.
+        error = iostream.UnsatisfiableReadError(
+            "delimiter %r not found within 64 bytes" % b"\r\n"
+        )
+        gen_log.info("Unsatisfiable read, closing connection: %s" % error)
+        self.stream.close(exc_info=error)
+
+    def _on_timeout(self, in_body: int) -> None:
+        if in_body:
+            gen_log.info("Timeout reading body from %s", self.context)
+        self.stream.close()
+
+    def _wait(self, awaitable: Awaitable[Any]) -> None:
+        # A delegate returned an awaitable: carry on once it is done.
+        future = gen.convert_yielded(awaitable)
+
+        def settled(f: "Future[Any]") -> None:
+            try:
+                f.result()
+            except Exception as exc:
+                if not isinstance(exc, httputil.HTTPInputError):
+                    app_log.error("Uncaught exception", exc_info=exc)
+                    exc = _QuietException()
+                self._on_error(exc)
+                return
+            self._resume()
+
+        future_add_done_callback(future, settled)
+
+    def _resume_soon(self) -> None:
+        self.stream.io_loop.add_callback(self._resume)
+
+    def _fallback(self) -> None:
+        # Input the C parser does not take but Tornado's does (a method
+        # llhttp does not know): the Python loop serves the rest.
+        self._release()
+        self.stream.set_close_callback(None)
+        server_conn = self._server_conn
+        server_conn._native_conn = None
+        server_conn._start_python(self._delegate)
+
+    def _close_stream(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+
+    def _closed_write(self) -> "Future[None]":
+        failed: "Future[None]" = Future()
+        failed.set_exception(iostream.StreamClosedError())
+        failed.exception()
+        return failed
+
+    # -- the rest of HTTPConnection / HTTP1Connection --------------------------
+
+    def detach(self) -> iostream.IOStream:
+        """Hand the stream over to the caller and stop HTTP handling (as
+        `HTTP1Connection.detach`)."""
+        self._release()
+        stream = self.stream
+        stream.set_close_callback(None)
+        self.stream = None  # type: ignore[assignment]
+        self._end()
+        return stream
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
 
 
 def parse_int(s: str) -> int:

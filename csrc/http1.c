@@ -1,0 +1,2114 @@
+/*
+ * http1.c — HTTP1Conn, the native server side of tornado_c.http1connection.
+ *
+ * Serves tornado_c.http1connection (HTTP1ServerConnection on a native
+ * stream).  An HTTP1Conn attaches itself to a Stream as its C protocol: bytes
+ * read from the socket go straight into llhttp (no lenient flags), the
+ * request line and headers are collected in a per-connection arena, and the
+ * server's delegate is called exactly as Tornado's HTTP1Connection calls it
+ * (start_request, headers_received, data_received, finish,
+ * on_connection_close) — directly from C, one call each, with no coroutine or
+ * Future per request.  Responses come back through write_headers / write /
+ * finish, which serialize the status line, headers and (chunked) body in C
+ * into one buffer and write it at once.  Pipelined requests already buffered
+ * are served in the same pass.
+ *
+ * Everything that is rare or belongs to Python's logging (malformed input,
+ * delegate exceptions, timeouts, falling back to the Python parser) is handed
+ * to methods of the Python subclass (_on_error, _on_timeout, _wait,
+ * _fallback, _close_stream), which keeps Tornado's log lines in one place.
+ */
+#include "tc.h"
+
+#include <llhttp.h>
+#include <string.h>
+
+/* Where the connection is. */
+enum {
+    H1_READ = 0,     /* parsing a request (or waiting for one) */
+    H1_WAIT = 1,     /* a delegate returned an awaitable: paused until _resume */
+    H1_RESPONSE = 2, /* request read and finish()ed; waiting for the response */
+    H1_DONE = 3,     /* closed, detached or failed: nothing more happens */
+};
+
+/* What the pending awaitable was returned by. */
+enum { AW_NONE = 0, AW_HEADERS, AW_BODY };
+
+/* Which llhttp span callback ran last (header field/value assembly). */
+enum { CB_NONE = 0, CB_FIELD, CB_VALUE };
+
+typedef struct {
+    Py_ssize_t name_off, name_len, val_off, val_len;
+} h1_header;
+
+typedef struct tc_http1_s tc_http1;
+
+struct tc_http1_s {
+    PyObject_HEAD
+    tc_stream *stream;         /* strong; NULL once released */
+    PyObject *server;          /* HTTPServerConnectionDelegate */
+    PyObject *server_conn;     /* passed to start_request / on_close */
+    PyObject *done_future;     /* a completed Future for synchronous writes */
+    PyObject *delegate;        /* the current HTTPMessageDelegate */
+    PyObject *close_callback;
+    PyObject *waiters;         /* list of Futures waiting for the drain */
+    PyObject *dict;
+    PyObject *weakreflist;
+    tc_http1 *next, *prev;     /* the loop's list (deadline sweep) */
+    tc_loop *loop;             /* borrowed; NULL when not linked */
+    llhttp_t parser;
+    tc_buf head;               /* method prefix / url / header names+values */
+    tc_buf body;               /* body bytes parsed, not yet delivered */
+    tc_buf pre;                /* bytes of a request line before its method
+                                  was recognised (for the Python fallback) */
+    h1_header *hdrs;
+    Py_ssize_t nhdrs, hdrs_cap;
+    Py_ssize_t url_len;
+    Py_ssize_t head_bytes;     /* bytes of the current head consumed */
+    Py_ssize_t chunk_size;
+    Py_ssize_t max_header_size;
+    Py_ssize_t max_body_size;  /* for the current message */
+    Py_ssize_t default_max_body_size;
+    Py_ssize_t body_received;
+    Py_ssize_t expected_remaining; /* response Content-Length left, -1: none */
+    double header_timeout;     /* seconds, <= 0: none */
+    double body_timeout;       /* for the current message */
+    double default_body_timeout;
+    uint64_t deadline;         /* uv_now() ms at which the timer fires, 0 */
+    const char *error_reason;  /* set by a callback returning HPE_USER */
+    int state;
+    int awaiting;
+    int last_cb;
+    char in_pump, msg_begun, method_done, hdr_done, msg_done;
+    char delegate_open, read_finished, write_finished, disconnect;
+    char chunking, is_head, http10, keepalive_req, expect_continue;
+    char deadline_is_body, no_keep_alive, closed_seen;
+    char lead_lf;
+    char prev_lf;              /* the last head byte seen was LF (obs-fold) */
+    char need_start;
+    char chunk_pause;          /* 1: paused after a size line, 2: after a chunk */           /* start_request is owed for the next request */
+    char line_checked;         /* the request line passed Tornado's split */
+    Py_ssize_t pre_scanned;    /* pre: bytes already searched for the LF */
+    Py_ssize_t size_line;      /* bytes of the chunk-size line so far, -1 */              /* blank-line LFs ahead of the request line */
+    char need_exec;            /* llhttp paused: run it even with no input,
+                                  it may complete the message */
+};
+
+static llhttp_settings_t h1_settings;
+
+static inline tc_state *
+h1_state(tc_http1 *c)
+{
+    return tc_state_from_type(Py_TYPE(c));
+}
+
+static void h1_pump(tc_http1 *c);
+
+/* ------------------------------------------------------------ deadlines */
+
+/* Connections with a deadline are swept by one timer per loop, armed for
+ * the earliest deadline: setting a later deadline (every request's idle
+ * timeout) costs no libuv call at all. */
+
+static void
+h1_unlink(tc_http1 *c)
+{
+    tc_loop *loop = c->loop;
+    if (loop == NULL) {
+        return;
+    }
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    }
+    else if (loop->http_conns == c) {
+        loop->http_conns = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    c->next = c->prev = NULL;
+    c->loop = NULL;
+}
+
+static void
+h1_link(tc_http1 *c, tc_loop *loop)
+{
+    c->loop = loop;
+    c->prev = NULL;
+    c->next = loop->http_conns;
+    if (c->next != NULL) {
+        c->next->prev = c;
+    }
+    loop->http_conns = c;
+}
+
+static void h1_on_sweep(uv_timer_t *t);
+
+static void
+h1_arm(tc_loop *loop, uint64_t when)
+{
+    uint64_t now = uv_now(&loop->uvloop);
+    if (loop->http_timer_due != 0 && loop->http_timer_due <= when) {
+        return;
+    }
+    loop->http_timer_due = when;
+    uv_timer_start(&loop->http_timer, h1_on_sweep, when > now ? when - now : 0, 0);
+}
+
+static void
+h1_set_deadline(tc_http1 *c, double seconds, int is_body)
+{
+    uint64_t when;
+    if (c->loop == NULL || seconds <= 0) {
+        c->deadline = 0;
+        return;
+    }
+    when = uv_now(&c->loop->uvloop) + (uint64_t)(seconds * 1000.0 + 0.5);
+    if (when == 0) {
+        when = 1;
+    }
+    c->deadline = when;
+    c->deadline_is_body = (char)is_body;
+    h1_arm(c->loop, when);
+}
+
+static void
+h1_on_sweep(uv_timer_t *t)
+{
+    tc_loop *loop = (tc_loop *)t->data;
+    uint64_t now, next = 0;
+    tc_http1 *c;
+    PyObject *expired;
+    Py_ssize_t i;
+
+    tc_loop_ensure_gil(loop);
+    loop->http_timer_due = 0;
+    now = uv_now(&loop->uvloop);
+    expired = PyList_New(0);
+    if (expired == NULL) {
+        PyErr_WriteUnraisable(NULL);
+        return;
+    }
+    for (c = loop->http_conns; c != NULL; c = c->next) {
+        if (c->deadline == 0) {
+            continue;
+        }
+        if (c->deadline <= now) {
+            if (PyList_Append(expired, (PyObject *)c) < 0) {
+                PyErr_WriteUnraisable(NULL);
+            }
+        }
+        else if (next == 0 || c->deadline < next) {
+            next = c->deadline;
+        }
+    }
+    if (next != 0) {
+        h1_arm(loop, next);
+    }
+    for (i = 0; i < PyList_GET_SIZE(expired); i++) {
+        tc_http1 *e = (tc_http1 *)PyList_GET_ITEM(expired, i);
+        PyObject *r;
+        int is_body = e->deadline_is_body;
+        if (e->deadline == 0 || e->deadline > now) {
+            continue; /* an earlier expiry's callback moved it */
+        }
+        e->deadline = 0;
+        e->state = H1_DONE;
+        r = PyObject_CallMethod((PyObject *)e, "_on_timeout", "i", is_body);
+        if (r == NULL) {
+            PyErr_WriteUnraisable((PyObject *)e);
+        }
+        Py_XDECREF(r);
+    }
+    Py_DECREF(expired);
+}
+
+void
+tc_http1_loop_closed(tc_loop *loop)
+{
+    while (loop->http_conns != NULL) {
+        h1_unlink(loop->http_conns);
+    }
+}
+
+/* ------------------------------------------------------ llhttp callbacks */
+
+static int
+h1_head_append(tc_http1 *c, const char *at, size_t len)
+{
+    if (tc_buf_append(&c->head, at, (Py_ssize_t)len) < 0) {
+        PyErr_Clear();
+        c->error_reason = "out of memory";
+        return HPE_USER;
+    }
+    return 0;
+}
+
+static int
+http1_on_message_begin(llhttp_t *p)
+{
+    tc_http1 *c = (tc_http1 *)p->data;
+    c->msg_begun = 1;
+    c->head.len = 0;
+    c->head.start = 0;
+    c->nhdrs = 0;
+    c->url_len = 0;
+    c->last_cb = CB_NONE;
+    return 0;
+}
+
+static int
+http1_on_method_complete(llhttp_t *p)
+{
+    tc_http1 *c = (tc_http1 *)p->data;
+    c->method_done = 1;
+    return 0;
+}
+
+static int
+http1_on_url(llhttp_t *p, const char *at, size_t len)
+{
+    tc_http1 *c = (tc_http1 *)p->data;
+    c->url_len += (Py_ssize_t)len;
+    return h1_head_append(c, at, len);
+}
+
+static int
+http1_on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    tc_http1 *c = (tc_http1 *)p->data;
+    if (c->hdr_done) {
+        /* A trailer section after the last chunk: Tornado takes none. */
+        c->error_reason = "improperly terminated chunked request";
+        return HPE_USER;
+    }
+    if (c->last_cb != CB_FIELD) {
+        h1_header *h;
+        if (c->nhdrs == c->hdrs_cap) {
+            Py_ssize_t cap = c->hdrs_cap ? c->hdrs_cap * 2 : 16;
+            h1_header *n = PyMem_Realloc(c->hdrs, (size_t)cap * sizeof(h1_header));
+            if (n == NULL) {
+                c->error_reason = "out of memory";
+                return HPE_USER;
+            }
+            c->hdrs = n;
+            c->hdrs_cap = cap;
+        }
+        h = &c->hdrs[c->nhdrs++];
+        h->name_off = c->head.len;
+        h->name_len = 0;
+        h->val_off = c->head.len;
+        h->val_len = 0;
+        c->last_cb = CB_FIELD;
+    }
+    c->hdrs[c->nhdrs - 1].name_len += (Py_ssize_t)len;
+    return h1_head_append(c, at, len);
+}
+
+static int
+http1_on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    tc_http1 *c = (tc_http1 *)p->data;
+    h1_header *h;
+    if (c->nhdrs == 0) {
+        return 0;
+    }
+    h = &c->hdrs[c->nhdrs - 1];
+    if (c->last_cb != CB_VALUE) {
+        h->val_off = c->head.len;
+        h->val_len = 0;
+        c->last_cb = CB_VALUE;
+    }
+    h->val_len += (Py_ssize_t)len;
+    return h1_head_append(c, at, len);
+}
+
+static int
+http1_on_headers_complete(llhttp_t *p)
+{
+    tc_http1 *c = (tc_http1 *)p->data;
+    c->hdr_done = 1;
+    return HPE_PAUSED;
+}
+
+static int
+http1_on_body(llhttp_t *p, const char *at, size_t len)
+{
+    tc_http1 *c = (tc_http1 *)p->data;
+    c->body_received += (Py_ssize_t)len;
+    if (c->body_received > c->max_body_size) {
+        c->error_reason = "chunked body too large";
+        return HPE_USER;
+    }
+    if (c->write_finished) {
+        return 0; /* the response is out: the rest of the body is dropped */
+    }
+    if (tc_buf_append(&c->body, at, (Py_ssize_t)len) < 0) {
+        PyErr_Clear();
+        c->error_reason = "out of memory";
+        return HPE_USER;
+    }
+    return 0;
+}
+
+static int
+http1_on_chunk_header(llhttp_t *p)
+{
+    tc_http1 *c = (tc_http1 *)p->data;
+    /* Checked before the chunk's data arrives, as Tornado does. */
+    if ((uint64_t)c->body_received + p->content_length > (uint64_t)c->max_body_size) {
+        c->error_reason = "chunked body too large";
+        return HPE_USER;
+    }
+    /* Pause right after the size line, so that its length can be checked
+     * (Tornado reads it with a 64-byte limit). */
+    c->chunk_pause = 1;
+    return HPE_PAUSED;
+}
+
+static int
+http1_on_chunk_complete(llhttp_t *p)
+{
+    tc_http1 *c = (tc_http1 *)p->data;
+    c->chunk_pause = 2;
+    return HPE_PAUSED;
+}
+
+static int
+http1_on_chunk_extension(llhttp_t *p, const char *at, size_t len)
+{
+    tc_http1 *c = (tc_http1 *)p->data;
+    (void)at;
+    (void)len;
+    /* Tornado reads the size line as bare hex: an extension is invalid. */
+    c->error_reason = "invalid chunk size";
+    return HPE_USER;
+}
+
+static int
+http1_on_message_complete(llhttp_t *p)
+{
+    tc_http1 *c = (tc_http1 *)p->data;
+    c->msg_done = 1;
+    return HPE_PAUSED;
+}
+
+/* ------------------------------------------------------- Python helpers */
+
+/* Calls a method of the Python subclass; returns its result or NULL. */
+static PyObject *
+h1_call(tc_http1 *c, const char *name, PyObject *arg)
+{
+    PyObject *meth = PyObject_GetAttrString((PyObject *)c, name), *r;
+    if (meth == NULL) {
+        return NULL;
+    }
+    r = arg == NULL ? PyObject_CallNoArgs(meth) : PyObject_CallOneArg(meth, arg);
+    Py_DECREF(meth);
+    return r;
+}
+
+/* Hands the exception currently set to _on_error (which logs it, answers
+ * 400 for HTTPInputError, and closes).  The connection is done. */
+static void
+h1_fail_current(tc_http1 *c)
+{
+    PyObject *exc = PyErr_GetRaisedException_compat(), *r;
+    c->state = H1_DONE;
+    c->deadline = 0;
+    if (exc == NULL) {
+        return;
+    }
+    r = h1_call(c, "_on_error", exc);
+    Py_DECREF(exc);
+    if (r == NULL) {
+        PyErr_WriteUnraisable((PyObject *)c);
+    }
+    Py_XDECREF(r);
+}
+
+/* Fails with HTTPInputError(message). */
+static void
+h1_fail_input(tc_http1 *c, PyObject *message)
+{
+    tc_state *st = h1_state(c);
+    if (message != NULL) {
+        PyErr_SetObject(st->http_input_error, message);
+        Py_DECREF(message);
+    }
+    h1_fail_current(c);
+}
+
+static void
+h1_close_stream(tc_http1 *c)
+{
+    PyObject *r;
+    c->state = H1_DONE;
+    c->deadline = 0;
+    r = h1_call(c, "_close_stream", NULL);
+    if (r == NULL) {
+        PyErr_WriteUnraisable((PyObject *)c);
+    }
+    Py_XDECREF(r);
+}
+
+/* Resolves every write waiter (Tornado resolves write futures with None
+ * even when the stream closed under them). */
+static int
+h1_release_waiters(tc_http1 *c)
+{
+    tc_state *st = h1_state(c);
+    PyObject *waiters = c->waiters;
+    Py_ssize_t i;
+    int rc = 0;
+    if (waiters == NULL) {
+        return 0;
+    }
+    c->waiters = NULL;
+    for (i = 0; i < PyList_GET_SIZE(waiters); i++) {
+        PyObject *f = PyList_GET_ITEM(waiters, i);
+        PyObject *done = PyObject_CallMethod(f, "done", NULL), *r;
+        int is_done;
+        if (done == NULL) {
+            rc = -1;
+            break;
+        }
+        is_done = PyObject_IsTrue(done);
+        Py_DECREF(done);
+        if (is_done) {
+            continue;
+        }
+        r = PyObject_CallMethodOneArg(f, st->str_set_result, Py_None);
+        if (r == NULL) {
+            rc = -1;
+            break;
+        }
+        Py_DECREF(r);
+    }
+    Py_DECREF(waiters);
+    return rc;
+}
+
+/* --------------------------------------------------------------- reading */
+
+/* Header names in Tornado's Http-Header-Case. */
+static PyObject *
+h1_normalize_name(const char *p, Py_ssize_t n)
+{
+    PyObject *s = PyUnicode_New(n, 127);
+    Py_UCS1 *d;
+    Py_ssize_t i;
+    int start = 1;
+    if (s == NULL) {
+        return NULL;
+    }
+    d = PyUnicode_1BYTE_DATA(s);
+    for (i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (ch >= 0x80) {
+            /* llhttp only lets tokens through: never happens. */
+            Py_DECREF(s);
+            return PyUnicode_DecodeLatin1(p, n, NULL);
+        }
+        if (start && ch >= 'a' && ch <= 'z') {
+            ch = (unsigned char)(ch - 32);
+        }
+        else if (!start && ch >= 'A' && ch <= 'Z') {
+            ch = (unsigned char)(ch + 32);
+        }
+        d[i] = ch;
+        start = ch == '-';
+    }
+    return s;
+}
+
+/* RFC 9110 token characters. */
+static int
+h1_is_token(const char *p, Py_ssize_t n)
+{
+    Py_ssize_t i;
+    if (n == 0) {
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int
+h1_name_is(const char *p, Py_ssize_t n, const char *want)
+{
+    Py_ssize_t wl = (Py_ssize_t)strlen(want);
+    return n == wl && strncasecmp(p, want, (size_t)n) == 0;
+}
+
+/* Builds the request's HTTPHeaders (filling its _dict, _as_list and
+ * _last_key as HTTPHeaders.add would) and notes the headers the connection
+ * itself acts on.  Returns a new reference or NULL. */
+static PyObject *
+h1_build_headers(tc_http1 *c, PyObject **te_out)
+{
+    tc_state *st = h1_state(c);
+    const char *base = tc_buf_head(&c->head);
+    PyObject *headers = NULL, *d = NULL, *lists = NULL, *last = Py_None;
+    Py_ssize_t i;
+    int conn_count = 0;
+
+    c->keepalive_req = 0;
+    c->expect_continue = 0;
+    *te_out = NULL;
+    headers = PyBaseObject_Type.tp_new(st->http_headers, st->empty_tuple, NULL);
+    d = PyDict_New();
+    lists = PyDict_New();
+    if (headers == NULL || d == NULL || lists == NULL) {
+        goto error;
+    }
+    for (i = 0; i < c->nhdrs; i++) {
+        h1_header *h = &c->hdrs[i];
+        const char *np = base + h->name_off, *vp = base + h->val_off;
+        Py_ssize_t vl = h->val_len;
+        PyObject *name, *value, *old, *lst;
+        /* Optional whitespace around the value is not part of it. */
+        while (vl > 0 && (vp[vl - 1] == ' ' || vp[vl - 1] == '\t')) {
+            vl--;
+        }
+        while (vl > 0 && (vp[0] == ' ' || vp[0] == '\t')) {
+            vp++;
+            vl--;
+        }
+        if (!h1_is_token(np, h->name_len)) {
+            PyObject *raw = PyUnicode_DecodeLatin1(np, h->name_len, NULL);
+            if (raw != NULL) {
+                PyErr_Format(st->http_input_error, "Invalid header name %R", raw);
+                Py_DECREF(raw);
+            }
+            goto error;
+        }
+        name = h1_normalize_name(np, h->name_len);
+        if (name == NULL) {
+            goto error;
+        }
+        value = PyUnicode_DecodeLatin1(vp, vl, NULL);
+        if (value == NULL) {
+            Py_DECREF(name);
+            goto error;
+        }
+        if (h1_name_is(np, h->name_len, "connection")) {
+            conn_count++;
+            c->keepalive_req = vl == 10 && strncasecmp(vp, "keep-alive", 10) == 0 &&
+                               conn_count == 1;
+        }
+        else if (h1_name_is(np, h->name_len, "expect")) {
+            c->expect_continue = vl == 12 && memcmp(vp, "100-continue", 12) == 0;
+        }
+        else if (h1_name_is(np, h->name_len, "transfer-encoding")) {
+            Py_XSETREF(*te_out, Py_NewRef(value));
+        }
+        old = PyDict_GetItemWithError(d, name);
+        if (old == NULL && PyErr_Occurred()) {
+            Py_DECREF(name);
+            Py_DECREF(value);
+            goto error;
+        }
+        if (old != NULL) {
+            PyObject *joined = PyUnicode_FromFormat("%U,%U", old, value);
+            int rc;
+            if (joined == NULL) {
+                Py_DECREF(name);
+                Py_DECREF(value);
+                goto error;
+            }
+            rc = PyDict_SetItem(d, name, joined);
+            Py_DECREF(joined);
+            lst = PyDict_GetItemWithError(lists, name);
+            if (rc < 0 || lst == NULL || PyList_Append(lst, value) < 0) {
+                Py_DECREF(name);
+                Py_DECREF(value);
+                goto error;
+            }
+        }
+        else {
+            lst = PyList_New(1);
+            if (lst == NULL) {
+                Py_DECREF(name);
+                Py_DECREF(value);
+                goto error;
+            }
+            PyList_SET_ITEM(lst, 0, Py_NewRef(value));
+            if (PyDict_SetItem(d, name, value) < 0 || PyDict_SetItem(lists, name, lst) < 0) {
+                Py_DECREF(lst);
+                Py_DECREF(name);
+                Py_DECREF(value);
+                goto error;
+            }
+            Py_DECREF(lst);
+        }
+        Py_DECREF(value);
+        if (last != Py_None) {
+            Py_DECREF(last);
+        }
+        last = name;
+    }
+    if (conn_count > 1) {
+        c->keepalive_req = 0;
+    }
+    if (PyObject_SetAttr(headers, st->str__dict, d) < 0 ||
+        PyObject_SetAttr(headers, st->str__as_list, lists) < 0 ||
+        PyObject_SetAttr(headers, st->str__last_key, last) < 0) {
+        goto error;
+    }
+    if (last != Py_None) {
+        Py_DECREF(last);
+    }
+    Py_DECREF(d);
+    Py_DECREF(lists);
+    return headers;
+error:
+    if (last != Py_None) {
+        Py_DECREF(last);
+    }
+    Py_XDECREF(headers);
+    Py_XDECREF(d);
+    Py_XDECREF(lists);
+    Py_CLEAR(*te_out);
+    return NULL;
+}
+
+/* The method name as a str (the common ones cached in the state). */
+static PyObject *
+h1_method(tc_http1 *c)
+{
+    tc_state *st = h1_state(c);
+    unsigned m = c->parser.method;
+    if (m < TC_H1_METHODS) {
+        if (st->h1_methods[m] == NULL) {
+            st->h1_methods[m] = PyUnicode_InternFromString(
+                llhttp_method_name((llhttp_method_t)m));
+            if (st->h1_methods[m] == NULL) {
+                return NULL;
+            }
+        }
+        return Py_NewRef(st->h1_methods[m]);
+    }
+    return PyUnicode_FromString(llhttp_method_name((llhttp_method_t)m));
+}
+
+static void h1_after_headers(tc_http1 *c);
+
+/* The head of a request has been parsed: tell the delegate. */
+static void
+h1_on_headers(tc_http1 *c)
+{
+    tc_state *st = h1_state(c);
+    PyObject *method = NULL, *uri = NULL, *version = NULL, *fields = NULL;
+    PyObject *start_line = NULL, *headers = NULL, *te = NULL, *delegate, *r;
+    int major = c->parser.http_major, minor = c->parser.http_minor;
+
+    c->deadline = 0;
+    if (c->head_bytes > c->max_header_size) {
+        goto overflow;
+    }
+    if (major != 1) {
+        h1_fail_input(c, PyUnicode_FromFormat(
+            "Malformed HTTP version in HTTP Request-Line: 'HTTP/%d.%d'", major, minor));
+        return;
+    }
+    c->http10 = minor == 0;
+    c->is_head = c->parser.method == HTTP_HEAD;
+    method = h1_method(c);
+    uri = PyUnicode_DecodeLatin1(tc_buf_head(&c->head), c->url_len, NULL);
+    version = minor == 1 ? Py_NewRef(st->str_http11)
+              : minor == 0 ? Py_NewRef(st->str_http10)
+              : PyUnicode_FromFormat("HTTP/1.%d", minor);
+    if (method == NULL || uri == NULL || version == NULL) {
+        goto error;
+    }
+    fields = PyTuple_Pack(3, method, uri, version);
+    if (fields == NULL) {
+        goto error;
+    }
+    {
+        PyObject *args = PyTuple_Pack(1, fields);
+        if (args == NULL) {
+            goto error;
+        }
+        start_line = PyTuple_Type.tp_new(st->request_start_line, args, NULL);
+        Py_DECREF(args);
+    }
+    if (start_line == NULL) {
+        goto error;
+    }
+    headers = h1_build_headers(c, &te);
+    if (headers == NULL) {
+        goto error;
+    }
+    if (te != NULL) {
+        /* llhttp has refused Content-Length with Transfer-Encoding and any
+         * coding list not ending in chunked; Tornado's own rule is stricter
+         * still: exactly "chunked", and (tornado_c) never in HTTP/1.0. */
+        int ok = PyUnicode_GET_LENGTH(te) == 7 &&
+                 PyUnicode_KIND(te) == PyUnicode_1BYTE_KIND &&
+                 strncasecmp((const char *)PyUnicode_1BYTE_DATA(te), "chunked", 7) == 0;
+        if (!ok || c->http10) {
+            PyObject *msg = ok ? PyUnicode_FromString(
+                                     "Transfer-Encoding in an HTTP/1.0 request")
+                               : PyUnicode_FromFormat("Unsupported Transfer-Encoding %U", te);
+            Py_DECREF(te);
+            Py_XDECREF(method);
+            Py_XDECREF(uri);
+            Py_XDECREF(version);
+            Py_XDECREF(fields);
+            Py_XDECREF(start_line);
+            Py_XDECREF(headers);
+            h1_fail_input(c, msg);
+            return;
+        }
+    }
+    /* Keep-alive, as Tornado decides it: HTTP/1.1 unless "Connection:
+     * close"; HTTP/1.0 only when asked for and the length is knowable. */
+    if (c->no_keep_alive) {
+        c->disconnect = 1;
+    }
+    else if (!c->http10) {
+        /* Any "close" token counts (Tornado only honours the exact value;
+         * llhttp, rightly, would refuse a next request after it). */
+        c->disconnect = (c->parser.flags & F_CONNECTION_CLOSE) != 0;
+    }
+    else {
+        int delimited = (c->parser.flags & (F_CONTENT_LENGTH | F_CHUNKED)) != 0 ||
+                        c->parser.method == HTTP_GET || c->parser.method == HTTP_HEAD;
+        c->disconnect = !(delimited && c->keepalive_req);
+    }
+    c->state = H1_READ;
+    if (c->delegate == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "no delegate for the request");
+        goto error;
+    }
+    delegate = Py_NewRef(c->delegate);
+    c->delegate_open = 1;
+    r = PyObject_CallMethodObjArgs(delegate, st->str_headers_received, start_line,
+                                   headers, NULL);
+    Py_DECREF(delegate);
+    Py_DECREF(method);
+    Py_DECREF(uri);
+    Py_DECREF(version);
+    Py_DECREF(fields);
+    Py_DECREF(start_line);
+    Py_DECREF(headers);
+    Py_XDECREF(te);
+    if (r == NULL) {
+        h1_fail_current(c);
+        return;
+    }
+    if (c->state == H1_DONE || c->stream == NULL) {
+        Py_DECREF(r);
+        return; /* detached (a websocket) or closed by the delegate */
+    }
+    if (r != Py_None) {
+        PyObject *w;
+        c->state = H1_WAIT;
+        c->awaiting = AW_HEADERS;
+        w = h1_call(c, "_wait", r);
+        Py_DECREF(r);
+        if (w == NULL) {
+            h1_fail_current(c);
+        }
+        Py_XDECREF(w);
+        return;
+    }
+    Py_DECREF(r);
+    h1_after_headers(c);
+    return;
+overflow:
+    {
+        PyObject *w;
+        c->state = H1_DONE;
+        w = h1_call(c, "_on_overflow", NULL);
+        if (w == NULL) {
+            PyErr_WriteUnraisable((PyObject *)c);
+        }
+        Py_XDECREF(w);
+    }
+    return;
+error:
+    Py_XDECREF(method);
+    Py_XDECREF(uri);
+    Py_XDECREF(version);
+    Py_XDECREF(fields);
+    Py_XDECREF(start_line);
+    Py_XDECREF(headers);
+    Py_XDECREF(te);
+    h1_fail_current(c);
+}
+
+static const char interim_continue[] = "HTTP/1.1 100 (Continue)\r\n\r\n";
+
+static int h1_write_bytes(tc_http1 *c, PyObject *data);
+
+/* headers_received is over: answer Expect, check the body's size, and let
+ * llhttp go on. */
+static void
+h1_after_headers(tc_http1 *c)
+{
+    if (!c->write_finished && c->expect_continue) {
+        PyObject *b = PyBytes_FromStringAndSize(interim_continue,
+                                                (Py_ssize_t)sizeof(interim_continue) - 1);
+        if (b == NULL || h1_write_bytes(c, b) < 0) {
+            Py_XDECREF(b);
+            h1_fail_current(c);
+            return;
+        }
+        Py_DECREF(b);
+    }
+    if ((c->parser.flags & F_CONTENT_LENGTH) &&
+        c->parser.content_length > (uint64_t)c->max_body_size) {
+        h1_fail_input(c, PyUnicode_FromString("Content-Length too long"));
+        return;
+    }
+    if ((c->parser.flags & F_CHUNKED) || c->parser.content_length > 0) {
+        h1_set_deadline(c, c->body_timeout, 1);
+    }
+    c->size_line = (c->parser.flags & F_CHUNKED) ? 0 : -1;
+    c->hdr_done = 2; /* handled */
+}
+
+/* Hands buffered body bytes to the delegate in chunk_size pieces.  Returns
+ * 0 when all went, 1 when the delegate asked to wait, -1 when failed. */
+static int
+h1_deliver_body(tc_http1 *c)
+{
+    tc_state *st = h1_state(c);
+    while (c->body.len > 0) {
+        Py_ssize_t n = c->body.len < c->chunk_size ? c->body.len : c->chunk_size;
+        PyObject *piece = PyBytes_FromStringAndSize(tc_buf_head(&c->body), n), *r;
+        if (piece == NULL) {
+            h1_fail_current(c);
+            return -1;
+        }
+        tc_buf_consume(&c->body, n);
+        if (c->write_finished) {
+            Py_DECREF(piece);
+            continue;
+        }
+        r = PyObject_CallMethodOneArg(c->delegate, st->str_data_received, piece);
+        Py_DECREF(piece);
+        if (r == NULL) {
+            h1_fail_current(c);
+            return -1;
+        }
+        if (c->state == H1_DONE) {
+            Py_DECREF(r);
+            return -1;
+        }
+        if (r != Py_None) {
+            PyObject *w;
+            c->state = H1_WAIT;
+            c->awaiting = AW_BODY;
+            w = h1_call(c, "_wait", r);
+            Py_DECREF(r);
+            if (w == NULL) {
+                h1_fail_current(c);
+                return -1;
+            }
+            Py_DECREF(w);
+            return 1;
+        }
+        Py_DECREF(r);
+    }
+    if (c->body.len == 0) {
+        tc_buf_free(&c->body);
+    }
+    return 0;
+}
+
+/* The whole request has been read. */
+static void
+h1_on_message_done(tc_http1 *c)
+{
+    tc_state *st = h1_state(c);
+    c->deadline = 0;
+    c->msg_done = 0;
+    c->read_finished = 1;
+    c->state = H1_RESPONSE;
+    if (!c->write_finished) {
+        PyObject *r;
+        c->delegate_open = 0;
+        r = PyObject_CallMethodNoArgs(c->delegate, st->str_finish);
+        if (r == NULL) {
+            h1_fail_current(c);
+            return;
+        }
+        Py_DECREF(r);
+    }
+}
+
+/* Gets ready for the next request on the connection. */
+static void
+h1_reset(tc_http1 *c)
+{
+    Py_CLEAR(c->delegate);
+    Py_CLEAR(c->close_callback);
+    c->state = H1_READ;
+    c->awaiting = AW_NONE;
+    c->msg_begun = c->method_done = c->hdr_done = c->msg_done = 0;
+    c->delegate_open = c->read_finished = c->write_finished = 0;
+    c->disconnect = c->chunking = c->is_head = c->http10 = 0;
+    c->keepalive_req = c->expect_continue = 0;
+    c->head_bytes = 0;
+    c->body_received = 0;
+    c->expected_remaining = -1;
+    c->max_body_size = c->default_max_body_size;
+    c->body_timeout = c->default_body_timeout;
+    c->pre.len = 0;
+    c->pre.start = 0;
+    c->need_exec = 0;
+    c->lead_lf = 0;
+    c->prev_lf = 0;
+    c->need_start = 1;
+    c->line_checked = 0;
+    c->pre_scanned = 0;
+    c->size_line = -1;
+    c->chunk_pause = 0;
+    if (c->head.cap > 16384) {
+        tc_buf_free(&c->head);
+    }
+    h1_set_deadline(c, c->header_timeout, 0);
+}
+
+/* Called once the response is complete (finish() and every byte written). */
+static void
+h1_finish_request(tc_http1 *c)
+{
+    if (c->disconnect) {
+        tc_state *st = h1_state(c);
+        PyObject *delegate;
+        h1_close_stream(c);
+        /* Tornado's request loop still begins one more request (which then
+         * finds the stream closed): its delegate sees start_request. */
+        delegate = PyObject_CallMethodObjArgs(c->server, st->str_start_request,
+                                              c->server_conn, (PyObject *)c, NULL);
+        if (delegate == NULL) {
+            PyErr_WriteUnraisable((PyObject *)c);
+        }
+        Py_XDECREF(delegate);
+        return;
+    }
+    h1_reset(c);
+}
+
+/* Runs llhttp over the buffered input.  Returns 0 to go on, 1 to stop
+ * (more input needed, or the connection is done). */
+static int
+h1_parse(tc_http1 *c)
+{
+    tc_buf *in = tc_stream_rbuf(c->stream);
+    const char *data = in->len > 0 ? tc_buf_head(in) : "", *stop;
+    Py_ssize_t len = in->len, used;
+    llhttp_errno_t err;
+
+    c->need_exec = 0;
+    if (!c->msg_begun) {
+        /* One empty line before a request is skipped; Tornado takes a
+         * second one for the end of an empty head. */
+        Py_ssize_t i;
+        for (i = 0; i < len && (data[i] == '\r' || data[i] == '\n'); i++) {
+            if (data[i] == '\n' && ++c->lead_lf >= 2) {
+                h1_fail_input(c, PyUnicode_FromString("Malformed HTTP request line"));
+                return 1;
+            }
+        }
+    }
+    c->error_reason = NULL;
+    err = llhttp_execute(&c->parser, data, (size_t)len);
+    if (err == HPE_OK) {
+        used = len;
+    }
+    else if (err == HPE_PAUSED) {
+        stop = llhttp_get_error_pos(&c->parser);
+        used = stop - data;
+        llhttp_resume(&c->parser);
+        c->need_exec = 1;
+    }
+    else {
+        tc_state *st = h1_state(c);
+        const char *reason;
+        if (err == HPE_INVALID_METHOD && !c->method_done) {
+            /* A method llhttp does not know (Tornado takes any token):
+             * hand the connection to the Python parser, from the start of
+             * this request. */
+            PyObject *r;
+            c->state = H1_DONE;
+            c->deadline = 0;
+            if (c->pre.len > 0 &&
+                tc_buf_prepend(in, tc_buf_head(&c->pre), c->pre.len) < 0) {
+                h1_fail_current(c);
+                return 1;
+            }
+            c->pre.len = 0;
+            r = h1_call(c, "_fallback", NULL);
+            if (r == NULL) {
+                PyErr_WriteUnraisable((PyObject *)c);
+            }
+            Py_XDECREF(r);
+            return 1;
+        }
+        reason = err == HPE_USER && c->error_reason != NULL ? c->error_reason
+                 : llhttp_get_error_reason(&c->parser);
+        if (reason == NULL) {
+            reason = llhttp_errno_name(err);
+        }
+        if (c->error_reason != NULL && strcmp(c->error_reason, "out of memory") == 0) {
+            PyErr_NoMemory();
+            h1_fail_current(c);
+            return 1;
+        }
+        (void)st;
+        h1_fail_input(c, PyUnicode_FromString(reason));
+        return 1;
+    }
+    if (!c->line_checked && c->msg_begun) {
+        /* Keep the request line until its end: the Python fallback needs
+         * its start, and Tornado's single-space split is checked here
+         * (llhttp lets runs of spaces through). */
+        const char *lf;
+        if (tc_buf_append(&c->pre, data, used) < 0) {
+            h1_fail_current(c);
+            return 1;
+        }
+        {
+            /* Skip the blank lines a request may start with. */
+            const char *h = tc_buf_head(&c->pre);
+            Py_ssize_t from = 0;
+            while (from < c->pre.len && (h[from] == '\r' || h[from] == '\n')) {
+                from++;
+            }
+            if (from < c->pre_scanned) {
+                from = c->pre_scanned;
+            }
+            lf = from < c->pre.len ? memchr(h + from, '\n', (size_t)(c->pre.len - from)) : NULL;
+        }
+        c->pre_scanned = c->pre.len;
+        if (lf != NULL) {
+            const char *p = tc_buf_head(&c->pre), *end = lf;
+            int spaces = 0, empty = 0;
+            while (p < end && (*p == '\r' || *p == '\n')) {
+                p++;
+            }
+            if (end > p && end[-1] == '\r') {
+                end--;
+            }
+            if (p == end || *p == ' ' || end[-1] == ' ') {
+                empty = 1;
+            }
+            for (; p < end; p++) {
+                if (*p == ' ') {
+                    spaces++;
+                    if (p[1] == ' ') {
+                        empty = 1;
+                    }
+                }
+            }
+            if (spaces != 2 || empty) {
+                h1_fail_input(c, PyUnicode_FromString("Malformed HTTP request line"));
+                return 1;
+            }
+            c->line_checked = 1;
+        }
+    }
+    else if (!c->msg_begun && err == HPE_OK) {
+        /* Only blank lines so far (counted above). */
+    }
+    if (c->size_line >= 0) {
+        c->size_line += used;
+        if (c->size_line > 64) {
+            PyObject *w;
+            c->state = H1_DONE;
+            c->deadline = 0;
+            w = h1_call(c, "_on_bad_chunk_line", NULL);
+            if (w == NULL) {
+                PyErr_WriteUnraisable((PyObject *)c);
+            }
+            Py_XDECREF(w);
+            return 1;
+        }
+    }
+    if (err == HPE_PAUSED && c->chunk_pause) {
+        c->size_line = c->chunk_pause == 2 ? 0 : -1;
+        c->chunk_pause = 0;
+    }
+    if (c->msg_begun && c->hdr_done <= 1) {
+        /* llhttp takes obs-fold (a header line starting with SP or HTAB);
+         * RFC 9112 5.2 lets a server reject it, and Tornado's unfolding is
+         * a smuggling vector (Content-Length / Transfer-Encoding): refuse. */
+        Py_ssize_t i;
+        for (i = 0; i < used; i++) {
+            char ch = data[i];
+            if (c->prev_lf && (ch == ' ' || ch == '\t')) {
+                h1_fail_input(c, PyUnicode_FromString("obs-fold line in the header block"));
+                return 1;
+            }
+            c->prev_lf = ch == '\n';
+        }
+        c->head_bytes += used;
+        if (c->hdr_done == 0 && c->head_bytes > c->max_header_size) {
+            PyObject *w;
+            tc_buf_consume(in, used);
+            c->state = H1_DONE;
+            c->deadline = 0;
+            w = h1_call(c, "_on_overflow", NULL);
+            if (w == NULL) {
+                PyErr_WriteUnraisable((PyObject *)c);
+            }
+            Py_XDECREF(w);
+            return 1;
+        }
+    }
+    if (used > 0) {
+        tc_buf_consume(in, used);
+        if (in->len == 0) {
+            tc_buf_free(in);
+        }
+    }
+    return 0;
+}
+
+/* The engine: moves the connection along as far as it can go now. */
+static void
+h1_pump(tc_http1 *c)
+{
+    if (c->in_pump) {
+        return; /* the running pump sees the new state */
+    }
+    c->in_pump = 1;
+    Py_INCREF(c);
+    while (c->stream != NULL && c->state != H1_DONE && c->state != H1_WAIT) {
+        if (c->write_finished && c->disconnect && !c->read_finished &&
+            tc_stream_queued(c->stream) == 0) {
+            /* Answered before the request was read: the connection goes. */
+            h1_close_stream(c);
+            break;
+        }
+        if (c->state == H1_RESPONSE) {
+            if (!c->write_finished || tc_stream_queued(c->stream) > 0) {
+                /* Watch for a peer hanging up while the response is
+                 * pending, without reading pipelined requests yet. */
+                if (tc_stream_want_read(c->stream, tc_stream_rbuf(c->stream)->len == 0) < 0) {
+                    h1_fail_current(c);
+                }
+                break;
+            }
+            h1_finish_request(c);
+            continue;
+        }
+        if (c->need_start) {
+            /* As Tornado: the next request's delegate is made as soon as the
+             * connection is ready for it. */
+            tc_state *st = h1_state(c);
+            PyObject *delegate = PyObject_CallMethodObjArgs(
+                c->server, st->str_start_request, c->server_conn, (PyObject *)c, NULL);
+            c->need_start = 0;
+            if (delegate == NULL) {
+                h1_fail_current(c);
+                break;
+            }
+            Py_XSETREF(c->delegate, delegate);
+            continue;
+        }
+        if (c->body.len > 0) {
+            if (h1_deliver_body(c) != 0) {
+                break;
+            }
+            continue;
+        }
+        if (c->hdr_done == 1) {
+            h1_on_headers(c);
+            continue;
+        }
+        if (c->msg_done) {
+            h1_on_message_done(c);
+            continue;
+        }
+        if (!tc_stream_is_open(c->stream)) {
+            break;
+        }
+        if ((tc_stream_rbuf(c->stream)->len == 0 && !c->need_exec) ||
+            tc_stream_read_pending(c->stream)) {
+            if (tc_stream_want_read(c->stream, 1) < 0) {
+                h1_fail_current(c);
+            }
+            break;
+        }
+        if (h1_parse(c) != 0) {
+            if (c->state == H1_READ && c->stream != NULL && tc_stream_is_open(c->stream) &&
+                tc_stream_want_read(c->stream, 1) < 0) {
+                h1_fail_current(c);
+            }
+            break;
+        }
+    }
+    c->in_pump = 0;
+    Py_DECREF(c);
+}
+
+static void
+h1_on_data(void *ctx)
+{
+    tc_http1 *c = (tc_http1 *)ctx;
+    if (c->state == H1_READ) {
+        h1_pump(c);
+    }
+    else if (c->stream != NULL && tc_stream_rbuf(c->stream)->len > 0) {
+        /* Input while busy stays buffered; stop reading until needed. */
+        if (tc_stream_want_read(c->stream, 0) < 0) {
+            PyErr_WriteUnraisable((PyObject *)c);
+        }
+    }
+}
+
+static void
+h1_on_drain(void *ctx)
+{
+    tc_http1 *c = (tc_http1 *)ctx;
+    Py_INCREF(c);
+    if (h1_release_waiters(c) < 0) {
+        PyErr_WriteUnraisable((PyObject *)c);
+    }
+    if (c->state == H1_RESPONSE && c->write_finished) {
+        h1_pump(c);
+    }
+    else if (c->write_finished && c->disconnect && c->state != H1_DONE && !c->in_pump) {
+        h1_close_stream(c);
+    }
+    Py_DECREF(c);
+}
+
+static const tc_stream_proto h1_proto = {h1_on_data, h1_on_drain};
+
+/* --------------------------------------------------------------- writing */
+
+/* Writes bytes; -1 with an exception only for non-OS failures (an OSError
+ * is reported to the stream, which closes). */
+static int
+h1_write_bytes(tc_http1 *c, PyObject *data)
+{
+    Py_ssize_t q;
+    if (c->stream == NULL || !tc_stream_is_open(c->stream)) {
+        return 0;
+    }
+    q = tc_stream_write(c->stream, data);
+    if (q < 0) {
+        if (PyErr_ExceptionMatches(PyExc_OSError)) {
+            tc_stream_write_failed(c->stream);
+            return 0;
+        }
+        return -1;
+    }
+    return 0;
+}
+
+/* The Future handed back by write/write_headers. */
+static PyObject *
+h1_write_result(tc_http1 *c)
+{
+    PyObject *f;
+    if (c->stream == NULL || tc_stream_queued(c->stream) == 0) {
+        return Py_NewRef(c->done_future);
+    }
+    f = PyObject_CallMethod((PyObject *)tc_stream_loop(c->stream), "create_future", NULL);
+    if (f == NULL) {
+        return NULL;
+    }
+    if (c->waiters == NULL) {
+        c->waiters = PyList_New(0);
+        if (c->waiters == NULL) {
+            Py_DECREF(f);
+            return NULL;
+        }
+    }
+    if (PyList_Append(c->waiters, f) < 0) {
+        Py_DECREF(f);
+        return NULL;
+    }
+    return f;
+}
+
+/* Appends the latin-1 form of a header name or value (str, or bytes as
+ * Tornado's native_str takes them). */
+static int
+h1_put_text(tc_buf *out, PyObject *v)
+{
+    PyObject *tmp = NULL;
+    int rc;
+    if (PyBytes_Check(v)) {
+        tmp = PyUnicode_FromEncodedObject(v, "utf-8", "strict");
+        if (tmp == NULL) {
+            return -1;
+        }
+        v = tmp;
+    }
+    else if (!PyUnicode_Check(v)) {
+        PyErr_Format(PyExc_TypeError, "Expected bytes, unicode, or None; got %R",
+                     (PyObject *)Py_TYPE(v));
+        return -1;
+    }
+    if (PyUnicode_KIND(v) == PyUnicode_1BYTE_KIND) {
+        rc = tc_buf_append(out, (const char *)PyUnicode_1BYTE_DATA(v),
+                           PyUnicode_GET_LENGTH(v));
+    }
+    else {
+        PyObject *enc = PyUnicode_AsLatin1String(v);
+        if (enc == NULL) {
+            Py_XDECREF(tmp);
+            return -1;
+        }
+        rc = tc_buf_append(out, PyBytes_AS_STRING(enc), PyBytes_GET_SIZE(enc));
+        Py_DECREF(enc);
+    }
+    Py_XDECREF(tmp);
+    return rc;
+}
+
+/* Raises Tornado's ValueError when the line [from, out.len) holds CR/LF. */
+static int
+h1_check_line(tc_buf *out, Py_ssize_t from)
+{
+    const char *p = tc_buf_head(out) + from;
+    Py_ssize_t n = out->len - from, i;
+    for (i = 0; i < n; i++) {
+        if (p[i] == '\r' || p[i] == '\n') {
+            PyObject *line = PyBytes_FromStringAndSize(p, n);
+            if (line != NULL) {
+                PyErr_Format(PyExc_ValueError,
+                             "Illegal characters (CR or LF) in header: %R", line);
+                Py_DECREF(line);
+            }
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Accounts for a body chunk against the declared length and appends its
+ * framing to out. */
+static int
+h1_put_chunk(tc_http1 *c, tc_buf *out, Py_buffer *chunk)
+{
+    tc_state *st = h1_state(c);
+    if (c->expected_remaining >= 0) {
+        c->expected_remaining -= chunk->len;
+        if (c->expected_remaining < 0) {
+            h1_close_stream(c);
+            PyErr_SetString(st->http_output_error,
+                            "Tried to write more data than Content-Length");
+            return -1;
+        }
+    }
+    if (chunk->len == 0) {
+        return 0;
+    }
+    if (c->chunking) {
+        char size[32];
+        int n = snprintf(size, sizeof(size), "%zx\r\n", chunk->len);
+        if (tc_buf_append(out, size, n) < 0 ||
+            tc_buf_append(out, chunk->buf, chunk->len) < 0 ||
+            tc_buf_append(out, "\r\n", 2) < 0) {
+            return -1;
+        }
+        return 0;
+    }
+    return tc_buf_append(out, chunk->buf, chunk->len);
+}
+
+/* Sends out (the serialized bytes) and returns the write's Future. */
+static PyObject *
+h1_send(tc_http1 *c, tc_buf *out)
+{
+    PyObject *b;
+    if (c->stream == NULL || !tc_stream_is_open(c->stream)) {
+        tc_buf_free(out);
+        return h1_call(c, "_closed_write", NULL);
+    }
+    b = PyBytes_FromStringAndSize(tc_buf_head(out), out->len);
+    tc_buf_free(out);
+    if (b == NULL || h1_write_bytes(c, b) < 0) {
+        Py_XDECREF(b);
+        return NULL;
+    }
+    Py_DECREF(b);
+    return h1_write_result(c);
+}
+
+static int
+h1_set_header(PyObject *headers, PyObject *name, PyObject *value)
+{
+    return PyObject_SetItem(headers, name, value);
+}
+
+PyDoc_STRVAR(h1_write_headers_doc,
+"write_headers(start_line, headers, chunk=None)\n--\n\n"
+"Implements HTTPConnection.write_headers: serializes the response head (and\n"
+"the first chunk) in one buffer and writes it.");
+
+static PyObject *
+h1_write_headers(tc_http1 *c, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    tc_state *st = h1_state(c);
+    PyObject *start_line, *headers, *chunk = Py_None, *code_obj, *reason, *lists = NULL;
+    PyObject *cl, *dict = NULL;
+    Py_buffer view = {0};
+    tc_buf out = {0};
+    long code;
+    int bodyless, no_content;
+    Py_ssize_t from, pos = 0;
+    PyObject *key, *vals;
+
+    if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0) {
+        if (nargs + PyTuple_GET_SIZE(kwnames) != 3 || nargs != 2 ||
+            !PyUnicode_Check(PyTuple_GET_ITEM(kwnames, 0)) ||
+            PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "chunk") != 0) {
+            PyErr_SetString(PyExc_TypeError, "write_headers(start_line, headers, chunk=None)");
+            return NULL;
+        }
+    }
+    else if (nargs < 2 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "write_headers(start_line, headers, chunk=None)");
+        return NULL;
+    }
+    start_line = args[0];
+    headers = args[1];
+    if (nargs == 3 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) == 1)) {
+        chunk = args[2];
+    }
+    if (!PyTuple_Check(start_line) || PyTuple_GET_SIZE(start_line) < 3) {
+        PyErr_SetString(PyExc_TypeError, "start_line must be a ResponseStartLine");
+        return NULL;
+    }
+    code_obj = PyTuple_GET_ITEM(start_line, 1);
+    reason = PyTuple_GET_ITEM(start_line, 2);
+    code = PyLong_AsLong(code_obj);
+    if (code == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    bodyless = c->is_head || code == 204 || code == 304 || (code >= 100 && code < 200);
+    dict = PyObject_GetAttr(headers, st->str__dict);
+    if (dict == NULL || !PyDict_Check(dict)) {
+        Py_XDECREF(dict);
+        PyErr_SetString(PyExc_TypeError, "headers must be an HTTPHeaders");
+        return NULL;
+    }
+    cl = PyDict_GetItemWithError(dict, st->str_Content_Length);
+    if (cl == NULL && PyErr_Occurred()) {
+        goto error;
+    }
+    Py_XINCREF(cl);
+    c->chunking = !c->http10 && !bodyless && cl == NULL;
+    if (!c->http10 && c->disconnect &&
+        h1_set_header(headers, st->str_Connection, st->str_close) < 0) {
+        Py_XDECREF(cl);
+        goto error;
+    }
+    if (c->http10 && c->keepalive_req &&
+        h1_set_header(headers, st->str_Connection, st->str_Keep_Alive) < 0) {
+        Py_XDECREF(cl);
+        goto error;
+    }
+    if (c->chunking &&
+        h1_set_header(headers, st->str_Transfer_Encoding, st->str_chunked) < 0) {
+        Py_XDECREF(cl);
+        goto error;
+    }
+    no_content = c->is_head || code == 304;
+    c->expected_remaining = -1;
+    if (no_content) {
+        c->expected_remaining = 0;
+    }
+    else if (cl != NULL) {
+        PyObject *n = PyUnicode_Check(cl) ? PyLong_FromUnicodeObject(cl, 10) : NULL;
+        if (n == NULL) {
+            PyErr_Clear();
+            Py_DECREF(cl);
+            PyErr_Format(PyExc_ValueError, "invalid Content-Length %R", cl);
+            goto error;
+        }
+        c->expected_remaining = PyLong_AsSsize_t(n);
+        Py_DECREF(n);
+        if (c->expected_remaining < 0) {
+            Py_DECREF(cl);
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_ValueError, "negative Content-Length");
+            }
+            goto error;
+        }
+    }
+    Py_XDECREF(cl);
+    /* The status line. */
+    {
+        PyObject *line = PyUnicode_FromFormat("HTTP/1.1 %ld %S", code, reason);
+        PyObject *enc;
+        if (line == NULL) {
+            goto error;
+        }
+        enc = PyUnicode_AsUTF8String(line);
+        Py_DECREF(line);
+        if (enc == NULL) {
+            goto error;
+        }
+        if (tc_buf_append(&out, PyBytes_AS_STRING(enc), PyBytes_GET_SIZE(enc)) < 0) {
+            Py_DECREF(enc);
+            goto error;
+        }
+        Py_DECREF(enc);
+        if (h1_check_line(&out, 0) < 0) {
+            goto error;
+        }
+    }
+    lists = PyObject_GetAttr(headers, st->str__as_list);
+    if (lists == NULL || !PyDict_Check(lists)) {
+        PyErr_Clear();
+        Py_XDECREF(lists);
+        lists = NULL;
+    }
+    if (lists != NULL) {
+        while (PyDict_Next(lists, &pos, &key, &vals)) {
+            Py_ssize_t i;
+            if (!PyList_Check(vals)) {
+                continue;
+            }
+            for (i = 0; i < PyList_GET_SIZE(vals); i++) {
+                if (tc_buf_append(&out, "\r\n", 2) < 0) {
+                    goto error;
+                }
+                from = out.len;
+                if (h1_put_text(&out, key) < 0 || tc_buf_append(&out, ": ", 2) < 0 ||
+                    h1_put_text(&out, PyList_GET_ITEM(vals, i)) < 0 ||
+                    h1_check_line(&out, from) < 0) {
+                    goto error;
+                }
+            }
+        }
+    }
+    else {
+        PyObject *all = PyObject_CallMethod(headers, "get_all", NULL), *it, *pair;
+        if (all == NULL) {
+            goto error;
+        }
+        it = PyObject_GetIter(all);
+        Py_DECREF(all);
+        if (it == NULL) {
+            goto error;
+        }
+        while ((pair = PyIter_Next(it)) != NULL) {
+            int bad = !PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2;
+            if (!bad && tc_buf_append(&out, "\r\n", 2) == 0) {
+                from = out.len;
+                bad = h1_put_text(&out, PyTuple_GET_ITEM(pair, 0)) < 0 ||
+                      tc_buf_append(&out, ": ", 2) < 0 ||
+                      h1_put_text(&out, PyTuple_GET_ITEM(pair, 1)) < 0 ||
+                      h1_check_line(&out, from) < 0;
+            }
+            Py_DECREF(pair);
+            if (bad) {
+                if (!PyErr_Occurred()) {
+                    PyErr_SetString(PyExc_TypeError, "get_all() must yield pairs");
+                }
+                Py_DECREF(it);
+                goto error;
+            }
+        }
+        Py_DECREF(it);
+        if (PyErr_Occurred()) {
+            goto error;
+        }
+    }
+    if (tc_buf_append(&out, "\r\n\r\n", 4) < 0) {
+        goto error;
+    }
+    if (chunk != Py_None) {
+        if (PyObject_GetBuffer(chunk, &view, PyBUF_SIMPLE) < 0) {
+            goto error;
+        }
+        if (view.len > 0 && h1_put_chunk(c, &out, &view) < 0) {
+            goto error;
+        }
+        PyBuffer_Release(&view);
+    }
+    Py_XDECREF(lists);
+    Py_DECREF(dict);
+    return h1_send(c, &out);
+error:
+    if (view.obj != NULL) {
+        PyBuffer_Release(&view);
+    }
+    Py_XDECREF(lists);
+    Py_XDECREF(dict);
+    tc_buf_free(&out);
+    return NULL;
+}
+
+PyDoc_STRVAR(h1_write_doc,
+"write(chunk)\n--\n\n"
+"Implements HTTPConnection.write (chunked framing when the response is\n"
+"chunked).");
+
+static PyObject *
+h1_write(tc_http1 *c, PyObject *chunk)
+{
+    Py_buffer view;
+    tc_buf out = {0};
+    if (PyObject_GetBuffer(chunk, &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    if (c->stream == NULL || !tc_stream_is_open(c->stream)) {
+        PyBuffer_Release(&view);
+        return h1_call(c, "_closed_write", NULL);
+    }
+    if (h1_put_chunk(c, &out, &view) < 0) {
+        PyBuffer_Release(&view);
+        tc_buf_free(&out);
+        return NULL;
+    }
+    PyBuffer_Release(&view);
+    if (out.len == 0) {
+        return h1_write_result(c);
+    }
+    return h1_send(c, &out);
+}
+
+PyDoc_STRVAR(h1_finish_doc,
+"finish()\n--\n\n"
+"Implements HTTPConnection.finish: the response is complete.");
+
+static PyObject *
+h1_finish(tc_http1 *c, PyObject *Py_UNUSED(ignored))
+{
+    tc_state *st = h1_state(c);
+    int open = c->stream != NULL && tc_stream_is_open(c->stream);
+    if (c->expected_remaining > 0 && open) {
+        Py_ssize_t short_by = c->expected_remaining;
+        h1_close_stream(c);
+        PyErr_Format(st->http_output_error,
+                     "Tried to write %zd bytes less than Content-Length", short_by);
+        return NULL;
+    }
+    if (c->chunking && open) {
+        PyObject *b = PyBytes_FromStringAndSize("0\r\n\r\n", 5);
+        if (b == NULL || h1_write_bytes(c, b) < 0) {
+            Py_XDECREF(b);
+            return NULL;
+        }
+        Py_DECREF(b);
+    }
+    c->write_finished = 1;
+    if (!c->read_finished) {
+        c->disconnect = 1;
+    }
+    if (c->stream == NULL || c->state == H1_DONE) {
+        Py_RETURN_NONE;
+    }
+    if (tc_stream_queued(c->stream) > 0) {
+        Py_RETURN_NONE; /* h1_on_drain carries on */
+    }
+    if (c->state == H1_RESPONSE) {
+        if (c->in_pump) {
+            Py_RETURN_NONE; /* the pump is right below us */
+        }
+        if (c->disconnect || tc_stream_rbuf(c->stream)->len == 0) {
+            h1_pump(c);
+        }
+        else {
+            /* Pipelined requests wait for the next loop iteration, so the
+             * finishing handler completes before the next one starts. */
+            PyObject *r = h1_call(c, "_resume_soon", NULL);
+            if (r == NULL) {
+                return NULL;
+            }
+            Py_DECREF(r);
+        }
+    }
+    else if (c->disconnect && !c->in_pump) {
+        /* Answered before the request was read: the connection goes. */
+        h1_close_stream(c);
+    }
+    Py_RETURN_NONE;
+}
+
+/* -------------------------------------------------------- Python methods */
+
+static int
+h1_init(tc_http1 *c, PyObject *args, PyObject *kwds)
+{
+    (void)c;
+    (void)args;
+    (void)kwds;
+    return 0;
+}
+
+PyDoc_STRVAR(h1_start_doc,
+"_start(stream, server, server_conn, done_future, chunk_size, max_header_size,\n"
+"       max_body_size, header_timeout, body_timeout, no_keep_alive)\n--\n\n"
+"Attach to a native Stream and start serving requests to server.");
+
+static PyObject *
+h1_start(tc_http1 *c, PyObject *args)
+{
+    tc_state *st = h1_state(c);
+    PyObject *stream, *server, *server_conn, *done_future;
+    Py_ssize_t chunk_size, max_header_size, max_body_size;
+    double header_timeout, body_timeout;
+    int no_keep_alive;
+
+    if (!PyArg_ParseTuple(args, "OOOOnnnddp:_start", &stream, &server, &server_conn,
+                          &done_future, &chunk_size, &max_header_size, &max_body_size,
+                          &header_timeout, &body_timeout, &no_keep_alive)) {
+        return NULL;
+    }
+    if (!tc_stream_check(st, stream)) {
+        PyErr_SetString(PyExc_TypeError, "_start needs a native Stream");
+        return NULL;
+    }
+    if (c->stream != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "already started");
+        return NULL;
+    }
+    if (st->http_headers == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_core.http1_setup() was not called");
+        return NULL;
+    }
+    c->stream = (tc_stream *)Py_NewRef(stream);
+    Py_XSETREF(c->server, Py_NewRef(server));
+    Py_XSETREF(c->server_conn, Py_NewRef(server_conn));
+    Py_XSETREF(c->done_future, Py_NewRef(done_future));
+    c->chunk_size = chunk_size > 0 ? chunk_size : 65536;
+    c->max_header_size = max_header_size;
+    c->default_max_body_size = max_body_size;
+    c->header_timeout = header_timeout;
+    c->default_body_timeout = body_timeout;
+    c->no_keep_alive = (char)no_keep_alive;
+    llhttp_init(&c->parser, HTTP_REQUEST, &h1_settings);
+    c->parser.data = c;
+    h1_link(c, tc_stream_loop(c->stream));
+    tc_stream_attach(c->stream, &h1_proto, c);
+    h1_reset(c);
+    h1_pump(c);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(h1_resume_doc,
+"_resume()\n--\n\n"
+"Go on after an awaitable returned by the delegate has finished.");
+
+static PyObject *
+h1_resume(tc_http1 *c, PyObject *Py_UNUSED(ignored))
+{
+    if (c->state == H1_WAIT) {
+        int what = c->awaiting;
+        c->state = H1_READ;
+        c->awaiting = AW_NONE;
+        if (what == AW_HEADERS) {
+            h1_after_headers(c);
+        }
+    }
+    if (c->state == H1_READ || c->state == H1_RESPONSE) {
+        h1_pump(c);
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(h1_stream_closed_doc,
+"_stream_closed()\n--\n\n"
+"The stream has closed: tell the delegate and the server, once.  Returns\n"
+"(delegate_to_notify_or_None, close_callback_or_None, first_time).");
+
+static PyObject *
+h1_stream_closed(tc_http1 *c, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *delegate = NULL, *cb, *first;
+    c->state = H1_DONE;
+    c->deadline = 0;
+    if (c->delegate_open && c->delegate != NULL) {
+        delegate = Py_NewRef(c->delegate);
+    }
+    c->delegate_open = 0;
+    cb = c->close_callback;
+    c->close_callback = NULL;
+    first = c->closed_seen ? Py_False : Py_True;
+    c->closed_seen = 1;
+    if (h1_release_waiters(c) < 0) {
+        Py_XDECREF(delegate);
+        Py_XDECREF(cb);
+        return NULL;
+    }
+    if (c->stream != NULL) {
+        tc_stream_detach(c->stream);
+    }
+    h1_unlink(c);
+    Py_CLEAR(c->delegate);
+    return Py_BuildValue("(NNO)", delegate ? delegate : Py_NewRef(Py_None),
+                         cb ? cb : Py_NewRef(Py_None), first);
+}
+
+PyDoc_STRVAR(h1_release_doc,
+"_release()\n--\n\n"
+"Stop serving (detach or fallback): the stream keeps its buffered input.");
+
+static PyObject *
+h1_release(tc_http1 *c, PyObject *Py_UNUSED(ignored))
+{
+    c->state = H1_DONE;
+    c->deadline = 0;
+    c->delegate_open = 0;
+    Py_CLEAR(c->close_callback);
+    if (c->stream != NULL) {
+        tc_stream_detach(c->stream);
+    }
+    h1_unlink(c);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+h1_set_close_callback(tc_http1 *c, PyObject *cb)
+{
+    Py_XSETREF(c->close_callback, cb == Py_None ? NULL : Py_NewRef(cb));
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+h1_set_body_timeout(tc_http1 *c, PyObject *v)
+{
+    double t = PyFloat_AsDouble(v);
+    if (t == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    c->body_timeout = t;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+h1_set_max_body_size(tc_http1 *c, PyObject *v)
+{
+    Py_ssize_t n = PyLong_AsSsize_t(v);
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    c->max_body_size = n;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+h1_get_no_keep_alive(tc_http1 *c, void *Py_UNUSED(x))
+{
+    return PyBool_FromLong(c->no_keep_alive);
+}
+
+static PyObject *
+h1_get_serving(tc_http1 *c, void *Py_UNUSED(x))
+{
+    return PyBool_FromLong(c->state != H1_DONE);
+}
+
+static PyObject *
+h1_get_native_stream(tc_http1 *c, void *Py_UNUSED(x))
+{
+    return Py_NewRef(c->stream ? (PyObject *)c->stream : Py_None);
+}
+
+static int
+h1_traverse(tc_http1 *c, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(c));
+    Py_VISIT(c->stream);
+    Py_VISIT(c->server);
+    Py_VISIT(c->server_conn);
+    Py_VISIT(c->done_future);
+    Py_VISIT(c->delegate);
+    Py_VISIT(c->close_callback);
+    Py_VISIT(c->waiters);
+    Py_VISIT(c->dict);
+    return 0;
+}
+
+static int
+h1_clear(tc_http1 *c)
+{
+    if (c->stream != NULL) {
+        tc_stream_detach(c->stream);
+    }
+    h1_unlink(c);
+    Py_CLEAR(c->stream);
+    Py_CLEAR(c->server);
+    Py_CLEAR(c->server_conn);
+    Py_CLEAR(c->done_future);
+    Py_CLEAR(c->delegate);
+    Py_CLEAR(c->close_callback);
+    Py_CLEAR(c->waiters);
+    Py_CLEAR(c->dict);
+    return 0;
+}
+
+static void
+h1_dealloc(tc_http1 *c)
+{
+    PyTypeObject *tp = Py_TYPE(c);
+    PyObject_GC_UnTrack(c);
+    if (c->weakreflist != NULL) {
+        PyObject_ClearWeakRefs((PyObject *)c);
+    }
+    h1_clear(c);
+    tc_buf_free(&c->head);
+    tc_buf_free(&c->body);
+    tc_buf_free(&c->pre);
+    PyMem_Free(c->hdrs);
+    tp->tp_free((PyObject *)c);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+h1_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    tc_http1 *c = (tc_http1 *)type->tp_alloc(type, 0);
+    (void)args;
+    (void)kwds;
+    if (c != NULL) {
+        c->expected_remaining = -1;
+        c->state = H1_DONE;
+    }
+    return (PyObject *)c;
+}
+
+static PyMethodDef h1_methods[] = {
+    {"write_headers", (PyCFunction)(void (*)(void))h1_write_headers,
+     METH_FASTCALL | METH_KEYWORDS, h1_write_headers_doc},
+    {"write", (PyCFunction)h1_write, METH_O, h1_write_doc},
+    {"finish", (PyCFunction)h1_finish, METH_NOARGS, h1_finish_doc},
+    {"set_close_callback", (PyCFunction)h1_set_close_callback, METH_O,
+     "set_close_callback(callback)\n--\n\nRun callback if the connection closes "
+     "while the current request is in progress."},
+    {"set_body_timeout", (PyCFunction)h1_set_body_timeout, METH_O,
+     "set_body_timeout(timeout)\n--\n\nBody timeout for the current request."},
+    {"set_max_body_size", (PyCFunction)h1_set_max_body_size, METH_O,
+     "set_max_body_size(max_body_size)\n--\n\nBody size limit for the current request."},
+    {"_start", (PyCFunction)h1_start, METH_VARARGS, h1_start_doc},
+    {"_resume", (PyCFunction)h1_resume, METH_NOARGS, h1_resume_doc},
+    {"_stream_closed", (PyCFunction)h1_stream_closed, METH_NOARGS, h1_stream_closed_doc},
+    {"_release", (PyCFunction)h1_release, METH_NOARGS, h1_release_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef h1_getset[] = {
+    {"no_keep_alive", (getter)h1_get_no_keep_alive, NULL, NULL, NULL},
+    {"_serving", (getter)h1_get_serving, NULL, NULL, NULL},
+    {"_native_stream", (getter)h1_get_native_stream, NULL, NULL, NULL},
+    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMemberDef h1_members[] = {
+    {"__dictoffset__", T_PYSSIZET, offsetof(tc_http1, dict), READONLY, NULL},
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(tc_http1, weakreflist), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot h1_slots[] = {
+    {Py_tp_doc, "The native server side of an HTTP/1.x connection (see http1.c)."},
+    {Py_tp_new, h1_new},
+    {Py_tp_init, h1_init},
+    {Py_tp_dealloc, h1_dealloc},
+    {Py_tp_traverse, h1_traverse},
+    {Py_tp_clear, h1_clear},
+    {Py_tp_methods, h1_methods},
+    {Py_tp_getset, h1_getset},
+    {Py_tp_members, h1_members},
+    {0, NULL},
+};
+
+static PyType_Spec h1_spec = {
+    .name = "tornado_c._core.HTTP1Conn",
+    .basicsize = sizeof(tc_http1),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
+    .slots = h1_slots,
+};
+
+PyDoc_STRVAR(http1_setup_doc,
+"http1_setup(HTTPHeaders, RequestStartLine, HTTPInputError, HTTPOutputError)\n--\n\n"
+"Give the native HTTP/1 connection the Python classes it builds and raises.");
+
+static PyObject *
+tc_http1_setup(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    tc_state *st = PyModule_GetState(module);
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "http1_setup takes 4 arguments");
+        return NULL;
+    }
+    if (!PyType_Check(args[0]) || !PyType_Check(args[1]) ||
+        !PyType_IsSubtype((PyTypeObject *)args[1], &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "http1_setup: bad classes");
+        return NULL;
+    }
+    Py_XSETREF(st->http_headers, (PyTypeObject *)Py_NewRef(args[0]));
+    Py_XSETREF(st->request_start_line, (PyTypeObject *)Py_NewRef(args[1]));
+    Py_XSETREF(st->http_input_error, Py_NewRef(args[2]));
+    Py_XSETREF(st->http_output_error, Py_NewRef(args[3]));
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef h1_module_functions[] = {
+    {"http1_setup", (PyCFunction)(void (*)(void))tc_http1_setup, METH_FASTCALL,
+     http1_setup_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+int
+tc_http1_type_init(PyObject *module, tc_state *st)
+{
+    llhttp_settings_init(&h1_settings);
+    h1_settings.on_message_begin = http1_on_message_begin;
+    h1_settings.on_method_complete = http1_on_method_complete;
+    h1_settings.on_url = http1_on_url;
+    h1_settings.on_header_field = http1_on_header_field;
+    h1_settings.on_header_value = http1_on_header_value;
+    h1_settings.on_headers_complete = http1_on_headers_complete;
+    h1_settings.on_body = http1_on_body;
+    h1_settings.on_chunk_header = http1_on_chunk_header;
+    h1_settings.on_chunk_complete = http1_on_chunk_complete;
+    h1_settings.on_chunk_extension_name = http1_on_chunk_extension;
+    h1_settings.on_message_complete = http1_on_message_complete;
+
+    st->HTTP1ConnType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &h1_spec, NULL);
+    if (st->HTTP1ConnType == NULL) {
+        return -1;
+    }
+    if (PyModule_AddObjectRef(module, "HTTP1Conn", (PyObject *)st->HTTP1ConnType) < 0) {
+        return -1;
+    }
+#define INTERN(field, text)                                    \
+    if ((st->field = PyUnicode_InternFromString(text)) == NULL) { \
+        return -1;                                             \
+    }
+    INTERN(str__dict, "_dict");
+    INTERN(str__as_list, "_as_list");
+    INTERN(str__last_key, "_last_key");
+    INTERN(str_http11, "HTTP/1.1");
+    INTERN(str_http10, "HTTP/1.0");
+    INTERN(str_start_request, "start_request");
+    INTERN(str_headers_received, "headers_received");
+    INTERN(str_data_received, "data_received");
+    INTERN(str_finish, "finish");
+    INTERN(str_Connection, "Connection");
+    INTERN(str_close, "close");
+    INTERN(str_Keep_Alive, "Keep-Alive");
+    INTERN(str_Transfer_Encoding, "Transfer-Encoding");
+    INTERN(str_chunked, "chunked");
+    INTERN(str_Content_Length, "Content-Length");
+#undef INTERN
+    st->empty_tuple = PyTuple_New(0);
+    if (st->empty_tuple == NULL) {
+        return -1;
+    }
+    return PyModule_AddFunctions(module, h1_module_functions);
+}
