@@ -59,6 +59,8 @@ struct tc_http1_s {
     llhttp_t parser;
     tc_buf head;               /* method prefix / url / header names+values */
     tc_buf body;               /* body bytes parsed, not yet delivered */
+    tc_buf cork;               /* responses written while the engine
+                                  dispatches: sent once per pass */
     tc_buf pre;                /* bytes of a request line before its method
                                   was recognised (for the Python fallback) */
     h1_header *hdrs;
@@ -84,9 +86,11 @@ struct tc_http1_s {
     char chunking, is_head, http10, keepalive_req, expect_continue;
     char deadline_is_body, no_keep_alive, closed_seen;
     char lead_lf;
-    char prev_lf;              /* the last head byte seen was LF (obs-fold) */
+    char prev_lf;
+    char last_cr;              /* the last byte fed to llhttp was CR */              /* the last head byte seen was LF (obs-fold) */
     char need_start;
-    char chunk_pause;          /* 1: paused after a size line, 2: after a chunk */           /* start_request is owed for the next request */
+    char chunk_pause;
+    char body_flush;           /* a chunk or the body ended: deliver the rest */          /* 1: paused after a size line, 2: after a chunk */           /* start_request is owed for the next request */
     char line_checked;         /* the request line passed Tornado's split */
     Py_ssize_t pre_scanned;    /* pre: bytes already searched for the LF */
     Py_ssize_t size_line;      /* bytes of the chunk-size line so far, -1 */              /* blank-line LFs ahead of the request line */
@@ -395,11 +399,16 @@ http1_on_message_complete(llhttp_t *p)
 
 /* ------------------------------------------------------- Python helpers */
 
-/* Calls a method of the Python subclass; returns its result or NULL. */
+static void h1_flush(tc_http1 *c);
+
+/* Calls a method of the Python subclass (the rare events), after sending
+ * any corked responses; returns its result or NULL. */
 static PyObject *
 h1_call(tc_http1 *c, const char *name, PyObject *arg)
 {
-    PyObject *meth = PyObject_GetAttrString((PyObject *)c, name), *r;
+    PyObject *meth, *r;
+    h1_flush(c);
+    meth = PyObject_GetAttrString((PyObject *)c, name);
     if (meth == NULL) {
         return NULL;
     }
@@ -414,6 +423,10 @@ static void
 h1_fail_current(tc_http1 *c)
 {
     PyObject *exc = PyErr_GetRaisedException_compat(), *r;
+    h1_flush(c); /* earlier responses go before the error's */
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+    }
     c->state = H1_DONE;
     c->deadline = 0;
     if (exc == NULL) {
@@ -443,6 +456,7 @@ static void
 h1_close_stream(tc_http1 *c)
 {
     PyObject *r;
+    h1_flush(c);
     c->state = H1_DONE;
     c->deadline = 0;
     r = h1_call(c, "_close_stream", NULL);
@@ -883,7 +897,7 @@ static int
 h1_deliver_body(tc_http1 *c)
 {
     tc_state *st = h1_state(c);
-    while (c->body.len > 0) {
+    while (c->body.len >= c->chunk_size || (c->body.len > 0 && c->body_flush)) {
         Py_ssize_t n = c->body.len < c->chunk_size ? c->body.len : c->chunk_size;
         PyObject *piece = PyBytes_FromStringAndSize(tc_buf_head(&c->body), n), *r;
         if (piece == NULL) {
@@ -891,6 +905,9 @@ h1_deliver_body(tc_http1 *c)
             return -1;
         }
         tc_buf_consume(&c->body, n);
+        if (c->body.len == 0) {
+            c->body_flush = 0;
+        }
         if (c->write_finished) {
             Py_DECREF(piece);
             continue;
@@ -922,6 +939,7 @@ h1_deliver_body(tc_http1 *c)
     }
     if (c->body.len == 0) {
         tc_buf_free(&c->body);
+        c->body_flush = 0;
     }
     return 0;
 }
@@ -969,11 +987,13 @@ h1_reset(tc_http1 *c)
     c->need_exec = 0;
     c->lead_lf = 0;
     c->prev_lf = 0;
+    c->last_cr = 0;
     c->need_start = 1;
     c->line_checked = 0;
     c->pre_scanned = 0;
     c->size_line = -1;
     c->chunk_pause = 0;
+    c->body_flush = 0;
     if (c->head.cap > 16384) {
         tc_buf_free(&c->head);
     }
@@ -1001,6 +1021,179 @@ h1_finish_request(tc_http1 *c)
     h1_reset(c);
 }
 
+/* The value of the header line llhttp stopped in, from the raw input
+ * (best effort: bytes consumed by earlier calls are not seen). */
+static PyObject *
+h1_raw_value(const char *data, Py_ssize_t len, const char *pos)
+{
+    const char *start = pos, *end = pos, *colon;
+    while (start > data && start[-1] != '\n') {
+        start--;
+    }
+    while (end < data + len && *end != '\r' && *end != '\n') {
+        end++;
+    }
+    colon = memchr(start, ':', (size_t)(end - start));
+    if (colon != NULL) {
+        start = colon + 1;
+    }
+    while (start < end && (*start == ' ' || *start == '\t')) {
+        start++;
+    }
+    return PyUnicode_DecodeLatin1(start, end - start, NULL);
+}
+
+/* Values so far of a header, joined with "," as HTTPHeaders joins them, with
+ * extra appended (may be NULL).  New reference, NULL with an exception. */
+static PyObject *
+h1_joined(tc_http1 *c, const char *name, PyObject *extra)
+{
+    PyObject *parts = PyList_New(0), *sep, *out;
+    const char *base = tc_buf_head(&c->head);
+    Py_ssize_t i, last = c->nhdrs - 1;
+    if (parts == NULL) {
+        return NULL;
+    }
+    if (extra != NULL && c->last_cb != CB_NONE) {
+        last--; /* the header being parsed is represented by extra */
+    }
+    for (i = 0; i <= last; i++) {
+        h1_header *h = &c->hdrs[i];
+        if (h1_name_is(base + h->name_off, h->name_len, name)) {
+            PyObject *v = PyUnicode_DecodeLatin1(base + h->val_off, h->val_len, NULL);
+            if (v == NULL || PyList_Append(parts, v) < 0) {
+                Py_XDECREF(v);
+                Py_DECREF(parts);
+                return NULL;
+            }
+            Py_DECREF(v);
+        }
+    }
+    if (extra != NULL && PyList_Append(parts, extra) < 0) {
+        Py_DECREF(parts);
+        return NULL;
+    }
+    sep = PyUnicode_FromString(",");
+    if (sep == NULL) {
+        Py_DECREF(parts);
+        return NULL;
+    }
+    out = PyUnicode_Join(sep, parts);
+    Py_DECREF(sep);
+    Py_DECREF(parts);
+    return out;
+}
+
+/* 1 when a header of that name was seen in the current head. */
+static int
+h1_has_header(tc_http1 *c, const char *name)
+{
+    const char *base = tc_buf_head(&c->head);
+    Py_ssize_t i;
+    for (i = 0; i < c->nhdrs; i++) {
+        if (h1_name_is(base + c->hdrs[i].name_off, c->hdrs[i].name_len, name)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The text of the HTTPInputError for an llhttp error: Tornado's wording
+ * where Tornado rejects the same input, llhttp's reason otherwise.  New
+ * reference, or NULL with an exception. */
+static PyObject *
+h1_error_message(tc_http1 *c, llhttp_errno_t err, const char *data, Py_ssize_t len)
+{
+    const char *pos = llhttp_get_error_pos(&c->parser);
+    const char *reason = c->error_reason;
+    const char *cur = NULL;   /* the header llhttp stopped in */
+    Py_ssize_t cur_len = 0;
+    PyObject *value, *msg;
+
+    if (reason != NULL) {
+        return PyUnicode_FromString(reason);
+    }
+    if (pos == NULL || pos < data || pos > data + len) {
+        pos = data;
+    }
+    if (c->nhdrs > 0 && c->hdr_done == 0) {
+        h1_header *h = &c->hdrs[c->nhdrs - 1];
+        cur = tc_buf_head(&c->head) + h->name_off;
+        cur_len = h->name_len;
+    }
+    switch (err) {
+    case HPE_INVALID_CHUNK_SIZE:
+        return PyUnicode_FromString("invalid chunk size");
+    case HPE_INVALID_CONTENT_LENGTH:
+        value = h1_raw_value(data, len, pos);
+        if (value == NULL) {
+            return NULL;
+        }
+        msg = PyUnicode_FromFormat("Only integer Content-Length is allowed: %U", value);
+        Py_DECREF(value);
+        return msg;
+    case HPE_UNEXPECTED_CONTENT_LENGTH:
+        if (h1_has_header(c, "transfer-encoding")) {
+            return PyUnicode_FromString("Message with both Transfer-Encoding and Content-Length");
+        }
+        return PyUnicode_FromString("Multiple Content-Length headers");
+    default:
+        break;
+    }
+    if (c->hdr_done == 0 && cur != NULL && h1_name_is(cur, cur_len, "transfer-encoding")) {
+        if (h1_has_header(c, "content-length")) {
+            return PyUnicode_FromString("Message with both Transfer-Encoding and Content-Length");
+        }
+        value = h1_raw_value(data, len, pos);
+        if (value == NULL) {
+            return NULL;
+        }
+        msg = h1_joined(c, "transfer-encoding", value);
+        Py_DECREF(value);
+        if (msg == NULL) {
+            return NULL;
+        }
+        Py_SETREF(msg, PyUnicode_FromFormat("Unsupported Transfer-Encoding %U", msg));
+        return msg;
+    }
+    if (err == HPE_INVALID_TRANSFER_ENCODING) {
+        return PyUnicode_FromString("Unsupported Transfer-Encoding");
+    }
+    if (c->msg_begun && !c->line_checked && c->nhdrs == 0 && err != HPE_INVALID_HEADER_TOKEN) {
+        return PyUnicode_FromString("Malformed HTTP request line");
+    }
+    if (err == HPE_INVALID_HEADER_TOKEN && c->hdr_done == 0) {
+        /* A line with no colon, or a name that is not a token. */
+        const char *start = pos, *end = pos;
+        while (start > data && start[-1] != '\n') {
+            start--;
+        }
+        while (end < data + len && *end != '\r' && *end != '\n') {
+            end++;
+        }
+        if (end < data + len && memchr(start, ':', (size_t)(end - start)) == NULL) {
+            return PyUnicode_FromString("no colon in header line");
+        }
+    }
+    reason = llhttp_get_error_reason(&c->parser);
+    return PyUnicode_FromString(reason != NULL ? reason : llhttp_errno_name(err));
+}
+
+/* The index of the first LF in data[0, len) with no CR before it (before
+ * data[0]: last_cr), or -1. */
+static Py_ssize_t
+h1_bare_lf(const char *data, Py_ssize_t len, int last_cr)
+{
+    const char *p = data, *end = data + len;
+    while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        if (!(p > data ? p[-1] == '\r' : last_cr)) {
+            return p - data;
+        }
+        p++;
+    }
+    return -1;
+}
+
 /* Runs llhttp over the buffered input.  Returns 0 to go on, 1 to stop
  * (more input needed, or the connection is done). */
 static int
@@ -1024,6 +1217,27 @@ h1_parse(tc_http1 *c)
         }
     }
     c->error_reason = NULL;
+    if (c->hdr_done == 0) {
+        /* Tornado (as RFC 9112 2.2 allows) takes a bare LF for a line end
+         * in the head; llhttp's strict build does not, so a CR is fed to it
+         * ahead of each one.  (Bare CR stays an error.) */
+        Py_ssize_t i = h1_bare_lf(data, len, c->last_cr);
+        if (i == 0) {
+            err = llhttp_execute(&c->parser, "\r", 1);
+            c->last_cr = 1;
+            if (err != HPE_OK) {
+                h1_fail_input(c, h1_error_message(c, err, "\r", 1));
+                return 1;
+            }
+            i = h1_bare_lf(data + 1, len - 1, 0);
+            if (i >= 0) {
+                i += 1;
+            }
+        }
+        if (i > 0) {
+            len = i;
+        }
+    }
     err = llhttp_execute(&c->parser, data, (size_t)len);
     if (err == HPE_OK) {
         used = len;
@@ -1035,8 +1249,6 @@ h1_parse(tc_http1 *c)
         c->need_exec = 1;
     }
     else {
-        tc_state *st = h1_state(c);
-        const char *reason;
         if (err == HPE_INVALID_METHOD && !c->method_done) {
             /* A method llhttp does not know (Tornado takes any token):
              * hand the connection to the Python parser, from the start of
@@ -1057,18 +1269,12 @@ h1_parse(tc_http1 *c)
             Py_XDECREF(r);
             return 1;
         }
-        reason = err == HPE_USER && c->error_reason != NULL ? c->error_reason
-                 : llhttp_get_error_reason(&c->parser);
-        if (reason == NULL) {
-            reason = llhttp_errno_name(err);
-        }
         if (c->error_reason != NULL && strcmp(c->error_reason, "out of memory") == 0) {
             PyErr_NoMemory();
             h1_fail_current(c);
             return 1;
         }
-        (void)st;
-        h1_fail_input(c, PyUnicode_FromString(reason));
+        h1_fail_input(c, h1_error_message(c, err, data, len));
         return 1;
     }
     if (!c->line_checked && c->msg_begun) {
@@ -1139,6 +1345,9 @@ h1_parse(tc_http1 *c)
     }
     if (err == HPE_PAUSED && c->chunk_pause) {
         c->size_line = c->chunk_pause == 2 ? 0 : -1;
+        if (c->chunk_pause == 2) {
+            c->body_flush = 1;
+        }
         c->chunk_pause = 0;
     }
     if (c->msg_begun && c->hdr_done <= 1) {
@@ -1169,6 +1378,7 @@ h1_parse(tc_http1 *c)
         }
     }
     if (used > 0) {
+        c->last_cr = data[used - 1] == '\r';
         tc_buf_consume(in, used);
         if (in->len == 0) {
             tc_buf_free(in);
@@ -1187,6 +1397,11 @@ h1_pump(tc_http1 *c)
     c->in_pump = 1;
     Py_INCREF(c);
     while (c->stream != NULL && c->state != H1_DONE && c->state != H1_WAIT) {
+        if (c->write_finished && c->disconnect && c->cork.len > 0) {
+            /* The connection closes once this is written: send it now,
+             * and wait for the drain if it does not all go at once. */
+            h1_flush(c);
+        }
         if (c->write_finished && c->disconnect && !c->read_finished &&
             tc_stream_queued(c->stream) == 0) {
             /* Answered before the request was read: the connection goes. */
@@ -1219,7 +1434,14 @@ h1_pump(tc_http1 *c)
             Py_XSETREF(c->delegate, delegate);
             continue;
         }
-        if (c->body.len > 0) {
+        if (c->msg_done) {
+            c->body_flush = 1;
+        }
+        /* Body pieces go to the delegate chunk_size at a time, and what is
+         * left at the end of each chunk, of the body, or of the input that
+         * has arrived, as Tornado's reads of min(remaining, chunk_size)
+         * split them. */
+        if (c->body.len >= c->chunk_size || (c->body.len > 0 && c->body_flush)) {
             if (h1_deliver_body(c) != 0) {
                 break;
             }
@@ -1238,6 +1460,12 @@ h1_pump(tc_http1 *c)
         }
         if ((tc_stream_rbuf(c->stream)->len == 0 && !c->need_exec) ||
             tc_stream_read_pending(c->stream)) {
+            if (c->body.len > 0) {
+                /* Everything that has arrived is parsed: as Tornado's
+                 * partial reads do, hand over what there is. */
+                c->body_flush = 1;
+                continue;
+            }
             if (tc_stream_want_read(c->stream, 1) < 0) {
                 h1_fail_current(c);
             }
@@ -1252,6 +1480,7 @@ h1_pump(tc_http1 *c)
         }
     }
     c->in_pump = 0;
+    h1_flush(c);
     Py_DECREF(c);
 }
 
@@ -1291,16 +1520,21 @@ static const tc_stream_proto h1_proto = {h1_on_data, h1_on_drain};
 
 /* --------------------------------------------------------------- writing */
 
-/* Writes bytes; -1 with an exception only for non-OS failures (an OSError
- * is reported to the stream, which closes). */
+/* Writes n bytes at p (or, while the engine is dispatching requests,
+ * adds them to the cork, so that the responses to pipelined requests go
+ * out in one system call).  -1 with an exception only for non-OS failures
+ * (an OSError is reported to the stream, which closes). */
 static int
-h1_write_bytes(tc_http1 *c, PyObject *data)
+h1_out(tc_http1 *c, const char *p, Py_ssize_t n)
 {
     Py_ssize_t q;
     if (c->stream == NULL || !tc_stream_is_open(c->stream)) {
         return 0;
     }
-    q = tc_stream_write(c->stream, data);
+    if (c->in_pump) {
+        return tc_buf_append(&c->cork, p, n);
+    }
+    q = tc_stream_write_raw(c->stream, p, n);
     if (q < 0) {
         if (PyErr_ExceptionMatches(PyExc_OSError)) {
             tc_stream_write_failed(c->stream);
@@ -1309,6 +1543,37 @@ h1_write_bytes(tc_http1 *c, PyObject *data)
         return -1;
     }
     return 0;
+}
+
+/* Sends what the cork holds.  Never fails (errors close the stream or are
+ * reported as unraisable). */
+static void
+h1_flush(tc_http1 *c)
+{
+    Py_ssize_t q;
+    if (c->cork.len == 0) {
+        return;
+    }
+    if (c->stream == NULL || !tc_stream_is_open(c->stream)) {
+        tc_buf_free(&c->cork);
+        return;
+    }
+    q = tc_stream_write_raw(c->stream, tc_buf_head(&c->cork), c->cork.len);
+    tc_buf_free(&c->cork);
+    if (q < 0) {
+        if (PyErr_ExceptionMatches(PyExc_OSError)) {
+            tc_stream_write_failed(c->stream);
+        }
+        else {
+            PyErr_WriteUnraisable((PyObject *)c);
+        }
+    }
+}
+
+static int
+h1_write_bytes(tc_http1 *c, PyObject *data)
+{
+    return h1_out(c, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data));
 }
 
 /* The Future handed back by write/write_headers. */
@@ -1428,19 +1693,40 @@ h1_put_chunk(tc_http1 *c, tc_buf *out, Py_buffer *chunk)
 static PyObject *
 h1_send(tc_http1 *c, tc_buf *out)
 {
-    PyObject *b;
     if (c->stream == NULL || !tc_stream_is_open(c->stream)) {
         tc_buf_free(out);
         return h1_call(c, "_closed_write", NULL);
     }
-    b = PyBytes_FromStringAndSize(tc_buf_head(out), out->len);
-    tc_buf_free(out);
-    if (b == NULL || h1_write_bytes(c, b) < 0) {
-        Py_XDECREF(b);
+    if (c->in_pump && c->cork.len == 0) {
+        /* The first response of this pass: the buffer becomes the cork. */
+        c->cork = *out;
+        memset(out, 0, sizeof(*out));
+        return h1_write_result(c);
+    }
+    if (h1_out(c, tc_buf_head(out), out->len) < 0) {
+        tc_buf_free(out);
         return NULL;
     }
-    Py_DECREF(b);
+    tc_buf_free(out);
     return h1_write_result(c);
+}
+
+/* 1 when o is a non-empty str of ASCII digits (Tornado's parse_int). */
+static int
+h1_all_digits(PyObject *o)
+{
+    Py_ssize_t i, n;
+    if (!PyUnicode_Check(o) || PyUnicode_KIND(o) != PyUnicode_1BYTE_KIND) {
+        return 0;
+    }
+    n = PyUnicode_GET_LENGTH(o);
+    for (i = 0; i < n; i++) {
+        Py_UCS1 ch = PyUnicode_1BYTE_DATA(o)[i];
+        if (ch < '0' || ch > '9') {
+            return 0;
+        }
+    }
+    return n > 0;
 }
 
 static int
@@ -1528,11 +1814,15 @@ h1_write_headers(tc_http1 *c, PyObject *const *args, Py_ssize_t nargs, PyObject 
         c->expected_remaining = 0;
     }
     else if (cl != NULL) {
-        PyObject *n = PyUnicode_Check(cl) ? PyLong_FromUnicodeObject(cl, 10) : NULL;
+        PyObject *n = NULL;
+        if (h1_all_digits(cl)) {
+            n = PyLong_FromUnicodeObject(cl, 10);
+        }
+        else if (!PyErr_Occurred()) {
+            PyErr_Format(PyExc_ValueError, "not an integer: %R", cl);
+        }
         if (n == NULL) {
-            PyErr_Clear();
             Py_DECREF(cl);
-            PyErr_Format(PyExc_ValueError, "invalid Content-Length %R", cl);
             goto error;
         }
         c->expected_remaining = PyLong_AsSsize_t(n);
@@ -1859,6 +2149,7 @@ PyDoc_STRVAR(h1_release_doc,
 static PyObject *
 h1_release(tc_http1 *c, PyObject *Py_UNUSED(ignored))
 {
+    h1_flush(c); /* what was answered goes before the new owner's bytes */
     c->state = H1_DONE;
     c->deadline = 0;
     c->delegate_open = 0;
@@ -1962,6 +2253,7 @@ h1_dealloc(tc_http1 *c)
     tc_buf_free(&c->head);
     tc_buf_free(&c->body);
     tc_buf_free(&c->pre);
+    tc_buf_free(&c->cork);
     PyMem_Free(c->hdrs);
     tp->tp_free((PyObject *)c);
     Py_DECREF(tp);

@@ -568,8 +568,14 @@ stream_on_read(uv_stream_t *uvs, ssize_t nread, const uv_buf_t *buf)
                 goto done;
             }
             if (s->proto != NULL && s->read_mode == RM_NONE) {
-                /* The protocol consumes what it can and reports its own
-                 * errors; it may close the stream or detach itself. */
+                /* As Tornado's read loop: the protocol looks at the input
+                 * once the socket is drained for now (a short read; libuv
+                 * reports EAGAIN after a full one) or the buffer is full.
+                 * It consumes what it can and reports its own errors; it
+                 * may close the stream or detach itself. */
+                if ((size_t)nread == buf->len && s->rbuf.len < s->max_buffer_size) {
+                    goto done;
+                }
                 s->proto->on_data(s->proto_ctx);
                 if (stream_update_reading(s) < 0) {
                     stream_report_error(s, "tornado_c stream: could not pause reading");
@@ -582,6 +588,16 @@ stream_on_read(uv_stream_t *uvs, ssize_t nread, const uv_buf_t *buf)
             if (rc == RR_PENDING && (size_t)nread < buf->len) {
                 rc = stream_after_drain(s);
             }
+        }
+        else if (s->proto != NULL && s->read_mode == RM_NONE) {
+            /* libuv's EAGAIN after full reads: the input is complete. */
+            if (s->rbuf.len > 0) {
+                s->proto->on_data(s->proto_ctx);
+            }
+            if (stream_update_reading(s) < 0) {
+                stream_report_error(s, "tornado_c stream: could not pause reading");
+            }
+            goto done;
         }
         else {
             rc = stream_after_drain(s); /* libuv's EAGAIN */
@@ -1655,6 +1671,43 @@ tc_stream_type_init(PyObject *module, tc_state *st)
 }
 
 /* ------------------------------------------------- the C protocol hook */
+
+Py_ssize_t
+tc_stream_write_raw(tc_stream *s, const char *p, Py_ssize_t n)
+{
+    Py_ssize_t written = 0;
+    PyObject *rest;
+    Py_ssize_t q;
+    if (s->uvs == NULL) {
+        PyErr_SetString(PyExc_OSError, "write to a closed stream");
+        return -1;
+    }
+    if (n == 0) {
+        return s->write_queued;
+    }
+    if (s->write_queued == 0) {
+        uv_buf_t buf = uv_buf_init((char *)p, (unsigned int)(n > UINT32_MAX ? UINT32_MAX : n));
+        int rc = uv_try_write(s->uvs, &buf, 1);
+        if (rc >= 0) {
+            written = rc;
+        }
+        else if (rc != UV_EAGAIN && rc != UV_ENOSYS) {
+            tc_raise_uv_error(rc);
+            return -1;
+        }
+        if (written == n) {
+            return 0;
+        }
+    }
+    /* The remainder is queued from a bytes object of its own. */
+    rest = PyBytes_FromStringAndSize(p + written, n - written);
+    if (rest == NULL) {
+        return -1;
+    }
+    q = tc_stream_write(s, rest);
+    Py_DECREF(rest);
+    return q;
+}
 
 int
 tc_stream_check(tc_state *st, PyObject *o)

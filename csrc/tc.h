@@ -383,6 +383,10 @@ tc_loop *tc_stream_loop(tc_stream *s);
  * (OSError for the socket's own errors). */
 Py_ssize_t tc_stream_write(tc_stream *s, PyObject *data);
 
+/* tc_stream_write for bytes the caller owns: written from p directly when
+ * possible, the remainder copied and queued.  Same return values. */
+Py_ssize_t tc_stream_write_raw(tc_stream *s, const char *p, Py_ssize_t n);
+
 /* Reports the OSError currently set as a write error to the stream's Python
  * side (which closes the stream).  Clears the exception. */
 void tc_stream_write_failed(tc_stream *s);

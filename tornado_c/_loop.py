@@ -143,6 +143,9 @@ class Loop(_core.LoopBase, unix_events.SelectorEventLoop):  # type: ignore[misc]
             return
         super().close()
         self._close_native()
+        # The completed Future native HTTP writes hand out refers back to
+        # the loop: drop it so a closed loop leaves no cycle behind.
+        self.__dict__.pop("_tc_done_future", None)
 
     def remove_signal_handler(self, sig: int) -> bool:
         result = super().remove_signal_handler(sig)

@@ -769,7 +769,7 @@ class HTTP1ServerConnection:
         """Close the stream and wait until the request loop has stopped."""
         self.stream.close()
         native = self._native_conn
-        if native is not None and not native._ended:
+        if native is not None:
             # The native loop ends when the stream's close reaches it.
             waiter: "Future[None]" = Future()
             native._end_waiters.append(waiter)
@@ -951,7 +951,10 @@ class _NativeHTTP1Connection(_HTTP1ConnBase, httputil.HTTPConnection):
         if self._ended:
             return
         self._ended = True
-        self._delegate.on_close(self._server_conn)
+        server_conn = self._server_conn
+        # No cycle outlives the connection (circlerefs_test).
+        server_conn._native_conn = None
+        self._delegate.on_close(server_conn)
         waiters, self._end_waiters = self._end_waiters, []
         for waiter in waiters:
             future_set_result_unless_cancelled(waiter, None)

@@ -189,9 +189,10 @@ class _CallableAdapter(httputil.HTTPMessageDelegate):
         start_line: Union[httputil.RequestStartLine, httputil.ResponseStartLine],
         headers: httputil.HTTPHeaders,
     ) -> Optional[Awaitable[None]]:
-        req_line = typing.cast(httputil.RequestStartLine, start_line)
         self.request = httputil.HTTPServerRequest(
-            connection=self.connection, start_line=req_line, headers=headers
+            connection=self.connection,
+            start_line=start_line,  # type: ignore[arg-type]
+            headers=headers,
         )
         return None
 

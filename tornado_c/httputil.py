@@ -153,11 +153,22 @@ class HTTPHeaders(collections.abc.MutableMapping):
         self._last_key: Optional[str] = None
         if not args and not kwargs:
             return
-        if len(args) == 1 and not kwargs and isinstance(args[0], HTTPHeaders):
-            for name, value in args[0].get_all():
-                self.add(name, value)
-        else:
-            self.update(*args, **kwargs)
+        if len(args) == 1 and not kwargs:
+            source = args[0]
+            if isinstance(source, HTTPHeaders):
+                for name, value in source.get_all():
+                    self.add(name, value)
+                return
+            if type(source) is dict:
+                # What update() does through __setitem__, without the
+                # per-item method calls (responses build one per request).
+                values, lists = self._dict, self._as_list
+                for name, value in source.items():
+                    key = _normalize_header(name)
+                    values[key] = value
+                    lists[key] = [value]
+                return
+        self.update(*args, **kwargs)
 
     def add(self, name: str, value: str, *, _chars_are_bytes: bool = True) -> None:
         """Adds a new value for the given key."""
@@ -336,6 +347,19 @@ def _checked_host(host: str) -> str:
     return host
 
 
+# Host header value -> host_name, for hosts that passed _checked_host (a
+# server sees few distinct ones; bounded so hostile input cannot grow it).
+_host_names: Dict[str, str] = {}
+
+
+def _host_name(host: str) -> str:
+    name = split_host_and_port(_checked_host(host).lower())[0]
+    if len(_host_names) >= 256:
+        _host_names.clear()
+    _host_names[host] = name
+    return name
+
+
 class HTTPServerRequest:
     """A single HTTP request as seen by the server.
 
@@ -382,8 +406,12 @@ class HTTPServerRequest:
         context = getattr(connection, "context", None)
         self.remote_ip = getattr(context, "remote_ip", None)
         self.protocol = getattr(context, "protocol", "http")
-        self.host = host = _checked_host(host or _request_host(headers, version))
-        self.host_name = split_host_and_port(host.lower())[0]
+        host = host or _request_host(headers, version)
+        try:
+            self.host_name = _host_names[host]
+        except KeyError:
+            self.host_name = _host_name(host)
+        self.host = host
         self.files = files or {}
         self.connection = connection
         self.server_connection = server_connection
@@ -455,6 +483,8 @@ class HTTPServerRequest:
 
     def _parse_body(self) -> None:
         headers = self.headers
+        if headers.get("Content-Type") is None:
+            return  # neither form encoding: nothing to parse
         form = self.body_arguments
         parse_body_arguments(headers.get("Content-Type", ""), self.body, form,
                              self.files, headers)

@@ -1,0 +1,227 @@
+"""The native HTTP/1 server connection (csrc/http1.c) against Tornado's.
+
+Behaviour the request table in test_httpserver.py does not reach: delegates
+that answer late or early, detaching, back-pressure on large responses, and
+that nothing accumulates per request.  Each case runs on Tornado (the
+reference) and tornado_c, whose server connections run in C on its native
+loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import socket
+import sys
+from typing import Any, List
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from test_httpserver import client_exchange, listen, parse_responses, run  # noqa: E402
+
+NATIVE = os.environ.get("TORNADO_C_TEST_LOOP") != "asyncio"
+
+
+def _respond(impl: Any, conn: Any, body: bytes) -> None:
+    httputil = impl.mod("httputil")
+    conn.write_headers(
+        httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
+        httputil.HTTPHeaders({"Content-Length": str(len(body))}),
+        body,
+    )
+    conn.finish()
+
+
+def _serve(impl: Any, target: Any, raw: bytes, quiet: float = 0.25) -> Any:
+    """Serve ``target`` (a request callback or a delegate), send ``raw`` and
+    return what the client read and whether the server closed."""
+
+    async def main() -> Any:
+        server = impl.mod("httpserver").HTTPServer(target)
+        port = listen(impl, server)
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                None, client_exchange, port, raw, False, quiet)
+        finally:
+            server.stop()
+            await server.close_all_connections()
+
+    return run(impl, main)
+
+
+def test_native_connection_is_used(impl: Any) -> None:
+    if impl.name != "tornado_c" or not NATIVE:
+        pytest.skip("only tornado_c on its native loop runs the C connection")
+    seen: List[str] = []
+
+    def callback(request: Any) -> None:
+        seen.append(type(request.connection).__name__)
+        _respond(impl, request.connection, b"ok")
+
+    data, closed = _serve(impl, callback, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert parse_responses(data) == [(200, b"ok")] and not closed
+    assert seen == ["_NativeHTTP1Connection"]
+
+
+def test_pipelined_requests_answered_later(impl: Any) -> None:
+    # Each response is written from a timer, after the request callback has
+    # returned; pipelined requests wait their turn and come back in order.
+    def callback(request: Any) -> None:
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.01, _respond, impl, request.connection, request.uri.encode())
+
+    raw = b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(5))
+    data, closed = _serve(impl, callback, raw, quiet=0.5)
+    assert parse_responses(data) == [(200, b"/%d" % i) for i in range(5)]
+    assert not closed
+
+
+def _early_answer_delegate(impl: Any, events: List[Any]) -> Any:
+    httputil = impl.mod("httputil")
+
+    class Message(httputil.HTTPMessageDelegate):
+        def __init__(self, conn: Any) -> None:
+            self.conn = conn
+
+        def headers_received(self, start_line: Any, headers: Any) -> None:
+            events.append("headers")
+            _respond(impl, self.conn, b"early")
+
+        def data_received(self, chunk: bytes) -> None:
+            events.append(("data", chunk))
+
+        def finish(self) -> None:
+            events.append("finish")
+
+        def on_connection_close(self) -> None:
+            events.append("close")
+
+    class Server(httputil.HTTPServerConnectionDelegate):
+        def start_request(self, server_conn: Any, request_conn: Any) -> Any:
+            return Message(request_conn)
+
+    return Server()
+
+
+def test_answer_before_body_closes_connection(impl: Any) -> None:
+    # A response finished before the request body was read leaves the body
+    # unread on the wire: the connection cannot carry another request.
+    events: List[Any] = []
+
+    raw = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc"
+    data, closed = _serve(impl, _early_answer_delegate(impl, events), raw)
+    assert parse_responses(data) == [(200, b"early")]
+    assert closed
+    assert events[0] == "headers" and "finish" not in events
+
+
+def test_detach_keeps_following_bytes(impl: Any) -> None:
+    # Whatever followed the request head (here the start of another
+    # protocol) is what the detached stream reads first.
+    httputil = impl.mod("httputil")
+    got: List[bytes] = []
+
+    class Message(httputil.HTTPMessageDelegate):
+        def __init__(self, conn: Any) -> None:
+            self.conn = conn
+
+        def headers_received(self, start_line: Any, headers: Any) -> None:
+            stream = self.conn.detach()
+
+            async def talk() -> None:
+                got.append(await stream.read_bytes(5))
+                await stream.write(b"pong!")
+                stream.close()
+
+            asyncio.ensure_future(talk())
+
+    class Server(httputil.HTTPServerConnectionDelegate):
+        def start_request(self, server_conn: Any, request_conn: Any) -> Any:
+            return Message(request_conn)
+
+    raw = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: demo\r\n\r\nping!"
+    data, closed = _serve(impl, Server(), raw)
+    assert (data, closed, got) == (b"pong!", True, [b"ping!"])
+
+
+def test_large_response_waits_for_the_reader(impl: Any) -> None:
+    # 8 MiB cannot go out at once; the write's Future resolves only once the
+    # client has taken it all.
+    size = 8 * 1024 * 1024
+    resolved: List[bool] = []
+    httputil = impl.mod("httputil")
+
+    def callback(request: Any) -> None:
+        conn = request.connection
+        conn.write_headers(
+            httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
+            httputil.HTTPHeaders({"Content-Length": str(size)}),
+        )
+        future = conn.write(b"x" * size)
+        future.add_done_callback(lambda f: resolved.append(f.result() is None))
+        conn.finish()
+
+    def slow_client(port: int) -> int:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            total = 0
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return total
+                total += len(chunk)
+
+    async def main() -> Any:
+        server = impl.mod("httpserver").HTTPServer(callback)
+        port = listen(impl, server)
+        try:
+            loop = asyncio.get_running_loop()
+            received = await loop.run_in_executor(None, slow_client, port)
+            await asyncio.sleep(0.05)
+            return received
+        finally:
+            server.stop()
+            await server.close_all_connections()
+
+    received = run(impl, main)
+    assert received > size and resolved == [True]
+
+
+def test_nothing_accumulates_per_request(impl: Any) -> None:
+    def callback(request: Any) -> None:
+        _respond(impl, request.connection, b"ok")
+
+    def client(port: int, count: int) -> int:
+        answered = 0
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            for _ in range(count):
+                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                data = b""
+                while not data.endswith(b"ok"):
+                    data += s.recv(4096)
+                answered += 1
+        return answered
+
+    async def main() -> Any:
+        server = impl.mod("httpserver").HTTPServer(callback)
+        port = listen(impl, server)
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, client, port, 200)  # warm up
+            gc.collect()
+            before = len(gc.get_objects())
+            done = await loop.run_in_executor(None, client, port, 2000)
+            gc.collect()
+            return done, len(gc.get_objects()) - before
+        finally:
+            server.stop()
+            await server.close_all_connections()
+
+    done, growth = run(impl, main)
+    assert done == 2000
+    assert growth < 200, growth
