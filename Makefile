@@ -58,7 +58,11 @@ build: deps $(EXT)
 run: build
 	$(PYTHON) examples/app.py
 
-test: build
+# The raw C libuv+llhttp server: the benchmarks' ceiling and the client
+# benchmark's target (its smoke test runs in `make test`).
+RAW_SERVER := benchmarks/raw_server/hello_server
+
+test: build $(RAW_SERVER)
 	$(PYTHON) -m pytest -q $(PYTEST_ARGS) tests
 
 # --- conformance, benchmarks, sanitizers ---------------------------------------
@@ -69,7 +73,6 @@ test: build
 conformance: build .reference/tornado/test/__init__.py
 	$(PYTHON) tests/conformance/run.py --baseline --markdown docs/conformance.md $(MODULES)
 
-RAW_SERVER := benchmarks/raw_server/hello_server
 # The raw C libuv+llhttp server (the benchmark ceiling); llhttp's sources are
 # the ones setup.py staged into build/llhttp.
 $(RAW_SERVER): benchmarks/raw_server/hello_server.c $(EXT)

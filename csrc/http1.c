@@ -52,6 +52,9 @@ struct tc_http1_s {
     PyObject *delegate;        /* the current HTTPMessageDelegate */
     PyObject *close_callback;
     PyObject *waiters;         /* list of Futures waiting for the drain */
+    PyObject *pieces;          /* list of whole body pieces made straight
+                                  from llhttp's spans, or NULL */
+    Py_ssize_t pieces_pos;     /* the next one to deliver */
     PyObject *dict;
     PyObject *weakreflist;
     tc_http1 *next, *prev;     /* the loop's list (deadline sweep) */
@@ -347,12 +350,31 @@ http1_on_body(llhttp_t *p, const char *at, size_t len)
     if (c->write_finished) {
         return 0; /* the response is out: the rest of the body is dropped */
     }
-    if (tc_buf_append(&c->body, at, (Py_ssize_t)len) < 0) {
-        PyErr_Clear();
-        c->error_reason = "out of memory";
-        return HPE_USER;
+    if (c->body.len == 0 && (Py_ssize_t)len >= c->chunk_size) {
+        /* Whole pieces go from the input into their bytes objects (one
+         * copy); only a remainder waits in the body buffer. */
+        if (c->pieces == NULL && (c->pieces = PyList_New(0)) == NULL) {
+            goto nomem;
+        }
+        while ((Py_ssize_t)len >= c->chunk_size) {
+            PyObject *piece = PyBytes_FromStringAndSize(at, c->chunk_size);
+            if (piece == NULL || PyList_Append(c->pieces, piece) < 0) {
+                Py_XDECREF(piece);
+                goto nomem;
+            }
+            Py_DECREF(piece);
+            at += c->chunk_size;
+            len -= (size_t)c->chunk_size;
+        }
+    }
+    if (len > 0 && tc_buf_append(&c->body, at, (Py_ssize_t)len) < 0) {
+        goto nomem;
     }
     return 0;
+nomem:
+    PyErr_Clear();
+    c->error_reason = "out of memory";
+    return HPE_USER;
 }
 
 static int
@@ -893,13 +915,75 @@ h1_after_headers(tc_http1 *c)
 
 /* Hands buffered body bytes to the delegate in chunk_size pieces.  Returns
  * 0 when all went, 1 when the delegate asked to wait, -1 when failed. */
+/* Hands one body piece to the delegate.  0 to go on, 1 when the delegate
+ * asked to wait, -1 when the connection failed. */
+static int
+h1_give_piece(tc_http1 *c, PyObject *piece)
+{
+    tc_state *st = h1_state(c);
+    PyObject *r, *w;
+    if (c->write_finished) {
+        return 0; /* the response is out: the rest of the body is dropped */
+    }
+    r = PyObject_CallMethodOneArg(c->delegate, st->str_data_received, piece);
+    if (r == NULL) {
+        h1_fail_current(c);
+        return -1;
+    }
+    if (c->state == H1_DONE) {
+        Py_DECREF(r);
+        return -1;
+    }
+    if (r == Py_None) {
+        Py_DECREF(r);
+        return 0;
+    }
+    c->state = H1_WAIT;
+    c->awaiting = AW_BODY;
+    w = h1_call(c, "_wait", r);
+    Py_DECREF(r);
+    if (w == NULL) {
+        h1_fail_current(c);
+        return -1;
+    }
+    Py_DECREF(w);
+    return 1;
+}
+
+/* 1 when body bytes are ready for the delegate. */
+static inline int
+h1_body_ready(tc_http1 *c)
+{
+    return c->pieces != NULL || c->body.len >= c->chunk_size ||
+           (c->body.len > 0 && c->body_flush);
+}
+
+/* Hands parsed body bytes to the delegate in chunk_size pieces: whole ones
+ * as they fill, the rest when body_flush says so.  Returns 0 when done for
+ * now, 1 when the delegate asked to wait, -1 when failed. */
 static int
 h1_deliver_body(tc_http1 *c)
 {
-    tc_state *st = h1_state(c);
+    while (c->pieces != NULL) {
+        PyObject *piece;
+        int rc;
+        if (c->pieces_pos >= PyList_GET_SIZE(c->pieces)) {
+            Py_CLEAR(c->pieces);
+            c->pieces_pos = 0;
+            break;
+        }
+        piece = Py_NewRef(PyList_GET_ITEM(c->pieces, c->pieces_pos));
+        c->pieces_pos++;
+        rc = h1_give_piece(c, piece);
+        Py_DECREF(piece);
+        if (rc != 0) {
+            return rc;
+        }
+    }
     while (c->body.len >= c->chunk_size || (c->body.len > 0 && c->body_flush)) {
         Py_ssize_t n = c->body.len < c->chunk_size ? c->body.len : c->chunk_size;
-        PyObject *piece = PyBytes_FromStringAndSize(tc_buf_head(&c->body), n), *r;
+        PyObject *piece = PyBytes_FromStringAndSize(tc_buf_head(&c->body), n);
+        int rc;
         if (piece == NULL) {
             h1_fail_current(c);
             return -1;
@@ -908,34 +992,11 @@ h1_deliver_body(tc_http1 *c)
         if (c->body.len == 0) {
             c->body_flush = 0;
         }
-        if (c->write_finished) {
-            Py_DECREF(piece);
-            continue;
-        }
-        r = PyObject_CallMethodOneArg(c->delegate, st->str_data_received, piece);
+        rc = h1_give_piece(c, piece);
         Py_DECREF(piece);
-        if (r == NULL) {
-            h1_fail_current(c);
-            return -1;
+        if (rc != 0) {
+            return rc;
         }
-        if (c->state == H1_DONE) {
-            Py_DECREF(r);
-            return -1;
-        }
-        if (r != Py_None) {
-            PyObject *w;
-            c->state = H1_WAIT;
-            c->awaiting = AW_BODY;
-            w = h1_call(c, "_wait", r);
-            Py_DECREF(r);
-            if (w == NULL) {
-                h1_fail_current(c);
-                return -1;
-            }
-            Py_DECREF(w);
-            return 1;
-        }
-        Py_DECREF(r);
     }
     if (c->body.len == 0) {
         tc_buf_free(&c->body);
@@ -971,6 +1032,8 @@ h1_reset(tc_http1 *c)
 {
     Py_CLEAR(c->delegate);
     Py_CLEAR(c->close_callback);
+    Py_CLEAR(c->pieces);
+    c->pieces_pos = 0;
     c->state = H1_READ;
     c->awaiting = AW_NONE;
     c->msg_begun = c->method_done = c->hdr_done = c->msg_done = 0;
@@ -1441,7 +1504,7 @@ h1_pump(tc_http1 *c)
          * left at the end of each chunk, of the body, or of the input that
          * has arrived, as Tornado's reads of min(remaining, chunk_size)
          * split them. */
-        if (c->body.len >= c->chunk_size || (c->body.len > 0 && c->body_flush)) {
+        if (h1_body_ready(c)) {
             if (h1_deliver_body(c) != 0) {
                 break;
             }
@@ -1460,7 +1523,7 @@ h1_pump(tc_http1 *c)
         }
         if ((tc_stream_rbuf(c->stream)->len == 0 && !c->need_exec) ||
             tc_stream_read_pending(c->stream)) {
-            if (c->body.len > 0) {
+            if (c->body.len > 0 && !c->body_flush) {
                 /* Everything that has arrived is parsed: as Tornado's
                  * partial reads do, hand over what there is. */
                 c->body_flush = 1;
@@ -2219,6 +2282,7 @@ h1_traverse(tc_http1 *c, visitproc visit, void *arg)
     Py_VISIT(c->delegate);
     Py_VISIT(c->close_callback);
     Py_VISIT(c->waiters);
+    Py_VISIT(c->pieces);
     Py_VISIT(c->dict);
     return 0;
 }
@@ -2237,6 +2301,7 @@ h1_clear(tc_http1 *c)
     Py_CLEAR(c->delegate);
     Py_CLEAR(c->close_callback);
     Py_CLEAR(c->waiters);
+    Py_CLEAR(c->pieces);
     Py_CLEAR(c->dict);
     return 0;
 }

@@ -570,10 +570,12 @@ stream_on_read(uv_stream_t *uvs, ssize_t nread, const uv_buf_t *buf)
             if (s->proto != NULL && s->read_mode == RM_NONE) {
                 /* As Tornado's read loop: the protocol looks at the input
                  * once the socket is drained for now (a short read; libuv
-                 * reports EAGAIN after a full one) or the buffer is full.
+                 * reports EAGAIN after a full one) or a chunk's worth (64
+                 * KiB, Tornado's read target for a body piece) is buffered.
                  * It consumes what it can and reports its own errors; it
                  * may close the stream or detach itself. */
-                if ((size_t)nread == buf->len && s->rbuf.len < s->max_buffer_size) {
+                if ((size_t)nread == buf->len && s->rbuf.len < TC_RECVBUF_SIZE &&
+                    s->rbuf.len < s->max_buffer_size) {
                     goto done;
                 }
                 s->proto->on_data(s->proto_ctx);

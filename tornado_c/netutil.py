@@ -356,10 +356,17 @@ class DefaultLoopResolver(Resolver):
     async def resolve(
         self, host: str, port: int, family: socket.AddressFamily = socket.AF_UNSPEC
     ) -> List[Tuple[int, Any]]:
-        aio_loop = asyncio.get_running_loop()
-        found = await aio_loop.getaddrinfo(
-            host, port, family=family, type=socket.SOCK_STREAM
-        )
+        try:
+            # An address literal needs no lookup: answered here, without the
+            # trip through the executor (same entries as the full call).
+            found = socket.getaddrinfo(
+                host, port, family, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST
+            )
+        except (socket.gaierror, UnicodeError, TypeError):
+            aio_loop = asyncio.get_running_loop()
+            found = await aio_loop.getaddrinfo(
+                host, port, family=family, type=socket.SOCK_STREAM
+            )
         return [(entry[0], entry[4]) for entry in found]
 
 

@@ -1,0 +1,145 @@
+"""Side-by-side HTTP client benchmark: AsyncHTTPClient on Tornado vs tornado_c.
+
+One client script (benchmarks/apps/client_app.py, Tornado's API) is run by
+pure-Python Tornado (``python client_app.py``: SimpleAsyncHTTPClient, PyPI
+Tornado with its C speedups) and by tornado_c running the same file
+unchanged (``python -m tornado_c client_app.py``).  Both fetch from the raw
+C libuv + llhttp hello server (benchmarks/raw_server/hello_server), which
+costs next to nothing per request, so the client is what is measured.  The
+server is pinned to one core and the client to the other; runs are
+interleaved, each figure is the median of the runs, and the server's CPU
+use is reported beside it (a busy server would mean it, not the client, set
+the pace).
+
+Scenarios: one fetch at a time (``sequential``) and 50 in flight
+(``concurrent``).  Both clients send Tornado's default ``Connection: close``,
+so every fetch opens a new connection.
+
+Usage: python benchmarks/bench_client.py [--runs 3] [--seconds 3] [--out-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Dict, List, Tuple
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from bench_http import (  # noqa: E402
+    RAW_SERVER, ROOT, cpu_ticks, free_port, git_commit, taskset, CLK_TCK,
+)
+
+CLIENT = os.path.join(HERE, "apps", "client_app.py")
+MODES = {"sequential": 1, "concurrent": 50}
+IMPLS = ("tornado", "tornado_c")
+
+
+def start_raw_server(port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(taskset(0) + [RAW_SERVER, str(port)], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if "listening" not in line:
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(f"raw server did not start: {line!r}")
+    proc.stdout.close()
+    return proc
+
+
+def run_client(impl: str, port: int, seconds: float, concurrency: int,
+               server_pid: int) -> Tuple[dict, float]:
+    cmd = [sys.executable]
+    if impl == "tornado_c":
+        cmd += ["-m", "tornado_c"]
+    cmd += [CLIENT, "--port", str(port), "--seconds", str(seconds),
+            "--concurrency", str(concurrency)]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    before = cpu_ticks(server_pid)
+    start = time.monotonic()
+    out = subprocess.run(taskset(1) + cmd, capture_output=True, text=True, env=env,
+                         timeout=seconds + 60)
+    wall = time.monotonic() - start
+    server_cpu = (cpu_ticks(server_pid) - before) / CLK_TCK / wall
+    if out.returncode != 0:
+        raise RuntimeError(f"{impl} client failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1]), server_cpu
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--out-dir", default=os.path.join(HERE, "results"))
+    parser.add_argument("--quick", action="store_true",
+                        help="one short sequential run (a smoke test)")
+    args = parser.parse_args()
+    modes = dict(MODES)
+    if args.quick:
+        args.runs, args.seconds, modes = 1, 0.5, {"sequential": 1}
+    if not os.path.exists(RAW_SERVER):
+        print(f"{RAW_SERVER} is not built (make {os.path.relpath(RAW_SERVER, ROOT)})",
+              file=sys.stderr)
+        return 2
+    port = free_port()
+    server = start_raw_server(port)
+    samples: Dict[Tuple[str, str], List[Tuple[dict, float]]] = {}
+    try:
+        for run in range(args.runs):
+            for mode, concurrency in modes.items():
+                for impl in IMPLS:
+                    result, cpu = run_client(impl, port, args.seconds, concurrency, server.pid)
+                    samples.setdefault((mode, impl), []).append((result, cpu))
+                    print(f"{mode:<11} {impl:<10} run {run + 1}: "
+                          f"{result['per_second']:10.0f} fetches/s", flush=True)
+    finally:
+        server.kill()
+        server.wait()
+    table = render(samples, modes, args)
+    print(table)
+    if not args.quick:
+        os.makedirs(args.out_dir, exist_ok=True)
+        name = f"client-{datetime.date.today().isoformat()}.md"
+        with open(os.path.join(args.out_dir, name), "w") as f:
+            f.write(table)
+        print(f"written to {os.path.join(args.out_dir, name)}")
+    correct = all(r["correct"] for runs in samples.values() for r, _ in runs)
+    return 0 if correct else 1
+
+
+def render(samples: Dict[Tuple[str, str], List[Tuple[dict, float]]],
+           modes: Dict[str, int], args: argparse.Namespace) -> str:
+    lines = [
+        f"# HTTP client benchmark, {datetime.date.today().isoformat()}, commit {git_commit()}",
+        "",
+        f"`python benchmarks/bench_client.py --runs {args.runs} --seconds {args.seconds:g}`: "
+        "AsyncHTTPClient (SimpleAsyncHTTPClient) fetching `Hello, world` from the raw C server; "
+        "client on core 1, server on core 0, interleaved runs, medians. "
+        f"Python {sys.version.split()[0]}.",
+        "",
+        "| scenario | impl | fetches/s | vs Tornado | server CPU | correct |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for mode in modes:
+        base = statistics.median(r["per_second"] for r, _ in samples[(mode, "tornado")])
+        for impl in IMPLS:
+            runs = samples[(mode, impl)]
+            rate = statistics.median(r["per_second"] for r, _ in runs)
+            cpu = statistics.median(c for _, c in runs)
+            ok = all(r["correct"] for r, _ in runs)
+            lines.append(f"| {mode} ({modes[mode]} in flight) | {impl} | {rate:.0f} | "
+                         f"{rate / base:.2f}x | {cpu:.0%} | {'yes' if ok else 'NO'} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
