@@ -25,6 +25,7 @@ from typing import Any, Awaitable, Callable, Dict, Generator, Iterable, List
 from typing import Optional, Tuple, Type, TypeVar, Union, cast
 
 # Runtime and text handling.
+import asyncio
 import sys
 import re
 import time
@@ -278,11 +279,13 @@ class RequestHandler:
 
     def clear(self) -> None:
         """Throw away every header and all output set so far."""
-        fresh = httputil.HTTPHeaders()
-        fresh["Server"] = "TornadoServer/" + tornado_c.version
-        fresh["Content-Type"] = "text/html; charset=UTF-8"
-        fresh["Date"] = _http_date_now()
-        self._headers = fresh
+        self._headers = httputil.HTTPHeaders(
+            {
+                "Server": "TornadoServer/" + tornado_c.version,
+                "Content-Type": "text/html; charset=UTF-8",
+                "Date": _http_date_now(),
+            }
+        )
         if _overrides(self, 2):
             self.set_default_headers()
         self._write_buffer: List[bytes] = []
@@ -324,6 +327,11 @@ class RequestHandler:
     _VALID_HEADER_CHARS = re.compile(r"[\x09\x20-\x7e\x80-\xff]*")
 
     def _convert_header_value(self, value: _HeaderTypes) -> str:
+        if type(value) is str:
+            # The common case first: the Integral check below is an ABC one.
+            if RequestHandler._VALID_HEADER_CHARS.fullmatch(value) is None:
+                raise ValueError("Unsafe header value %r", value)
+            return value
         if isinstance(value, numbers.Integral):
             return str(value)
         if isinstance(value, datetime.datetime):
@@ -1679,8 +1687,13 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
             handler._prepared_future = Future()
         # _execute deals with its own errors; the callback merely reports
         # anything that gets past it to the event loop.
-        running = gen.convert_yielded(
-            handler._execute(active_transforms, *self.path_args, **self.path_kwargs)
+        work = handler._execute(active_transforms, *self.path_args, **self.path_kwargs)
+        # A coroutine (the usual case) becomes a Task directly, as
+        # gen.convert_yielded would make it; anything else goes through it.
+        running = (
+            asyncio.ensure_future(work)
+            if type(work) is types.CoroutineType
+            else gen.convert_yielded(work)
         )
         running.add_done_callback(_raise_if_failed)
         # Streaming handlers: the connection waits on this before reading
