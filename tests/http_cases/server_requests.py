@@ -147,6 +147,12 @@ CASES: List[Case] = [
          "'close' value closes)",
          strict=([ok("GET", "/", 0)], True)),
     # --- rejected: framing ------------------------------------------------------
+    # Regression rows for Tornado's past request-smuggling fixes: lengths
+    # and chunk sizes once parsed with int() (signs, underscores, "0x",
+    # blanks: fixed in Tornado 6.3.3), Transfer-Encoding lists, repeats and
+    # Transfer-Encoding with Content-Length (fixed in 6.4.1).  The cookie
+    # (CVE-2024-52804) and multipart (CVE-2025-47287) inputs are in
+    # tests/test_httputil.py.
     Case("cl-and-te",
          b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 5\r\n"
          b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", BAD, True),
