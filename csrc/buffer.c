@@ -56,6 +56,16 @@ tc_buf_consume(tc_buf *b, Py_ssize_t n)
 }
 
 void
+tc_buf_drop(tc_buf *b, Py_ssize_t n)
+{
+    b->start += n;
+    b->len -= n;
+    if (b->len == 0) {
+        b->start = 0;
+    }
+}
+
+void
 tc_buf_free(tc_buf *b)
 {
     PyMem_RawFree(b->data);

@@ -988,7 +988,7 @@ h1_deliver_body(tc_http1 *c)
             h1_fail_current(c);
             return -1;
         }
-        tc_buf_consume(&c->body, n);
+        tc_buf_drop(&c->body, n);
         if (c->body.len == 0) {
             c->body_flush = 0;
         }
@@ -999,8 +999,7 @@ h1_deliver_body(tc_http1 *c)
         }
     }
     if (c->body.len == 0) {
-        tc_buf_free(&c->body);
-        c->body_flush = 0;
+        c->body_flush = 0; /* the buffer itself goes at the end of the message */
     }
     return 0;
 }
@@ -1047,6 +1046,7 @@ h1_reset(tc_http1 *c)
     c->body_timeout = c->default_body_timeout;
     c->pre.len = 0;
     c->pre.start = 0;
+    tc_buf_free(&c->body);
     c->need_exec = 0;
     c->lead_lf = 0;
     c->prev_lf = 0;
@@ -1260,11 +1260,11 @@ h1_bare_lf(const char *data, Py_ssize_t len, int last_cr)
 /* Runs llhttp over the buffered input.  Returns 0 to go on, 1 to stop
  * (more input needed, or the connection is done). */
 static int
-h1_parse(tc_http1 *c)
+h1_exec(tc_http1 *c, const char *data, Py_ssize_t len, Py_ssize_t *used_out)
 {
     tc_buf *in = tc_stream_rbuf(c->stream);
-    const char *data = in->len > 0 ? tc_buf_head(in) : "", *stop;
-    Py_ssize_t len = in->len, used;
+    const char *stop;
+    Py_ssize_t used;
     llhttp_errno_t err;
 
     c->need_exec = 0;
@@ -1429,7 +1429,7 @@ h1_parse(tc_http1 *c)
         c->head_bytes += used;
         if (c->hdr_done == 0 && c->head_bytes > c->max_header_size) {
             PyObject *w;
-            tc_buf_consume(in, used);
+            *used_out = used;
             c->state = H1_DONE;
             c->deadline = 0;
             w = h1_call(c, "_on_overflow", NULL);
@@ -1442,12 +1442,53 @@ h1_parse(tc_http1 *c)
     }
     if (used > 0) {
         c->last_cr = data[used - 1] == '\r';
-        tc_buf_consume(in, used);
-        if (in->len == 0) {
-            tc_buf_free(in);
+    }
+    *used_out = used;
+    return 0;
+}
+
+/* Runs llhttp over the stream's buffered input (h1_exec) and drops what it
+ * consumed.  Returns 0 to go on, 1 to stop. */
+static int
+h1_parse(tc_http1 *c)
+{
+    tc_stream *stream = (tc_stream *)Py_NewRef(c->stream);
+    tc_buf *in = tc_stream_rbuf(stream);
+    Py_ssize_t used = 0;
+    int rc = h1_exec(c, in->len > 0 ? tc_buf_head(in) : "", in->len, &used);
+    if (used > 0) {
+        if (c->hdr_done == 2 && !c->msg_done) {
+            /* Mid-body: more is coming, so the buffer is kept rather than
+             * freed and allocated again for every read. */
+            tc_buf_drop(in, used);
+        }
+        else {
+            tc_buf_consume(in, used);
         }
     }
-    return 0;
+    Py_DECREF(stream);
+    return rc;
+}
+
+/* A body read straight from the loop's receive buffer (tc_stream_proto
+ * on_direct): while a body is being read and nothing is buffered or waiting
+ * for the delegate, llhttp runs over the new bytes where they landed, so a
+ * large body never passes through the stream's buffer (no copy, and no
+ * buffer allocated and freed per read).  Returns how much was consumed; the
+ * stream buffers the rest and calls on_data. */
+static Py_ssize_t
+h1_on_direct(void *ctx, const char *data, Py_ssize_t len)
+{
+    tc_http1 *c = (tc_http1 *)ctx;
+    Py_ssize_t used = 0;
+    if (c->state != H1_READ || c->in_pump || c->hdr_done != 2 || c->msg_done ||
+        c->need_start || c->need_exec || h1_body_ready(c)) {
+        return 0;
+    }
+    Py_INCREF(c);
+    (void)h1_exec(c, data, len, &used);
+    Py_DECREF(c);
+    return used;
 }
 
 /* The engine: moves the connection along as far as it can go now. */
@@ -1523,7 +1564,7 @@ h1_pump(tc_http1 *c)
         }
         if ((tc_stream_rbuf(c->stream)->len == 0 && !c->need_exec) ||
             tc_stream_read_pending(c->stream)) {
-            if (c->body.len > 0 && !c->body_flush) {
+            if (c->body.len > 0 && !c->body_flush && tc_stream_drained(c->stream)) {
                 /* Everything that has arrived is parsed: as Tornado's
                  * partial reads do, hand over what there is. */
                 c->body_flush = 1;
@@ -1579,7 +1620,7 @@ h1_on_drain(void *ctx)
     Py_DECREF(c);
 }
 
-static const tc_stream_proto h1_proto = {h1_on_data, h1_on_drain};
+static const tc_stream_proto h1_proto = {h1_on_data, h1_on_drain, h1_on_direct};
 
 /* --------------------------------------------------------------- writing */
 

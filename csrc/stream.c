@@ -90,6 +90,9 @@ struct tc_stream_s {
     const tc_stream_proto *proto;
     void *proto_ctx;
     char proto_read;          /* the protocol wants the socket read */
+    char proto_drained;       /* at the last on_data call the socket had
+                                 nothing more, or a whole 64 KiB chunk came
+                                 (the ends of Tornado's read loop) */
 };
 
 typedef struct {
@@ -562,6 +565,26 @@ stream_on_read(uv_stream_t *uvs, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread >= 0) {
         int rc;
+        if (nread > 0 && s->proto != NULL && s->read_mode == RM_NONE &&
+            s->rbuf.len == 0 && s->proto->on_direct != NULL) {
+            /* The protocol may take the bytes where they landed. */
+            Py_ssize_t used = s->proto->on_direct(s->proto_ctx, buf->base, nread);
+            if (used > 0) {
+                if (used < nread &&
+                    tc_buf_append(&s->rbuf, buf->base + used, nread - used) < 0) {
+                    stream_report_error(s, "tornado_c stream: out of memory");
+                    goto done;
+                }
+                if (s->proto != NULL) {
+                    s->proto_drained = (size_t)nread < buf->len || nread >= TC_RECVBUF_SIZE;
+                    s->proto->on_data(s->proto_ctx);
+                }
+                if (stream_update_reading(s) < 0) {
+                    stream_report_error(s, "tornado_c stream: could not pause reading");
+                }
+                goto done;
+            }
+        }
         if (nread > 0) {
             if (tc_buf_append(&s->rbuf, buf->base, nread) < 0) {
                 stream_report_error(s, "tornado_c stream: out of memory");
@@ -578,6 +601,7 @@ stream_on_read(uv_stream_t *uvs, ssize_t nread, const uv_buf_t *buf)
                     s->rbuf.len < s->max_buffer_size) {
                     goto done;
                 }
+                s->proto_drained = (size_t)nread < buf->len;
                 s->proto->on_data(s->proto_ctx);
                 if (stream_update_reading(s) < 0) {
                     stream_report_error(s, "tornado_c stream: could not pause reading");
@@ -592,10 +616,10 @@ stream_on_read(uv_stream_t *uvs, ssize_t nread, const uv_buf_t *buf)
             }
         }
         else if (s->proto != NULL && s->read_mode == RM_NONE) {
-            /* libuv's EAGAIN after full reads: the input is complete. */
-            if (s->rbuf.len > 0) {
-                s->proto->on_data(s->proto_ctx);
-            }
+            /* libuv's EAGAIN after full reads: the input is complete (some
+             * of it may have been taken directly, see on_direct). */
+            s->proto_drained = 1;
+            s->proto->on_data(s->proto_ctx);
             if (stream_update_reading(s) < 0) {
                 stream_report_error(s, "tornado_c stream: could not pause reading");
             }
@@ -1753,6 +1777,12 @@ int
 tc_stream_is_open(tc_stream *s)
 {
     return s->uvs != NULL && !s->closed;
+}
+
+int
+tc_stream_drained(tc_stream *s)
+{
+    return s->proto_drained;
 }
 
 int

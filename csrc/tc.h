@@ -92,6 +92,10 @@ int tc_buf_grow(tc_buf *b, Py_ssize_t extra);
 /* Drops the first n live bytes (n <= len). */
 void tc_buf_consume(tc_buf *b, Py_ssize_t n);
 
+/* Drops the first n live bytes like tc_buf_consume, but keeps the memory
+ * when the buffer empties (for a buffer about to be refilled). */
+void tc_buf_drop(tc_buf *b, Py_ssize_t n);
+
 /* Inserts n bytes before the live ones.  0 / -1 with MemoryError. */
 int tc_buf_prepend(tc_buf *b, const char *p, Py_ssize_t n);
 
@@ -348,6 +352,10 @@ void tc_http1_loop_closed(tc_loop *loop);
 typedef struct {
     void (*on_data)(void *ctx);
     void (*on_drain)(void *ctx);
+    /* Optional: offered a chunk read while the stream's buffer is empty,
+     * before it is buffered; returns how many bytes it consumed (the rest
+     * is buffered and on_data follows). */
+    Py_ssize_t (*on_direct)(void *ctx, const char *data, Py_ssize_t len);
 } tc_stream_proto;
 
 /* 1 when o is a Stream, else 0. */
@@ -368,6 +376,12 @@ tc_buf *tc_stream_rbuf(tc_stream *s);
 
 /* 1 while the libuv handle is open. */
 int tc_stream_is_open(tc_stream *s);
+
+/* 1 when the last on_data call came at the end of a read round — the socket
+ * had nothing more (a short read or EAGAIN) or a whole 64 KiB chunk was read
+ * (a body piece's worth) — so partial input should be handed over; 0 when
+ * it came because enough was buffered. */
+int tc_stream_drained(tc_stream *s);
 
 /* 1 while a Python-level read is pending (the protocol then stays out). */
 int tc_stream_read_pending(tc_stream *s);
