@@ -64,6 +64,90 @@ class LoopBase:
     def _ready_count(self) -> int: ...
     def _timer_count(self) -> int: ...
 
+STREAM_UNSATISFIABLE: int
+STREAM_BUFFER_FULL: int
+STREAM_EOF: int
+STREAM_READ_ERROR: int
+STREAM_WRITE_ERROR: int
+STREAM_DRAIN: int
+READ_PENDING: int
+READ_DONE: int
+READ_CLOSED: int
+READ_FAILED: int
+READ_FULL: int
+READ_ERROR: int
+
+class Stream:
+    """The native engine under IOStream: a libuv TCP or pipe handle on a
+    duplicate of the given fd, a read buffer and a write queue."""
+
+    watch_close: bool
+    read_buffer_size: int
+    write_buffer_size: int
+    closed: bool
+    eof: bool
+    reading: bool
+    max_buffer_size: int
+    read_chunk_size: int
+    on_event: Optional[Callable[[int, Any], None]]
+    def __new__(
+        cls,
+        loop: LoopBase,
+        fd: Any,
+        kind: int = ...,
+        on_event: Optional[Callable[[int, Any], None]] = ...,
+        max_buffer_size: int = ...,
+        read_chunk_size: int = ...,
+    ) -> "Stream": ...
+    def read_until(self, future: Any, delimiter: bytes, max_bytes: Optional[int] = ...) -> int: ...
+    def read_until_regex(self, future: Any, regex: Any, max_bytes: Optional[int] = ...) -> int: ...
+    def read_bytes(self, future: Any, num_bytes: int, partial: bool = ...) -> int: ...
+    def read_into(self, future: Any, buf: Any, partial: bool = ...) -> int: ...
+    def read_until_close(self, future: Any) -> int: ...
+    def cancel_read(self) -> None: ...
+    def take_buffer(self, *args: Any) -> bytes: ...
+    def peek(self) -> bytes: ...
+    def take_error(self) -> Optional[BaseException]: ...
+    def write(self, data: Any) -> int: ...
+    def close(self) -> None: ...
+    def set_nodelay(self, value: bool) -> None: ...
+    def fileno(self) -> int: ...
+
+class HTTP1Conn:
+    """The native server side of an HTTP/1.x connection (csrc/http1.c); the
+    Python subclass is http1connection._NativeHTTP1Connection."""
+
+    no_keep_alive: bool
+    _serving: bool
+    _native_stream: Optional[Stream]
+    def write_headers(self, start_line: Any, headers: Any, chunk: Optional[bytes] = ...) -> Any: ...
+    def write(self, chunk: bytes) -> Any: ...
+    def finish(self) -> None: ...
+    def set_close_callback(self, callback: Optional[Callable[[], None]]) -> None: ...
+    def set_body_timeout(self, timeout: float) -> None: ...
+    def set_max_body_size(self, max_body_size: int) -> None: ...
+    def _start(
+        self,
+        stream: Stream,
+        server: Any,
+        server_conn: Any,
+        done_future: Any,
+        chunk_size: int,
+        max_header_size: int,
+        max_body_size: int,
+        header_timeout: float,
+        body_timeout: float,
+        no_keep_alive: bool,
+    ) -> None: ...
+    def _resume(self) -> None: ...
+    def _stream_closed(self) -> Tuple[Any, Optional[Callable[[], None]], bool]: ...
+    def _release(self) -> None: ...
+
+def http1_setup(
+    headers_class: type, start_line_class: type, input_error: type, output_error: type
+) -> None:
+    """Give HTTP1Conn the Python classes it builds and raises."""
+
 def versions() -> Dict[str, Any]:
     """libuv (runtime), libuv_build, llhttp versions and debug_build."""
 
