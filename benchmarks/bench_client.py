@@ -12,8 +12,10 @@ use is reported beside it (a busy server would mean it, not the client, set
 the pace).
 
 Scenarios: one fetch at a time (``sequential``) and 50 in flight
-(``concurrent``).  Both clients send Tornado's default ``Connection: close``,
-so every fetch opens a new connection.
+(``concurrent``), both with Tornado's default ``Connection: close`` (every
+fetch opens a connection); and one at a time with ``Connection: keep-alive``
+asked for (``keep-alive``): tornado_c then reuses the connection, beyond
+Tornado, which still opens one per fetch.
 
 Usage: python benchmarks/bench_client.py [--runs 3] [--seconds 3] [--out-dir DIR]
 """
@@ -38,7 +40,8 @@ from bench_http import (  # noqa: E402
 )
 
 CLIENT = os.path.join(HERE, "apps", "client_app.py")
-MODES = {"sequential": 1, "concurrent": 50}
+# name -> (fetches in flight, send "Connection: keep-alive")
+MODES = {"sequential": (1, False), "concurrent": (50, False), "keep-alive": (1, True)}
 IMPLS = ("tornado", "tornado_c")
 
 
@@ -55,13 +58,13 @@ def start_raw_server(port: int) -> subprocess.Popen:
     return proc
 
 
-def run_client(impl: str, port: int, seconds: float, concurrency: int,
+def run_client(impl: str, port: int, seconds: float, concurrency: int, keep_alive: bool,
                server_pid: int) -> Tuple[dict, float]:
     cmd = [sys.executable]
     if impl == "tornado_c":
         cmd += ["-m", "tornado_c"]
     cmd += [CLIENT, "--port", str(port), "--seconds", str(seconds),
-            "--concurrency", str(concurrency)]
+            "--concurrency", str(concurrency)] + (["--keep-alive"] if keep_alive else [])
     env = dict(os.environ)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     before = cpu_ticks(server_pid)
@@ -85,7 +88,7 @@ def main() -> int:
     args = parser.parse_args()
     modes = dict(MODES)
     if args.quick:
-        args.runs, args.seconds, modes = 1, 0.5, {"sequential": 1}
+        args.runs, args.seconds, modes = 1, 0.5, {"sequential": MODES["sequential"]}
     if not os.path.exists(RAW_SERVER):
         print(f"{RAW_SERVER} is not built (make {os.path.relpath(RAW_SERVER, ROOT)})",
               file=sys.stderr)
@@ -95,9 +98,10 @@ def main() -> int:
     samples: Dict[Tuple[str, str], List[Tuple[dict, float]]] = {}
     try:
         for run in range(args.runs):
-            for mode, concurrency in modes.items():
+            for mode, (concurrency, keep_alive) in modes.items():
                 for impl in IMPLS:
-                    result, cpu = run_client(impl, port, args.seconds, concurrency, server.pid)
+                    result, cpu = run_client(impl, port, args.seconds, concurrency, keep_alive,
+                                             server.pid)
                     samples.setdefault((mode, impl), []).append((result, cpu))
                     print(f"{mode:<11} {impl:<10} run {run + 1}: "
                           f"{result['per_second']:10.0f} fetches/s", flush=True)
@@ -117,7 +121,7 @@ def main() -> int:
 
 
 def render(samples: Dict[Tuple[str, str], List[Tuple[dict, float]]],
-           modes: Dict[str, int], args: argparse.Namespace) -> str:
+           modes: Dict[str, Tuple[int, bool]], args: argparse.Namespace) -> str:
     lines = [
         f"# HTTP client benchmark, {datetime.date.today().isoformat()}, commit {git_commit()}",
         "",
@@ -136,7 +140,9 @@ def render(samples: Dict[Tuple[str, str], List[Tuple[dict, float]]],
             rate = statistics.median(r["per_second"] for r, _ in runs)
             cpu = statistics.median(c for _, c in runs)
             ok = all(r["correct"] for r, _ in runs)
-            lines.append(f"| {mode} ({modes[mode]} in flight) | {impl} | {rate:.0f} | "
+            flight, keep_alive = modes[mode]
+            label = f"{mode} ({flight} in flight" + (", keep-alive asked" if keep_alive else "") + ")"
+            lines.append(f"| {label} | {impl} | {rate:.0f} | "
                          f"{rate / base:.2f}x | {cpu:.0%} | {'yes' if ok else 'NO'} |")
     return "\n".join(lines) + "\n"
 

@@ -598,3 +598,79 @@ def test_native_loop(impl: Any) -> None:
         loop.close()
         asyncio.set_event_loop(None)
     assert result == ("ok", (200, "OK", b"native"))
+
+
+# --- connection reuse (tornado_c only reuses, and only when asked) ------------
+
+def _keep_alive_handler(close_after: bool = False) -> Any:
+    """Answers "ok"; keeps the connection unless the request said close (or
+    ``close_after``: the server drops every connection after answering,
+    without saying so in the response)."""
+    data = response_bytes(200, b"ok")
+
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> bool:
+        writer.write(data)
+        await writer.drain()
+        return not close_after and request.headers.get("connection") != "close"
+
+    return handler
+
+
+def test_keep_alive_reuse(impl: Any) -> None:
+    # Requests that ask for keep-alive share one connection on tornado_c
+    # (beyond Tornado, which opens one per request); a request without the
+    # header still says "Connection: close" and gets a connection of its own.
+    async def main() -> Tuple[List[Any], int, List[str]]:
+        async with ScriptServer(_keep_alive_handler()) as srv:
+            client = make_client(impl)
+            bodies = []
+            for _ in range(3):
+                response = await client.fetch(srv.url(), headers={"Connection": "keep-alive"})
+                bodies.append(response.body)
+            bodies.append((await client.fetch(srv.url())).body)
+            client.close()
+            return bodies, len(srv.writers), [r.headers["connection"] for r in srv.requests]
+
+    bodies, connections, sent = run(main)
+    assert bodies == [b"ok"] * 4
+    assert sent == ["keep-alive"] * 3 + ["close"]
+    assert connections == (2 if impl.name == "tornado_c" else 4)
+
+
+def test_keep_alive_server_closes_idle(impl: Any) -> None:
+    # A pooled connection the server has since closed is not reused.
+    async def main() -> Tuple[List[Any], int]:
+        async with ScriptServer(_keep_alive_handler(close_after=True)) as srv:
+            client = make_client(impl)
+            codes = []
+            for _ in range(3):
+                response = await client.fetch(srv.url(), headers={"Connection": "keep-alive"})
+                codes.append(response.code)
+                await asyncio.sleep(0.05)  # the close reaches the client
+            client.close()
+            return codes, len(srv.writers)
+
+    assert run(main) == ([200, 200, 200], 3)
+
+
+def test_keep_alive_not_for_unframed_response(impl: Any) -> None:
+    # A response that runs to the end of the connection cannot be followed
+    # by another on it.
+    data = response_bytes(200, b"all", content_length=False)
+
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> bool:
+        writer.write(data)
+        await writer.drain()
+        return False
+
+    async def main() -> Tuple[List[Any], int]:
+        async with ScriptServer(handler) as srv:
+            client = make_client(impl)
+            bodies = []
+            for _ in range(2):
+                response = await client.fetch(srv.url(), headers={"Connection": "keep-alive"})
+                bodies.append(response.body)
+            client.close()
+            return bodies, len(srv.writers)
+
+    assert run(main) == ([b"all", b"all"], 2)

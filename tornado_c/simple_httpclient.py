@@ -103,11 +103,20 @@ class HTTPStreamClosedError(HTTPError):
         return self.message if self.message else "Stream closed"
 
 
+def _has_unread_data(stream: IOStream) -> bool:
+    native = getattr(stream, "_native", None)
+    if native is not None:
+        return native.read_buffer_size > 0
+    return stream._read_buffer_size > 0
+
+
 class SimpleAsyncHTTPClient(AsyncHTTPClient):
     """`.AsyncHTTPClient` implementation with no dependencies.
 
     HTTP/1.1 over `.IOStream`.  Limitations: no proxy support, no
-    connection reuse, and ``network_interface`` must be an IP address.
+    connection reuse unless a request asks for it with a ``Connection:
+    keep-alive`` header (plain HTTP only; beyond Tornado, which always
+    closes), and ``network_interface`` must be an IP address.
 
     Settings (given to ``configure()`` for the shared instances, or to the
     constructor together with ``force_instance=True``):
@@ -160,8 +169,16 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
                 resolver=base_resolver, mapping=hostname_mapping
             )
         self.tcp_client = TCPClient(resolver=self.resolver)
+        # Beyond Tornado: connections kept open after a request that asked
+        # for "Connection: keep-alive", by (host, port, family, source).
+        self._idle_streams: "Dict[Tuple[Any, ...], List[IOStream]]" = {}
 
     def close(self) -> None:
+        idle, self._idle_streams = self._idle_streams, {}
+        for streams in idle.values():
+            for stream in streams:
+                stream.set_close_callback(None)
+                stream.close()
         super().close()
         # A resolver passed in by the caller stays open.
         owned = self.resolver if self.own_resolver else None
@@ -217,6 +234,39 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
             self.max_buffer_size, self.tcp_client,
             self.max_header_size, self.max_body_size,
         )  # fmt: skip
+
+    def _take_idle_stream(self, key: "Tuple[Any, ...]") -> Optional[IOStream]:
+        # A kept-alive connection to the same place that is still open and
+        # has nothing unread on it, or None.
+        streams = self._idle_streams.get(key)
+        while streams:
+            stream = streams.pop()
+            if not streams:
+                del self._idle_streams[key]
+            stream.set_close_callback(None)
+            if not stream.closed() and not _has_unread_data(stream):
+                return stream
+            stream.close()
+            streams = self._idle_streams.get(key)
+        return None
+
+    def _keep_idle_stream(self, key: "Tuple[Any, ...]", stream: IOStream) -> None:
+        streams = self._idle_streams.setdefault(key, [])
+        if stream.closed() or len(streams) >= self.max_clients:
+            stream.close()
+            if not streams:
+                del self._idle_streams[key]
+            return
+        streams.append(stream)
+        # A server closing the idle connection takes it out of the pool.
+        stream.set_close_callback(functools.partial(self._forget_idle_stream, key, stream))
+
+    def _forget_idle_stream(self, key: "Tuple[Any, ...]", stream: IOStream) -> None:
+        streams = self._idle_streams.get(key)
+        if streams and stream in streams:
+            streams.remove(stream)
+            if not streams:
+                del self._idle_streams[key]
 
     def _release_fetch(self, key: object) -> None:
         del self.active[key]
@@ -330,16 +380,24 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         tls = self._get_ssl_options(self.parsed.scheme)
         source_ip = self._source_address()
 
-        connect_limit = _shortest(request.connect_timeout, request.request_timeout)
-        if connect_limit is not None:
-            self._timeout = self.io_loop.add_timeout(
-                self.start_time + connect_limit,
-                functools.partial(self._on_timeout, "while connecting"),
-            )
-        stream = await self.tcp_client.connect(
-            host, port, af=family, ssl_options=tls,
-            max_buffer_size=self.max_buffer_size, source_ip=source_ip,
-        )  # fmt: skip
+        self._pool_key = None
+        reused = None
+        if self.client is not None and self._keep_alive_requested() and tls is None:
+            self._pool_key = (host, port, family, source_ip, self.max_buffer_size)
+            reused = self.client._take_idle_stream(self._pool_key)
+        if reused is not None:
+            stream = reused
+        else:
+            connect_limit = _shortest(request.connect_timeout, request.request_timeout)
+            if connect_limit is not None:
+                self._timeout = self.io_loop.add_timeout(
+                    self.start_time + connect_limit,
+                    functools.partial(self._on_timeout, "while connecting"),
+                )
+            stream = await self.tcp_client.connect(
+                host, port, af=family, ssl_options=tls,
+                max_buffer_size=self.max_buffer_size, source_ip=source_ip,
+            )  # fmt: skip
         if self.final_callback is None:
             stream.close()  # answered (timed out) while connecting
             return
@@ -368,6 +426,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         else:
             # headers_received sends the body once "100 Continue" arrives.
             await self.connection.read_response(self)
+            self._settle_stream()
 
     def _credentials(self) -> "Tuple[Optional[str], Optional[str]]":
         # Userinfo in the URL wins over auth_username/auth_password.
@@ -489,6 +548,8 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         except StreamClosedError:
             if not self._handle_exception(*sys.exc_info()):
                 raise
+        else:
+            self._settle_stream()
 
     def _take_final_callback(self) -> Optional[Callable[[HTTPResponse], None]]:
         # Each request is answered at most once.
@@ -559,6 +620,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         self.headers = headers
         self.code = first_line.code
         self.reason = first_line.reason
+        self._response_version = first_line.version
         if self._should_follow_redirect():
             return
         report = self.request.header_callback
@@ -638,7 +700,45 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         self._on_end_request()
 
     def _on_end_request(self) -> None:
+        if self._reusable():
+            # Pooled once the HTTP layer has let go of it (_settle_stream).
+            self._pool_stream = True
+            return
         self.stream.close()
+
+    def _keep_alive_requested(self) -> bool:
+        # Connection reuse (beyond Tornado) only when the caller asked for
+        # it; by default requests say "Connection: close", as Tornado's do.
+        value = self.request.headers.get("Connection")
+        return value is not None and value.lower() == "keep-alive"
+
+    def _reusable(self) -> bool:
+        # The response was read completely and leaves the connection usable.
+        headers = self.headers
+        if getattr(self, "_pool_key", None) is None or headers is None or self.code is None:
+            return False
+        if getattr(self, "_response_version", "") != "HTTP/1.1":
+            return False
+        if (headers.get("Connection") or "").lower() == "close":
+            return False
+        delimited = (
+            "Content-Length" in headers
+            or (headers.get("Transfer-Encoding") or "").lower() == "chunked"
+            or self.code in (204, 304)
+            or self.request.method == "HEAD"
+        )
+        return delimited and not self.stream.closed()
+
+    def _settle_stream(self) -> None:
+        if not getattr(self, "_pool_stream", False):
+            return
+        self._pool_stream = False
+        stream = self.stream
+        if self.client is None or stream.closed():
+            stream.close()
+            return
+        stream.set_close_callback(None)
+        self.client._keep_idle_stream(self._pool_key, stream)
 
     def data_received(self, chunk: bytes) -> None:
         if self._should_follow_redirect():
