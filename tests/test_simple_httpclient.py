@@ -674,3 +674,57 @@ def test_keep_alive_not_for_unframed_response(impl: Any) -> None:
             return bodies, len(srv.writers)
 
     assert run(main) == ([b"all", b"all"], 2)
+
+
+def test_keep_alive_stale_connection_retried(impl: Any) -> None:
+    # The server answers one request per connection and then closes the
+    # connection as the next request arrives on it, without a word: the
+    # kept-alive connection turns out dead as it is used, and the (GET)
+    # request goes again on a new connection.
+    data = response_bytes(200, b"ok")
+
+    heads: List[bytes] = []
+
+    async def serve_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # First request answered; the second is read and dropped.
+        for answer in (True, False):
+            head = await reader.readuntil(b"\r\n\r\n")
+            heads.append(head)
+            if not answer:
+                break
+            writer.write(data)
+            await writer.drain()
+        writer.close()
+
+    async def main() -> Tuple[List[Any], int]:
+        connections = []
+
+        async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            connections.append(writer)
+            try:
+                await serve_once(reader, writer)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                writer.close()
+
+        server = await asyncio.start_server(on_client, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = make_client(impl)
+        codes = []
+        for _ in range(3):
+            response = await client.fetch(f"http://127.0.0.1:{port}/",
+                                          headers={"Connection": "keep-alive"},
+                                          raise_error=False)
+            codes.append(response.code)
+        client.close()
+        server.close()
+        await server.wait_closed()
+        return codes, len(connections)
+
+    codes, connections = run(main)
+    assert codes == [200, 200, 200]
+    # Tornado: a connection and a request per fetch.  tornado_c: the 2nd
+    # fetch's reused connection is dropped and the request sent again on a
+    # new one, and so is the 3rd's: 5 requests over 3 connections.
+    assert connections == 3
+    assert len(heads) == (5 if impl.name == "tornado_c" else 3)
+    assert all(head.startswith(b"GET / HTTP/1.1") for head in heads)

@@ -53,6 +53,10 @@ _PROXY_OPTIONS = ("proxy_host", "proxy_port") + tuple(
 
 _IPV6_LITERAL = re.compile(r"^\[.*\]$")
 
+# Methods a request may be re-sent with after a kept-alive connection fails
+# before any answer (RFC 9110 9.2.2).
+_RETRY_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "PUT", "DELETE"))
+
 
 def _shortest(*limits: Optional[float]) -> Optional[float]:
     """The smallest of the given timeouts that is set and non-zero."""
@@ -326,16 +330,50 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         self._decompressor = None
         self._sockaddr = None
         self._timeout: object = None
+        # Connection reuse (see _keep_alive_requested): which attempt this
+        # is, and whether the retry may not take a pooled connection.
+        self._attempt = 0
+        self._no_pool = False
+        self._reused = False
         # run() handles its own errors; anything else is logged by the loop.
         task = gen.convert_yielded(self.run())
         self.io_loop.add_future(task, lambda f: f.result())
 
     async def run(self) -> None:
+        attempt = self._attempt
         try:
             await self._perform()
         except Exception:
+            if attempt != self._attempt:
+                return  # a kept-alive connection failed and a retry took over
             if not self._handle_exception(*sys.exc_info()):
                 raise
+
+    def _may_retry(self) -> bool:
+        # A request sent on a kept-alive connection that the server closed
+        # before answering (it may have closed it just as the request went
+        # out) is sent again once on a new connection, when that is safe:
+        # an idempotent method with no body producer, and nothing received.
+        return (
+            getattr(self, "_reused", False)
+            and self.final_callback is not None
+            and self.code is None
+            and self.request.method in _RETRY_METHODS
+            and self.request.body_producer is None
+        )
+
+    def _retry(self) -> None:
+        self._reused = False
+        self._attempt += 1
+        stream = self.stream
+        stream.set_close_callback(None)
+        stream.close()
+        self._remove_timeout()
+        self.chunks = []
+        self.headers = None
+        self._no_pool = True
+        task = gen.convert_yielded(self.run())
+        self.io_loop.add_future(task, lambda f: f.result())
 
     def _locate(self) -> "Tuple[str, int]":
         # Parse the URL; returns the host and port to connect to.
@@ -384,7 +422,9 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         reused = None
         if self.client is not None and self._keep_alive_requested() and tls is None:
             self._pool_key = (host, port, family, source_ip, self.max_buffer_size)
-            reused = self.client._take_idle_stream(self._pool_key)
+            if not self._no_pool:
+                reused = self.client._take_idle_stream(self._pool_key)
+        self._reused = reused is not None
         if reused is not None:
             stream = reused
         else:
@@ -543,9 +583,12 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         connection.finish()
         if not start_read:
             return
+        attempt = self._attempt
         try:
             await connection.read_response(self)
         except StreamClosedError:
+            if attempt != self._attempt:
+                return  # superseded by a retry
             if not self._handle_exception(*sys.exc_info()):
                 raise
         else:
@@ -579,6 +622,9 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             # Answered already.  A closed stream is the expected aftermath;
             # other errors are for the caller to deal with.
             return isinstance(value, StreamClosedError)
+        if isinstance(value, (StreamClosedError, OSError)) and self._may_retry():
+            self._retry()
+            return True
         self._remove_timeout()
         failure = value
         if isinstance(value, StreamClosedError):
@@ -600,6 +646,9 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
 
     def on_connection_close(self) -> None:
         if self.final_callback is None:
+            return
+        if self._may_retry():
+            self._retry()
             return
         if self.stream.error:
             raise self.stream.error
