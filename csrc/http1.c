@@ -1084,18 +1084,29 @@ h1_finish_request(tc_http1 *c)
     h1_reset(c);
 }
 
+/* The bounds of the input line around pos (without its line end). */
+static void
+h1_line_around(const char *data, Py_ssize_t len, const char *pos,
+               const char **start, const char **end)
+{
+    const char *a = pos, *b = pos;
+    while (a > data && a[-1] != '\n') {
+        a--;
+    }
+    while (b < data + len && *b != '\r' && *b != '\n') {
+        b++;
+    }
+    *start = a;
+    *end = b;
+}
+
 /* The value of the header line llhttp stopped in, from the raw input
  * (best effort: bytes consumed by earlier calls are not seen). */
 static PyObject *
 h1_raw_value(const char *data, Py_ssize_t len, const char *pos)
 {
-    const char *start = pos, *end = pos, *colon;
-    while (start > data && start[-1] != '\n') {
-        start--;
-    }
-    while (end < data + len && *end != '\r' && *end != '\n') {
-        end++;
-    }
+    const char *start, *end, *colon;
+    h1_line_around(data, len, pos, &start, &end);
     colon = memchr(start, ':', (size_t)(end - start));
     if (colon != NULL) {
         start = colon + 1;
@@ -1227,13 +1238,8 @@ h1_error_message(tc_http1 *c, llhttp_errno_t err, const char *data, Py_ssize_t l
     }
     if (err == HPE_INVALID_HEADER_TOKEN && c->hdr_done == 0) {
         /* A line with no colon, or a name that is not a token. */
-        const char *start = pos, *end = pos;
-        while (start > data && start[-1] != '\n') {
-            start--;
-        }
-        while (end < data + len && *end != '\r' && *end != '\n') {
-            end++;
-        }
+        const char *start, *end;
+        h1_line_around(data, len, pos, &start, &end);
         if (end < data + len && memchr(start, ':', (size_t)(end - start)) == NULL) {
             return PyUnicode_FromString("no colon in header line");
         }
@@ -1833,12 +1839,6 @@ h1_all_digits(PyObject *o)
     return n > 0;
 }
 
-static int
-h1_set_header(PyObject *headers, PyObject *name, PyObject *value)
-{
-    return PyObject_SetItem(headers, name, value);
-}
-
 PyDoc_STRVAR(h1_write_headers_doc,
 "write_headers(start_line, headers, chunk=None)\n--\n\n"
 "Implements HTTPConnection.write_headers: serializes the response head (and\n"
@@ -1898,17 +1898,17 @@ h1_write_headers(tc_http1 *c, PyObject *const *args, Py_ssize_t nargs, PyObject 
     Py_XINCREF(cl);
     c->chunking = !c->http10 && !bodyless && cl == NULL;
     if (!c->http10 && c->disconnect &&
-        h1_set_header(headers, st->str_Connection, st->str_close) < 0) {
+        PyObject_SetItem(headers, st->str_Connection, st->str_close) < 0) {
         Py_XDECREF(cl);
         goto error;
     }
     if (c->http10 && c->keepalive_req &&
-        h1_set_header(headers, st->str_Connection, st->str_Keep_Alive) < 0) {
+        PyObject_SetItem(headers, st->str_Connection, st->str_Keep_Alive) < 0) {
         Py_XDECREF(cl);
         goto error;
     }
     if (c->chunking &&
-        h1_set_header(headers, st->str_Transfer_Encoding, st->str_chunked) < 0) {
+        PyObject_SetItem(headers, st->str_Transfer_Encoding, st->str_chunked) < 0) {
         Py_XDECREF(cl);
         goto error;
     }
@@ -2301,12 +2301,6 @@ h1_get_no_keep_alive(tc_http1 *c, void *Py_UNUSED(x))
 }
 
 static PyObject *
-h1_get_serving(tc_http1 *c, void *Py_UNUSED(x))
-{
-    return PyBool_FromLong(c->state != H1_DONE);
-}
-
-static PyObject *
 h1_get_native_stream(tc_http1 *c, void *Py_UNUSED(x))
 {
     return Py_NewRef(c->stream ? (PyObject *)c->stream : Py_None);
@@ -2399,7 +2393,6 @@ static PyMethodDef h1_methods[] = {
 
 static PyGetSetDef h1_getset[] = {
     {"no_keep_alive", (getter)h1_get_no_keep_alive, NULL, NULL, NULL},
-    {"_serving", (getter)h1_get_serving, NULL, NULL, NULL},
     {"_native_stream", (getter)h1_get_native_stream, NULL, NULL, NULL},
     {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL},

@@ -118,7 +118,6 @@ class HTTP1Conn:
     Python subclass is http1connection._NativeHTTP1Connection."""
 
     no_keep_alive: bool
-    _serving: bool
     _native_stream: Optional[Stream]
     def write_headers(self, start_line: Any, headers: Any, chunk: Optional[bytes] = ...) -> Any: ...
     def write(self, chunk: bytes) -> Any: ...
