@@ -126,7 +126,33 @@ PyDoc_STRVAR(websocket_mask_doc,
 "websocket_mask(mask, data)\n--\n\n"
 "Return data XOR-ed with the 4-byte WebSocket mask (RFC 6455 5.3).");
 
+PyDoc_STRVAR(utf8_doc,
+"utf8(value)\n--\n\n"
+"value as UTF-8 bytes; bytes and None pass through (tornado_c.escape.utf8).");
+
+PyDoc_STRVAR(to_unicode_doc,
+"to_unicode(value)\n--\n\n"
+"value as str, bytes decoded as UTF-8; None passes through "
+"(tornado_c.escape.to_unicode).");
+
+PyDoc_STRVAR(xhtml_escape_doc,
+"xhtml_escape(value)\n--\n\n"
+"value (str, or UTF-8 bytes) with & < > \" ' replaced by entity references "
+"(tornado_c.escape.xhtml_escape).");
+
+PyDoc_STRVAR(json_encode_doc,
+"_json_encode(value)\n--\n\n"
+"json.dumps(value) with \"</\" written as \"<\\/\" for plain JSON data (exact "
+"dict, list, tuple, str, int, float, bool, None); NotImplemented for "
+"anything else (tornado_c.escape.json_encode then calls json.dumps).");
+
+#define TC_FASTCALL_KW(f) (PyCFunction)(void (*)(void))(f), METH_FASTCALL | METH_KEYWORDS
+
 static PyMethodDef core_methods[] = {
+    {"utf8", TC_FASTCALL_KW(tc_escape_utf8), utf8_doc},
+    {"to_unicode", TC_FASTCALL_KW(tc_escape_to_unicode), to_unicode_doc},
+    {"xhtml_escape", TC_FASTCALL_KW(tc_escape_xhtml), xhtml_escape_doc},
+    {"_json_encode", tc_json_encode, METH_O, json_encode_doc},
     {"websocket_mask", (PyCFunction)(void (*)(void))tc_websocket_mask, METH_FASTCALL,
      websocket_mask_doc},
     {"_debug_counters", core_debug_counters, METH_NOARGS, debug_counters_doc},

@@ -411,6 +411,23 @@ void tc_stream_write_failed(tc_stream *s);
  * Returns a new bytes object, or NULL with TypeError/ValueError set. */
 PyObject *tc_websocket_mask(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 
+/* --------------------------------------------------------------- escape.c */
+
+/* utf8(value), to_unicode(value), xhtml_escape(value): the C versions of
+ * tornado_c.escape's functions of those names (METH_FASTCALL|KEYWORDS). */
+PyObject *tc_escape_utf8(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames);
+PyObject *tc_escape_to_unicode(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
+                               PyObject *kwnames);
+PyObject *tc_escape_xhtml(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames);
+
+/* ----------------------------------------------------------------- json.c */
+
+/* _json_encode(value): json.dumps(value) with "</" written as "<\/", for
+ * plain JSON data; NotImplemented for anything it leaves to json.dumps. */
+PyObject *tc_json_encode(PyObject *module, PyObject *value);
+
 /* --------------------------------------------------------------- errors.c */
 
 /* Raises the OSError subclass matching a libuv error code (a negative UV_E*

@@ -252,6 +252,88 @@ def test_json_encode(value: Any) -> None:
     same("json_encode", value)
 
 
+# JSON data as APIs send it, for the C encoder behind json_encode: every
+# scalar json.dumps writes (non-finite floats and ints past 64 bits
+# included), tuples, and the dict keys json converts to strings.
+JSON_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=-(2**80), max_value=2**80),
+    st.floats(),
+    st.text(),
+    st.text(alphabet="</>\\\"\x00\x7f\x80\u2028\U0001f600\ud800"),
+)
+JSON_KEYS = st.one_of(st.text(max_size=8), st.integers(), st.floats(), st.booleans(), st.none())
+JSON_VALUES = st.recursive(
+    JSON_SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=5),
+        st.lists(inner, max_size=5).map(tuple),
+        st.dictionaries(JSON_KEYS, inner, max_size=5),
+    ),
+    max_leaves=30,
+)
+
+
+@SETTINGS
+@given(JSON_VALUES)
+def test_json_encode_random(value: Any) -> None:
+    same("json_encode", value)
+
+
+class _Str(str):
+    pass
+
+
+class _Dict(dict):
+    pass
+
+
+def _cycle() -> list:
+    loop: list = []
+    loop.append(loop)
+    return loop
+
+
+def _nested(depth: int) -> list:
+    value: list = []
+    for level in range(depth):
+        value = [value] if level % 2 else {"k": value}  # type: ignore[assignment]
+    return value
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: [_Str("</x>")],
+        lambda: _Dict(a=1),
+        lambda: {(1, 2): 3},
+        lambda: {"a": {1, 2}},
+        lambda: [1, b"x"],
+        lambda: [10**5000],
+        lambda: _cycle(),
+        lambda: _nested(100),
+    ],
+)
+def test_json_encode_unusual(make: Callable[[], Any]) -> None:
+    # Subclasses, values json rejects, cycles and deep nesting: the same
+    # output or the same error as Tornado's json_encode.
+    same("json_encode", make())
+
+
+@pytest.mark.parametrize("name", ["xhtml_escape", "utf8", "to_unicode"])
+@pytest.mark.parametrize("value", [_Str("<é>"), b"<\xc3\xa9>", "plain", b"plain", "\U0001f600<"])
+def test_text_subclasses_and_kinds(name: str, value: Any) -> None:
+    same(name, value)
+    same(name, value=value)
+    if isinstance(value, bytes):
+        class _Bytes(bytes):
+            pass
+
+        same(name, _Bytes(value))
+
+
 @pytest.mark.parametrize(
     "value", ['"\\u00e9"', b'"\xc3\xa9"', b"\xef\xbb\xbf[1]", "[1, 2", '{"a": "<\\/"}', b'"\xff"']
 )

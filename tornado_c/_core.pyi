@@ -150,6 +150,18 @@ def http1_setup(
 def versions() -> Dict[str, Any]:
     """libuv (runtime), libuv_build, llhttp versions and debug_build."""
 
+def utf8(value: Any) -> Any:
+    """value as UTF-8 bytes; bytes and None pass through (escape.utf8)."""
+
+def to_unicode(value: Any) -> Any:
+    """value as str, bytes decoded as UTF-8; None passes through."""
+
+def xhtml_escape(value: Any) -> str:
+    """value with & < > \" ' replaced by entity references (escape.xhtml_escape)."""
+
+def _json_encode(value: Any) -> Any:
+    """json.dumps(value) with "</" as "<\\/" for plain JSON data, else NotImplemented."""
+
 def websocket_mask(mask: bytes, data: bytes) -> bytes:
     """data XOR the repeated 4-byte WebSocket mask."""
 

@@ -14,6 +14,8 @@ import typing
 import urllib.parse
 from typing import Any, Callable, Dict, List, Optional, Union
 
+from tornado_c import _core
+
 # Kept under their historical names: some dependents import them from here.
 unicode_type = str
 
@@ -43,9 +45,12 @@ def json_encode(value: Any) -> str:
     ``</`` is written as ``<\\/`` so the result can be placed inside a
     ``<script>`` element without closing it early.
     """
-    encoded = json.dumps(value)
-    if "</" in encoded:
-        encoded = encoded.replace("</", "<\\/")
+    # Plain JSON data is encoded in C (csrc/json.c), byte for byte as below.
+    encoded = _core._json_encode(value)
+    if encoded is NotImplemented:
+        encoded = json.dumps(value)
+        if "</" in encoded:
+            encoded = encoded.replace("</", "<\\/")
     return encoded
 
 
@@ -170,6 +175,14 @@ def to_unicode(value: Union[None, str, bytes]) -> Optional[str]:
         return value.decode("utf-8")
     raise TypeError(_TYPE_ERROR % type(value))
 
+
+# The definitions above say what these do; the extension's versions
+# (csrc/escape.c) do the same in C: templates call them for every
+# expression and the web layer for every header and chunk.
+if not typing.TYPE_CHECKING:
+    utf8 = _core.utf8
+    to_unicode = _core.to_unicode
+    xhtml_escape = _core.xhtml_escape
 
 # Historical aliases: on Python 3 the "native" and "base" string types are str.
 _unicode = to_unicode

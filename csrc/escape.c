@@ -1,0 +1,198 @@
+/*
+ * escape.c — C fast paths of tornado_c.escape: utf8, to_unicode and
+ * xhtml_escape.
+ *
+ * Templates call these for every {{ expression }} (twice utf8, once
+ * xhtml_escape), and the web layer converts every header and chunk with
+ * them, so they are worth a few lines of C.  Their results and errors are
+ * those of the Python definitions they replace (escape.py keeps those as
+ * documentation): str and bytes, subclasses included, are converted with
+ * CPython's strict UTF-8 codec; None passes through utf8 and to_unicode;
+ * anything else is a TypeError naming its type.  The one thing not
+ * reproduced is a str or bytes subclass that overrides encode(), decode()
+ * or replace(): those methods are not called.
+ */
+#include "tc.h"
+
+#include <string.h>
+
+static const char type_error_text[] = "Expected bytes, unicode, or None; got %R";
+
+/* The single argument "value", positional or by keyword. */
+static PyObject *
+escape_arg(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+
+    if (nargs == 1 && nkw == 0) {
+        return args[0];
+    }
+    if (nargs == 0 && nkw == 1 &&
+        PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "value") == 0) {
+        return args[0];
+    }
+    if (nargs + nkw != 1) {
+        PyErr_Format(PyExc_TypeError, "%s() takes exactly one argument (%zd given)", fname,
+                     nargs + nkw);
+    }
+    else {
+        PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%U'", fname,
+                     PyTuple_GET_ITEM(kwnames, 0));
+    }
+    return NULL;
+}
+
+static PyObject *
+escape_decode(PyObject *value)
+{
+    return PyUnicode_DecodeUTF8(PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value), "strict");
+}
+
+PyObject *
+tc_escape_utf8(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *value = escape_arg("utf8", args, nargs, kwnames);
+
+    (void)module;
+    if (value == NULL) {
+        return NULL;
+    }
+    if (PyBytes_Check(value) || value == Py_None) {
+        return Py_NewRef(value);
+    }
+    if (PyUnicode_Check(value)) {
+        return PyUnicode_AsUTF8String(value);
+    }
+    return PyErr_Format(PyExc_TypeError, type_error_text, (PyObject *)Py_TYPE(value));
+}
+
+PyObject *
+tc_escape_to_unicode(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
+                     PyObject *kwnames)
+{
+    PyObject *value = escape_arg("to_unicode", args, nargs, kwnames);
+
+    (void)module;
+    if (value == NULL) {
+        return NULL;
+    }
+    if (PyUnicode_Check(value) || value == Py_None) {
+        return Py_NewRef(value);
+    }
+    if (PyBytes_Check(value)) {
+        return escape_decode(value);
+    }
+    return PyErr_Format(PyExc_TypeError, type_error_text, (PyObject *)Py_TYPE(value));
+}
+
+/* What html.escape(s, quote=True) puts for ch, or NULL to keep it. */
+static inline const char *
+escape_entity(Py_UCS4 ch)
+{
+    switch (ch) {
+    case '&':
+        return "&amp;";
+    case '<':
+        return "&lt;";
+    case '>':
+        return "&gt;";
+    case '"':
+        return "&quot;";
+    case '\'':
+        return "&#x27;";
+    default:
+        return NULL;
+    }
+}
+
+/* The escaped copy of the str s (an exact str; s itself, with a new
+ * reference, when nothing needs escaping). */
+static PyObject *
+escape_text(PyObject *s)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s), i, j, grow = 0;
+    int kind = PyUnicode_KIND(s);
+    const void *data = PyUnicode_DATA(s);
+    PyObject *out;
+    int okind;
+    void *odata;
+
+    for (i = 0; i < n; i++) {
+        const char *e = escape_entity(PyUnicode_READ(kind, data, i));
+        if (e != NULL) {
+            grow += (Py_ssize_t)strlen(e) - 1;
+        }
+    }
+    if (grow == 0) {
+        return PyUnicode_FromObject(s);
+    }
+    if (n > PY_SSIZE_T_MAX - grow) {
+        return PyErr_NoMemory();
+    }
+    out = PyUnicode_New(n + grow, PyUnicode_MAX_CHAR_VALUE(s));
+    if (out == NULL) {
+        return NULL;
+    }
+    okind = PyUnicode_KIND(out);
+    odata = PyUnicode_DATA(out);
+    if (kind == PyUnicode_1BYTE_KIND) {
+        /* The usual case: copy runs of ordinary characters at once. */
+        const Py_UCS1 *src = data;
+        Py_UCS1 *dst = odata;
+        for (i = 0; i < n; i++) {
+            const char *e = escape_entity(src[i]);
+            if (e == NULL) {
+                *dst++ = src[i];
+            }
+            else {
+                size_t len = strlen(e);
+                memcpy(dst, e, len);
+                dst += len;
+            }
+        }
+        return out;
+    }
+    for (i = 0, j = 0; i < n; i++) {
+        Py_UCS4 ch = PyUnicode_READ(kind, data, i);
+        const char *e = escape_entity(ch);
+        if (e == NULL) {
+            PyUnicode_WRITE(okind, odata, j, ch);
+            j++;
+            continue;
+        }
+        for (; *e; e++, j++) {
+            PyUnicode_WRITE(okind, odata, j, (Py_UCS4)(unsigned char)*e);
+        }
+    }
+    return out;
+}
+
+PyObject *
+tc_escape_xhtml(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *value = escape_arg("xhtml_escape", args, nargs, kwnames);
+    PyObject *text, *result;
+
+    (void)module;
+    if (value == NULL) {
+        return NULL;
+    }
+    if (PyUnicode_Check(value)) {
+        return escape_text(value);
+    }
+    if (value == Py_None) {
+        /* to_unicode(None) is None, and html.escape(None) fails so. */
+        PyErr_SetString(PyExc_AttributeError, "'NoneType' object has no attribute 'replace'");
+        return NULL;
+    }
+    if (!PyBytes_Check(value)) {
+        return PyErr_Format(PyExc_TypeError, type_error_text, (PyObject *)Py_TYPE(value));
+    }
+    text = escape_decode(value);
+    if (text == NULL) {
+        return NULL;
+    }
+    result = escape_text(text);
+    Py_DECREF(text);
+    return result;
+}

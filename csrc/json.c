@@ -1,0 +1,287 @@
+/*
+ * json.c — the C fast path of tornado_c.escape.json_encode.
+ *
+ * json_encode(value) is json.dumps(value) with every "</" written as "<\/"
+ * (so the text can sit inside a <script> element).  RequestHandler.write
+ * calls it for every dict, which makes it the bulk of a JSON API's request.
+ * This encoder produces exactly json.dumps's default output — ASCII only
+ * (ensure_ascii), ", " and ": " separators, keys in dict order, floats and
+ * ints as their repr, NaN / Infinity / -Infinity — for the values JSON APIs
+ * are made of: exact dict, list, tuple, str, int, float, bool and None,
+ * nested up to JSON_MAX_DEPTH.  For anything else (a subclass, an object
+ * json would reject or hand to `default`, a cycle, deeper nesting) it
+ * returns NotImplemented and escape.py calls json.dumps, so every error and
+ * every unusual case is json's own.
+ */
+#include "tc.h"
+
+#include <math.h>
+#include <string.h>
+
+#define JSON_MAX_DEPTH 64
+
+/* 0 done, 1 "not mine" (the caller falls back to json.dumps), -1 error. */
+enum { JSON_OK = 0, JSON_FALLBACK = 1, JSON_ERROR = -1 };
+
+static const char hex_digits[] = "0123456789abcdef";
+
+static int
+json_put(tc_buf *out, const char *p, Py_ssize_t n)
+{
+    return tc_buf_append(out, p, n) < 0 ? JSON_ERROR : JSON_OK;
+}
+
+/* \uXXXX for the UTF-16 code unit u. */
+static void
+json_put_u(char *dst, Py_UCS4 u)
+{
+    dst[0] = '\\';
+    dst[1] = 'u';
+    dst[2] = hex_digits[(u >> 12) & 0xf];
+    dst[3] = hex_digits[(u >> 8) & 0xf];
+    dst[4] = hex_digits[(u >> 4) & 0xf];
+    dst[5] = hex_digits[u & 0xf];
+}
+
+/* A JSON string literal for s, ASCII only, "</" written as "<\/". */
+static int
+json_string(tc_buf *out, PyObject *s)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s), i;
+    int kind = PyUnicode_KIND(s);
+    const void *data = PyUnicode_DATA(s);
+    Py_UCS4 prev = 0;
+    char *dst;
+
+    /* The longest form of one character is a surrogate pair (12 bytes). */
+    if (n > (PY_SSIZE_T_MAX - 2) / 12) {
+        PyErr_NoMemory();
+        return JSON_ERROR;
+    }
+    if (tc_buf_grow(out, 2 + 12 * n) < 0) {
+        return JSON_ERROR;
+    }
+    dst = tc_buf_head(out) + out->len;
+    *dst++ = '"';
+    for (i = 0; i < n; i++) {
+        Py_UCS4 ch = PyUnicode_READ(kind, data, i);
+        if (ch >= ' ' && ch <= '~' && ch != '"' && ch != '\\') {
+            if (ch == '/' && prev == '<') {
+                *dst++ = '\\';
+            }
+            *dst++ = (char)ch;
+        }
+        else if (ch == '"' || ch == '\\') {
+            *dst++ = '\\';
+            *dst++ = (char)ch;
+        }
+        else if (ch == '\n' || ch == '\r' || ch == '\t' || ch == '\b' || ch == '\f') {
+            *dst++ = '\\';
+            *dst++ = ch == '\n' ? 'n' : ch == '\r' ? 'r' : ch == '\t' ? 't' : ch == '\b' ? 'b' : 'f';
+        }
+        else if (ch >= 0x10000) {
+            Py_UCS4 v = ch - 0x10000;
+            json_put_u(dst, 0xd800 | (v >> 10));
+            json_put_u(dst + 6, 0xdc00 | (v & 0x3ff));
+            dst += 12;
+        }
+        else {
+            json_put_u(dst, ch);
+            dst += 6;
+        }
+        prev = ch;
+    }
+    *dst++ = '"';
+    out->len = dst - tc_buf_head(out);
+    return JSON_OK;
+}
+
+static int
+json_float(tc_buf *out, double d)
+{
+    char *text;
+    int rc;
+
+    if (!isfinite(d)) {
+        const char *t = isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity";
+        return json_put(out, t, (Py_ssize_t)strlen(t));
+    }
+    /* What float.__repr__ writes. */
+    text = PyOS_double_to_string(d, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
+    if (text == NULL) {
+        return JSON_ERROR;
+    }
+    rc = json_put(out, text, (Py_ssize_t)strlen(text));
+    PyMem_Free(text);
+    return rc;
+}
+
+static int
+json_int(tc_buf *out, PyObject *o)
+{
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    PyObject *text;
+    int rc;
+
+    if (!overflow) {
+        char digits[24];
+        int n;
+        if (v == -1 && PyErr_Occurred()) {
+            return JSON_ERROR;
+        }
+        n = snprintf(digits, sizeof digits, "%lld", v);
+        return json_put(out, digits, n);
+    }
+    /* Big ints: int.__repr__, with its limit on digits. */
+    text = PyLong_Type.tp_repr(o);
+    if (text == NULL) {
+        return JSON_ERROR;
+    }
+    rc = json_put(out, PyUnicode_AsUTF8(text), PyUnicode_GET_LENGTH(text));
+    Py_DECREF(text);
+    return rc;
+}
+
+/* A scalar (None, bool, int, float); JSON_FALLBACK if o is none of them. */
+static int
+json_scalar(tc_buf *out, PyObject *o)
+{
+    if (o == Py_None) {
+        return json_put(out, "null", 4);
+    }
+    if (o == Py_True) {
+        return json_put(out, "true", 4);
+    }
+    if (o == Py_False) {
+        return json_put(out, "false", 5);
+    }
+    if (PyLong_CheckExact(o)) {
+        return json_int(out, o);
+    }
+    if (PyFloat_CheckExact(o)) {
+        return json_float(out, PyFloat_AS_DOUBLE(o));
+    }
+    return JSON_FALLBACK;
+}
+
+/* A dict key: json turns None, bools, ints and floats into strings. */
+static int
+json_key(tc_buf *out, PyObject *key)
+{
+    int rc;
+
+    if (PyUnicode_CheckExact(key)) {
+        return json_string(out, key);
+    }
+    if (json_put(out, "\"", 1) < 0) {
+        return JSON_ERROR;
+    }
+    rc = json_scalar(out, key);
+    if (rc != JSON_OK) {
+        return rc;
+    }
+    return json_put(out, "\"", 1);
+}
+
+static int json_value(tc_buf *out, PyObject *o, int depth);
+
+static int
+json_dict(tc_buf *out, PyObject *o, int depth)
+{
+    Py_ssize_t pos = 0, count = 0;
+    PyObject *key, *value;
+    int rc;
+
+    if (json_put(out, "{", 1) < 0) {
+        return JSON_ERROR;
+    }
+    while (PyDict_Next(o, &pos, &key, &value)) {
+        if (count++ && json_put(out, ", ", 2) < 0) {
+            return JSON_ERROR;
+        }
+        /* The value may run Python code (a big int's repr can fail, but
+         * never mutates): keep both alive for the duration anyway. */
+        Py_INCREF(key);
+        Py_INCREF(value);
+        rc = json_key(out, key);
+        if (rc == JSON_OK) {
+            rc = json_put(out, ": ", 2);
+        }
+        if (rc == JSON_OK) {
+            rc = json_value(out, value, depth + 1);
+        }
+        Py_DECREF(key);
+        Py_DECREF(value);
+        if (rc != JSON_OK) {
+            return rc;
+        }
+    }
+    return json_put(out, "}", 1);
+}
+
+static int
+json_sequence(tc_buf *out, PyObject *o, int depth)
+{
+    Py_ssize_t i;
+    int rc;
+
+    if (json_put(out, "[", 1) < 0) {
+        return JSON_ERROR;
+    }
+    /* Nothing below runs Python code that could resize a list, but read
+     * the size each time as PySequence_Fast_ITEMS users must. */
+    for (i = 0; i < PySequence_Fast_GET_SIZE(o); i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(o, i);
+        if (i && json_put(out, ", ", 2) < 0) {
+            return JSON_ERROR;
+        }
+        Py_INCREF(item);
+        rc = json_value(out, item, depth + 1);
+        Py_DECREF(item);
+        if (rc != JSON_OK) {
+            return rc;
+        }
+    }
+    return json_put(out, "]", 1);
+}
+
+static int
+json_value(tc_buf *out, PyObject *o, int depth)
+{
+    if (depth > JSON_MAX_DEPTH) {
+        return JSON_FALLBACK;
+    }
+    if (PyUnicode_CheckExact(o)) {
+        return json_string(out, o);
+    }
+    if (PyDict_CheckExact(o)) {
+        return json_dict(out, o, depth);
+    }
+    if (PyList_CheckExact(o) || PyTuple_CheckExact(o)) {
+        return json_sequence(out, o, depth);
+    }
+    return json_scalar(out, o);
+}
+
+PyObject *
+tc_json_encode(PyObject *module, PyObject *value)
+{
+    tc_buf out = {0};
+    PyObject *result = NULL;
+    int rc;
+
+    (void)module;
+    rc = json_value(&out, value, 0);
+    if (rc == JSON_FALLBACK) {
+        result = Py_NewRef(Py_NotImplemented);
+    }
+    else if (rc == JSON_OK) {
+        result = PyUnicode_New(out.len, 127);
+        if (result != NULL) {
+            memcpy(PyUnicode_DATA(result), tc_buf_head(&out), (size_t)out.len);
+        }
+    }
+    tc_buf_free(&out);
+    return result;
+}
