@@ -493,6 +493,12 @@ loop_schedule_soon(tc_loop *self, PyObject *const *args, Py_ssize_t nargs,
     if (h == NULL) {
         goto done;
     }
+    if (self->capture_soon && !threadsafe) {
+        /* A Task being created by _eager_task: its first step. */
+        self->capture_soon = 0;
+        self->captured = Py_NewRef(h);
+        goto done;
+    }
     if (tc_loop_push_ready(self, h) < 0) {
         Py_CLEAR(h);
         goto done;
@@ -519,6 +525,43 @@ loop_call_soon_threadsafe(tc_loop *self, PyObject *const *args, Py_ssize_t nargs
                           PyObject *kwnames)
 {
     return loop_schedule_soon(self, args, nargs, kwnames, 1);
+}
+
+/* _eager_task(task_class, coro): task_class(coro, loop=self), with the
+ * task's first step run right away instead of on the next iteration; the
+ * step runs exactly as the ready queue would run it (the task is current,
+ * in its context, errors reported the same way).  Code that finishes
+ * without suspending -- most request handlers -- then never waits for the
+ * loop, and a task that suspends carries on as any other. */
+static PyObject *
+loop_eager_task(tc_loop *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    tc_state *st = loop_state(self);
+    PyObject *call[2], *task, *step;
+    int rc = 0;
+
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "_eager_task() takes exactly 2 arguments");
+        return NULL;
+    }
+    if (st == NULL || loop_check_closed(self) < 0) {
+        return NULL;
+    }
+    call[0] = args[1];
+    call[1] = (PyObject *)self;
+    self->capture_soon = 1;
+    task = PyObject_Vectorcall(args[0], call, 1, st->kw_loop);
+    self->capture_soon = 0;
+    step = self->captured;
+    self->captured = NULL;
+    if (step != NULL) {
+        rc = ((tc_handle *)step)->cancelled ? 0 : tc_handle_run(st, (tc_handle *)step);
+        Py_DECREF(step);
+    }
+    if (rc < 0) {
+        Py_CLEAR(task);
+    }
+    return task;
 }
 
 /* Common body of call_at and call_later (args[0] is the time). */
@@ -971,6 +1014,8 @@ static PyMethodDef loop_methods[] = {
     {"call_at", (PyCFunction)(void (*)(void))loop_call_at,
      METH_FASTCALL | METH_KEYWORDS, call_at_doc},
     {"time", (PyCFunction)loop_time, METH_NOARGS, time_doc},
+    {"_eager_task", (PyCFunction)(void (*)(void))loop_eager_task, METH_FASTCALL,
+     PyDoc_STR("_eager_task(task_class, coro): a Task whose first step has run.")},
     {"_run_once", (PyCFunction)loop_run_once, METH_NOARGS,
      PyDoc_STR("Run one iteration of the event loop.")},
     {"_add_reader", (PyCFunction)(void (*)(void))loop_add_reader_internal,

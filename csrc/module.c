@@ -41,6 +41,7 @@ core_clear(PyObject *module)
     Py_CLEAR(st->str_call_at);
     Py_CLEAR(st->str_call_soon_threadsafe);
     Py_CLEAR(st->str_context);
+    Py_CLEAR(st->kw_loop);
     Py_CLEAR(st->str_fileno);
     Py_CLEAR(st->str_set_result);
     Py_CLEAR(st->str_cancelled);
@@ -186,6 +187,10 @@ core_exec(PyObject *module)
     INTERN(str_search, "search");
     INTERN(str_end, "end");
 #undef INTERN
+    st->kw_loop = Py_BuildValue("(s)", "loop");
+    if (st->kw_loop == NULL) {
+        return -1;
+    }
 
     if (tc_handle_type_init(module, st) < 0 || tc_loop_type_init(module, st) < 0 ||
         tc_stream_type_init(module, st) < 0 || tc_http1_type_init(module, st) < 0) {

@@ -93,6 +93,8 @@ struct tc_stream_s {
     char proto_drained;       /* at the last on_data call the socket had
                                  nothing more, or a whole 64 KiB chunk came
                                  (the ends of Tornado's read loop) */
+    char rooted;              /* holds a reference to itself (see
+                                 stream_update_reading) */
 };
 
 typedef struct {
@@ -415,6 +417,16 @@ stream_update_reading(tc_stream *s)
             return -1;
         }
         s->reading = 1;
+        if (!s->rooted) {
+            /* Once it has read, a stream stays alive until its handle
+             * closes, as a watched fd keeps asyncio's transports and
+             * Tornado's IOStreams: a connection whose objects only refer
+             * to one another (a websocket after its handler's request has
+             * gone) must not be collected while the peer talks to it.
+             * The reference passes to the handle's close callback. */
+            Py_INCREF(s);
+            s->rooted = 1;
+        }
     }
     else if (!want && s->reading) {
         if (s->uvs != NULL) {
@@ -1208,9 +1220,11 @@ static void
 stream_on_handle_closed(uv_handle_t *h)
 {
     tc_loop *loop = (tc_loop *)h->loop->data;
+    PyObject *root = (PyObject *)h->data;
     tc_loop_ensure_gil(loop);
     tc_loop_on_handle_closed(h);
     PyMem_RawFree(h);
+    Py_XDECREF(root);
 }
 
 /* Closes the libuv handle (the duplicate fd with it).  The buffer stays:
@@ -1226,7 +1240,10 @@ stream_close_handle(tc_stream *s)
     s->closed = 1;
     s->reading = 0;
     stream_unlink(s);
-    uvs->data = NULL;
+    /* The close callback gets the stream's reference to itself, if any
+     * (callbacks of a closed handle check s->closed); else nothing. */
+    uvs->data = s->rooted ? (void *)s : NULL;
+    s->rooted = 0;
     uv_close((uv_handle_t *)uvs, stream_on_handle_closed);
 }
 

@@ -139,6 +139,7 @@ typedef struct {
     PyObject *str_call_at;               /* "call_at" */
     PyObject *str_call_soon_threadsafe;  /* "call_soon_threadsafe" */
     PyObject *str_context;               /* "context" */
+    PyObject *kw_loop;                   /* ("loop",): vectorcall kwnames */
     PyObject *str_fileno;                /* "fileno" */
     PyObject *str_set_result;            /* "set_result" */
     PyObject *str_cancelled;             /* "cancelled" */
@@ -261,6 +262,10 @@ struct tc_loop_s {
     struct tc_http1_s *http_conns;
     uv_timer_t http_timer;
     uint64_t http_timer_due;  /* uv_now() ms the timer is armed for, 0 */
+    /* _eager_task: while set, the next call_soon hands its Handle to
+     * `captured` instead of the ready queue. */
+    char capture_soon;
+    PyObject *captured;
 };
 
 /* Appends a handle to the ready queue (new reference taken).  0 / -1. */

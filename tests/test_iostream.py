@@ -209,6 +209,47 @@ def test_close_with_pending_read(impl: Any, loop: asyncio.AbstractEventLoop) -> 
     assert run(loop, main) == [("closed", None), True, b"par"]
 
 
+def test_reading_stream_is_not_collected(impl: Any, loop: asyncio.AbstractEventLoop) -> None:
+    # A stream waiting for input is kept alive by the loop even when only
+    # its own pending read refers to the code using it (a websocket after
+    # its handler's request has gone): a collection must not end the echo
+    # task below, which nothing else refers to.
+    import gc
+
+    iostream = impl.mod("iostream")
+    netutil = impl.mod("netutil")
+
+    def start_echo(conn: socket.socket, addr: Any) -> None:
+        stream = iostream.IOStream(conn)
+
+        async def echo() -> None:
+            while True:
+                line = await stream.read_until(b"\n")
+                await stream.write(line.upper())
+
+        asyncio.ensure_future(echo())
+
+    async def main() -> bytes:
+        [listener] = netutil.bind_sockets(0, "127.0.0.1", family=socket.AF_INET)
+        remove = netutil.add_accept_handler(listener, start_echo)
+        client = iostream.IOStream(socket.socket(socket.AF_INET))
+        try:
+            await client.connect(listener.getsockname())
+            await client.write(b"one\n")
+            first = await client.read_until(b"\n")
+            for _ in range(3):
+                gc.collect()
+                await asyncio.sleep(0)
+            await client.write(b"two\n")
+            return first + await client.read_until(b"\n")
+        finally:
+            client.close()
+            remove()
+            listener.close()
+
+    assert run(loop, main) == b"ONE\nTWO\n"
+
+
 def test_pending_read_satisfied_on_close(impl: Any, loop: asyncio.AbstractEventLoop) -> None:
     async def main() -> bytes:
         server, client, cleanup = await stream_pair(impl)

@@ -1690,12 +1690,25 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
         work = handler._execute(active_transforms, *self.path_args, **self.path_kwargs)
         # A coroutine (the usual case) becomes a Task directly, as
         # gen.convert_yielded would make it; anything else goes through it.
-        running = (
-            asyncio.ensure_future(work)
-            if type(work) is types.CoroutineType
-            else gen.convert_yielded(work)
-        )
-        running.add_done_callback(_raise_if_failed)
+        # On the native loop (without a task factory) the Task takes its
+        # first step now, so a handler that never waits is done before this
+        # returns, without a trip through the loop (not from inside another
+        # task: one task cannot step another).
+        if type(work) is types.CoroutineType:
+            loop = asyncio.get_running_loop()
+            eager = getattr(loop, "_eager_task", None)
+            if (
+                eager is not None
+                and loop.get_task_factory() is None
+                and asyncio.current_task(loop) is None
+            ):
+                running = eager(asyncio.Task, work)
+            else:
+                running = asyncio.ensure_future(work)
+        else:
+            running = gen.convert_yielded(work)
+        if not running.done() or running.cancelled() or running.exception() is not None:
+            running.add_done_callback(_raise_if_failed)
         # Streaming handlers: the connection waits on this before reading
         # the body.  None for everything else.
         return handler._prepared_future
