@@ -11,6 +11,7 @@ for tornado_c they are compared with the reference's.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import base64
 import datetime
 import email.utils
@@ -717,6 +718,45 @@ def test_etag_and_304(impl: Any) -> None:
     )
     assert [r[0] for r in resps] == [200, 304, 304, 304, 304, 200, 405, 200, 200]
     assert resps[1][3] == b"" and header(resps[1], "Content-Type") is None
+
+
+_REQUEST_VAR: "contextvars.ContextVar[str]" = contextvars.ContextVar("_REQUEST_VAR", default="unset")
+
+
+def test_handlers_run_in_their_own_task(impl: Any) -> None:
+    # Handlers run inside a Task of their own (tornado_c steps it at once):
+    # current_task() is that task, asyncio.timeout() works before the first
+    # await, and context variables set by one request do not reach the next.
+    def build(web: Any) -> Any:
+        class Sync(web.RequestHandler):
+            def get(self) -> None:
+                task = asyncio.current_task()
+                before = _REQUEST_VAR.get()
+                _REQUEST_VAR.set(self.get_argument("v"))
+                self.write("%s %s %s" % (task is not None, before, task.get_coro().__qualname__))
+
+        class Async(web.RequestHandler):
+            async def get(self) -> None:
+                async with asyncio.timeout(5):
+                    before = _REQUEST_VAR.get()
+                    _REQUEST_VAR.set("async")
+                    await asyncio.sleep(0)
+                self.write("%s %s" % (before, asyncio.current_task() is not None))
+
+        return web.Application([("/sync", Sync), ("/async", Async)])
+
+    raws = [get("/sync?v=a"), get("/sync?v=b"), get("/async"), get("/sync?v=c")]
+    resps = exchange(impl, build, raws)
+    if impl.name == "tornado_c":
+        import tornado_c
+
+        assert run_app(impl, build, raws, loop_factory=tornado_c.new_event_loop)[0] == resps
+    assert [r[3] for r in resps] == [
+        b"True unset RequestHandler._execute",
+        b"True unset RequestHandler._execute",
+        b"unset True",
+        b"True unset RequestHandler._execute",
+    ]
 
 
 def test_cookies(impl: Any) -> None:
