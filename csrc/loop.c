@@ -564,6 +564,13 @@ loop_eager_task(tc_loop *self, PyObject *const *args, Py_ssize_t nargs)
     return task;
 }
 
+/* asyncio's get_debug (every Future and Task made on the loop asks). */
+static PyObject *
+loop_get_debug(tc_loop *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(self->debug);
+}
+
 /* Common body of call_at and call_later (args[0] is the time). */
 static PyObject *
 loop_schedule_at(tc_loop *self, double when, PyObject *const *args,
@@ -1014,6 +1021,8 @@ static PyMethodDef loop_methods[] = {
     {"call_at", (PyCFunction)(void (*)(void))loop_call_at,
      METH_FASTCALL | METH_KEYWORDS, call_at_doc},
     {"time", (PyCFunction)loop_time, METH_NOARGS, time_doc},
+    {"get_debug", (PyCFunction)loop_get_debug, METH_NOARGS,
+     PyDoc_STR("get_debug()\n--\n\nWhether the loop is in debug mode.")},
     {"_eager_task", (PyCFunction)(void (*)(void))loop_eager_task, METH_FASTCALL,
      PyDoc_STR("_eager_task(task_class, coro): a Task whose first step has run.")},
     {"_run_once", (PyCFunction)loop_run_once, METH_NOARGS,

@@ -601,7 +601,10 @@ class _RequestProxy:
     def __getattr__(self, name: str) -> Any:
         own = getattr(self.request, name)
         if own is None and self.defaults is not None:
-            return self.defaults.get(name, None)
+            own = self.defaults.get(name, None)
+        # A fetch reads most options more than once: later reads find the
+        # value here.  The request is not meant to change once fetched.
+        self.__dict__[name] = own
         return own
 
 

@@ -372,7 +372,9 @@ class IOLoop(Configurable):
         for `remove_timeout`.  Must be called on the loop's own thread (use
         `add_callback` to get there from elsewhere).
         """
-        if isinstance(deadline, datetime.timedelta):
+        if type(deadline) is float:  # the usual case, without the ABC check
+            pass
+        elif isinstance(deadline, datetime.timedelta):
             deadline = self.time() + deadline.total_seconds()
         elif not isinstance(deadline, numbers.Real):
             raise TypeError("Unsupported deadline %r" % deadline)

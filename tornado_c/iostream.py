@@ -26,6 +26,7 @@ import os
 import re
 import socket
 import ssl
+from _socket import socket as _socket_base
 import sys
 from collections import deque
 from numbers import Integral
@@ -1093,6 +1094,13 @@ def _retrieve_exception(future: "Future[Any]") -> None:
 
 _NATIVE_ELIGIBLE: Dict[type, bool] = {}
 
+# The native engine's kinds by address family.  A socket's family and type
+# are read as plain ints from the C socket type (socket.socket's properties
+# convert them to enums, which costs more than the rest of the check).
+_NATIVE_KINDS = {int(socket.AF_UNIX): 1, int(socket.AF_INET): 0, int(socket.AF_INET6): 0}
+_raw_family = _socket_base.family.__get__
+_raw_type = _socket_base.type.__get__
+
 
 def _native_eligible(cls: type) -> bool:
     """Whether instances of cls may run on the native engine: IOStream and
@@ -1145,33 +1153,31 @@ class IOStream(BaseIOStream):
         super().__init__(*args, **kwargs)
         self._maybe_go_native()
 
-    def _native_kind(self) -> Optional[int]:
+    def _native_kind(self, connected: bool = False) -> Optional[int]:
         """The native engine's kind for this stream (0 TCP, 1 Unix socket) if
-        it can run on it: a connected stream socket, an eligible class, and
-        an IOLoop on tornado_c's native loop.  None otherwise."""
+        it can run on it: a connected stream socket (``connected`` when the
+        caller knows it is), an eligible class, and an IOLoop on tornado_c's
+        native loop.  None otherwise."""
         if _core is None or not _native_eligible(type(self)):
             return None
         loop = self.io_loop.asyncio_loop
         if not isinstance(loop, _core.LoopBase) or loop.is_closed():
             return None
         sock = self.socket
-        if sock is None or sock.type != socket.SOCK_STREAM:
+        if not isinstance(sock, _socket_base) or _raw_type(sock) != socket.SOCK_STREAM:
             return None
-        family = sock.family
-        if family == socket.AF_UNIX:
-            kind = 1
-        elif family in (socket.AF_INET, socket.AF_INET6):
-            kind = 0
-        else:
-            return None
+        kind = _NATIVE_KINDS.get(_raw_family(sock))
+        if kind is None or connected:
+            return kind
         try:
             sock.getpeername()
         except OSError:
             return None  # not connected (yet): connect() moves it later
         return kind
 
-    def _maybe_go_native(self) -> None:
-        kind = self._native_kind()
+    def _maybe_go_native(self, kind: Optional[int] = -1) -> None:
+        if kind == -1:
+            kind = self._native_kind()
         if kind is not None:
             self._native_loop = self.io_loop.asyncio_loop
             self._native = _core.Stream(
@@ -1340,13 +1346,14 @@ class IOStream(BaseIOStream):
             and not self._write_buffer
             and self._read_buffer_size == 0
         )
-        if idle and self._native_kind() is not None:
+        kind = self._native_kind(connected=True) if idle else None
+        if kind is not None:
             # Idle right after connecting: hand the socket to the native
             # engine (its callbacks run before anything else touches it).
             if self._state is not None:
                 self.io_loop.remove_handler(self.fileno())
                 self._state = None
-            self._maybe_go_native()
+            self._maybe_go_native(kind)
 
     def set_nodelay(self, value: bool) -> None:
         if self._native is not None:

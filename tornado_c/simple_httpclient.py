@@ -683,11 +683,13 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         report("\r\n")
 
     def _should_follow_redirect(self) -> bool:
+        if self.code not in _REDIRECT_STATUSES:
+            return False
         request = self.request
         if not request.follow_redirects:
             return False
         assert request.max_redirects is not None
-        if self.code not in _REDIRECT_STATUSES or request.max_redirects <= 0:
+        if request.max_redirects <= 0:
             return False
         return self.headers is not None and self.headers.get("Location") is not None
 
