@@ -120,6 +120,33 @@ async def close_server(server: Any) -> None:
     await server.wait_closed()
 
 
+def run_pair(
+    loop: asyncio.AbstractEventLoop,
+    body: Callable[[Any, Any], Any],
+    server_proto: Any = None,
+    client_proto: Any = None,
+) -> None:
+    """Runs body(client transport, server protocol) on a fresh connection."""
+
+    async def main() -> None:
+        server, tr, sp = await tcp_pair(loop, server_proto or Recorder, client_proto or Recorder)
+        try:
+            await body(tr, sp)
+        finally:
+            await close_server(server)
+
+    run(loop, main())
+
+
+async def echo(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    """A start_server handler echoing until the end of stream."""
+    while data := await r.read(65536):
+        w.write(data)
+        await w.drain()
+    w.close()
+    await w.wait_closed()
+
+
 def native(loop: asyncio.AbstractEventLoop) -> bool:
     return isinstance(loop, tornado_c.Loop)
 
@@ -129,15 +156,8 @@ def native(loop: asyncio.AbstractEventLoop) -> bool:
 
 
 def test_open_connection_echo(loop: asyncio.AbstractEventLoop) -> None:
-    async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        while data := await r.read(65536):
-            w.write(data)
-            await w.drain()
-        w.close()
-        await w.wait_closed()
-
     async def main() -> None:
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        server = await asyncio.start_server(echo, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         r, w = await asyncio.open_connection("127.0.0.1", port)
         tr = w.transport
@@ -205,8 +225,7 @@ def test_connect_accepted_socket(loop: asyncio.AbstractEventLoop) -> None:
 
 
 def test_protocol_events_and_single_connection_lost(loop: asyncio.AbstractEventLoop) -> None:
-    async def main() -> None:
-        server, tr, sp = await tcp_pair(loop, Recorder, Recorder)
+    async def main(tr: Any, sp: Any) -> None:
         cp = tr.get_protocol()
         tr.write(b"x" * 1000)
         await until(lambda: len(sp.data) == 1000)
@@ -219,9 +238,8 @@ def test_protocol_events_and_single_connection_lost(loop: asyncio.AbstractEventL
         await turns()
         assert cp.names() == ["made", "lost"]
         assert tr.get_protocol() is None
-        await close_server(server)
 
-    run(loop, main())
+    run_pair(loop, main)
 
 
 def test_connection_made_before_data_and_waiter(loop: asyncio.AbstractEventLoop) -> None:
@@ -282,8 +300,7 @@ class Buffered(asyncio.BufferedProtocol):
 def test_buffered_protocol(loop: asyncio.AbstractEventLoop) -> None:
     blob = os.urandom(300_000)
 
-    async def main() -> None:
-        server, tr, sp = await tcp_pair(loop, Buffered, Recorder)
+    async def main(tr: Any, sp: Any) -> None:
         tr.write(blob)
         await until(lambda: len(sp.data) == len(blob))
         assert bytes(sp.data) == blob
@@ -291,14 +308,12 @@ def test_buffered_protocol(loop: asyncio.AbstractEventLoop) -> None:
         tr.close()
         assert await sp.lost is None
         assert sp.eof == 1
-        await close_server(server)
 
-    run(loop, main())
+    run_pair(loop, main, Buffered, Recorder)
 
 
 def test_set_protocol_switches_receiver(loop: asyncio.AbstractEventLoop) -> None:
-    async def main() -> None:
-        server, tr, sp = await tcp_pair(loop, Recorder, Recorder)
+    async def main(tr: Any, sp: Any) -> None:
         tr.write(b"one")
         await until(lambda: sp.data == b"one")
         other = Buffered(10)
@@ -310,9 +325,8 @@ def test_set_protocol_switches_receiver(loop: asyncio.AbstractEventLoop) -> None
         assert sp.data == b"one"
         tr.close()
         assert await other.lost is None
-        await close_server(server)
 
-    run(loop, main())
+    run_pair(loop, main)
 
 
 # --------------------------------------------------------------------------
@@ -327,8 +341,7 @@ def test_eof_received_true_keeps_writing(loop: asyncio.AbstractEventLoop) -> Non
             self.transport.close()
             return True
 
-    async def main() -> None:
-        server, tr, sp = await tcp_pair(loop, Replier, Recorder)
+    async def main(tr: Any, sp: Any) -> None:
         cp = tr.get_protocol()
         assert tr.can_write_eof()
         tr.write(b"question")
@@ -340,23 +353,20 @@ def test_eof_received_true_keeps_writing(loop: asyncio.AbstractEventLoop) -> Non
         assert cp.data == b"after eof:question"
         assert cp.names() == ["made", "eof", "lost"]
         assert await sp.lost is None
-        await close_server(server)
 
-    run(loop, main())
+    run_pair(loop, main, Replier, Recorder)
 
 
 def test_eof_received_false_closes(loop: asyncio.AbstractEventLoop) -> None:
-    async def main() -> None:
-        server, tr, sp = await tcp_pair(loop, lambda: Recorder(eof_result=False), Recorder)
+    async def main(tr: Any, sp: Any) -> None:
         tr.write_eof()
         assert await sp.lost is None
         assert sp.names() == ["made", "eof", "lost"]
         assert sp.transport.is_closing()
         cp = tr.get_protocol()
         assert await cp.lost is None
-        await close_server(server)
 
-    run(loop, main())
+    run_pair(loop, main, lambda: Recorder(eof_result=False), Recorder)
 
 
 # --------------------------------------------------------------------------
@@ -364,8 +374,7 @@ def test_eof_received_false_closes(loop: asyncio.AbstractEventLoop) -> None:
 
 
 def test_pause_resume_reading(loop: asyncio.AbstractEventLoop) -> None:
-    async def main() -> None:
-        server, tr, sp = await tcp_pair(loop, Recorder, Recorder)
+    async def main(tr: Any, sp: Any) -> None:
         st = sp.transport
         assert st.is_reading()
         tr.write(b"a")
@@ -384,9 +393,8 @@ def test_pause_resume_reading(loop: asyncio.AbstractEventLoop) -> None:
         assert await sp.lost is None
         assert sp.names() == ["made", "eof", "lost"]
         assert not st.is_reading()
-        await close_server(server)
 
-    run(loop, main())
+    run_pair(loop, main)
 
 
 def test_pause_reading_in_data_received(loop: asyncio.AbstractEventLoop) -> None:
@@ -395,8 +403,7 @@ def test_pause_reading_in_data_received(loop: asyncio.AbstractEventLoop) -> None
             super().data_received(data)
             self.transport.pause_reading()
 
-    async def main() -> None:
-        server, tr, sp = await tcp_pair(loop, Pauser, Recorder)
+    async def main(tr: Any, sp: Any) -> None:
         tr.write(b"x" * 10)
         await until(lambda: len(sp.data) == 10)
         tr.write(b"y" * 10)
@@ -409,9 +416,8 @@ def test_pause_reading_in_data_received(loop: asyncio.AbstractEventLoop) -> None
         sp.transport.close()
         assert await sp.lost is None
         tr.close()
-        await close_server(server)
 
-    run(loop, main())
+    run_pair(loop, main, Pauser, Recorder)
 
 
 # --------------------------------------------------------------------------
@@ -436,8 +442,7 @@ def test_write_flow_control(loop: asyncio.AbstractEventLoop) -> None:
             super().resume_writing()
             assert self.transport.get_write_buffer_size() <= self.transport.get_write_buffer_limits()[0]
 
-    async def main() -> None:
-        server, tr, sp = await tcp_pair(loop, Recorder, Writer)
+    async def main(tr: Any, sp: Any) -> None:
         cp = tr.get_protocol()
         tr.set_write_buffer_limits(high=4 * 65536)
         assert tr.get_write_buffer_limits() == (65536, 4 * 65536)
@@ -455,14 +460,12 @@ def test_write_flow_control(loop: asyncio.AbstractEventLoop) -> None:
         tr.close()
         await until(lambda: len(sp.data) == cp.sent)
         assert await cp.lost is None
-        await close_server(server)
 
-    run(loop, main())
+    run_pair(loop, main, Recorder, Writer)
 
 
 def test_write_buffer_limits_validation(loop: asyncio.AbstractEventLoop) -> None:
-    async def main() -> None:
-        server, tr, sp = await tcp_pair(loop, Recorder, Recorder)
+    async def main(tr: Any, sp: Any) -> None:
         assert tr.get_write_buffer_limits() == (16384, 65536)
         tr.set_write_buffer_limits(low=100)
         assert tr.get_write_buffer_limits() == (100, 400)
@@ -475,14 +478,12 @@ def test_write_buffer_limits_validation(loop: asyncio.AbstractEventLoop) -> None
         assert tr.get_write_buffer_size() == 0
         tr.close()
         await sp.lost
-        await close_server(server)
 
-    run(loop, main())
+    run_pair(loop, main)
 
 
 def test_write_argument_types(loop: asyncio.AbstractEventLoop) -> None:
-    async def main() -> None:
-        server, tr, sp = await tcp_pair(loop, Recorder, Recorder)
+    async def main(tr: Any, sp: Any) -> None:
         for bad in ("text", 1, None, [b"a"]):
             with pytest.raises(TypeError, match="data argument must be a bytes-like object"):
                 tr.write(bad)
@@ -499,16 +500,14 @@ def test_write_argument_types(loop: asyncio.AbstractEventLoop) -> None:
         await until(lambda: sp.data == b"mutable")
         tr.close()
         await sp.lost
-        await close_server(server)
 
-    run(loop, main())
+    run_pair(loop, main)
 
 
 def test_close_flushes_queued_data(loop: asyncio.AbstractEventLoop) -> None:
     blob = os.urandom(4_000_000)
 
-    async def main() -> None:
-        server, tr, sp = await tcp_pair(loop, Recorder, Recorder)
+    async def main(tr: Any, sp: Any) -> None:
         cp = tr.get_protocol()
         shrink_buffers(tr, sp.transport)
         sp.transport.pause_reading()
@@ -523,14 +522,12 @@ def test_close_flushes_queued_data(loop: asyncio.AbstractEventLoop) -> None:
         assert await sp.lost is None
         assert bytes(sp.data) == blob
         assert sp.names()[-2:] == ["eof", "lost"]
-        await close_server(server)
 
-    run(loop, main())
+    run_pair(loop, main)
 
 
 def test_abort_drops_queued_data(loop: asyncio.AbstractEventLoop) -> None:
-    async def main() -> None:
-        server, tr, sp = await tcp_pair(loop, Recorder, Recorder)
+    async def main(tr: Any, sp: Any) -> None:
         cp = tr.get_protocol()
         shrink_buffers(tr, sp.transport)
         sp.transport.pause_reading()
@@ -544,16 +541,14 @@ def test_abort_drops_queued_data(loop: asyncio.AbstractEventLoop) -> None:
         assert exc is None or isinstance(exc, ConnectionResetError)
         assert len(sp.data) < 4_000_000
         assert [n for n in cp.names() if "writing" not in n] == ["made", "lost"]
-        await close_server(server)
 
-    run(loop, main())
+    run_pair(loop, main)
 
 
 def test_write_after_close_warns_after_five(
     loop: asyncio.AbstractEventLoop, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async def main() -> None:
-        server, tr, sp = await tcp_pair(loop, Recorder, Recorder)
+    async def main(tr: Any, sp: Any) -> None:
         cp = tr.get_protocol()
         tr.abort()
         await cp.lost
@@ -566,13 +561,24 @@ def test_write_after_close_warns_after_five(
         warned = [r for r in caplog.records if r.message == "socket.send() raised exception."]
         assert len(warned) == 2
         await sp.lost
-        await close_server(server)
 
-    run(loop, main())
+    run_pair(loop, main)
 
 
 # --------------------------------------------------------------------------
 # errors
+
+
+async def raw_peer(loop: asyncio.AbstractEventLoop) -> tuple[Any, Any, socket.socket]:
+    """A client transport connected to a plain socket: (transport,
+    protocol, the peer's socket)."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.setblocking(False)
+        port = listener.getsockname()[1]
+        connect = asyncio.ensure_future(loop.create_connection(Recorder, "127.0.0.1", port))
+        peer, _ = await loop.sock_accept(listener)
+    tr, proto = await connect
+    return tr, proto, peer
 
 
 def _reset(sock: socket.socket) -> None:
@@ -582,12 +588,7 @@ def _reset(sock: socket.socket) -> None:
 
 def test_peer_reset_while_reading(loop: asyncio.AbstractEventLoop) -> None:
     async def main() -> None:
-        listener = socket.create_server(("127.0.0.1", 0))
-        listener.setblocking(False)
-        port = listener.getsockname()[1]
-        connect = asyncio.ensure_future(loop.create_connection(Recorder, "127.0.0.1", port))
-        peer, _ = await loop.sock_accept(listener)
-        tr, proto = await connect
+        tr, proto, peer = await raw_peer(loop)
         await until(lambda: proto.transport is not None)
         await loop.sock_sendall(peer, b"some data")
         await until(lambda: proto.data == b"some data")
@@ -596,19 +597,13 @@ def test_peer_reset_while_reading(loop: asyncio.AbstractEventLoop) -> None:
         assert isinstance(exc, ConnectionResetError)
         assert proto.names() == ["made", "lost"]
         assert tr.is_closing()
-        listener.close()
 
     run(loop, main())
 
 
 def test_peer_reset_while_writing(loop: asyncio.AbstractEventLoop) -> None:
     async def main() -> None:
-        listener = socket.create_server(("127.0.0.1", 0))
-        listener.setblocking(False)
-        port = listener.getsockname()[1]
-        connect = asyncio.ensure_future(loop.create_connection(Recorder, "127.0.0.1", port))
-        peer, _ = await loop.sock_accept(listener)
-        tr, proto = await connect
+        tr, proto, peer = await raw_peer(loop)
         tr.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32768)
         peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
         tr.write(b"w" * 8_000_000)  # more than the socket buffers hold
@@ -619,7 +614,6 @@ def test_peer_reset_while_writing(loop: asyncio.AbstractEventLoop) -> None:
         assert proto.names().count("lost") == 1
         assert tr.get_write_buffer_size() == 0
         tr.write(b"after")  # counted, not raised
-        listener.close()
 
     run(loop, main())
 
@@ -641,17 +635,15 @@ def test_protocol_exception_is_fatal(loop: asyncio.AbstractEventLoop, where: str
             if where == "eof_received":
                 raise boom
 
-    async def main() -> None:
-        server, tr, sp = await tcp_pair(loop, Failing, Recorder)
+    async def main(tr: Any, sp: Any) -> None:
         tr.write(b"trigger")
         if where == "eof_received":
             await until(lambda: sp.data == b"trigger")
             tr.write_eof()
         assert await sp.lost is boom
         tr.close()
-        await close_server(server)
 
-    run(loop, main())
+    run_pair(loop, main, Failing, Recorder)
     assert len(contexts) == 1
     ctx = contexts[0]
     assert ctx["message"] == f"Fatal error: protocol.{where}() call failed."
@@ -668,16 +660,14 @@ def test_buffered_protocol_errors(loop: asyncio.AbstractEventLoop) -> None:
         def get_buffer(self, sizehint: int) -> bytearray:
             return bytearray()
 
-    async def main() -> None:
-        server, tr, sp = await tcp_pair(loop, Empty, Recorder)
+    async def main(tr: Any, sp: Any) -> None:
         tr.write(b"data")
         exc = await sp.lost
         assert isinstance(exc, RuntimeError)
         assert str(exc) == "get_buffer() returned an empty buffer"
         tr.close()
-        await close_server(server)
 
-    run(loop, main())
+    run_pair(loop, main, Empty, Recorder)
     assert [c["message"] for c in contexts] == ["Fatal error: protocol.get_buffer() call failed."]
 
 
@@ -710,14 +700,13 @@ def test_keyboard_interrupt_in_protocol_leaves_the_loop(loop: asyncio.AbstractEv
 
 
 def test_extra_info(loop: asyncio.AbstractEventLoop) -> None:
-    async def main() -> None:
-        server, tr, sp = await tcp_pair(loop, Recorder, Recorder)
+    async def main(tr: Any, sp: Any) -> None:
         sock = tr.get_extra_info("socket")
         assert isinstance(sock, asyncio.trsock.TransportSocket)
         assert sock.family == socket.AF_INET and sock.type == socket.SOCK_STREAM
         assert sock.getsockname() == tr.get_extra_info("sockname")
         assert sock.getpeername() == tr.get_extra_info("peername")
-        assert tr.get_extra_info("peername") == server.sockets[0].getsockname()
+        assert tr.get_extra_info("peername") == sp.transport.get_extra_info("sockname")
         assert sp.transport.get_extra_info("peername") == tr.get_extra_info("sockname")
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
         assert tr.get_extra_info("socket") is sock
@@ -730,9 +719,8 @@ def test_extra_info(loop: asyncio.AbstractEventLoop) -> None:
         assert sock.fileno() == -1
         assert tr.get_extra_info("sockname") is not None
         await sp.lost
-        await close_server(server)
 
-    run(loop, main())
+    run_pair(loop, main)
 
 
 def test_no_fd_leak(loop_factory: Callable[[], asyncio.AbstractEventLoop]) -> None:
@@ -805,14 +793,8 @@ def test_tls_echo(loop: asyncio.AbstractEventLoop) -> None:
     client_ctx.check_hostname = False
     client_ctx.verify_mode = ssl.CERT_NONE
 
-    async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        while data := await r.read(65536):
-            w.write(data)
-            await w.drain()
-        w.close()
-
     async def main() -> None:
-        server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_ctx)
+        server = await asyncio.start_server(echo, "127.0.0.1", 0, ssl=server_ctx)
         port = server.sockets[0].getsockname()[1]
         r, w = await asyncio.open_connection("127.0.0.1", port, ssl=client_ctx)
         assert w.get_extra_info("sslcontext") is client_ctx
