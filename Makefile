@@ -83,7 +83,9 @@ bench: build $(RAW_SERVER)
 
 # ASan+UBSan: the instrumented extension is built into build/asan (next to a
 # copy of the Python package) and run inside the ordinary interpreter binary
-# with the sanitizer runtime preloaded.
+# with the sanitizer runtime preloaded.  PYTHONSAFEPATH keeps `-m pytest` from
+# putting the checkout first on sys.path, where its in-place (uninstrumented)
+# build would be imported instead.
 ASAN_LIB = $(shell gcc -print-file-name=libasan.so)
 UBSAN_LIB = $(shell gcc -print-file-name=libubsan.so)
 REAL_PYTHON = $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
@@ -94,7 +96,7 @@ asan: deps
 	cp -r tornado_c/*.py tornado_c/platform tornado_c/py.typed tornado_c/testing_data build/asan/tornado_c/
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:halt_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	LD_PRELOAD="$(ASAN_LIB) $(UBSAN_LIB)" PYTHONMALLOC=malloc PYTHONPATH=build/asan \
+	LD_PRELOAD="$(ASAN_LIB) $(UBSAN_LIB)" PYTHONMALLOC=malloc PYTHONPATH=build/asan PYTHONSAFEPATH=1 \
 	    $(REAL_PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests
 
 debug: deps

@@ -1,9 +1,15 @@
-"""Side-by-side TCP benchmarks: pure-Python Tornado vs tornado_c.
+"""Side-by-side TCP benchmarks: pure-Python Tornado vs tornado_c, asyncio vs tornado_c's loop.
 
 One echo server (benchmarks/apps/echo_server.py, a ``tornado.tcpserver.TCPServer``
 subclass written against Tornado's API) is run unchanged by pure-Python
-Tornado (``python echo_server.py``) and by tornado_c through the drop-in
-alias (``python -m tornado_c echo_server.py``).  The load generator is this
+Tornado (``python echo_server.py``, impl ``tornado``) and by tornado_c through
+the drop-in alias (``python -m tornado_c echo_server.py``, impl ``tornado_c``).
+A second one (benchmarks/apps/asyncio_echo.py, written against asyncio's API:
+an ``asyncio.Protocol``, and ``start_server`` streams in line mode) is run on
+asyncio's own loop (impl ``asyncio``) and on tornado_c's native loop with its
+native transports (impl ``asyncio_c``).  Each tornado_c figure is compared with
+its own reference (tornado_c with Tornado, asyncio_c with asyncio).  The load
+generator is this
 same file run as a separate process (``--client ...``): plain sockets and
 ``select.epoll`` on the standard library only, the same client for both
 servers.  The server is pinned to core 0 and the client to core 1 (when
@@ -15,7 +21,7 @@ Workloads:
          64-byte message carrying its connection id and a counter and waiting
          for the identical echo before sending the next; fixed duration.
   line   the same with newline-terminated messages and the server in
-         ``read_until(b"\\n")`` mode.
+         ``read_until(b"\\n")`` mode (asyncio app: ``readuntil`` on streams).
   bulk   one connection, 1 MiB writes echoed back, MiB/s over a fixed total;
          the CRC-32 of everything received is compared with what was sent.
   idle   server memory per idle connection: VmRSS after a warm-up, then after
@@ -30,6 +36,7 @@ the client, and the table says so.
 
 Usage: python benchmarks/bench_tcp.py [--runs 3] [--duration 5] [--bulk-mib 256]
                                       [--idle 5000] [--workloads rt,line,bulk,idle]
+                                      [--impls tornado,tornado_c,asyncio,asyncio_c]
                                       [--json FILE] [--out-dir DIR] [--quick]
 """
 
@@ -54,6 +61,10 @@ from typing import Any, Dict, List, Optional, Tuple
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 APP = os.path.join(HERE, "apps", "echo_server.py")
+ASYNCIO_APP = os.path.join(HERE, "apps", "asyncio_echo.py")
+IMPLS = ("tornado", "tornado_c", "asyncio", "asyncio_c")
+# The reference each implementation is compared with.
+REFERENCE = {"tornado_c": "tornado", "asyncio_c": "asyncio"}
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 HOST = "127.0.0.1"
 MSG_SIZE = 64
@@ -526,7 +537,12 @@ class Server:
         cmd = [sys.executable]
         if impl == "tornado_c":
             cmd += ["-m", "tornado_c"]
-        cmd += [APP, "--port", str(self.port), "--mode", mode]
+        if impl.startswith("asyncio"):
+            loop = "tornado_c" if impl == "asyncio_c" else "asyncio"
+            cmd += [ASYNCIO_APP, "--loop", loop]
+        else:
+            cmd += [APP]
+        cmd += ["--port", str(self.port), "--mode", mode]
         with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
             self.proc = subprocess.Popen(taskset(0) + cmd, stdout=out, stderr=err,
                                          env=child_env(), cwd=HERE)
@@ -658,7 +674,7 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def ratio_text(workload: str, row: Row, base: Optional[Row]) -> Tuple[str, Optional[float]]:
-    if row.impl == "tornado" or base is None or not base.values or not row.values:
+    if row.impl not in REFERENCE or base is None or not base.values or not row.values:
         return "", None
     b, v = base.median(), row.median()
     if not b or (not v and HIGHER_IS_BETTER[workload]):
@@ -687,10 +703,13 @@ def render(rows: Dict[Tuple[str, str], Row], args: argparse.Namespace, meta: Dic
         f"read_bytes(65536, partial=True) / read_until) under pure-Python Tornado "
         f"{meta['tornado']} and tornado_c (`python -m tornado_c`); load generator: one "
         f"process, plain sockets + epoll; {pin}; {args.runs} interleaved run(s), medians. "
+        f"asyncio / asyncio_c: benchmarks/apps/asyncio_echo.py (an asyncio.Protocol echo; "
+        f"start_server streams with readuntil for line) on asyncio's loop and on tornado_c's "
+        f"native loop. "
         f"Python {meta['python']}, {meta['cpus']} CPUs.",
         "",
         "| workload | impl | median | unit | runs | server CPU | client CPU | other load "
-        "| vs Tornado | target | correct |",
+        "| vs reference | target | correct |",
         "|---|---|---:|---|---|---:|---:|---:|---:|---|---|",
     ]
     order = [w for w in ("rt", "line", "bulk", "idle", "idle_echo")
@@ -701,7 +720,8 @@ def render(rows: Dict[Tuple[str, str], Row], args: argparse.Namespace, meta: Dic
             if row is None:
                 continue
             title = TITLES[workload].format(c=args.connections, mib=args.bulk_mib, n=args.idle)
-            ratio_s, ratio = ratio_text(workload, row, rows.get((workload, "tornado")))
+            ratio_s, ratio = ratio_text(workload, row,
+                                        rows.get((workload, REFERENCE.get(impl, ""))))
             digits = 1 if workload == "bulk" else 0
             runs = ", ".join(f"{v:.{digits}f}" for v in row.values)
             if row.server_cpu:
@@ -730,7 +750,8 @@ def render(rows: Dict[Tuple[str, str], Row], args: argparse.Namespace, meta: Dic
         "",
         "Targets (issue 3): tornado_c >= 5x Tornado on round trips, >= 3x on bulk "
         "throughput, <= 2 KB server memory per idle connection (Tornado ~9 KB). "
-        "For bytes/conn lower is better; the ratio is tornado_c / Tornado either way. "
+        "For bytes/conn lower is better; the ratio is tornado_c / Tornado (asyncio_c / "
+        "asyncio) either way. "
         "Server CPU is the server's CPU time over the measured window as a share of one "
         "core, with the share of it spent in the kernel (the loopback TCP stack and copies, "
         "which neither implementation can make faster) in brackets. Other load is the worst run's "
@@ -764,7 +785,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--bulk-mib", type=int, default=1024)
     parser.add_argument("--idle", type=int, default=5000)
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
-    parser.add_argument("--impls", default="tornado,tornado_c")
+    parser.add_argument("--impls", default=",".join(IMPLS),
+                        help="tornado and tornado_c run echo_server.py; asyncio and "
+                             "asyncio_c run asyncio_echo.py on asyncio's / tornado_c's loop")
     parser.add_argument("--json", help="write the figures and every run's raw result here")
     parser.add_argument("--out-dir", help="write the markdown table to DIR/tcp-DATE.md")
     parser.add_argument("--quick", action="store_true", help="a ~15 s smoke run")
@@ -782,7 +805,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args.workload_list = [w for w in args.workloads.split(",") if w]
     args.impl_list = [i for i in args.impls.split(",") if i]
     unknown = set(args.workload_list) - set(WORKLOADS)
-    bad_impl = set(args.impl_list) - {"tornado", "tornado_c"}
+    bad_impl = set(args.impl_list) - set(IMPLS)
     if unknown or bad_impl:
         parser.error(f"unknown workload/impl: {sorted(unknown | bad_impl)}")
     missing = check_machine()

@@ -348,6 +348,7 @@ loop_traverse(tc_loop *self, visitproc visit, void *arg)
     for (i = 0; i < self->heap_len; i++) {
         Py_VISIT(self->heap[i]);
     }
+    Py_VISIT(self->transports);
     return tc_poll_traverse(self, visit, arg);
 }
 
@@ -363,6 +364,7 @@ loop_clear(tc_loop *self)
             Py_CLEAR(self->fds[i].writer);
         }
     }
+    Py_CLEAR(self->transports);
     return 0;
 }
 
@@ -373,6 +375,7 @@ loop_dealloc(tc_loop *self)
     PyObject_GC_UnTrack(self);
     tc_stream_close_all(self);
     tc_http1_loop_closed(self);
+    tc_transport_loop_closed(self);
     loop_close_uv(self);
     loop_release_queues(self);
     tc_poll_clear(self);
@@ -917,6 +920,7 @@ loop_close_native(tc_loop *self, PyObject *Py_UNUSED(ignored))
     self->closed = 1;
     tc_stream_close_all(self);
     tc_http1_loop_closed(self);
+    tc_transport_loop_closed(self);
     loop_close_uv(self);
     loop_release_queues(self);
     tc_poll_clear(self);

@@ -23,6 +23,8 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->request_start_line);
     Py_VISIT(st->http_input_error);
     Py_VISIT(st->http_output_error);
+    Py_VISIT(st->TransportType);
+    Py_VISIT(st->buffered_protocol);
     return 0;
 }
 
@@ -73,6 +75,15 @@ core_clear(PyObject *module)
     Py_CLEAR(st->str_Transfer_Encoding);
     Py_CLEAR(st->str_chunked);
     Py_CLEAR(st->str_Content_Length);
+    Py_CLEAR(st->TransportType);
+    Py_CLEAR(st->buffered_protocol);
+    Py_CLEAR(st->str_get_buffer);
+    Py_CLEAR(st->str_buffer_updated);
+    Py_CLEAR(st->str_eof_received);
+    Py_CLEAR(st->str_connection_lost);
+    Py_CLEAR(st->str_pause_writing);
+    Py_CLEAR(st->str_resume_writing);
+    Py_CLEAR(st->str_fatal_error);
     return 0;
 }
 
@@ -193,7 +204,8 @@ core_exec(PyObject *module)
     }
 
     if (tc_handle_type_init(module, st) < 0 || tc_loop_type_init(module, st) < 0 ||
-        tc_stream_type_init(module, st) < 0 || tc_http1_type_init(module, st) < 0) {
+        tc_stream_type_init(module, st) < 0 || tc_http1_type_init(module, st) < 0 ||
+        tc_transport_type_init(module, st) < 0) {
         return -1;
     }
     return 0;

@@ -137,6 +137,25 @@ stream_report_error(tc_stream *s, const char *what)
     Py_XDECREF(exc);
 }
 
+/* A C protocol with end-of-stream / error hooks (transport.c) takes those
+ * events itself instead of the Python on_event callback (http1.c has none:
+ * its stream's events still go to IOStream).  Returns 1 when delivered. */
+static int
+stream_emit_to_proto(tc_stream *s, int kind, PyObject *detail)
+{
+    const tc_stream_proto *p = s->proto;
+    void *ctx = s->proto_ctx;
+    if (kind == SE_EOF && p->on_eof != NULL) {
+        p->on_eof(ctx);
+        return 1;
+    }
+    if ((kind == SE_READ_ERROR || kind == SE_WRITE_ERROR) && p->on_error != NULL) {
+        p->on_error(ctx, detail, kind == SE_WRITE_ERROR);
+        return 1;
+    }
+    return 0;
+}
+
 /* Calls on_event(kind, detail) (steals detail).  Returns 0, or -1 with the
  * callback's exception set. */
 static int
@@ -145,6 +164,10 @@ stream_emit(tc_stream *s, int kind, PyObject *detail)
     PyObject *cb = s->on_event, *r;
     if (detail == NULL) {
         return -1;
+    }
+    if (s->proto != NULL && stream_emit_to_proto(s, kind, detail)) {
+        Py_DECREF(detail);
+        return 0;
     }
     if (cb == NULL || cb == Py_None) {
         Py_DECREF(detail);
@@ -1827,4 +1850,53 @@ tc_stream_write_failed(tc_stream *s)
     if (stream_emit(s, SE_WRITE_ERROR, exc) < 0) {
         stream_report_error(s, "Exception in tornado_c stream event handler");
     }
+}
+
+void
+tc_stream_close(tc_stream *s)
+{
+    stream_close_handle(s);
+}
+
+/* Frees the shutdown request; an error (the peer already gone, or the
+ * handle closed first: UV_ECANCELED) is reported by the reads or writes
+ * that meet it, not here. */
+static void
+stream_on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)status;
+    PyMem_RawFree(req);
+}
+
+int
+tc_stream_shutdown(tc_stream *s)
+{
+    uv_shutdown_t *req;
+    int rc;
+    if (s->uvs == NULL) {
+        return 0;
+    }
+    req = PyMem_RawMalloc(sizeof(uv_shutdown_t));
+    if (req == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    /* libuv sends the FIN once every queued write is out. */
+    rc = uv_shutdown(req, s->uvs, stream_on_shutdown);
+    if (rc < 0) {
+        PyMem_RawFree(req);
+        tc_raise_uv_error(rc);
+        return -1;
+    }
+    return 0;
+}
+
+int
+tc_stream_fd(tc_stream *s)
+{
+    uv_os_fd_t fd;
+    if (s->uvs == NULL || uv_fileno((uv_handle_t *)s->uvs, &fd) < 0) {
+        return -1;
+    }
+    return fd;
 }

@@ -157,6 +157,13 @@ typedef struct {
     PyObject *str_start_request, *str_headers_received, *str_data_received;
     PyObject *str_finish, *str_Connection, *str_close, *str_Keep_Alive;
     PyObject *str_Transfer_Encoding, *str_chunked, *str_Content_Length;
+    /* transport.c */
+    PyTypeObject *TransportType;
+    PyObject *buffered_protocol;         /* asyncio.BufferedProtocol (and
+                                            str_data_received from http1.c) */
+    PyObject *str_get_buffer, *str_buffer_updated, *str_eof_received;
+    PyObject *str_connection_lost, *str_pause_writing, *str_resume_writing;
+    PyObject *str_fatal_error;           /* "_fatal_error" */
 } tc_state;
 
 extern PyModuleDef tc_module_def;
@@ -266,6 +273,10 @@ struct tc_loop_s {
      * `captured` instead of the ready queue. */
     char capture_soon;
     PyObject *captured;
+    /* Native asyncio transports whose connection is not lost yet
+     * (transport.c): a set holding them, as asyncio's selector holds a
+     * reading transport, so a connection nobody references stays served. */
+    PyObject *transports;
 };
 
 /* Appends a handle to the ready queue (new reference taken).  0 / -1. */
@@ -361,6 +372,13 @@ typedef struct {
      * before it is buffered; returns how many bytes it consumed (the rest
      * is buffered and on_data follows). */
     Py_ssize_t (*on_direct)(void *ctx, const char *data, Py_ssize_t len);
+    /* Optional: the end of the input (on_eof) and read or write errors
+     * (on_error: exc is the OSError, borrowed; writing is 1 for a write
+     * error).  When set, these events go to the protocol instead of the
+     * stream's Python on_event callback; the protocol must not let an
+     * exception escape. */
+    void (*on_eof)(void *ctx);
+    void (*on_error)(void *ctx, PyObject *exc, int writing);
 } tc_stream_proto;
 
 /* 1 when o is a Stream, else 0. */
@@ -406,9 +424,31 @@ Py_ssize_t tc_stream_write(tc_stream *s, PyObject *data);
  * possible, the remainder copied and queued.  Same return values. */
 Py_ssize_t tc_stream_write_raw(tc_stream *s, const char *p, Py_ssize_t n);
 
+/* Closes the libuv handle (and its fd) now; queued writes are dropped and
+ * no protocol hook runs afterwards.  Buffered input stays readable. */
+void tc_stream_close(tc_stream *s);
+
+/* Half-closes the stream (shutdown(SHUT_WR)) once the queued writes are
+ * out.  0 (also when already closed), or -1 with an exception set. */
+int tc_stream_shutdown(tc_stream *s);
+
+/* The fd libuv uses (the stream's own duplicate), -1 once closed. */
+int tc_stream_fd(tc_stream *s);
+
 /* Reports the OSError currently set as a write error to the stream's Python
  * side (which closes the stream).  Clears the exception. */
 void tc_stream_write_failed(tc_stream *s);
+
+/* ------------------------------------------------------------ transport.c */
+
+/* The asyncio transport on a Stream (needs asyncio.transports importable).
+ * 0 / -1. */
+int tc_transport_type_init(PyObject *module, tc_state *st);
+
+/* The loop is closing: its streams are closed already; forget the open
+ * transports (the ones nobody else holds are collected, with asyncio's
+ * "unclosed transport" ResourceWarning). */
+void tc_transport_loop_closed(tc_loop *loop);
 
 /* ------------------------------------------------------------ websocket.c */
 

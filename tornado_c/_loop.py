@@ -5,8 +5,10 @@
 iteration, call_soon / call_later / call_at / call_soon_threadsafe and fd
 watching, on libuv).  What is not hot — run_until_complete, the exception
 handler API, executors, DNS, subprocesses, signals, socket helpers and
-transports — is asyncio's own Python implementation (the unix selector loop)
-running on top of those primitives, so its semantics are asyncio's exactly.
+the rarer transports — is asyncio's own Python implementation (the unix
+selector loop) running on top of those primitives, so its semantics are
+asyncio's exactly.  TCP and unix stream transports are native
+(`tornado_c._transport`, on the C stream code).
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ import collections
 import signal
 import sys
 import threading
-from asyncio import events, unix_events
+from asyncio import events, sslproto, unix_events
 from typing import Any, NamedTuple, Optional
 
-from tornado_c import _core
+from tornado_c import _core, _transport
 
 __all__ = ["Loop", "EventLoopPolicy"]
 
@@ -146,6 +148,56 @@ class Loop(_core.LoopBase, unix_events.SelectorEventLoop):  # type: ignore[misc]
         # The completed Future native HTTP writes hand out refers back to
         # the loop: drop it so a closed loop leaves no cycle behind.
         self.__dict__.pop("_tc_done_future", None)
+
+    # -- transports ---------------------------------------------------------------
+
+    def _make_socket_transport(
+        self, sock: Any, protocol: Any, waiter: Any = None, *, extra: Any = None,
+        server: Any = None,
+    ) -> Any:
+        # TCP and unix stream sockets get the native transport (csrc/
+        # transport.c on the C stream); anything else asyncio's own.
+        kind = _transport.stream_kind(sock)
+        if kind is None:
+            return super()._make_socket_transport(  # type: ignore[misc]
+                sock, protocol, waiter, extra=extra, server=server
+            )
+        return _transport.make_socket_transport(
+            self, sock, kind, protocol, waiter, extra, server
+        )
+
+    def _make_ssl_transport(
+        self, rawsock: Any, protocol: Any, sslcontext: Any, waiter: Any = None, **kwargs: Any
+    ) -> Any:
+        # TLS stays asyncio's SSLProtocol, over the native transport.  The
+        # keyword arguments are asyncio's (the timeouts vary by version).
+        kind = _transport.stream_kind(rawsock)
+        if kind is None:
+            return super()._make_ssl_transport(  # type: ignore[misc]
+                rawsock, protocol, sslcontext, waiter, **kwargs
+            )
+        extra = kwargs.pop("extra", None)
+        server = kwargs.pop("server", None)
+        ssl_protocol = sslproto.SSLProtocol(
+            self, protocol, sslcontext, waiter, kwargs.pop("server_side", False),
+            kwargs.pop("server_hostname", None), **kwargs,
+        )
+        _transport.make_socket_transport(self, rawsock, kind, ssl_protocol, None, extra, server)
+        return ssl_protocol._app_transport
+
+    async def _sendfile_native(self, transp: Any, file: Any, offset: int, count: Any) -> int:
+        if isinstance(transp, _transport.SocketTransport):
+            return await transp._sendfile(file, offset, count)
+        return await super()._sendfile_native(  # type: ignore[misc]
+            transp, file, offset, count
+        )
+
+    async def _sendfile_fallback(self, transp: Any, file: Any, offset: int, count: Any) -> int:
+        if isinstance(transp, _transport.SocketTransport):
+            return await transp._sendfile_by_writes(file, offset, count)
+        return await super()._sendfile_fallback(  # type: ignore[misc]
+            transp, file, offset, count
+        )
 
     def remove_signal_handler(self, sig: int) -> bool:
         result = super().remove_signal_handler(sig)

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 
 import tornado
 import tornado.iostream
 import tornado.tcpserver
+from echo_common import parser, raise_nofile_limit, run, serve_forever
 
 
 class EchoServer(tornado.tcpserver.TCPServer):
@@ -47,47 +47,20 @@ class EchoServer(tornado.tcpserver.TCPServer):
             pass
 
 
-def raise_nofile_limit() -> int:
-    """Raise the soft limit on open files to the hard limit; return the new soft limit."""
-    try:
-        import resource
-    except ImportError:  # not a Unix
-        return -1
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY:
-        hard = max(soft, 1 << 20)
-    if soft != resource.RLIM_INFINITY and soft < hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-            soft = hard
-        except (ValueError, OSError):
-            pass
-    return soft
-
-
 async def serve(args: argparse.Namespace) -> None:
     nofile = raise_nofile_limit()
     server = EchoServer(args.mode, args.chunk)
     server.listen(args.port, "127.0.0.1", backlog=args.backlog)
     loop = type(asyncio.get_running_loop())
     impl = "tornado_c" if loop.__module__.startswith("tornado_c") else "tornado"
-    print(f"ready {impl} {tornado.version} port {args.port} mode {args.mode} "
-          f"nofile {nofile} loop {loop.__module__}.{loop.__qualname__}", flush=True)
-    await asyncio.Event().wait()
+    await serve_forever(f"{impl} {tornado.version}", args, nofile)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, default=8891)
-    parser.add_argument("--mode", choices=["bytes", "line"], default="bytes")
-    parser.add_argument("--chunk", type=int, default=65536,
-                        help="read_bytes size in bytes mode")
-    parser.add_argument("--backlog", type=int, default=1024)
-    args = parser.parse_args()
-    try:
-        asyncio.run(serve(args))
-    except KeyboardInterrupt:
-        sys.exit(0)
+    p = parser(8891)
+    p.add_argument("--chunk", type=int, default=65536,
+                   help="read_bytes size in bytes mode")
+    run(serve, p.parse_args())
 
 
 if __name__ == "__main__":
