@@ -20,7 +20,14 @@ import argparse
 import asyncio
 from typing import Any, Optional
 
-from echo_common import parser, raise_nofile_limit, run, serve_forever
+import os
+import sys
+
+# The shared helpers sit next to this file; with PYTHONSAFEPATH set (as `make asan`
+# sets it) the script's directory is not on sys.path by itself.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from echo_common import parser, raise_nofile_limit, run, serve_forever  # noqa: E402
 
 
 class Echo(asyncio.Protocol):

@@ -21,7 +21,14 @@ import asyncio
 import tornado
 import tornado.iostream
 import tornado.tcpserver
-from echo_common import parser, raise_nofile_limit, run, serve_forever
+import os
+import sys
+
+# The shared helpers sit next to this file; with PYTHONSAFEPATH set (as `make asan`
+# sets it) the script's directory is not on sys.path by itself.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from echo_common import parser, raise_nofile_limit, run, serve_forever  # noqa: E402
 
 
 class EchoServer(tornado.tcpserver.TCPServer):
