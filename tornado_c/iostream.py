@@ -701,14 +701,13 @@ class BaseIOStream:
         been replaced (instrumentation or a test patching IOStream, or one
         stream instance): such a stream goes back to the Python path, which
         calls them."""
-        cls = type(self)
-        d = self.__dict__
+        # Through the bound methods, which covers the class and the instance
+        # at once: looking at self.__dict__ instead would, on CPython 3.11+,
+        # give every stream a dict object of its own.
         return (
-            cls.read_from_fd is _IOSTREAM_READ_FROM_FD
-            and cls.write_to_fd is _IOSTREAM_WRITE_TO_FD
-            and cls._try_inline_read is _BASE_TRY_INLINE_READ
-            and "read_from_fd" not in d
-            and "write_to_fd" not in d
+            getattr(self.read_from_fd, "__func__", None) is _IOSTREAM_READ_FROM_FD
+            and getattr(self.write_to_fd, "__func__", None) is _IOSTREAM_WRITE_TO_FD
+            and type(self)._try_inline_read is _BASE_TRY_INLINE_READ
         )
 
     def _demote_native(self) -> bool:
