@@ -325,7 +325,7 @@ class BaseIOStream:
         )
         if max_write_buffer_size is not None:
             self.max_write_buffer_size = max_write_buffer_size
-        # Everything else starts at the class-level defaults below: an
+        # Everything else starts at the class-level defaults above: an
         # instance only stores what it changes.
 
     # -- hooks for concrete streams ------------------------------------------
