@@ -719,4 +719,4 @@ def test_idle_native_stream_state(loop: asyncio.AbstractEventLoop, loop_kind: st
     if loop_kind == "native":
         assert native
         assert stored == ["_max_buffer_size", "_native", "_native_loop", "_read_chunk_size",
-                          "_read_future", "io_loop", "socket"]
+                          "_read_future", "io_loop", "max_write_buffer_size", "socket"]

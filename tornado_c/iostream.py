@@ -272,7 +272,6 @@ class BaseIOStream:
     # Owned by SSLIOStream, but start_tls and _signal_closed use it too.
     _ssl_connect_future: "Optional[Future[SSLIOStream]]" = None
     _close_callback: Optional[Callable[[], None]] = None
-    max_write_buffer_size: Optional[int] = None
 
     # Incoming data.  During read_into the caller's buffer stands in for
     # _read_buffer, and what was left over waits in _after_user_read_buffer.
@@ -323,8 +322,9 @@ class BaseIOStream:
         self._read_chunk_size = min(
             read_chunk_size or 64 * 1024, self.max_buffer_size // 2
         )
-        if max_write_buffer_size is not None:
-            self.max_write_buffer_size = max_write_buffer_size
+        # Always set, as Tornado does (a subclass's class attribute of that
+        # name does not apply).
+        self.max_write_buffer_size = max_write_buffer_size
         # Everything else starts at the class-level defaults above: an
         # instance only stores what it changes.
 
