@@ -66,7 +66,7 @@ struct tc_stream_s {
     Py_ssize_t scan_pos;      /* RM_UNTIL: no delimiter starts before this */
     Py_ssize_t target;        /* read this much before checking (-1: none) */
     Py_ssize_t next_find_pos; /* check the pending read once len reaches it */
-    int kind;                 /* 0 tcp, 1 pipe */
+    char kind;                /* 0 tcp, 1 pipe */
     char read_mode;
     char read_partial;
     char reading;             /* uv_read_start is active */
@@ -74,27 +74,29 @@ struct tc_stream_s {
     char closed;
     char watch_close;         /* read while idle to notice a peer close */
     signed char nodelay_wanted;  /* TCP_NODELAY asked for: 0/1, -1 unknown */
-    PyObject *read_future;
-    PyObject *read_arg;       /* delimiter (bytes) or compiled regex */
-    Py_ssize_t read_n;        /* byte count / max_bytes (-1: none) */
-    Py_buffer into;           /* RM_INTO: the caller's buffer (pinned) */
-    Py_ssize_t into_filled;
-    Py_ssize_t write_queued;  /* bytes handed to uv_write, not yet written */
-    PyObject *on_event;
-    PyObject *fileobj;        /* what the stream was opened on (the socket) */
-    PyObject *inline_error;   /* the OSError an inline read hit (RR_ERROR) */
-    PyObject *direct;         /* bytes libuv is reading into (see on_alloc) */
-    PyObject *weakreflist;
-    /* A C protocol driving the stream (http1.c), or NULL.  While attached
-     * and no Python read is pending, every chunk read is handed to it. */
-    const tc_stream_proto *proto;
-    void *proto_ctx;
     char proto_read;          /* the protocol wants the socket read */
     char proto_drained;       /* at the last on_data call the socket had
                                  nothing more, or a whole 64 KiB chunk came
                                  (the ends of Tornado's read loop) */
     char rooted;              /* holds a reference to itself (see
                                  stream_update_reading) */
+    PyObject *read_future;
+    PyObject *read_arg;       /* delimiter (bytes) or compiled regex */
+    Py_ssize_t read_n;        /* byte count / max_bytes (-1: none) */
+    Py_buffer *into;          /* RM_INTO: the caller's buffer (pinned) */
+    Py_ssize_t into_filled;
+    Py_ssize_t write_queued;  /* bytes handed to uv_write, not yet written */
+    /* on_event(kind, detail).  A bound method is kept as its function and
+     * its object (on_event_self): no method object per stream. */
+    PyObject *on_event;
+    PyObject *on_event_self;
+    PyObject *fileobj;        /* what the stream was opened on (the socket) */
+    PyObject *inline_error;   /* the OSError an inline read hit (RR_ERROR) */
+    PyObject *direct;         /* bytes libuv is reading into (see on_alloc) */
+    /* A C protocol driving the stream (http1.c), or NULL.  While attached
+     * and no Python read is pending, every chunk read is handed to it. */
+    const tc_stream_proto *proto;
+    void *proto_ctx;
 };
 
 typedef struct {
@@ -113,6 +115,24 @@ stream_state(tc_stream *s)
 }
 
 /* ---------------------------------------------------------------- events */
+
+/* Sets on_event to v (NULL allowed), keeping a bound method as its function
+ * and object. */
+static void
+stream_store_on_event(tc_stream *s, PyObject *v)
+{
+    PyObject *cb = v, *self = NULL;
+    PyObject *old_cb = s->on_event, *old_self = s->on_event_self;
+    if (v != NULL && PyMethod_Check(v)) {
+        cb = PyMethod_GET_FUNCTION(v);
+        self = PyMethod_GET_SELF(v);
+    }
+    s->on_event = Py_XNewRef(cb);
+    s->on_event_self = Py_XNewRef(self);
+    /* Released last: their deallocation may run Python code. */
+    Py_XDECREF(old_cb);
+    Py_XDECREF(old_self);
+}
 
 /* Reports an error raised by a Python callback invoked from a libuv
  * callback: nothing may escape into libuv, so it goes to the loop's
@@ -161,7 +181,8 @@ stream_emit_to_proto(tc_stream *s, int kind, PyObject *detail)
 static int
 stream_emit(tc_stream *s, int kind, PyObject *detail)
 {
-    PyObject *cb = s->on_event, *r;
+    PyObject *cb = s->on_event, *self = s->on_event_self, *r;
+    PyObject *args[3];
     if (detail == NULL) {
         return -1;
     }
@@ -173,9 +194,21 @@ stream_emit(tc_stream *s, int kind, PyObject *detail)
         Py_DECREF(detail);
         return 0;
     }
+    args[0] = self;
+    args[1] = PyLong_FromLong(kind);
+    args[2] = detail;
+    if (args[1] == NULL) {
+        Py_DECREF(detail);
+        return -1;
+    }
+    /* Both may be replaced while the callback runs. */
     Py_INCREF(cb);
-    r = PyObject_CallFunction(cb, "iO", kind, detail);
+    Py_XINCREF(self);
+    r = self != NULL ? PyObject_Vectorcall(cb, args, 3, NULL)
+                     : PyObject_Vectorcall(cb, args + 1, 2, NULL);
     Py_DECREF(cb);
+    Py_XDECREF(self);
+    Py_DECREF(args[1]);
     Py_DECREF(detail);
     if (r == NULL) {
         return -1;
@@ -201,8 +234,10 @@ stream_clear_read(tc_stream *s)
     s->read_mode = RM_NONE;
     Py_CLEAR(s->read_future);
     Py_CLEAR(s->read_arg);
-    if (s->into.obj != NULL) {
-        PyBuffer_Release(&s->into);
+    if (s->into != NULL) {
+        PyBuffer_Release(s->into);
+        PyMem_Free(s->into);
+        s->into = NULL;
     }
     s->into_filled = 0;
     s->scan_pos = 0;
@@ -397,14 +432,14 @@ stream_try_read(tc_stream *s)
         }
         return RR_PENDING;
     case RM_INTO: {
-        Py_ssize_t want = s->into.len - s->into_filled;
+        Py_ssize_t want = s->into->len - s->into_filled;
         Py_ssize_t n = b->len < want ? b->len : want;
         if (n > 0) {
-            memcpy((char *)s->into.buf + s->into_filled, tc_buf_head(b), (size_t)n);
+            memcpy((char *)s->into->buf + s->into_filled, tc_buf_head(b), (size_t)n);
             tc_buf_consume(b, n);
             s->into_filled += n;
         }
-        if (s->into_filled == s->into.len || (s->read_partial && s->into_filled > 0)) {
+        if (s->into_filled == s->into->len || (s->read_partial && s->into_filled > 0)) {
             return stream_resolve(s, PyLong_FromSsize_t(s->into_filled)) < 0 ? -1 : RR_DONE;
         }
         return RR_PENDING;
@@ -825,7 +860,7 @@ stream_start_read(tc_stream *s, PyObject *fut, int mode)
     s->next_find_pos = 0;
     switch (mode) {
     case RM_BYTES: s->target = s->read_n; break;
-    case RM_INTO: s->target = s->into.len - s->into_filled; break;
+    case RM_INTO: s->target = s->into->len - s->into_filled; break;
     case RM_UNTIL:
     case RM_REGEX:
     case RM_HEADERS: s->target = s->read_n; break; /* max_bytes, or none */
@@ -1031,12 +1066,20 @@ stream_read_into(tc_stream *s, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_RuntimeError, "Already reading");
         return NULL;
     }
-    if (PyObject_GetBuffer(args[1], &s->into, PyBUF_WRITABLE) < 0) {
+    /* Only a read_into holds a Py_buffer: it is not part of every stream. */
+    assert(s->into == NULL);
+    s->into = PyMem_Malloc(sizeof(Py_buffer));
+    if (s->into == NULL) {
+        return PyErr_NoMemory();
+    }
+    if (PyObject_GetBuffer(args[1], s->into, PyBUF_WRITABLE) < 0) {
+        PyMem_Free(s->into);
+        s->into = NULL;
         return NULL;
     }
     s->into_filled = 0;
     s->read_partial = (char)partial;
-    if (s->into.len == 0) {
+    if (s->into->len == 0) {
         s->read_future = Py_NewRef(args[0]);
         s->read_mode = RM_INTO;
         return stream_rr(stream_resolve(s, PyLong_FromLong(0)) < 0 ? -1 : RR_DONE);
@@ -1323,11 +1366,11 @@ stream_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     s->loop = (tc_loop *)Py_NewRef(loop);
-    s->on_event = Py_NewRef(on_event);
+    stream_store_on_event(s, on_event);
     s->fileobj = Py_NewRef(fdobj);
     s->max_buffer_size = max_buffer_size;
     s->read_chunk_size = read_chunk_size;
-    s->kind = kind;
+    s->kind = (char)kind;
     s->nodelay_wanted = -1;
     dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (dupfd < 0) {
@@ -1477,10 +1520,13 @@ stream_traverse(tc_stream *s, visitproc visit, void *arg)
     Py_VISIT(s->read_future);
     Py_VISIT(s->read_arg);
     Py_VISIT(s->on_event);
+    Py_VISIT(s->on_event_self);
     Py_VISIT(s->fileobj);
     Py_VISIT(s->inline_error);
     Py_VISIT(s->direct);
-    Py_VISIT(s->into.obj);
+    if (s->into != NULL) {
+        Py_VISIT(s->into->obj);
+    }
     return 0;
 }
 
@@ -1489,6 +1535,7 @@ stream_clear(tc_stream *s)
 {
     stream_clear_read(s);
     Py_CLEAR(s->on_event);
+    Py_CLEAR(s->on_event_self);
     Py_CLEAR(s->fileobj);
     Py_CLEAR(s->inline_error);
     Py_CLEAR(s->direct);
@@ -1503,9 +1550,6 @@ stream_dealloc(tc_stream *s)
         return; /* resurrected */
     }
     PyObject_GC_UnTrack(s);
-    if (s->weakreflist != NULL) {
-        PyObject_ClearWeakRefs((PyObject *)s);
-    }
     stream_close_handle(s);
     stream_clear(s);
     tc_buf_free(&s->rbuf);
@@ -1595,14 +1639,16 @@ stream_set_read_chunk_size(tc_stream *s, PyObject *v, void *Py_UNUSED(c))
 static PyObject *
 stream_get_on_event(tc_stream *s, void *Py_UNUSED(c))
 {
+    if (s->on_event != NULL && s->on_event_self != NULL) {
+        return PyMethod_New(s->on_event, s->on_event_self);
+    }
     return Py_NewRef(s->on_event ? s->on_event : Py_None);
 }
 
 static int
 stream_set_on_event(tc_stream *s, PyObject *v, void *Py_UNUSED(c))
 {
-    Py_XINCREF(v);
-    Py_XSETREF(s->on_event, v);
+    stream_store_on_event(s, v);
     return 0;
 }
 
@@ -1675,11 +1721,6 @@ static PyMethodDef stream_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyMemberDef stream_members[] = {
-    {"__weaklistoffset__", T_PYSSIZET, offsetof(tc_stream, weakreflist), READONLY, NULL},
-    {NULL, 0, 0, 0, NULL},
-};
-
 PyDoc_STRVAR(stream_doc,
 "Stream(loop, fd, kind=0, on_event=None, max_buffer_size=104857600,\n"
 "       read_chunk_size=65536)\n--\n\n"
@@ -1695,7 +1736,6 @@ static PyType_Slot stream_slots[] = {
     {Py_tp_clear, stream_clear},
     {Py_tp_methods, stream_methods},
     {Py_tp_getset, stream_getset},
-    {Py_tp_members, stream_members},
     {0, NULL},
 };
 

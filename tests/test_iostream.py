@@ -722,3 +722,42 @@ def test_write_buffer_private(impl: Any, loop: asyncio.AbstractEventLoop) -> Non
 def test_doctests(impl: Any) -> None:
     suite = impl.mod("iostream").doctests()
     assert suite.countTestCases() == 0
+
+
+def test_idle_native_stream_state(loop: asyncio.AbstractEventLoop, loop_kind: str) -> None:
+    # An idle stream waiting for a read stores only what differs from the
+    # class defaults (memory per idle connection); the Python-path state
+    # (write futures, buffers) reads as before and is made on first use.
+    from collections import deque
+
+    from conftest import Impl
+
+    from tornado_c import iostream
+
+    async def main() -> list:
+        server, client, cleanup = await stream_pair(Impl("tornado_c"))
+        try:
+            pending = server.read_bytes(10, partial=True)
+            native = server._native is not None
+            stored = sorted(vars(server))
+            state = [
+                server.error, server._closed, server._read_buffer_size,
+                server.max_write_buffer_size, len(server._write_buffer),
+                isinstance(server._write_futures, deque), len(server._write_futures),
+            ]
+            fresh = [iostream.IOStream(socket.socket()) for _ in range(2)]
+            own = fresh[0]._write_futures is not fresh[1]._write_futures
+            for stream in fresh:
+                stream.close()
+            await client.write(b"x")
+            return [native, stored, state, own, await pending]
+        finally:
+            cleanup()
+
+    native, stored, state, own, data = run(loop, main)
+    assert state == [None, False, 0, None, 0, True, 0]
+    assert own and data == b"x"
+    if loop_kind == "native":
+        assert native
+        assert stored == ["_max_buffer_size", "_native", "_native_loop", "_read_chunk_size",
+                          "_read_future", "io_loop", "max_write_buffer_size", "socket"]

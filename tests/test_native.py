@@ -327,6 +327,70 @@ def test_stream_queued_write_drains(native_loop: Any) -> None:
     b.close()
 
 
+def test_stream_on_event_bound_method(native_loop: Any) -> None:
+    # A bound method is kept as its function and object; reading on_event
+    # back gives an equal bound method, and events reach it with self.
+    loop = native_loop
+    a, b = socket.socketpair()
+
+    class Owner:
+        def __init__(self) -> None:
+            self.events: List[Tuple[int, Any]] = []
+
+        def on_event(self, kind: int, detail: Any) -> None:
+            self.events.append((kind, detail))
+
+    owner = Owner()
+    s = _core.Stream(loop, a.fileno(), 0, owner.on_event)
+    assert s.on_event == owner.on_event and s.on_event.__self__ is owner
+    b.close()
+
+    async def main() -> None:
+        f = loop.create_future()
+        assert s.read_until(f, b"\n", None) in (_core.READ_PENDING, _core.READ_FAILED)
+        for _ in range(100):
+            if owner.events:
+                break
+            await asyncio.sleep(0.001)
+
+    loop.run_until_complete(main())
+    assert owner.events == [(_core.STREAM_EOF, None)]
+    s.on_event = None
+    assert s.on_event is None
+    plain: List[Any] = []
+    s.on_event = plain.append
+    assert s.on_event == plain.append
+    s.close()
+    a.close()
+
+
+def test_stream_read_into_releases_the_buffer(native_loop: Any) -> None:
+    # The caller's buffer is pinned while a read_into is pending (it cannot
+    # be resized) and released when the read completes or is cancelled.
+    loop = native_loop
+    s, a, b, events = make_stream(loop)
+
+    async def main() -> int:
+        buf = bytearray(4)
+        f = loop.create_future()
+        assert s.read_into(f, buf, False) == _core.READ_PENDING
+        with pytest.raises(BufferError):
+            buf.extend(b"x")
+        b.send(b"abcd")
+        n = await f
+        buf.extend(b"e")
+        other = bytearray(4)
+        assert s.read_into(loop.create_future(), other, False) == _core.READ_PENDING
+        s.cancel_read()
+        other.extend(b"f")
+        return n
+
+    assert loop.run_until_complete(main()) == 4
+    s.close()
+    a.close()
+    b.close()
+
+
 def test_loop_close_closes_open_streams() -> None:
     before = _core._debug_counters()
     loop = tornado_c.new_event_loop()

@@ -181,6 +181,23 @@ def test_ssl_options_validation(impl: Any) -> None:
     assert str(e3.value) == 'keyfile "/nonexistent.key" does not exist'
 
 
+async def one_connection(impl: Any, cls: Any, send: bytes = b"") -> None:
+    """Serve one connection with a new cls server: send, read until the
+    server closes, then give the server's callbacks time to run."""
+    server = cls()
+    [sock] = impl.mod("netutil").bind_sockets(0, "127.0.0.1")
+    server.add_socket(sock)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", sock.getsockname()[1])
+        writer.write(send)
+        await reader.read()
+        writer.close()
+        for _ in range(5):
+            await asyncio.sleep(0.01)
+    finally:
+        server.stop()
+
+
 def test_handle_stream_errors_logged(impl: Any, loop: asyncio.AbstractEventLoop,
                                      caplog: Any) -> None:
     tcpserver = impl.mod("tcpserver")
@@ -197,18 +214,7 @@ def test_handle_stream_errors_logged(impl: Any, loop: asyncio.AbstractEventLoop,
 
     async def main() -> None:
         for cls in (Sync, Async):
-            server = cls()
-            [sock] = impl.mod("netutil").bind_sockets(0, "127.0.0.1")
-            server.add_socket(sock)
-            try:
-                reader, writer = await asyncio.open_connection(
-                    "127.0.0.1", sock.getsockname()[1]
-                )
-                await reader.read()
-                writer.close()
-                await asyncio.sleep(0.05)
-            finally:
-                server.stop()
+            await one_connection(impl, cls)
 
     with caplog.at_level(logging.ERROR):
         run(loop, main)
@@ -217,6 +223,50 @@ def test_handle_stream_errors_logged(impl: Any, loop: asyncio.AbstractEventLoop,
     assert any(
         r.exc_info and isinstance(r.exc_info[1], KeyError) for r in caplog.records
     )
+
+
+def test_handle_stream_task_lifetime(impl: Any, loop: asyncio.AbstractEventLoop,
+                                     caplog: Any) -> None:
+    # The task running a coroutine handle_stream is held by the IOLoop while
+    # it runs (nothing else references an idle connection) and released when
+    # it ends; a failure is logged as a callback error.  Also for a
+    # handle_stream that returns a Future (a gen.coroutine).
+    tcpserver = impl.mod("tcpserver")
+    gen = impl.mod("gen")
+    ioloop = impl.mod("ioloop")
+    seen: list = []
+
+    class Native(tcpserver.TCPServer):
+        async def handle_stream(self, stream: Any, address: Any) -> None:
+            seen.append(len(ioloop.IOLoop.current()._pending_tasks))
+            data = await stream.read_until(b"\n")
+            stream.close()
+            raise KeyError(data)
+
+    class Decorated(tcpserver.TCPServer):
+        @gen.coroutine
+        def handle_stream(self, stream: Any, address: Any) -> Any:
+            data = yield stream.read_until(b"\n")
+            stream.close()
+            raise KeyError(data)
+
+    async def main() -> list:
+        pending = ioloop.IOLoop.current()._pending_tasks
+        before = len(pending)
+        for cls in (Native, Decorated):
+            await one_connection(impl, cls, cls.__name__.encode() + b"\n")
+        return [len(pending) - before]
+
+    with caplog.at_level(logging.ERROR):
+        assert run(loop, main) == [0]
+    assert seen == [seen[0]] and seen[0] >= 1
+    failures = [
+        r for r in caplog.records
+        if r.name == "tornado.application" and r.exc_info
+        and isinstance(r.exc_info[1], KeyError)
+    ]
+    assert sorted(f.exc_info[1].args[0] for f in failures) == [b"Decorated\n", b"Native\n"]
+    assert all(f.getMessage().startswith("Exception in callback") for f in failures)
 
 
 def test_base_handle_stream_not_implemented(impl: Any, loop: asyncio.AbstractEventLoop) -> None:

@@ -201,6 +201,43 @@ class _StreamBuffer:
             break
 
 
+# The write buffer every native stream shows (BaseIOStream._write_buffer):
+# always empty, never appended to while the stream is native.
+_NATIVE_EMPTY_WRITE_BUFFER = _StreamBuffer()
+
+
+class _PerInstance:
+    """A class-level default of which each instance gets its own copy, made
+    on first access; from then on it is an ordinary instance attribute.
+
+    With ``native_value``, a stream on the native engine reads that
+    (shared) value instead and nothing is stored.
+    """
+
+    __slots__ = ("name", "factory", "native_value")
+
+    def __init__(
+        self, factory: Callable[[], Any], native_value: Optional[Callable[[], Any]] = None
+    ) -> None:
+        self.name = ""
+        self.factory = factory
+        self.native_value = native_value
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: Optional[type] = None) -> Any:
+        if obj is None:
+            return self
+        if self.native_value is not None and obj._native is not None:
+            return self.native_value()
+        value = self.factory()
+        # setattr, not obj.__dict__: on CPython 3.11+ touching __dict__
+        # turns the instance's inline attribute values into a dict object.
+        setattr(obj, self.name, value)
+        return value
+
+
 class BaseIOStream:
     """Buffered reading and writing on a non-blocking file descriptor.
 
@@ -223,6 +260,48 @@ class BaseIOStream:
     # override the fd primitives).
     _native: Any = None
 
+    # The state of a new stream.  These are class attributes so that an
+    # instance stores only what it changes (an idle connection on the native
+    # engine never touches most of them; see DESIGN.md, memory); the
+    # mutable ones (_PerInstance) are made for each instance on first use.
+    error: Optional[BaseException] = None
+    _closed = False
+    # The events registered with the loop (None: not registered yet).
+    _state: Optional[int] = None
+    _connecting = False
+    _connect_future: "Optional[Future[IOStream]]" = None
+    # Owned by SSLIOStream, but start_tls and _signal_closed use it too.
+    _ssl_connect_future: "Optional[Future[SSLIOStream]]" = None
+    _close_callback: Optional[Callable[[], None]] = None
+
+    # Incoming data.  During read_into the caller's buffer stands in for
+    # _read_buffer, and what was left over waits in _after_user_read_buffer.
+    _read_buffer: bytearray = _PerInstance(bytearray)  # type: ignore[assignment]
+    _read_buffer_size = 0
+    _user_read_buffer = False
+    _after_user_read_buffer: Optional[bytearray] = None
+    # The pending read: its future and what would complete it.
+    _read_future: Optional[Future] = None
+    _read_bytes: Optional[int] = None
+    _read_partial = False
+    _read_delimiter: Optional[bytes] = None
+    _read_regex: Optional[Pattern] = None
+    _read_max_bytes: Optional[int] = None
+    _read_until_close = False
+
+    # Outgoing data.  The two counters are running totals of bytes queued
+    # and bytes sent; each write future waits for the "sent" total to reach
+    # the "queued" total recorded with it.  A native stream writes through
+    # the engine and shows one shared, always empty _write_buffer.
+    _write_buffer: _StreamBuffer = _PerInstance(  # type: ignore[assignment]
+        _StreamBuffer, native_value=lambda: _NATIVE_EMPTY_WRITE_BUFFER
+    )
+    _total_write_index = 0
+    _total_write_done_index = 0
+    _write_futures: "Deque[Tuple[int, Future[None]]]" = _PerInstance(  # type: ignore[assignment]
+        deque
+    )
+
     def __init__(
         self,
         max_buffer_size: Optional[int] = None,
@@ -239,46 +318,16 @@ class BaseIOStream:
             no cap); `write` raises `StreamBufferFullError` beyond it.
         """
         self.io_loop = ioloop.IOLoop.current()
-        self.error: Optional[BaseException] = None
-        self._closed = False
-        # The events registered with the loop (None: not registered yet).
-        self._state: Optional[int] = None
-        self._connecting = False
-        self._connect_future: Optional[Future[IOStream]] = None
-        # Owned by SSLIOStream, but start_tls and _signal_closed use it too.
-        self._ssl_connect_future: Optional[Future[SSLIOStream]] = None
-        self._close_callback: Optional[Callable[[], None]] = None
-
         self._max_buffer_size = max_buffer_size or 100 * 1024 * 1024
         # Chunks close to the whole buffer limit would trip it needlessly.
         self._read_chunk_size = min(
             read_chunk_size or 64 * 1024, self.max_buffer_size // 2
         )
+        # Always set, as Tornado does (a subclass's class attribute of that
+        # name does not apply).
         self.max_write_buffer_size = max_write_buffer_size
-
-        # Incoming data.  During read_into the caller's buffer stands in
-        # for _read_buffer, and what was left over waits in
-        # _after_user_read_buffer.
-        self._read_buffer = bytearray()
-        self._read_buffer_size = 0
-        self._user_read_buffer = False
-        self._after_user_read_buffer: Optional[bytearray] = None
-        # The pending read: its future and what would complete it.
-        self._read_future: Optional[Future] = None
-        self._read_bytes: Optional[int] = None
-        self._read_partial = False
-        self._read_delimiter: Optional[bytes] = None
-        self._read_regex: Optional[Pattern] = None
-        self._read_max_bytes: Optional[int] = None
-        self._read_until_close = False
-
-        # Outgoing data.  The two counters are running totals of bytes
-        # queued and bytes sent; each write future waits for the "sent"
-        # total to reach the "queued" total recorded with it.
-        self._write_buffer = _StreamBuffer()
-        self._total_write_index = 0
-        self._total_write_done_index = 0
-        self._write_futures: Deque[Tuple[int, Future[None]]] = deque()
+        # Everything else starts at the class-level defaults above: an
+        # instance only stores what it changes.
 
     # -- hooks for concrete streams ------------------------------------------
 
@@ -569,8 +618,10 @@ class BaseIOStream:
         read_future, self._read_future = self._read_future, None
         if read_future is not None:
             doomed.append(read_future)
-        doomed.extend(entry[1] for entry in self._write_futures)
-        self._write_futures.clear()
+        writes = self._write_futures
+        if writes:
+            doomed.extend(entry[1] for entry in writes)
+            writes.clear()
         connect_future, self._connect_future = self._connect_future, None
         if connect_future is not None:
             doomed.append(connect_future)
@@ -651,14 +702,13 @@ class BaseIOStream:
         been replaced (instrumentation or a test patching IOStream, or one
         stream instance): such a stream goes back to the Python path, which
         calls them."""
-        cls = type(self)
-        d = self.__dict__
+        # Through the bound methods, which covers the class and the instance
+        # at once: looking at self.__dict__ instead would, on CPython 3.11+,
+        # give every stream a dict object of its own.
         return (
-            cls.read_from_fd is _IOSTREAM_READ_FROM_FD
-            and cls.write_to_fd is _IOSTREAM_WRITE_TO_FD
-            and cls._try_inline_read is _BASE_TRY_INLINE_READ
-            and "read_from_fd" not in d
-            and "write_to_fd" not in d
+            getattr(self.read_from_fd, "__func__", None) is _IOSTREAM_READ_FROM_FD
+            and getattr(self.write_to_fd, "__func__", None) is _IOSTREAM_WRITE_TO_FD
+            and type(self)._try_inline_read is _BASE_TRY_INLINE_READ
         )
 
     def _demote_native(self) -> bool:
@@ -1186,10 +1236,6 @@ class IOStream(BaseIOStream):
             )
             if self._close_callback is not None:
                 self._native.watch_close = True
-            # Writes go through the engine, so the Python write buffer stays
-            # empty: native streams share one empty instance instead of each
-            # holding its own (a sizeable part of an idle connection).
-            self._write_buffer = _NATIVE_EMPTY_WRITE_BUFFER
 
     def fileno(self) -> Union[int, ioloop._Selectable]:
         return self.socket
@@ -1354,6 +1400,9 @@ class IOStream(BaseIOStream):
                 self.io_loop.remove_handler(self.fileno())
                 self._state = None
             self._maybe_go_native(kind)
+            if self._native is not None:
+                # Its own (empty) write buffer is of no further use.
+                self._write_buffer = _NATIVE_EMPTY_WRITE_BUFFER
 
     def set_nodelay(self, value: bool) -> None:
         if self._native is not None:
@@ -1371,10 +1420,6 @@ class IOStream(BaseIOStream):
                 return
             raise
 
-
-# The write buffer every native stream shows (see _maybe_go_native): always
-# empty, never appended to while the stream is native.
-_NATIVE_EMPTY_WRITE_BUFFER = _StreamBuffer()
 
 # The primitives the native engine stands in for (see _native_intact).
 _IOSTREAM_READ_FROM_FD = IOStream.read_from_fd

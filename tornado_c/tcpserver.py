@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from errno import ECONNABORTED, EINVAL
 import socket
 import ssl
+from functools import partial
+from types import CoroutineType
 from typing import Any, Awaitable, Dict, Iterable, List, Optional, Union, Callable
 
 from tornado_c import gen, process
@@ -27,6 +30,43 @@ __all__ = ["TCPServer"]
 # already went away (e.g. a port scanner): EINVAL from getpeername on
 # macOS, ECONNABORTED elsewhere.  Such connections are dropped quietly.
 _VANISHED_PEER_ERRNOS = (ECONNABORTED, EINVAL)
+
+
+def _handler_result(done: "asyncio.Future[Any]") -> None:
+    # Raises what the handler raised, for IOLoop._run_callback to log.
+    done.result()
+
+
+def _handler_done(task: "asyncio.Task[Any]") -> None:
+    # A handle_stream coroutine finished: what gen.convert_yielded and
+    # IOLoop.add_future would each register a done callback for, in one.
+    io_loop = IOLoop.current()
+    io_loop._unregister_task(task)
+    io_loop._run_callback(partial(_handler_result, task))
+
+
+_CONVERT_YIELDED = gen.convert_yielded
+
+
+def _watch_handler(outcome: Awaitable[None]) -> None:
+    """Run what handle_stream returned (a coroutine becomes a task) and
+    log its errors, as ``add_future(convert_yielded(outcome), ...)`` does.
+
+    A coroutine (the usual case) gets its task and a single done callback
+    directly: that task lives as long as its connection, and each callback
+    and the objects behind it are memory an idle connection holds.
+    """
+    io_loop = IOLoop.current()
+    if (
+        type(outcome) is CoroutineType
+        and gen.convert_yielded is _CONVERT_YIELDED
+        and len(gen._converters) == 1
+    ):
+        task = asyncio.ensure_future(outcome)
+        io_loop._register_task(task)
+        task.add_done_callback(_handler_done)
+        return
+    io_loop.add_future(gen.convert_yielded(outcome), _handler_result)
 
 
 def _check_ssl_files(options: Dict[str, Any]) -> None:
@@ -245,9 +285,6 @@ class TCPServer:
             )
             outcome = self.handle_stream(stream, address)
             if outcome is not None:
-                # Surface errors from a coroutine handler in the log.
-                IOLoop.current().add_future(
-                    gen.convert_yielded(outcome), lambda fut: fut.result()
-                )
+                _watch_handler(outcome)
         except Exception:
             app_log.error("Error in connection callback", exc_info=True)
