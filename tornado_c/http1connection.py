@@ -740,6 +740,34 @@ class _GzipMessageDelegate(httputil.HTTPMessageDelegate):
         return self._delegate.on_connection_close()
 
 
+class _GzipEagerDelegate(_GzipMessageDelegate):
+    """`_GzipMessageDelegate` whose ``data_received`` returns an awaitable
+    only when the wrapped delegate's does (the C engine then goes on at
+    once); the calls and their order are the same."""
+
+    def data_received(self, chunk: bytes) -> Optional[Awaitable[None]]:  # type: ignore[override]
+        inflater = self._decompressor
+        if inflater is None:
+            return self._delegate.data_received(chunk)
+        todo = chunk
+        while todo:
+            plain = inflater.decompress(todo, self._chunk_size)
+            pending = self._delegate.data_received(plain) if plain else None
+            todo = inflater.unconsumed_tail
+            if pending is not None:
+                return self._go_on(pending, todo)
+            if todo and not plain:
+                raise httputil.HTTPInputError(
+                    "encountered unconsumed gzip data without making progress"
+                )
+        return None
+
+    async def _go_on(self, pending: Awaitable[None], todo: bytes) -> None:
+        await pending
+        if todo:
+            await _GzipMessageDelegate.data_received(self, todo)
+
+
 class HTTP1ServerConnection:
     """Server side of an HTTP/1.x connection: a loop reading requests and
     dispatching each to the server's delegate.
@@ -1108,7 +1136,7 @@ class _NativeHTTP1ClientConnection(_HTTP1ClientBase, HTTP1Connection):
         ):
             return HTTP1Connection.read_response(self, delegate)
         if params.decompress:
-            delegate = _GzipMessageDelegate(delegate, params.chunk_size)
+            delegate = _GzipEagerDelegate(delegate, params.chunk_size)
         future: "Future[bool]" = Future(loop=stream._native_loop)
         self._read_future = future
         stream.set_close_callback(self._on_stream_close)
