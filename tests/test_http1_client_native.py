@@ -255,6 +255,10 @@ CASES: Dict[str, Tuple[List[bytes], Dict[str, Any]]] = {
     "failing-finish": ([ok()], {"fail_in": "finish"}),
     "post": ([ok()], {"method": "POST", "body": b"payload"}),
     "chunk-size-latin1": ([chunked(tail=b"\xff\r\n")], {}),
+    "body-timeout": ([b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"],
+                     {"close_after": False, "params": {"body_timeout": 0.2}}),
+    "body-timeout-chunked": ([b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"],
+                             {"close_after": False, "params": {"body_timeout": 0.2}}),
 }
 
 
@@ -371,3 +375,53 @@ def test_request_head_serialization() -> None:
         python = run(head(False, method, build(fields)))
         native = run(head(True, method, build(fields)))
         assert native == python, (method, fields)
+
+
+def test_no_cycles_and_flat_memory() -> None:
+    """A finished read leaves no reference cycle, and repeated exchanges do
+    not grow the object count."""
+    import gc
+    import weakref
+
+    async def one(stream: Any, refs: Optional[List[Any]]) -> None:
+        conn = h1._NativeHTTP1ClientConnection(stream, True, h1.HTTP1ConnectionParameters(), None)
+        conn.write_headers(
+            httputil.RequestStartLine("GET", "/", ""), httputil.HTTPHeaders({"Host": "h"})
+        )
+        conn.finish()
+        events: List[Any] = []
+        assert await conn.read_response(Recorder(events)) is True
+        if refs is not None:
+            refs.append(weakref.ref(conn))
+
+    async def main() -> Tuple[List[Any], int, int]:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while await read_request(reader) is not None:
+                writer.write(chunked(b"abc", b"def"))
+                await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        stream = await TCPClient().connect("127.0.0.1", port)
+        refs: List[Any] = []
+        counts = []
+        gc.collect()
+        gc.disable()
+        try:
+            for round_ in range(3):
+                for _ in range(100):
+                    await one(stream, refs if round_ == 0 else None)
+                await asyncio.sleep(0)
+                counts.append(len(gc.get_objects()))
+            alive = [r for r in refs if r() is not None]
+        finally:
+            gc.enable()
+            stream.close()
+            server.close()
+            await server.wait_closed()
+        return alive, counts[1], counts[2]
+
+    alive, second, third = run(main())
+    assert alive == []
+    assert third - second < 20
