@@ -1947,6 +1947,25 @@ done:
     return rc;
 }
 
+int
+tc_h1_put_chunk(tc_buf *out, const char *p, Py_ssize_t n, int chunking)
+{
+    char size[32];
+    int k;
+    if (n == 0) {
+        return 0;
+    }
+    if (!chunking) {
+        return tc_buf_append(out, p, n);
+    }
+    k = snprintf(size, sizeof(size), "%zx\r\n", n);
+    if (tc_buf_append(out, size, k) < 0 || tc_buf_append(out, p, n) < 0 ||
+        tc_buf_append(out, "\r\n", 2) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
 /* Accounts for a body chunk against the declared length and appends its
  * framing to out. */
 static int
@@ -1962,20 +1981,7 @@ h1_put_chunk(tc_http1 *c, tc_buf *out, Py_buffer *chunk)
             return -1;
         }
     }
-    if (chunk->len == 0) {
-        return 0;
-    }
-    if (c->chunking) {
-        char size[32];
-        int n = snprintf(size, sizeof(size), "%zx\r\n", chunk->len);
-        if (tc_buf_append(out, size, n) < 0 ||
-            tc_buf_append(out, chunk->buf, chunk->len) < 0 ||
-            tc_buf_append(out, "\r\n", 2) < 0) {
-            return -1;
-        }
-        return 0;
-    }
-    return tc_buf_append(out, chunk->buf, chunk->len);
+    return tc_h1_put_chunk(out, chunk->buf, chunk->len, c->chunking);
 }
 
 /* Sends out (the serialized bytes) and returns the write's Future. */

@@ -994,6 +994,77 @@ hc_unhook_method(tc_h1client *c, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(hc_format_chunk_doc,
+"_format_chunk(chunk)\n--\n\n"
+"A request body chunk as it goes on the wire (HTTP1Connection._format_chunk):\n"
+"counted against the declared Content-Length, framed when the body is chunked.");
+
+static PyObject *
+hc_format_chunk(tc_h1client *c, PyObject *chunk)
+{
+    tc_state *st = hc_state(c);
+    PyObject *budget, *chunking_obj, *result = NULL;
+    Py_buffer view;
+    tc_buf out = {0};
+    int chunking;
+    if (PyObject_GetBuffer(chunk, &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    budget = PyObject_GetAttrString((PyObject *)c, "_expected_content_remaining");
+    if (budget == NULL) {
+        goto done;
+    }
+    if (budget != Py_None) {
+        Py_ssize_t left = PyLong_AsSsize_t(budget);
+        PyObject *v;
+        int rc;
+        Py_DECREF(budget);
+        if (left == -1 && PyErr_Occurred()) {
+            goto done;
+        }
+        left -= view.len;
+        v = PyLong_FromSsize_t(left);
+        rc = v == NULL ? -1 : PyObject_SetAttrString((PyObject *)c, "_expected_content_remaining", v);
+        Py_XDECREF(v);
+        if (rc < 0) {
+            goto done;
+        }
+        if (left < 0) {
+            /* Excess bytes would be read as the next message: the
+             * connection goes. */
+            PyObject *stream = PyObject_GetAttrString((PyObject *)c, "stream");
+            PyObject *r = stream == NULL ? NULL : PyObject_CallMethod(stream, "close", NULL);
+            Py_XDECREF(stream);
+            if (r == NULL) {
+                goto done;
+            }
+            Py_DECREF(r);
+            PyErr_SetString(st->http_output_error, "Tried to write more data than Content-Length");
+            goto done;
+        }
+    }
+    else {
+        Py_DECREF(budget);
+    }
+    chunking_obj = PyObject_GetAttrString((PyObject *)c, "_chunking_output");
+    chunking = chunking_obj == NULL ? -1 : PyObject_IsTrue(chunking_obj);
+    Py_XDECREF(chunking_obj);
+    if (chunking < 0) {
+        goto done;
+    }
+    if (view.len == 0 || !chunking) {
+        result = Py_NewRef(chunk);
+        goto done;
+    }
+    if (tc_h1_put_chunk(&out, view.buf, view.len, 1) == 0) {
+        result = PyBytes_FromStringAndSize(tc_buf_head(&out), out.len);
+    }
+done:
+    PyBuffer_Release(&view);
+    tc_buf_free(&out);
+    return result;
+}
+
 static PyObject *
 hc_get_reading(tc_h1client *c, void *Py_UNUSED(x))
 {
@@ -1053,6 +1124,7 @@ static PyMethodDef hc_methods[] = {
     {"_stream_closed", (PyCFunction)hc_stream_closed, METH_NOARGS, hc_stream_closed_doc},
     {"_abandon", (PyCFunction)hc_abandon, METH_NOARGS, hc_abandon_doc},
     {"_unhook", (PyCFunction)hc_unhook_method, METH_NOARGS, hc_unhook_doc},
+    {"_format_chunk", (PyCFunction)hc_format_chunk, METH_O, hc_format_chunk_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -417,6 +417,10 @@ PyObject *tc_h1_build_headers(tc_state *st, const char *base, const tc_h1_field 
  * exception. */
 int tc_h1_put_fields(tc_state *st, tc_buf *out, PyObject *headers, Py_ssize_t first_line);
 
+/* Appends n body bytes at p, framed as one chunk ("<hex size>\r\n" data
+ * "\r\n") when chunking; nothing for n == 0.  0, or -1 with MemoryError. */
+int tc_h1_put_chunk(tc_buf *out, const char *p, Py_ssize_t n, int chunking);
+
 /* 1 when o is a non-empty str of ASCII digits (Tornado's parse_int). */
 int tc_h1_all_digits(PyObject *o);
 

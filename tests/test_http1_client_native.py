@@ -324,27 +324,33 @@ def test_simple_client_uses_native_connection() -> None:
     assert made == ["_NativeHTTP1ClientConnection"]
 
 
+def offline_connection(native: bool, sent: List[bytes], closed: List[bool]) -> Any:
+    """A client connection on a stand-in stream that records what is
+    written (``sent``) and whether it was closed (``closed``)."""
+    stream: Any = type("S", (), {})()
+    stream.max_buffer_size = 1 << 20
+    stream.closed = lambda: bool(closed)
+    stream.close = lambda: closed.append(True)
+    stream.set_close_callback = lambda cb: None
+    stream.set_nodelay = lambda value: None
+
+    def write(data: Any) -> Any:
+        sent.append(bytes(data))
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    stream.write = write
+    cls = h1._NativeHTTP1ClientConnection if native else h1.HTTP1Connection
+    return cls(stream, True, h1.HTTP1ConnectionParameters(), None)
+
+
 def test_request_head_serialization() -> None:
     """The request head bytes, and Tornado's errors, from both connections."""
 
     async def head(native: bool, method: str, headers: httputil.HTTPHeaders) -> Any:
         sent: List[bytes] = []
-
-        stream: Any = type("S", (), {})()
-        stream.max_buffer_size = 1 << 20
-        stream.closed = lambda: False
-        stream.set_close_callback = lambda cb: None
-        stream.set_nodelay = lambda value: None
-
-        def write(data: bytes) -> Any:
-            sent.append(bytes(data))
-            done = asyncio.get_running_loop().create_future()
-            done.set_result(None)
-            return done
-
-        stream.write = write
-        cls = h1._NativeHTTP1ClientConnection if native else h1.HTTP1Connection
-        conn = cls(stream, True, h1.HTTP1ConnectionParameters(), None)
+        conn = offline_connection(native, sent, [])
         try:
             conn.write_headers(httputil.RequestStartLine(method, "/p?q=1", ""), headers)
         except Exception as exc:
@@ -375,6 +381,42 @@ def test_request_head_serialization() -> None:
         python = run(head(False, method, build(fields)))
         native = run(head(True, method, build(fields)))
         assert native == python, (method, fields)
+
+
+def test_request_body_framing() -> None:
+    """Body writes (chunked framing, Content-Length accounting) and their
+    errors are the Python connection's."""
+
+    async def send(native: bool, length: Optional[str], pieces: List[bytes]) -> Any:
+        sent: List[bytes] = []
+        closed: List[bool] = []
+        conn = offline_connection(native, sent, closed)
+        headers = httputil.HTTPHeaders({"Host": "h"})
+        if length is not None:
+            headers["Content-Length"] = length
+        outcome: List[Any] = []
+        try:
+            conn.write_headers(httputil.RequestStartLine("POST", "/", ""), headers,
+                               chunk=pieces[0])
+            for piece in pieces[1:]:
+                conn.write(piece)
+            conn.finish()
+        except Exception as exc:
+            outcome.append((type(exc).__name__, str(exc)))
+        return sent, outcome, bool(closed), conn._expected_content_remaining
+
+    cases: List[Tuple[Optional[str], List[bytes]]] = [
+        (None, [b"ab", b"", b"c" * 300]),
+        (None, [b"", memoryview(b"xyz")]),  # type: ignore[list-item]
+        ("3", [b"a", b"bc"]),
+        ("3", [b"ab", b"cd"]),
+        ("3", [b"a"]),
+        ("0", [b""]),
+    ]
+    for length, pieces in cases:
+        python = run(send(False, length, pieces))
+        native = run(send(True, length, pieces))
+        assert native == python, (length, pieces)
 
 
 def test_no_cycles_and_flat_memory() -> None:
