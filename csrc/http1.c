@@ -35,11 +35,8 @@ enum {
 enum { AW_NONE = 0, AW_HEADERS, AW_BODY };
 
 /* Which llhttp span callback ran last (header field/value assembly). */
-enum { CB_NONE = 0, CB_FIELD, CB_VALUE };
 
-typedef struct {
-    Py_ssize_t name_off, name_len, val_off, val_len;
-} h1_header;
+typedef tc_h1_field h1_header;
 
 typedef struct tc_http1_s tc_http1;
 
@@ -66,8 +63,7 @@ struct tc_http1_s {
                                   dispatches: sent once per pass */
     tc_buf pre;                /* bytes of a request line before its method
                                   was recognised (for the Python fallback) */
-    h1_header *hdrs;
-    Py_ssize_t nhdrs, hdrs_cap;
+    tc_h1_fieldset fs;         /* the head's fields (offsets into head) */
     Py_ssize_t url_len;
     Py_ssize_t head_bytes;     /* bytes of the current head consumed */
     Py_ssize_t chunk_size;
@@ -83,7 +79,6 @@ struct tc_http1_s {
     const char *error_reason;  /* set by a callback returning HPE_USER */
     int state;
     int awaiting;
-    int last_cb;
     char in_pump, msg_begun, method_done, hdr_done, msg_done;
     char delegate_open, read_finished, write_finished, disconnect;
     char chunking, is_head, http10, keepalive_req, expect_continue;
@@ -258,9 +253,9 @@ http1_on_message_begin(llhttp_t *p)
     c->msg_begun = 1;
     c->head.len = 0;
     c->head.start = 0;
-    c->nhdrs = 0;
+    c->fs.n = 0;
     c->url_len = 0;
-    c->last_cb = CB_NONE;
+    c->fs.last = TC_H1_SPAN_NONE;
     return 0;
 }
 
@@ -289,26 +284,10 @@ http1_on_header_field(llhttp_t *p, const char *at, size_t len)
         c->error_reason = "improperly terminated chunked request";
         return HPE_USER;
     }
-    if (c->last_cb != CB_FIELD) {
-        h1_header *h;
-        if (c->nhdrs == c->hdrs_cap) {
-            Py_ssize_t cap = c->hdrs_cap ? c->hdrs_cap * 2 : 16;
-            h1_header *n = PyMem_Realloc(c->hdrs, (size_t)cap * sizeof(h1_header));
-            if (n == NULL) {
-                c->error_reason = "out of memory";
-                return HPE_USER;
-            }
-            c->hdrs = n;
-            c->hdrs_cap = cap;
-        }
-        h = &c->hdrs[c->nhdrs++];
-        h->name_off = c->head.len;
-        h->name_len = 0;
-        h->val_off = c->head.len;
-        h->val_len = 0;
-        c->last_cb = CB_FIELD;
+    if (tc_h1_fieldset_span(&c->fs, 0, c->head.len, (Py_ssize_t)len) < 0) {
+        c->error_reason = "out of memory";
+        return HPE_USER;
     }
-    c->hdrs[c->nhdrs - 1].name_len += (Py_ssize_t)len;
     return h1_head_append(c, at, len);
 }
 
@@ -316,17 +295,10 @@ static int
 http1_on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     tc_http1 *c = (tc_http1 *)p->data;
-    h1_header *h;
-    if (c->nhdrs == 0) {
+    if (c->fs.n == 0) {
         return 0;
     }
-    h = &c->hdrs[c->nhdrs - 1];
-    if (c->last_cb != CB_VALUE) {
-        h->val_off = c->head.len;
-        h->val_len = 0;
-        c->last_cb = CB_VALUE;
-    }
-    h->val_len += (Py_ssize_t)len;
+    (void)tc_h1_fieldset_span(&c->fs, 1, c->head.len, (Py_ssize_t)len);
     return h1_head_append(c, at, len);
 }
 
@@ -527,9 +499,8 @@ h1_release_waiters(tc_http1 *c)
 
 /* --------------------------------------------------------------- reading */
 
-/* Header names in Tornado's Http-Header-Case. */
-static PyObject *
-h1_normalize_name(const char *p, Py_ssize_t n)
+PyObject *
+tc_h1_normalize_name(const char *p, Py_ssize_t n)
 {
     PyObject *s = PyUnicode_New(n, 127);
     Py_UCS1 *d;
@@ -558,9 +529,8 @@ h1_normalize_name(const char *p, Py_ssize_t n)
     return s;
 }
 
-/* RFC 9110 token characters. */
-static int
-h1_is_token(const char *p, Py_ssize_t n)
+int
+tc_h1_is_token(const char *p, Py_ssize_t n)
 {
     Py_ssize_t i;
     if (n == 0) {
@@ -576,27 +546,90 @@ h1_is_token(const char *p, Py_ssize_t n)
     return 1;
 }
 
-static int
-h1_name_is(const char *p, Py_ssize_t n, const char *want)
+int
+tc_h1_name_is(const char *p, Py_ssize_t n, const char *want)
 {
     Py_ssize_t wl = (Py_ssize_t)strlen(want);
     return n == wl && strncasecmp(p, want, (size_t)n) == 0;
 }
 
-/* Builds the request's HTTPHeaders (filling its _dict, _as_list and
- * _last_key as HTTPHeaders.add would) and notes the headers the connection
- * itself acts on.  Returns a new reference or NULL. */
-static PyObject *
-h1_build_headers(tc_http1 *c, PyObject **te_out)
+PyObject *
+tc_h1_start_line(PyTypeObject *tp, PyObject *a, PyObject *b, PyObject *c)
 {
-    tc_state *st = h1_state(c);
-    const char *base = tc_buf_head(&c->head);
+    PyObject *fields = PyTuple_Pack(3, a, b, c), *args, *line;
+    if (fields == NULL) {
+        return NULL;
+    }
+    args = PyTuple_Pack(1, fields);
+    Py_DECREF(fields);
+    if (args == NULL) {
+        return NULL;
+    }
+    line = PyTuple_Type.tp_new(tp, args, NULL);
+    Py_DECREF(args);
+    return line;
+}
+
+PyObject *
+tc_h1_parse_length(PyObject *text)
+{
+    if (tc_h1_all_digits(text)) {
+        return PyLong_FromUnicodeObject(text, 10);
+    }
+    if (!PyErr_Occurred()) {
+        PyErr_Format(PyExc_ValueError, "not an integer: %R", text);
+    }
+    return NULL;
+}
+
+int
+tc_h1_fieldset_span(tc_h1_fieldset *fs, int is_value, Py_ssize_t off, Py_ssize_t len)
+{
+    tc_h1_field *f;
+    if (!is_value) {
+        if (fs->last != TC_H1_SPAN_NAME) {
+            if (fs->n == fs->cap) {
+                Py_ssize_t cap = fs->cap ? fs->cap * 2 : 16;
+                tc_h1_field *m = PyMem_Realloc(fs->v, (size_t)cap * sizeof(tc_h1_field));
+                if (m == NULL) {
+                    return -1;
+                }
+                fs->v = m;
+                fs->cap = cap;
+            }
+            f = &fs->v[fs->n++];
+            f->name_off = off;
+            f->name_len = 0;
+            f->val_off = off;
+            f->val_len = 0;
+            fs->last = TC_H1_SPAN_NAME;
+        }
+        fs->v[fs->n - 1].name_len += len;
+        return 0;
+    }
+    if (fs->n == 0) {
+        return 0;
+    }
+    f = &fs->v[fs->n - 1];
+    if (fs->last != TC_H1_SPAN_VALUE) {
+        f->val_off = off;
+        f->val_len = 0;
+        fs->last = TC_H1_SPAN_VALUE;
+    }
+    f->val_len += len;
+    return 0;
+}
+
+PyObject *
+tc_h1_build_headers(tc_state *st, const char *base, const tc_h1_field *fields,
+                    Py_ssize_t nfields, tc_h1_notes *notes, PyObject **te_out)
+{
     PyObject *headers = NULL, *d = NULL, *lists = NULL, *last = Py_None;
     Py_ssize_t i;
     int conn_count = 0;
 
-    c->keepalive_req = 0;
-    c->expect_continue = 0;
+    notes->keepalive = 0;
+    notes->expect_continue = 0;
     *te_out = NULL;
     headers = PyBaseObject_Type.tp_new(st->http_headers, st->empty_tuple, NULL);
     d = PyDict_New();
@@ -604,20 +637,13 @@ h1_build_headers(tc_http1 *c, PyObject **te_out)
     if (headers == NULL || d == NULL || lists == NULL) {
         goto error;
     }
-    for (i = 0; i < c->nhdrs; i++) {
-        h1_header *h = &c->hdrs[i];
+    for (i = 0; i < nfields; i++) {
+        const tc_h1_field *h = &fields[i];
         const char *np = base + h->name_off, *vp = base + h->val_off;
         Py_ssize_t vl = h->val_len;
         PyObject *name, *value, *old, *lst;
-        /* Optional whitespace around the value is not part of it. */
-        while (vl > 0 && (vp[vl - 1] == ' ' || vp[vl - 1] == '\t')) {
-            vl--;
-        }
-        while (vl > 0 && (vp[0] == ' ' || vp[0] == '\t')) {
-            vp++;
-            vl--;
-        }
-        if (!h1_is_token(np, h->name_len)) {
+        tc_h1_trim(&vp, &vl);
+        if (!tc_h1_is_token(np, h->name_len)) {
             PyObject *raw = PyUnicode_DecodeLatin1(np, h->name_len, NULL);
             if (raw != NULL) {
                 PyErr_Format(st->http_input_error, "Invalid header name %R", raw);
@@ -625,7 +651,7 @@ h1_build_headers(tc_http1 *c, PyObject **te_out)
             }
             goto error;
         }
-        name = h1_normalize_name(np, h->name_len);
+        name = tc_h1_normalize_name(np, h->name_len);
         if (name == NULL) {
             goto error;
         }
@@ -634,15 +660,15 @@ h1_build_headers(tc_http1 *c, PyObject **te_out)
             Py_DECREF(name);
             goto error;
         }
-        if (h1_name_is(np, h->name_len, "connection")) {
+        if (tc_h1_name_is(np, h->name_len, "connection")) {
             conn_count++;
-            c->keepalive_req = vl == 10 && strncasecmp(vp, "keep-alive", 10) == 0 &&
+            notes->keepalive = vl == 10 && strncasecmp(vp, "keep-alive", 10) == 0 &&
                                conn_count == 1;
         }
-        else if (h1_name_is(np, h->name_len, "expect")) {
-            c->expect_continue = vl == 12 && memcmp(vp, "100-continue", 12) == 0;
+        else if (tc_h1_name_is(np, h->name_len, "expect")) {
+            notes->expect_continue = vl == 12 && memcmp(vp, "100-continue", 12) == 0;
         }
-        else if (h1_name_is(np, h->name_len, "transfer-encoding")) {
+        else if (tc_h1_name_is(np, h->name_len, "transfer-encoding")) {
             Py_XSETREF(*te_out, Py_NewRef(value));
         }
         old = PyDict_GetItemWithError(d, name);
@@ -691,7 +717,7 @@ h1_build_headers(tc_http1 *c, PyObject **te_out)
         last = name;
     }
     if (conn_count > 1) {
-        c->keepalive_req = 0;
+        notes->keepalive = 0;
     }
     if (PyObject_SetAttr(headers, st->str__dict, d) < 0 ||
         PyObject_SetAttr(headers, st->str__as_list, lists) < 0 ||
@@ -713,6 +739,18 @@ error:
     Py_XDECREF(lists);
     Py_CLEAR(*te_out);
     return NULL;
+}
+
+/* The request's HTTPHeaders, noting the headers the connection acts on. */
+static PyObject *
+h1_build_headers(tc_http1 *c, PyObject **te_out)
+{
+    tc_h1_notes notes;
+    PyObject *h = tc_h1_build_headers(h1_state(c), tc_buf_head(&c->head), c->fs.v, c->fs.n,
+                                      &notes, te_out);
+    c->keepalive_req = notes.keepalive;
+    c->expect_continue = notes.expect_continue;
+    return h;
 }
 
 /* The method name as a str (the common ones cached in the state). */
@@ -741,7 +779,7 @@ static void
 h1_on_headers(tc_http1 *c)
 {
     tc_state *st = h1_state(c);
-    PyObject *method = NULL, *uri = NULL, *version = NULL, *fields = NULL;
+    PyObject *method = NULL, *uri = NULL, *version = NULL;
     PyObject *start_line = NULL, *headers = NULL, *te = NULL, *delegate, *r;
     int major = c->parser.http_major, minor = c->parser.http_minor;
 
@@ -764,18 +802,7 @@ h1_on_headers(tc_http1 *c)
     if (method == NULL || uri == NULL || version == NULL) {
         goto error;
     }
-    fields = PyTuple_Pack(3, method, uri, version);
-    if (fields == NULL) {
-        goto error;
-    }
-    {
-        PyObject *args = PyTuple_Pack(1, fields);
-        if (args == NULL) {
-            goto error;
-        }
-        start_line = PyTuple_Type.tp_new(st->request_start_line, args, NULL);
-        Py_DECREF(args);
-    }
+    start_line = tc_h1_start_line(st->request_start_line, method, uri, version);
     if (start_line == NULL) {
         goto error;
     }
@@ -798,8 +825,7 @@ h1_on_headers(tc_http1 *c)
             Py_XDECREF(method);
             Py_XDECREF(uri);
             Py_XDECREF(version);
-            Py_XDECREF(fields);
-            Py_XDECREF(start_line);
+                    Py_XDECREF(start_line);
             Py_XDECREF(headers);
             h1_fail_input(c, msg);
             return;
@@ -833,7 +859,6 @@ h1_on_headers(tc_http1 *c)
     Py_DECREF(method);
     Py_DECREF(uri);
     Py_DECREF(version);
-    Py_DECREF(fields);
     Py_DECREF(start_line);
     Py_DECREF(headers);
     Py_XDECREF(te);
@@ -875,7 +900,6 @@ error:
     Py_XDECREF(method);
     Py_XDECREF(uri);
     Py_XDECREF(version);
-    Py_XDECREF(fields);
     Py_XDECREF(start_line);
     Py_XDECREF(headers);
     Py_XDECREF(te);
@@ -1124,16 +1148,16 @@ h1_joined(tc_http1 *c, const char *name, PyObject *extra)
 {
     PyObject *parts = PyList_New(0), *sep, *out;
     const char *base = tc_buf_head(&c->head);
-    Py_ssize_t i, last = c->nhdrs - 1;
+    Py_ssize_t i, last = c->fs.n - 1;
     if (parts == NULL) {
         return NULL;
     }
-    if (extra != NULL && c->last_cb != CB_NONE) {
+    if (extra != NULL && c->fs.last != TC_H1_SPAN_NONE) {
         last--; /* the header being parsed is represented by extra */
     }
     for (i = 0; i <= last; i++) {
-        h1_header *h = &c->hdrs[i];
-        if (h1_name_is(base + h->name_off, h->name_len, name)) {
+        h1_header *h = &c->fs.v[i];
+        if (tc_h1_name_is(base + h->name_off, h->name_len, name)) {
             PyObject *v = PyUnicode_DecodeLatin1(base + h->val_off, h->val_len, NULL);
             if (v == NULL || PyList_Append(parts, v) < 0) {
                 Py_XDECREF(v);
@@ -1164,8 +1188,8 @@ h1_has_header(tc_http1 *c, const char *name)
 {
     const char *base = tc_buf_head(&c->head);
     Py_ssize_t i;
-    for (i = 0; i < c->nhdrs; i++) {
-        if (h1_name_is(base + c->hdrs[i].name_off, c->hdrs[i].name_len, name)) {
+    for (i = 0; i < c->fs.n; i++) {
+        if (tc_h1_name_is(base + c->fs.v[i].name_off, c->fs.v[i].name_len, name)) {
             return 1;
         }
     }
@@ -1190,8 +1214,8 @@ h1_error_message(tc_http1 *c, llhttp_errno_t err, const char *data, Py_ssize_t l
     if (pos == NULL || pos < data || pos > data + len) {
         pos = data;
     }
-    if (c->nhdrs > 0 && c->hdr_done == 0) {
-        h1_header *h = &c->hdrs[c->nhdrs - 1];
+    if (c->fs.n > 0 && c->hdr_done == 0) {
+        h1_header *h = &c->fs.v[c->fs.n - 1];
         cur = tc_buf_head(&c->head) + h->name_off;
         cur_len = h->name_len;
     }
@@ -1214,7 +1238,7 @@ h1_error_message(tc_http1 *c, llhttp_errno_t err, const char *data, Py_ssize_t l
     default:
         break;
     }
-    if (c->hdr_done == 0 && cur != NULL && h1_name_is(cur, cur_len, "transfer-encoding")) {
+    if (c->hdr_done == 0 && cur != NULL && tc_h1_name_is(cur, cur_len, "transfer-encoding")) {
         if (h1_has_header(c, "content-length")) {
             return PyUnicode_FromString("Message with both Transfer-Encoding and Content-Length");
         }
@@ -1233,7 +1257,7 @@ h1_error_message(tc_http1 *c, llhttp_errno_t err, const char *data, Py_ssize_t l
     if (err == HPE_INVALID_TRANSFER_ENCODING) {
         return PyUnicode_FromString("Unsupported Transfer-Encoding");
     }
-    if (c->msg_begun && !c->line_checked && c->nhdrs == 0 && err != HPE_INVALID_HEADER_TOKEN) {
+    if (c->msg_begun && !c->line_checked && c->fs.n == 0 && err != HPE_INVALID_HEADER_TOKEN) {
         return PyUnicode_FromString("Malformed HTTP request line");
     }
     if (err == HPE_INVALID_HEADER_TOKEN && c->hdr_done == 0) {
@@ -1712,8 +1736,8 @@ h1_write_result(tc_http1 *c)
     return f;
 }
 
-/* Appends the latin-1 form of a header name or value (str, or bytes as
- * Tornado's native_str takes them). */
+/* Appends the latin-1 form of a header name or value (str, or UTF-8 bytes
+ * as Tornado's native_str takes them).  0, or -1 with an exception. */
 static int
 h1_put_text(tc_buf *out, PyObject *v)
 {
@@ -1748,12 +1772,12 @@ h1_put_text(tc_buf *out, PyObject *v)
     return rc;
 }
 
-/* Raises Tornado's ValueError when the line [from, out.len) holds CR/LF. */
+/* Raises Tornado's ValueError when the line [from, to) holds CR/LF. */
 static int
-h1_check_line(tc_buf *out, Py_ssize_t from)
+h1_check_line(tc_buf *out, Py_ssize_t from, Py_ssize_t to)
 {
     const char *p = tc_buf_head(out) + from;
-    Py_ssize_t n = out->len - from, i;
+    Py_ssize_t n = to - from, i;
     for (i = 0; i < n; i++) {
         if (p[i] == '\r' || p[i] == '\n') {
             PyObject *line = PyBytes_FromStringAndSize(p, n);
@@ -1764,6 +1788,180 @@ h1_check_line(tc_buf *out, Py_ssize_t from)
             }
             return -1;
         }
+    }
+    return 0;
+}
+
+/* One line of a head being serialized: [start, end) in the buffer. */
+typedef struct {
+    Py_ssize_t start, end;
+} h1_line;
+
+/* Records a line's bounds, growing the array as needed.  0 / -1. */
+static int
+h1_note_line(h1_line **lines, Py_ssize_t *n, Py_ssize_t *cap, Py_ssize_t start,
+             Py_ssize_t end)
+{
+    if (*n == *cap) {
+        Py_ssize_t ncap = *cap ? *cap * 2 : 16;
+        h1_line *m = PyMem_Realloc(*lines, (size_t)ncap * sizeof(h1_line));
+        if (m == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        *lines = m;
+        *cap = ncap;
+    }
+    (*lines)[*n].start = start;
+    (*lines)[(*n)++].end = end;
+    return 0;
+}
+
+/* Appends "name: value" in latin-1.  A name or value that is not a latin-1
+ * str (UTF-8 bytes, wider text) is joined into the whole line first, and the
+ * line encoded, so that errors read as Tornado's. */
+static int
+h1_put_field(tc_buf *out, PyObject *name, PyObject *value)
+{
+    PyObject *parts[2] = {name, value}, *text[2] = {NULL, NULL}, *line = NULL, *enc = NULL;
+    int i, rc = -1;
+    if (PyUnicode_CheckExact(name) && PyUnicode_CheckExact(value) &&
+        PyUnicode_KIND(name) == PyUnicode_1BYTE_KIND &&
+        PyUnicode_KIND(value) == PyUnicode_1BYTE_KIND) {
+        return h1_put_text(out, name) < 0 || tc_buf_append(out, ": ", 2) < 0 ||
+                       h1_put_text(out, value) < 0
+                   ? -1
+                   : 0;
+    }
+    for (i = 0; i < 2; i++) {
+        if (PyBytes_Check(parts[i])) {
+            text[i] = PyUnicode_FromEncodedObject(parts[i], "utf-8", "strict");
+        }
+        else if (PyUnicode_Check(parts[i])) {
+            text[i] = Py_NewRef(parts[i]);
+        }
+        else {
+            PyErr_Format(PyExc_TypeError, "Expected bytes, unicode, or None; got %R",
+                         (PyObject *)Py_TYPE(parts[i]));
+        }
+        if (text[i] == NULL) {
+            goto done;
+        }
+    }
+    line = PyUnicode_FromFormat("%U: %U", text[0], text[1]);
+    if (line == NULL) {
+        goto done;
+    }
+    enc = PyUnicode_AsLatin1String(line);
+    if (enc == NULL) {
+        goto done;
+    }
+    rc = tc_buf_append(out, PyBytes_AS_STRING(enc), PyBytes_GET_SIZE(enc));
+done:
+    Py_XDECREF(text[0]);
+    Py_XDECREF(text[1]);
+    Py_XDECREF(line);
+    Py_XDECREF(enc);
+    return rc;
+}
+
+int
+tc_h1_put_fields(tc_state *st, tc_buf *out, PyObject *headers, Py_ssize_t first_line)
+{
+    PyObject *lists, *key, *vals;
+    Py_ssize_t pos = 0, from, nlines = 0, cap = 0, i;
+    h1_line *lines = NULL;
+    int rc = -1;
+
+    if (h1_note_line(&lines, &nlines, &cap, first_line, out->len) < 0) {
+        return -1;
+    }
+    lists = PyObject_GetAttr(headers, st->str__as_list);
+    if (lists == NULL || !PyDict_Check(lists)) {
+        PyErr_Clear();
+        Py_XDECREF(lists);
+        lists = NULL;
+    }
+    if (lists != NULL) {
+        while (PyDict_Next(lists, &pos, &key, &vals)) {
+            if (!PyList_Check(vals)) {
+                continue;
+            }
+            for (i = 0; i < PyList_GET_SIZE(vals); i++) {
+                if (tc_buf_append(out, "\r\n", 2) < 0) {
+                    goto done;
+                }
+                from = out->len;
+                if (h1_put_field(out, key, PyList_GET_ITEM(vals, i)) < 0 ||
+                    h1_note_line(&lines, &nlines, &cap, from, out->len) < 0) {
+                    goto done;
+                }
+            }
+        }
+    }
+    else {
+        PyObject *all = PyObject_CallMethod(headers, "get_all", NULL), *it, *pair;
+        if (all == NULL) {
+            goto done;
+        }
+        it = PyObject_GetIter(all);
+        Py_DECREF(all);
+        if (it == NULL) {
+            goto done;
+        }
+        while ((pair = PyIter_Next(it)) != NULL) {
+            int bad = !PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2;
+            if (!bad && tc_buf_append(out, "\r\n", 2) == 0) {
+                from = out->len;
+                bad = h1_put_field(out, PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1)) < 0 ||
+                      h1_note_line(&lines, &nlines, &cap, from, out->len) < 0;
+            }
+            else {
+                bad = 1;
+            }
+            Py_DECREF(pair);
+            if (bad) {
+                if (!PyErr_Occurred()) {
+                    PyErr_SetString(PyExc_TypeError, "get_all() must yield pairs");
+                }
+                Py_DECREF(it);
+                goto done;
+            }
+        }
+        Py_DECREF(it);
+        if (PyErr_Occurred()) {
+            goto done;
+        }
+    }
+    /* Every line is encoded before any is checked, in order, as Tornado's
+     * write_headers does. */
+    for (i = 0; i < nlines; i++) {
+        if (h1_check_line(out, lines[i].start, lines[i].end) < 0) {
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    Py_XDECREF(lists);
+    PyMem_Free(lines);
+    return rc;
+}
+
+int
+tc_h1_put_chunk(tc_buf *out, const char *p, Py_ssize_t n, int chunking)
+{
+    char size[32];
+    int k;
+    if (n == 0) {
+        return 0;
+    }
+    if (!chunking) {
+        return tc_buf_append(out, p, n);
+    }
+    k = snprintf(size, sizeof(size), "%zx\r\n", n);
+    if (tc_buf_append(out, size, k) < 0 || tc_buf_append(out, p, n) < 0 ||
+        tc_buf_append(out, "\r\n", 2) < 0) {
+        return -1;
     }
     return 0;
 }
@@ -1783,20 +1981,7 @@ h1_put_chunk(tc_http1 *c, tc_buf *out, Py_buffer *chunk)
             return -1;
         }
     }
-    if (chunk->len == 0) {
-        return 0;
-    }
-    if (c->chunking) {
-        char size[32];
-        int n = snprintf(size, sizeof(size), "%zx\r\n", chunk->len);
-        if (tc_buf_append(out, size, n) < 0 ||
-            tc_buf_append(out, chunk->buf, chunk->len) < 0 ||
-            tc_buf_append(out, "\r\n", 2) < 0) {
-            return -1;
-        }
-        return 0;
-    }
-    return tc_buf_append(out, chunk->buf, chunk->len);
+    return tc_h1_put_chunk(out, chunk->buf, chunk->len, c->chunking);
 }
 
 /* Sends out (the serialized bytes) and returns the write's Future. */
@@ -1821,9 +2006,8 @@ h1_send(tc_http1 *c, tc_buf *out)
     return h1_write_result(c);
 }
 
-/* 1 when o is a non-empty str of ASCII digits (Tornado's parse_int). */
-static int
-h1_all_digits(PyObject *o)
+int
+tc_h1_all_digits(PyObject *o)
 {
     Py_ssize_t i, n;
     if (!PyUnicode_Check(o) || PyUnicode_KIND(o) != PyUnicode_1BYTE_KIND) {
@@ -1848,14 +2032,12 @@ static PyObject *
 h1_write_headers(tc_http1 *c, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     tc_state *st = h1_state(c);
-    PyObject *start_line, *headers, *chunk = Py_None, *code_obj, *reason, *lists = NULL;
+    PyObject *start_line, *headers, *chunk = Py_None, *code_obj, *reason;
     PyObject *cl, *dict = NULL;
     Py_buffer view = {0};
     tc_buf out = {0};
     long code;
     int bodyless, no_content;
-    Py_ssize_t from, pos = 0;
-    PyObject *key, *vals;
 
     if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0) {
         if (nargs + PyTuple_GET_SIZE(kwnames) != 3 || nargs != 2 ||
@@ -1918,13 +2100,7 @@ h1_write_headers(tc_http1 *c, PyObject *const *args, Py_ssize_t nargs, PyObject 
         c->expected_remaining = 0;
     }
     else if (cl != NULL) {
-        PyObject *n = NULL;
-        if (h1_all_digits(cl)) {
-            n = PyLong_FromUnicodeObject(cl, 10);
-        }
-        else if (!PyErr_Occurred()) {
-            PyErr_Format(PyExc_ValueError, "not an integer: %R", cl);
-        }
+        PyObject *n = tc_h1_parse_length(cl);
         if (n == NULL) {
             Py_DECREF(cl);
             goto error;
@@ -1957,67 +2133,9 @@ h1_write_headers(tc_http1 *c, PyObject *const *args, Py_ssize_t nargs, PyObject 
             goto error;
         }
         Py_DECREF(enc);
-        if (h1_check_line(&out, 0) < 0) {
-            goto error;
-        }
     }
-    lists = PyObject_GetAttr(headers, st->str__as_list);
-    if (lists == NULL || !PyDict_Check(lists)) {
-        PyErr_Clear();
-        Py_XDECREF(lists);
-        lists = NULL;
-    }
-    if (lists != NULL) {
-        while (PyDict_Next(lists, &pos, &key, &vals)) {
-            Py_ssize_t i;
-            if (!PyList_Check(vals)) {
-                continue;
-            }
-            for (i = 0; i < PyList_GET_SIZE(vals); i++) {
-                if (tc_buf_append(&out, "\r\n", 2) < 0) {
-                    goto error;
-                }
-                from = out.len;
-                if (h1_put_text(&out, key) < 0 || tc_buf_append(&out, ": ", 2) < 0 ||
-                    h1_put_text(&out, PyList_GET_ITEM(vals, i)) < 0 ||
-                    h1_check_line(&out, from) < 0) {
-                    goto error;
-                }
-            }
-        }
-    }
-    else {
-        PyObject *all = PyObject_CallMethod(headers, "get_all", NULL), *it, *pair;
-        if (all == NULL) {
-            goto error;
-        }
-        it = PyObject_GetIter(all);
-        Py_DECREF(all);
-        if (it == NULL) {
-            goto error;
-        }
-        while ((pair = PyIter_Next(it)) != NULL) {
-            int bad = !PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2;
-            if (!bad && tc_buf_append(&out, "\r\n", 2) == 0) {
-                from = out.len;
-                bad = h1_put_text(&out, PyTuple_GET_ITEM(pair, 0)) < 0 ||
-                      tc_buf_append(&out, ": ", 2) < 0 ||
-                      h1_put_text(&out, PyTuple_GET_ITEM(pair, 1)) < 0 ||
-                      h1_check_line(&out, from) < 0;
-            }
-            Py_DECREF(pair);
-            if (bad) {
-                if (!PyErr_Occurred()) {
-                    PyErr_SetString(PyExc_TypeError, "get_all() must yield pairs");
-                }
-                Py_DECREF(it);
-                goto error;
-            }
-        }
-        Py_DECREF(it);
-        if (PyErr_Occurred()) {
-            goto error;
-        }
+    if (tc_h1_put_fields(st, &out, headers, 0) < 0) {
+        goto error;
     }
     if (tc_buf_append(&out, "\r\n\r\n", 4) < 0) {
         goto error;
@@ -2031,14 +2149,12 @@ h1_write_headers(tc_http1 *c, PyObject *const *args, Py_ssize_t nargs, PyObject 
         }
         PyBuffer_Release(&view);
     }
-    Py_XDECREF(lists);
     Py_DECREF(dict);
     return h1_send(c, &out);
 error:
     if (view.obj != NULL) {
         PyBuffer_Release(&view);
     }
-    Py_XDECREF(lists);
     Py_XDECREF(dict);
     tc_buf_free(&out);
     return NULL;
@@ -2354,7 +2470,7 @@ h1_dealloc(tc_http1 *c)
     tc_buf_free(&c->body);
     tc_buf_free(&c->pre);
     tc_buf_free(&c->cork);
-    PyMem_Free(c->hdrs);
+    PyMem_Free(c->fs.v);
     tp->tp_free((PyObject *)c);
     Py_DECREF(tp);
 }
@@ -2425,15 +2541,16 @@ static PyType_Spec h1_spec = {
 };
 
 PyDoc_STRVAR(http1_setup_doc,
-"http1_setup(HTTPHeaders, RequestStartLine, HTTPInputError, HTTPOutputError)\n--\n\n"
+"http1_setup(HTTPHeaders, RequestStartLine, HTTPInputError, HTTPOutputError,\n"
+"            ResponseStartLine=None)\n--\n\n"
 "Give the native HTTP/1 connection the Python classes it builds and raises.");
 
 static PyObject *
 tc_http1_setup(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     tc_state *st = PyModule_GetState(module);
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "http1_setup takes 4 arguments");
+    if (nargs != 4 && nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "http1_setup takes 4 or 5 arguments");
         return NULL;
     }
     if (!PyType_Check(args[0]) || !PyType_Check(args[1]) ||
@@ -2445,6 +2562,13 @@ tc_http1_setup(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_XSETREF(st->request_start_line, (PyTypeObject *)Py_NewRef(args[1]));
     Py_XSETREF(st->http_input_error, Py_NewRef(args[2]));
     Py_XSETREF(st->http_output_error, Py_NewRef(args[3]));
+    if (nargs == 5 && args[4] != Py_None) {
+        if (!PyType_Check(args[4]) || !PyType_IsSubtype((PyTypeObject *)args[4], &PyTuple_Type)) {
+            PyErr_SetString(PyExc_TypeError, "http1_setup: bad classes");
+            return NULL;
+        }
+        Py_XSETREF(st->response_start_line, (PyTypeObject *)Py_NewRef(args[4]));
+    }
     Py_RETURN_NONE;
 }
 

@@ -23,6 +23,8 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->request_start_line);
     Py_VISIT(st->http_input_error);
     Py_VISIT(st->http_output_error);
+    Py_VISIT(st->HTTP1ClientType);
+    Py_VISIT(st->response_start_line);
     Py_VISIT(st->TransportType);
     Py_VISIT(st->buffered_protocol);
     return 0;
@@ -56,6 +58,8 @@ core_clear(PyObject *module)
     Py_CLEAR(st->request_start_line);
     Py_CLEAR(st->http_input_error);
     Py_CLEAR(st->http_output_error);
+    Py_CLEAR(st->HTTP1ClientType);
+    Py_CLEAR(st->response_start_line);
     for (int i = 0; i < TC_H1_METHODS; i++) {
         Py_CLEAR(st->h1_methods[i]);
     }
@@ -205,7 +209,7 @@ core_exec(PyObject *module)
 
     if (tc_handle_type_init(module, st) < 0 || tc_loop_type_init(module, st) < 0 ||
         tc_stream_type_init(module, st) < 0 || tc_http1_type_init(module, st) < 0 ||
-        tc_transport_type_init(module, st) < 0) {
+        tc_transport_type_init(module, st) < 0 || tc_http1client_type_init(module, st) < 0) {
         return -1;
     }
     return 0;

@@ -157,6 +157,9 @@ typedef struct {
     PyObject *str_start_request, *str_headers_received, *str_data_received;
     PyObject *str_finish, *str_Connection, *str_close, *str_Keep_Alive;
     PyObject *str_Transfer_Encoding, *str_chunked, *str_Content_Length;
+    /* http1client.c */
+    PyTypeObject *HTTP1ClientType;
+    PyTypeObject *response_start_line;   /* httputil.ResponseStartLine */
     /* transport.c */
     PyTypeObject *TransportType;
     PyObject *buffered_protocol;         /* asyncio.BufferedProtocol (and
@@ -359,6 +362,94 @@ int tc_http1_type_init(PyObject *module, tc_state *st);
 
 /* Forgets the loop's HTTP/1 connections (the loop is closing). */
 void tc_http1_loop_closed(tc_loop *loop);
+
+/* Shared HTTP/1 helpers (http1.c), used by the server (http1.c) and the
+ * client (http1client.c) connections. */
+
+/* One header field of a parsed head: name and value as offsets into the
+ * head's bytes. */
+typedef struct {
+    Py_ssize_t name_off, name_len, val_off, val_len;
+} tc_h1_field;
+
+/* The fields of a head as llhttp reports them, span by span. */
+enum { TC_H1_SPAN_NONE = 0, TC_H1_SPAN_NAME, TC_H1_SPAN_VALUE };
+typedef struct {
+    tc_h1_field *v;
+    Py_ssize_t n, cap;
+    int last;          /* the kind of the last span (TC_H1_SPAN_*) */
+} tc_h1_fieldset;
+
+/* Records a span of a field name (is_value 0) or value at offset off, len
+ * bytes long: a name span after a value starts a new field; consecutive
+ * spans of one kind extend it.  0, or -1 when out of memory (no exception
+ * set).  The array is freed with PyMem_Free(fs->v). */
+int tc_h1_fieldset_span(tc_h1_fieldset *fs, int is_value, Py_ssize_t off, Py_ssize_t len);
+
+/* What tc_h1_build_headers noticed for the connection: a single
+ * "Connection: keep-alive", and "Expect: 100-continue". */
+typedef struct {
+    char keepalive;
+    char expect_continue;
+} tc_h1_notes;
+
+/* A header name in Tornado's Http-Header-Case.  New reference or NULL. */
+PyObject *tc_h1_normalize_name(const char *p, Py_ssize_t n);
+
+/* 1 when p[0, n) is a non-empty RFC 9110 token, else 0. */
+int tc_h1_is_token(const char *p, Py_ssize_t n);
+
+/* 1 when p[0, n) equals want (ASCII, case-insensitively), else 0. */
+int tc_h1_name_is(const char *p, Py_ssize_t n, const char *want);
+
+/* Builds an HTTPHeaders from nfields fields whose bytes are at base
+ * (values trimmed of SP/HTAB, repeated names joined with "," as
+ * HTTPHeaders.add does), filling notes; *te_out receives a new reference to
+ * the last Transfer-Encoding value, or NULL.  Returns a new reference, or
+ * NULL with an exception (HTTPInputError for a name that is not a token). */
+PyObject *tc_h1_build_headers(tc_state *st, const char *base, const tc_h1_field *fields,
+                              Py_ssize_t nfields, tc_h1_notes *notes, PyObject **te_out);
+
+/* Appends "\r\nName: value" for every field of an HTTPHeaders (its
+ * _as_list, or get_all() for other mappings), then checks, in order, the
+ * line starting at first_line and every field line for CR or LF (Tornado's
+ * ValueError "Illegal characters (CR or LF) in header").  0, or -1 with an
+ * exception. */
+int tc_h1_put_fields(tc_state *st, tc_buf *out, PyObject *headers, Py_ssize_t first_line);
+
+/* Appends n body bytes at p, framed as one chunk ("<hex size>\r\n" data
+ * "\r\n") when chunking; nothing for n == 0.  0, or -1 with MemoryError. */
+int tc_h1_put_chunk(tc_buf *out, const char *p, Py_ssize_t n, int chunking);
+
+/* 1 when o is a non-empty str of ASCII digits (Tornado's parse_int). */
+int tc_h1_all_digits(PyObject *o);
+
+/* int(text) for a str of ASCII digits, else ValueError as Tornado's
+ * parse_int.  New reference or NULL. */
+PyObject *tc_h1_parse_length(PyObject *text);
+
+/* tp((a, b, c)) for a namedtuple class tp (RequestStartLine,
+ * ResponseStartLine), without calling its __new__.  New reference or NULL. */
+PyObject *tc_h1_start_line(PyTypeObject *tp, PyObject *a, PyObject *b, PyObject *c);
+
+/* Narrows *p / *n to the value without optional whitespace (SP, HTAB)
+ * around it. */
+static inline void
+tc_h1_trim(const char **p, Py_ssize_t *n)
+{
+    while (*n > 0 && ((*p)[*n - 1] == ' ' || (*p)[*n - 1] == '\t')) {
+        (*n)--;
+    }
+    while (*n > 0 && (**p == ' ' || **p == '\t')) {
+        (*p)++;
+        (*n)--;
+    }
+}
+
+/* ------------------------------------------------------- http1client.c */
+
+/* The native client side of an HTTP/1 connection (_core.HTTP1Client). */
+int tc_http1client_type_init(PyObject *module, tc_state *st);
 
 /* A C protocol attached to a Stream (http1.c).  on_data runs inside the
  * stream's read callback after a chunk was appended to the read buffer

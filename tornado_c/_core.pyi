@@ -188,9 +188,37 @@ class HTTP1Conn:
     def _release(self) -> None: ...
 
 def http1_setup(
-    headers_class: type, start_line_class: type, input_error: type, output_error: type
+    headers_class: type,
+    start_line_class: type,
+    input_error: type,
+    output_error: type,
+    response_start_line_class: Optional[type] = None,
 ) -> None:
-    """Give HTTP1Conn the Python classes it builds and raises."""
+    """Give HTTP1Conn and HTTP1Client the Python classes they build and raise."""
+
+class HTTP1Client:
+    """The native client side of an HTTP/1.x connection (csrc/http1client.c);
+    the Python subclass is http1connection._NativeHTTP1ClientConnection."""
+
+    _native_reading: bool
+    def _read(
+        self,
+        native_stream: Stream,
+        delegate: Any,
+        future: Any,
+        chunk_size: int,
+        max_header_size: int,
+        is_head: bool,
+    ) -> None: ...
+    def _resume(self) -> None: ...
+    def _fail(self, exc: BaseException) -> None: ...
+    def _stream_closed(self) -> None: ...
+    def _abandon(self) -> Optional[Tuple[Any, bool, Any]]: ...
+    def _unhook(self) -> None: ...
+
+def h1_request_head(start_line: Any, headers: Any) -> Tuple[bytes, bool, Optional[int]]:
+    """A client request head serialized as HTTP1Connection.write_headers does:
+    (bytes, chunking, expected Content-Length or None)."""
 
 def versions() -> Dict[str, Any]:
     """libuv (runtime), libuv_build, llhttp versions and debug_build."""

@@ -23,8 +23,9 @@ from tornado_c import gen, httputil, iostream
 from tornado_c.log import app_log, gen_log
 from tornado_c.escape import native_str, utf8
 from tornado_c.concurrent import Future
-from tornado_c.concurrent import future_add_done_callback
+from tornado_c.concurrent import chain_future, future_add_done_callback
 from tornado_c.concurrent import future_set_result_unless_cancelled
+from tornado_c.concurrent import future_set_exception_unless_cancelled
 from tornado_c.util import GzipDecompressor
 
 try:
@@ -739,6 +740,34 @@ class _GzipMessageDelegate(httputil.HTTPMessageDelegate):
         return self._delegate.on_connection_close()
 
 
+class _GzipEagerDelegate(_GzipMessageDelegate):
+    """`_GzipMessageDelegate` whose ``data_received`` returns an awaitable
+    only when the wrapped delegate's does (the C engine then goes on at
+    once); the calls and their order are the same."""
+
+    def data_received(self, chunk: bytes) -> Optional[Awaitable[None]]:  # type: ignore[override]
+        inflater = self._decompressor
+        if inflater is None:
+            return self._delegate.data_received(chunk)
+        todo = chunk
+        while todo:
+            plain = inflater.decompress(todo, self._chunk_size)
+            pending = self._delegate.data_received(plain) if plain else None
+            todo = inflater.unconsumed_tail
+            if pending is not None:
+                return self._go_on(pending, todo)
+            if todo and not plain:
+                raise httputil.HTTPInputError(
+                    "encountered unconsumed gzip data without making progress"
+                )
+        return None
+
+    async def _go_on(self, pending: Awaitable[None], todo: bytes) -> None:
+        await pending
+        if todo:
+            await _GzipMessageDelegate.data_received(self, todo)
+
+
 class HTTP1ServerConnection:
     """Server side of an HTTP/1.x connection: a loop reading requests and
     dispatching each to the server's delegate.
@@ -862,6 +891,13 @@ class _GzipServerDelegate(httputil.HTTPServerConnectionDelegate):
         self.inner.on_close(server_conn)
 
 
+def _abandon_read(stream: iostream.IOStream, message: str) -> None:
+    # A bounded read that cannot be satisfied, handled as IOStream does.
+    error = iostream.UnsatisfiableReadError(message)
+    gen_log.info("Unsatisfiable read, closing connection: %s" % error)
+    stream.close(exc_info=error)
+
+
 def _completed_future(loop: Any) -> "Future[None]":
     # One resolved Future per loop, returned by writes that went out at once.
     done = getattr(loop, "_tc_done_future", None)
@@ -879,6 +915,7 @@ if _core is not None:
         httputil.RequestStartLine,
         httputil.HTTPInputError,
         httputil.HTTPOutputError,
+        httputil.ResponseStartLine,
     )
 
 
@@ -974,20 +1011,15 @@ class _NativeHTTP1Connection(_HTTP1ConnBase, httputil.HTTPConnection):
 
     def _on_overflow(self) -> None:
         # The head outgrew max_header_size: as Tornado's bounded header read.
-        error = iostream.UnsatisfiableReadError(
+        _abandon_read(
+            self.stream,
             "regex %r not found within %d bytes"
-            % (_HEADER_BLOCK_END, self.params.max_header_size)
+            % (_HEADER_BLOCK_END, self.params.max_header_size),
         )
-        gen_log.info("Unsatisfiable read, closing connection: %s" % error)
-        self.stream.close(exc_info=error)
 
     def _on_bad_chunk_line(self) -> None:
         # A chunk-size line past 64 bytes: as Tornado's bounded read of it.
-        error = iostream.UnsatisfiableReadError(
-            "delimiter %r not found within 64 bytes" % b"\r\n"
-        )
-        gen_log.info("Unsatisfiable read, closing connection: %s" % error)
-        self.stream.close(exc_info=error)
+        _abandon_read(self.stream, "delimiter %r not found within 64 bytes" % b"\r\n")
 
     def _on_timeout(self, in_body: int) -> None:
         if in_body:
@@ -1048,6 +1080,239 @@ class _NativeHTTP1Connection(_HTTP1ConnBase, httputil.HTTPConnection):
     def close(self) -> None:
         if self.stream is not None:
             self.stream.close()
+
+
+_HTTP1ClientBase: Any = _core.HTTP1Client if _core is not None else object
+_HEADER_BLOCK_PATTERN = re.compile(_HEADER_BLOCK_END)
+_NOT_FOUND = "delimiter %r not found within %d bytes"
+
+
+class _NativeHTTP1ClientConnection(_HTTP1ClientBase, HTTP1Connection):
+    """A client `HTTP1Connection` whose responses are read by the C engine.
+
+    Made by `.SimpleAsyncHTTPClient` for plain TCP or Unix streams on the
+    native engine (`native_client_eligible`).  The request head is
+    serialized in C; the response head and body are parsed by llhttp in C
+    and handed to the delegate as `HTTP1Connection` does.  Heads the C
+    code does not take (informational responses, bodies that run to the
+    connection close, anything malformed) are read by the Python code of
+    `HTTP1Connection`, from the untouched buffer, so the delegate always
+    sees Tornado's behaviour.
+    """
+
+    _body_timer: Optional[object] = None
+    _read_future: "Optional[Future[bool]]" = None
+
+    # -- writing ---------------------------------------------------------
+
+    def write_headers(  # noqa: D102 - the head serialized in C
+        self, start_line: Any, headers: httputil.HTTPHeaders, chunk: Optional[bytes] = None
+    ) -> "Future[None]":
+        """Implements `.HTTPConnection.write_headers` (head serialized in C)."""
+        if not isinstance(headers, httputil.HTTPHeaders):
+            return HTTP1Connection.write_headers(self, start_line, headers, chunk)
+        assert isinstance(start_line, httputil.RequestStartLine)
+        self._request_start_line = start_line
+        head, self._chunking_output, self._expected_content_remaining = (
+            _core.h1_request_head(start_line, headers)
+        )
+        if chunk:
+            return self._queue_write(lambda: head + self._format_chunk(chunk))
+        return self._queue_write(lambda: head)
+
+    # -- reading ---------------------------------------------------------
+
+    def read_response(self, delegate: httputil.HTTPMessageDelegate) -> Awaitable[bool]:
+        """Implements `HTTP1Connection.read_response` (parsed in C)."""
+        stream = self.stream
+        params = self.params
+        if (
+            params.header_timeout is not None
+            or stream is None
+            or stream.closed()
+            or stream._native is None
+            or not stream._native_intact()
+            or stream.reading()
+        ):
+            return HTTP1Connection.read_response(self, delegate)
+        if params.decompress:
+            delegate = _GzipEagerDelegate(delegate, params.chunk_size)
+        future: "Future[bool]" = Future(loop=stream._native_loop)
+        self._read_future = future
+        stream.set_close_callback(self._on_stream_close)
+        sent = self._request_start_line
+        self._read(
+            stream._native,
+            delegate,
+            future,
+            params.chunk_size,
+            params.max_header_size,
+            sent is not None and sent.method == "HEAD",
+        )
+        return future
+
+    def _on_stream_close(self) -> None:
+        self._stream_closed()
+
+    def _fallback_read(
+        self, delegate: httputil.HTTPMessageDelegate, future: "Future[bool]"
+    ) -> None:
+        # A head the C engine leaves to the Python code.
+        if self.stream is not None:
+            self.stream.set_close_callback(None)
+        running = gen.convert_yielded(self._read_message(delegate))
+        chain_future(running, future)
+
+    def _wait(self, outcome: Any) -> bool:
+        # A delegate method returned an awaitable: True when it is done
+        # already (the engine goes on), else the engine waits for _resume.
+        if type(outcome) is types.CoroutineType:
+            loop = self.stream.io_loop.asyncio_loop if self.stream is not None else None
+            eager = getattr(loop, "_eager_task", None)
+            if (
+                eager is not None
+                and loop.get_task_factory() is None
+                and asyncio.current_task(loop) is None
+            ):
+                future = eager(asyncio.Task, outcome)
+            else:
+                future = asyncio.ensure_future(outcome)
+        else:
+            future = gen.convert_yielded(outcome)
+        if future.done() and not future.cancelled() and future.exception() is None:
+            return True
+        future_add_done_callback(future, self._settled)
+        return False
+
+    def _settled(self, future: "Future[Any]") -> None:
+        try:
+            future.result()
+        except BaseException as exc:
+            self._fail(exc)
+            return
+        self._resume()
+
+    def _settle_read(
+        self,
+        delegate: Optional[httputil.HTTPMessageDelegate],
+        delegate_open: bool,
+        future: "Optional[Future[bool]]",
+        exc: Optional[BaseException],
+        result: Optional[bool],
+    ) -> None:
+        # The end of every read: the delegate hears of an early end, the
+        # callbacks are dropped and the future settles (as the finally
+        # clause of HTTP1Connection._read_message).
+        timer, self._body_timer = self._body_timer, None
+        if timer is not None and self.stream is not None:
+            self.stream.io_loop.remove_timeout(timer)
+        if delegate_open and delegate is not None:
+            try:
+                with _ExceptionLoggingContext(app_log):
+                    delegate.on_connection_close()
+            except Exception as late:
+                exc = late
+        self._clear_callbacks()
+        self._read_future = None
+        if future is None:
+            return
+        if exc is not None:
+            future_set_exception_unless_cancelled(future, exc)
+            if not future.cancelled():
+                future.exception()
+        else:
+            future_set_result_unless_cancelled(future, bool(result))
+
+    def _read_failed(
+        self,
+        exc: Optional[BaseException],
+        delegate: Optional[httputil.HTTPMessageDelegate],
+        delegate_open: bool,
+        from_delegate: bool,
+        future: "Optional[Future[bool]]",
+    ) -> None:
+        if exc is None:
+            stream = self.stream
+            exc = iostream.StreamClosedError(
+                real_error=stream.error if stream is not None else None
+            )
+        elif from_delegate and not isinstance(exc, httputil.HTTPInputError):
+            app_log.error("Uncaught exception", exc_info=exc)
+            exc = _QuietException()
+        result = None
+        if isinstance(exc, httputil.HTTPInputError):
+            gen_log.info("Malformed HTTP message from %s: %s", self.context, exc)
+            self.close()
+            exc = None
+            result = False
+        self._settle_read(delegate, delegate_open, future, exc, result)
+
+    def _read_done(
+        self, delegate: httputil.HTTPMessageDelegate, future: "Future[bool]"
+    ) -> None:
+        # The whole response has been read.
+        timer, self._body_timer = self._body_timer, None
+        if timer is not None:
+            self.stream.io_loop.remove_timeout(timer)
+        self._read_finished = True
+        try:
+            with _ExceptionLoggingContext(app_log):
+                delegate.finish()
+        except Exception as exc:
+            self._read_failed(exc, None, False, False, future)
+            return
+        finished = self._finish_future
+        stream = self.stream
+        if not (finished.done() or stream is None or stream.closed()):
+            # The request is still being written: wait for it.
+            stream.set_close_callback(self._on_connection_close)
+            finished.add_done_callback(lambda f: self._read_tail(future))
+            return
+        self._read_tail(future)
+
+    def _read_tail(self, future: "Future[bool]") -> None:
+        if self._disconnect_on_finish:
+            self.close()
+        self._settle_read(None, False, future, None, self.stream is not None)
+
+    def _read_detached(self, future: "Future[bool]", result: bool) -> None:
+        self._settle_read(None, False, future, None, result)
+
+    def _arm_body_timeout(self, seconds: float) -> None:
+        self._body_timer = self.stream.io_loop.call_later(seconds, self._body_timed_out)
+
+    def _body_timed_out(self) -> None:
+        self._body_timer = None
+        state = self._abandon()
+        if state is None:
+            return
+        delegate, delegate_open, future = state
+        gen_log.info("Timeout reading body from %s", self.context)
+        self.stream.close()
+        self._settle_read(delegate, delegate_open, future, None, False)
+
+    def _on_head_overflow(self) -> None:
+        # The head outgrew max_header_size: as the stream's bounded read.
+        limit = self.params.max_header_size
+        _abandon_read(self.stream, _NOT_FOUND % (_HEADER_BLOCK_PATTERN, limit))
+
+    _on_bad_chunk_line = _NativeHTTP1Connection._on_bad_chunk_line
+
+    def detach(self) -> iostream.IOStream:
+        """Implements `HTTP1Connection.detach`."""
+        self._unhook()
+        return HTTP1Connection.detach(self)
+
+
+def native_client_eligible(stream: iostream.IOStream) -> bool:
+    """Whether a client connection on ``stream`` can be the native one: a
+    plain TCP or Unix stream (not TLS) running on the native engine."""
+    return (
+        _core is not None
+        and getattr(stream, "_native", None) is not None
+        and not isinstance(stream, iostream.SSLIOStream)
+        and stream._native_intact()
+    )
 
 
 def parse_int(s: str) -> int:

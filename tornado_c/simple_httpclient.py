@@ -27,6 +27,7 @@ from tornado_c.escape import _unicode
 from tornado_c.httpclient import AsyncHTTPClient, HTTPError, HTTPRequest
 from tornado_c.httpclient import HTTPResponse, _RequestProxy, main
 from tornado_c.http1connection import HTTP1Connection, HTTP1ConnectionParameters
+from tornado_c.http1connection import _NativeHTTP1ClientConnection, native_client_eligible
 from tornado_c.iostream import IOStream, StreamClosedError
 from tornado_c.ioloop import IOLoop
 from tornado_c.log import gen_log
@@ -569,6 +570,8 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             max_header_size=self.max_header_size,
             no_keep_alive=True,
         )
+        if native_client_eligible(stream):
+            return _NativeHTTP1ClientConnection(stream, True, settings, self._sockaddr)
         return HTTP1Connection(stream, True, settings, self._sockaddr)
 
     async def _write_body(self, start_read: bool) -> None:
