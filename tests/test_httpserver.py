@@ -128,14 +128,14 @@ def parse_responses(data: bytes) -> List[Tuple[int, bytes]]:
 
 async def serve_and_send(impl: Any, raw: bytes, bytewise: bool,
                          server_kwargs: Optional[Dict[str, Any]] = None,
-                         callback: Any = None) -> Tuple[bytes, bool]:
+                         callback: Any = None, quiet: float = QUIET) -> Tuple[bytes, bool]:
     httpserver = impl.mod("httpserver")
     server = httpserver.HTTPServer(callback or echo_callback(impl),
                                    **(server_kwargs or {}))
     port = listen(impl, server)
     try:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, client_exchange, port, raw, bytewise)
+        return await loop.run_in_executor(None, client_exchange, port, raw, bytewise, quiet)
     finally:
         server.stop()
         await server.close_all_connections()
@@ -468,7 +468,9 @@ def test_application_exception_logged(impl: Any, caplog: Any) -> None:
         raise ZeroDivisionError("boom")
 
     raw = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-    data, closed = run(impl, lambda: serve_and_send(impl, raw, False, {}, callback))
+    # The close comes after the traceback is logged, which a sanitizer build
+    # on a busy machine can take longer than QUIET over: wait for it longer.
+    data, closed = run(impl, lambda: serve_and_send(impl, raw, False, {}, callback, quiet=5.0))
     assert data == b"" and closed
     records = [(r.name, r.levelname, r.getMessage(), r.exc_info[0].__name__)
                for r in caplog.records if r.name.startswith("tornado")]
