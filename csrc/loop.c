@@ -530,18 +530,48 @@ loop_call_soon_threadsafe(tc_loop *self, PyObject *const *args, Py_ssize_t nargs
     return loop_schedule_soon(self, args, nargs, kwnames, 1);
 }
 
+/* 1 when a task of this loop is running (asyncio.current_task), 0 when
+ * none is, -1 with an exception. */
+static int
+loop_in_task(tc_loop *self, tc_state *st)
+{
+    PyObject *current;
+    int running;
+
+    if (st->current_task == NULL) {
+        PyObject *asyncio = PyImport_ImportModule("asyncio");
+        if (asyncio == NULL) {
+            return -1;
+        }
+        st->current_task = PyObject_GetAttrString(asyncio, "current_task");
+        Py_DECREF(asyncio);
+        if (st->current_task == NULL) {
+            return -1;
+        }
+    }
+    current = PyObject_CallOneArg(st->current_task, (PyObject *)self);
+    if (current == NULL) {
+        return -1;
+    }
+    running = current != Py_None;
+    Py_DECREF(current);
+    return running;
+}
+
 /* _eager_task(task_class, coro): task_class(coro, loop=self), with the
  * task's first step run right away instead of on the next iteration; the
  * step runs exactly as the ready queue would run it (the task is current,
  * in its context, errors reported the same way).  Code that finishes
  * without suspending -- most request handlers -- then never waits for the
- * loop, and a task that suspends carries on as any other. */
+ * loop, and a task that suspends carries on as any other.  Called while
+ * another task runs (which one task cannot step), it schedules the task
+ * as asyncio does. */
 static PyObject *
 loop_eager_task(tc_loop *self, PyObject *const *args, Py_ssize_t nargs)
 {
     tc_state *st = loop_state(self);
     PyObject *call[2], *task, *step;
-    int rc = 0;
+    int rc = 0, nested;
 
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "_eager_task() takes exactly 2 arguments");
@@ -550,13 +580,24 @@ loop_eager_task(tc_loop *self, PyObject *const *args, Py_ssize_t nargs)
     if (st == NULL || loop_check_closed(self) < 0) {
         return NULL;
     }
+    nested = loop_in_task(self, st);
+    if (nested < 0) {
+        return NULL;
+    }
     call[0] = args[1];
     call[1] = (PyObject *)self;
+    if (nested) {
+        return PyObject_Vectorcall(args[0], call, 1, st->kw_loop);
+    }
     self->capture_soon = 1;
     task = PyObject_Vectorcall(args[0], call, 1, st->kw_loop);
     self->capture_soon = 0;
     step = self->captured;
     self->captured = NULL;
+    if (task == NULL) {
+        Py_XDECREF(step); /* a Task that failed to initialize is not run */
+        return NULL;
+    }
     if (step != NULL) {
         rc = ((tc_handle *)step)->cancelled ? 0 : tc_handle_run(st, (tc_handle *)step);
         Py_DECREF(step);

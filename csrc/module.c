@@ -46,6 +46,7 @@ core_clear(PyObject *module)
     Py_CLEAR(st->str_call_soon_threadsafe);
     Py_CLEAR(st->str_context);
     Py_CLEAR(st->kw_loop);
+    Py_CLEAR(st->current_task);
     Py_CLEAR(st->str_fileno);
     Py_CLEAR(st->str_set_result);
     Py_CLEAR(st->str_cancelled);

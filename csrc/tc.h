@@ -140,6 +140,7 @@ typedef struct {
     PyObject *str_call_soon_threadsafe;  /* "call_soon_threadsafe" */
     PyObject *str_context;               /* "context" */
     PyObject *kw_loop;                   /* ("loop",): vectorcall kwnames */
+    PyObject *current_task;              /* asyncio.current_task, on first use */
     PyObject *str_fileno;                /* "fileno" */
     PyObject *str_set_result;            /* "set_result" */
     PyObject *str_cancelled;             /* "cancelled" */

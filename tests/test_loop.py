@@ -2868,3 +2868,54 @@ def test_closed_loop_with_pending_callbacks_is_freed(loop_factory: LoopFactory) 
     gc.collect()
     assert ref() is None
     assert aref() is None
+
+
+def test_eager_task_runs_first_step_now() -> None:
+    # LoopBase._eager_task (used for request handlers): the Task's first step
+    # runs inside the call, with the task current and in its own context; a
+    # task that suspends carries on from the loop.
+    import tornado_c
+
+    loop = tornado_c.new_event_loop()
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="outer")
+    seen: list = []
+
+    async def quick() -> int:
+        seen.append((asyncio.current_task(), var.get()))
+        var.set("inner")
+        return 5
+
+    async def slow() -> str:
+        seen.append("before")
+        await asyncio.sleep(0)
+        seen.append("after")
+        return "done"
+
+    def outside_tasks() -> None:
+        # As the HTTP connection calls it: from a callback, no task running.
+        task = loop._eager_task(asyncio.Task, quick())
+        assert task.done() and task.result() == 5
+        assert seen == [(task, "outer")] and var.get() == "outer"
+        seen.clear()
+        task = loop._eager_task(asyncio.Task, slow())
+        assert seen == ["before"] and not task.done()
+        tasks.append(task)
+
+    async def main() -> None:
+        assert await tasks[0] == "done" and seen == ["before", "after"]
+        # Inside a task the new task is scheduled as asyncio does.
+        seen.clear()
+        task = loop._eager_task(asyncio.Task, quick())
+        assert not task.done() and seen == []
+        assert await task == 5 and seen == [(task, "outer")]
+        with pytest.raises(TypeError):
+            loop._eager_task(asyncio.Task)
+
+    tasks: list = []
+    try:
+        loop.call_soon(outside_tasks)
+        loop.call_soon(loop.stop)
+        loop.run_forever()
+        loop.run_until_complete(main())
+    finally:
+        loop.close()

@@ -1692,16 +1692,12 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
         # gen.convert_yielded would make it; anything else goes through it.
         # On the native loop (without a task factory) the Task takes its
         # first step now, so a handler that never waits is done before this
-        # returns, without a trip through the loop (not from inside another
-        # task: one task cannot step another).
+        # returns, without a trip through the loop (when no other task is
+        # running: one task cannot step another).
         if type(work) is types.CoroutineType:
             loop = asyncio.get_running_loop()
             eager = getattr(loop, "_eager_task", None)
-            if (
-                eager is not None
-                and loop.get_task_factory() is None
-                and asyncio.current_task(loop) is None
-            ):
+            if eager is not None and loop.get_task_factory() is None:
                 running = eager(asyncio.Task, work)
             else:
                 running = asyncio.ensure_future(work)
