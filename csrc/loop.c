@@ -563,14 +563,14 @@ loop_in_task(tc_loop *self, tc_state *st)
  * step runs exactly as the ready queue would run it (the task is current,
  * in its context, errors reported the same way).  Code that finishes
  * without suspending -- most request handlers -- then never waits for the
- * loop, and a task that suspends carries on as any other.  Called while
- * another task runs (which one task cannot step), it schedules the task
- * as asyncio does. */
+ * loop, and a task that suspends carries on as any other.  With a task
+ * factory set, or called while another task runs (which one task cannot
+ * step), it makes and schedules the task as create_task does. */
 static PyObject *
 loop_eager_task(tc_loop *self, PyObject *const *args, Py_ssize_t nargs)
 {
     tc_state *st = loop_state(self);
-    PyObject *call[2], *task, *step;
+    PyObject *call[2], *task, *step, *factory;
     int rc = 0, nested;
 
     if (nargs != 2) {
@@ -579,6 +579,15 @@ loop_eager_task(tc_loop *self, PyObject *const *args, Py_ssize_t nargs)
     }
     if (st == NULL || loop_check_closed(self) < 0) {
         return NULL;
+    }
+    /* A task factory set on the loop makes the task, as create_task does. */
+    factory = PyObject_GetAttr((PyObject *)self, st->str_task_factory);
+    if (factory == NULL) {
+        return NULL;
+    }
+    Py_DECREF(factory);
+    if (factory != Py_None) {
+        return PyObject_CallMethodOneArg((PyObject *)self, st->str_create_task, args[1]);
     }
     nested = loop_in_task(self, st);
     if (nested < 0) {

@@ -52,6 +52,8 @@ core_clear(PyObject *module)
     Py_CLEAR(st->str_cancelled);
     Py_CLEAR(st->str_search);
     Py_CLEAR(st->str_end);
+    Py_CLEAR(st->str_task_factory);
+    Py_CLEAR(st->str_create_task);
     Py_CLEAR(st->StreamType);
     Py_CLEAR(st->header_regex);
     Py_CLEAR(st->HTTP1ConnType);
@@ -202,6 +204,8 @@ core_exec(PyObject *module)
     INTERN(str_cancelled, "cancelled");
     INTERN(str_search, "search");
     INTERN(str_end, "end");
+    INTERN(str_task_factory, "_task_factory");
+    INTERN(str_create_task, "create_task");
 #undef INTERN
     st->kw_loop = Py_BuildValue("(s)", "loop");
     if (st->kw_loop == NULL) {

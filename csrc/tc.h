@@ -146,6 +146,8 @@ typedef struct {
     PyObject *str_cancelled;             /* "cancelled" */
     PyObject *str_search;                /* "search" */
     PyObject *str_end;                   /* "end" */
+    PyObject *str_task_factory;          /* "_task_factory" */
+    PyObject *str_create_task;           /* "create_task" */
     /* http1.c */
     PyTypeObject *HTTP1ConnType;
     PyTypeObject *http_headers;          /* httputil.HTTPHeaders (http1_setup) */

@@ -2910,6 +2910,18 @@ def test_eager_task_runs_first_step_now() -> None:
         assert await task == 5 and seen == [(task, "outer")]
         with pytest.raises(TypeError):
             loop._eager_task(asyncio.Task)
+        # A task factory makes the task, as create_task would.
+        made: list = []
+
+        def factory(lp: Any, coro: Any) -> asyncio.Task:
+            task = asyncio.Task(coro, loop=lp)
+            made.append(task)
+            return task
+
+        loop.set_task_factory(factory)
+        task = loop._eager_task(asyncio.Task, quick())
+        loop.set_task_factory(None)
+        assert made == [task] and await task == 5
 
     tasks: list = []
     try:

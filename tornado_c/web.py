@@ -1690,14 +1690,13 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
         work = handler._execute(active_transforms, *self.path_args, **self.path_kwargs)
         # A coroutine (the usual case) becomes a Task directly, as
         # gen.convert_yielded would make it; anything else goes through it.
-        # On the native loop (without a task factory) the Task takes its
-        # first step now, so a handler that never waits is done before this
-        # returns, without a trip through the loop (when no other task is
-        # running: one task cannot step another).
+        # On the native loop the Task takes its first step now, so a handler
+        # that never waits is done before this returns, without a trip
+        # through the loop (_eager_task schedules it as create_task does
+        # when a task factory is set or another task is running).
         if type(work) is types.CoroutineType:
-            loop = asyncio.get_running_loop()
-            eager = getattr(loop, "_eager_task", None)
-            if eager is not None and loop.get_task_factory() is None:
+            eager = getattr(asyncio.get_running_loop(), "_eager_task", None)
+            if eager is not None:
                 running = eager(asyncio.Task, work)
             else:
                 running = asyncio.ensure_future(work)
