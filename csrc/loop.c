@@ -531,7 +531,9 @@ loop_call_soon_threadsafe(tc_loop *self, PyObject *const *args, Py_ssize_t nargs
 }
 
 /* 1 when a task of this loop is running (asyncio.current_task), 0 when
- * none is, -1 with an exception. */
+ * none is, -1 with an exception.  Where current_task is the pure-Python
+ * function over asyncio.tasks._current_tasks (Python 3.11), the dict is
+ * read directly. */
 static int
 loop_in_task(tc_loop *self, tc_state *st)
 {
@@ -539,15 +541,32 @@ loop_in_task(tc_loop *self, tc_state *st)
     int running;
 
     if (st->current_task == NULL) {
-        PyObject *asyncio = PyImport_ImportModule("asyncio");
-        if (asyncio == NULL) {
+        PyObject *tasks = PyImport_ImportModule("asyncio.tasks");
+        if (tasks == NULL) {
             return -1;
         }
-        st->current_task = PyObject_GetAttrString(asyncio, "current_task");
-        Py_DECREF(asyncio);
+        st->current_task = PyObject_GetAttrString(tasks, "current_task");
+        if (st->current_task != NULL && PyFunction_Check(st->current_task)) {
+            PyObject *table = PyObject_GetAttrString(tasks, "_current_tasks");
+            if (table != NULL && PyDict_CheckExact(table)) {
+                st->current_tasks = table;
+            }
+            else {
+                Py_XDECREF(table);
+                PyErr_Clear();
+            }
+        }
+        Py_DECREF(tasks);
         if (st->current_task == NULL) {
             return -1;
         }
+    }
+    if (st->current_tasks != NULL) {
+        current = PyDict_GetItemWithError(st->current_tasks, (PyObject *)self);
+        if (current == NULL) {
+            return PyErr_Occurred() ? -1 : 0;
+        }
+        return 1;
     }
     current = PyObject_CallOneArg(st->current_task, (PyObject *)self);
     if (current == NULL) {
@@ -558,14 +577,42 @@ loop_in_task(tc_loop *self, tc_state *st)
     return running;
 }
 
-/* _eager_task(task_class, coro): task_class(coro, loop=self), with the
- * task's first step run right away instead of on the next iteration; the
- * step runs exactly as the ready queue would run it (the task is current,
- * in its context, errors reported the same way).  Code that finishes
- * without suspending -- most request handlers -- then never waits for the
- * loop, and a task that suspends carries on as any other.  With a task
- * factory set, or called while another task runs (which one task cannot
- * step), it makes and schedules the task as create_task does. */
+/* Adds ``on_failure`` as a done callback of ``task`` unless the task has
+ * already finished successfully (task.exception() returned None). */
+static int
+eager_watch(tc_state *st, PyObject *task, PyObject *on_failure)
+{
+    PyObject *exc = PyObject_CallMethodNoArgs(task, st->str_exception), *r;
+
+    if (exc == Py_None) {
+        Py_DECREF(exc);
+        return 0;
+    }
+    if (exc == NULL) {
+        /* Not done yet (InvalidStateError) or cancelled (CancelledError). */
+        PyErr_Clear();
+    }
+    else {
+        Py_DECREF(exc);
+    }
+    r = PyObject_CallMethodOneArg(task, st->str_add_done_callback, on_failure);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+/* _eager_task(task_class, coro[, on_failure]): task_class(coro, loop=self),
+ * with the task's first step run right away instead of on the next
+ * iteration; the step runs exactly as the ready queue would run it (the
+ * task is current, in its context, errors reported the same way).  Code
+ * that finishes without suspending -- most request handlers -- then never
+ * waits for the loop, and a task that suspends carries on as any other.
+ * With a task factory set, or called while another task runs (which one
+ * task cannot step), it makes and schedules the task as create_task does.
+ * ``on_failure``, when given, becomes a done callback of the task unless
+ * the task has already finished successfully. */
 static PyObject *
 loop_eager_task(tc_loop *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -573,8 +620,8 @@ loop_eager_task(tc_loop *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *call[2], *task, *step, *factory;
     int rc = 0, nested;
 
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "_eager_task() takes exactly 2 arguments");
+    if (nargs != 2 && nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "_eager_task() takes 2 or 3 arguments");
         return NULL;
     }
     if (st == NULL || loop_check_closed(self) < 0) {
@@ -587,7 +634,8 @@ loop_eager_task(tc_loop *self, PyObject *const *args, Py_ssize_t nargs)
     }
     Py_DECREF(factory);
     if (factory != Py_None) {
-        return PyObject_CallMethodOneArg((PyObject *)self, st->str_create_task, args[1]);
+        task = PyObject_CallMethodOneArg((PyObject *)self, st->str_create_task, args[1]);
+        goto watch;
     }
     nested = loop_in_task(self, st);
     if (nested < 0) {
@@ -596,7 +644,8 @@ loop_eager_task(tc_loop *self, PyObject *const *args, Py_ssize_t nargs)
     call[0] = args[1];
     call[1] = (PyObject *)self;
     if (nested) {
-        return PyObject_Vectorcall(args[0], call, 1, st->kw_loop);
+        task = PyObject_Vectorcall(args[0], call, 1, st->kw_loop);
+        goto watch;
     }
     self->capture_soon = 1;
     task = PyObject_Vectorcall(args[0], call, 1, st->kw_loop);
@@ -612,6 +661,11 @@ loop_eager_task(tc_loop *self, PyObject *const *args, Py_ssize_t nargs)
         Py_DECREF(step);
     }
     if (rc < 0) {
+        Py_CLEAR(task);
+    }
+watch:
+    if (task != NULL && nargs == 3 && args[2] != Py_None &&
+        eager_watch(st, task, args[2]) < 0) {
         Py_CLEAR(task);
     }
     return task;
@@ -1078,7 +1132,7 @@ static PyMethodDef loop_methods[] = {
     {"get_debug", (PyCFunction)loop_get_debug, METH_NOARGS,
      PyDoc_STR("get_debug()\n--\n\nWhether the loop is in debug mode.")},
     {"_eager_task", (PyCFunction)(void (*)(void))loop_eager_task, METH_FASTCALL,
-     PyDoc_STR("_eager_task(task_class, coro): a Task whose first step has run.")},
+     PyDoc_STR("_eager_task(task_class, coro[, on_failure]): a Task whose first step has run.")},
     {"_run_once", (PyCFunction)loop_run_once, METH_NOARGS,
      PyDoc_STR("Run one iteration of the event loop.")},
     {"_add_reader", (PyCFunction)(void (*)(void))loop_add_reader_internal,

@@ -27,6 +27,8 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->response_start_line);
     Py_VISIT(st->TransportType);
     Py_VISIT(st->buffered_protocol);
+    Py_VISIT(st->current_task);
+    Py_VISIT(st->current_tasks);
     return 0;
 }
 
@@ -47,6 +49,7 @@ core_clear(PyObject *module)
     Py_CLEAR(st->str_context);
     Py_CLEAR(st->kw_loop);
     Py_CLEAR(st->current_task);
+    Py_CLEAR(st->current_tasks);
     Py_CLEAR(st->str_fileno);
     Py_CLEAR(st->str_set_result);
     Py_CLEAR(st->str_cancelled);
@@ -54,6 +57,8 @@ core_clear(PyObject *module)
     Py_CLEAR(st->str_end);
     Py_CLEAR(st->str_task_factory);
     Py_CLEAR(st->str_create_task);
+    Py_CLEAR(st->str_exception);
+    Py_CLEAR(st->str_add_done_callback);
     Py_CLEAR(st->StreamType);
     Py_CLEAR(st->header_regex);
     Py_CLEAR(st->HTTP1ConnType);
@@ -165,6 +170,56 @@ PyDoc_STRVAR(json_encode_doc,
 "dict, list, tuple, str, int, float, bool, None); NotImplemented for "
 "anything else (tornado_c.escape.json_encode then calls json.dumps).");
 
+
+/* _override_mask(cls, names, originals): bit i set when the attribute
+ * ``names[i]`` that ``cls`` resolves through its MRO is not
+ * ``originals[i]``.  It reads the type's method cache, so a handler can
+ * ask on every request which of RequestHandler's methods are overridden
+ * or patched (on the class or any base) at the cost of a few lookups. */
+static PyObject *
+core_override_mask(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *names, *originals;
+    unsigned long long mask = 0;
+    Py_ssize_t i, n;
+
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "_override_mask() takes exactly 3 arguments");
+        return NULL;
+    }
+    names = args[1];
+    originals = args[2];
+    if (!PyType_Check(args[0]) || !PyTuple_CheckExact(names) ||
+        !PyTuple_CheckExact(originals)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "_override_mask(cls, names, originals) takes a type and two tuples");
+        return NULL;
+    }
+    n = PyTuple_GET_SIZE(names);
+    if (n != PyTuple_GET_SIZE(originals) || n > 64) {
+        PyErr_SetString(PyExc_ValueError,
+                        "_override_mask(): names and originals differ in length or exceed 64");
+        return NULL;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+        if (!PyUnicode_CheckExact(name)) {
+            PyErr_SetString(PyExc_TypeError, "_override_mask(): names must be str");
+            return NULL;
+        }
+        /* A borrowed reference (or NULL, without an exception set). */
+        if (_PyType_Lookup((PyTypeObject *)args[0], name) != PyTuple_GET_ITEM(originals, i)) {
+            mask |= 1ULL << i;
+        }
+    }
+    return PyLong_FromUnsignedLongLong(mask);
+}
+
+PyDoc_STRVAR(override_mask_doc,
+"_override_mask(cls, names, originals)\n--\n\n"
+"Bit mask of the names whose attribute, looked up on cls, is not the "
+"corresponding original object.");
+
 #define TC_FASTCALL_KW(f) (PyCFunction)(void (*)(void))(f), METH_FASTCALL | METH_KEYWORDS
 
 static PyMethodDef core_methods[] = {
@@ -174,6 +229,8 @@ static PyMethodDef core_methods[] = {
     {"_json_encode", tc_json_encode, METH_O, json_encode_doc},
     {"websocket_mask", (PyCFunction)(void (*)(void))tc_websocket_mask, METH_FASTCALL,
      websocket_mask_doc},
+    {"_override_mask", (PyCFunction)(void (*)(void))core_override_mask, METH_FASTCALL,
+     override_mask_doc},
     {"_debug_counters", core_debug_counters, METH_NOARGS, debug_counters_doc},
     {"versions", core_versions, METH_NOARGS, versions_doc},
     {NULL, NULL, 0, NULL},
@@ -206,6 +263,8 @@ core_exec(PyObject *module)
     INTERN(str_end, "end");
     INTERN(str_task_factory, "_task_factory");
     INTERN(str_create_task, "create_task");
+    INTERN(str_exception, "exception");
+    INTERN(str_add_done_callback, "add_done_callback");
 #undef INTERN
     st->kw_loop = Py_BuildValue("(s)", "loop");
     if (st->kw_loop == NULL) {

@@ -141,6 +141,7 @@ typedef struct {
     PyObject *str_context;               /* "context" */
     PyObject *kw_loop;                   /* ("loop",): vectorcall kwnames */
     PyObject *current_task;              /* asyncio.current_task, on first use */
+    PyObject *current_tasks;             /* asyncio.tasks._current_tasks, when read directly */
     PyObject *str_fileno;                /* "fileno" */
     PyObject *str_set_result;            /* "set_result" */
     PyObject *str_cancelled;             /* "cancelled" */
@@ -148,6 +149,8 @@ typedef struct {
     PyObject *str_end;                   /* "end" */
     PyObject *str_task_factory;          /* "_task_factory" */
     PyObject *str_create_task;           /* "create_task" */
+    PyObject *str_exception;             /* "exception" */
+    PyObject *str_add_done_callback;     /* "add_done_callback" */
     /* http1.c */
     PyTypeObject *HTTP1ConnType;
     PyTypeObject *http_headers;          /* httputil.HTTPHeaders (http1_setup) */

@@ -1773,3 +1773,128 @@ def test_hooks_patched_on_base_class(impl: Any, monkeypatch: pytest.MonkeyPatch)
     (resp,), _ = run_app(impl, build, [get("/")])
     assert calls == ["prepare", "on_finish"]
     assert header(resp, "X-Patched") == "1"
+
+
+def test_hooks_patched_after_first_request(impl: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A patch applied to RequestHandler while the application is already
+    serving (after a handler class has answered requests) is called from
+    the next request on."""
+    web = impl.web
+    calls: List[str] = []
+
+    def patch() -> None:
+        monkeypatch.setattr(web.RequestHandler, "prepare", lambda self: calls.append("prepare"))
+        monkeypatch.setattr(
+            web.RequestHandler, "on_finish", lambda self: calls.append("on_finish")
+        )
+        monkeypatch.setattr(web.RequestHandler, "compute_etag", lambda self: '"patched"')
+
+    def build(web: Any) -> Any:
+        class Plain(web.RequestHandler):
+            def get(self) -> None:
+                self.write("x")
+
+        class Patcher(web.RequestHandler):
+            def get(self) -> None:
+                patch()
+                self.write("patched")
+
+        return web.Application([("/", Plain), ("/patch", Patcher)])
+
+    responses, _ = run_app(impl, build, [get("/"), get("/patch"), get("/")])
+    assert header(responses[0], "Etag") != '"patched"'
+    assert header(responses[2], "Etag") == '"patched"'
+    # /patch itself ran prepare() before the patch; its on_finish is patched.
+    assert calls == ["on_finish", "prepare", "on_finish"]
+
+
+# The methods RequestHandler.finish() calls, which tornado_c's finish()
+# does inline unless a subclass replaces one of them: every such name of
+# tornado_c's mask that Tornado's RequestHandler also has.
+def _finish_methods() -> List[str]:
+    from tornado_c import web
+
+    return [name for name in web._MASK_NAMES[3:] if hasattr(REFERENCE.web.RequestHandler, name)]
+
+
+_FINISH_METHODS = _finish_methods()
+
+
+@pytest.mark.parametrize("method", _FINISH_METHODS)
+def test_finish_calls_replaced_methods(impl: Any, method: str) -> None:
+    """A handler overriding any method finish() relies on sees it called
+    with the same arguments, in the same order, as on Tornado, for plain,
+    conditional (304), HEAD, cookie-setting and bodiless (204) responses."""
+
+    def build(web: Any) -> Any:
+        log = logging.getLogger("tornado.application")
+        original = getattr(web.RequestHandler, method)
+
+        def traced(self: Any, *args: Any, **kwargs: Any) -> Any:
+            shown = [a if not isinstance(a, web.httputil.HTTPHeaders) else "<headers>"
+                     for a in args]
+            log.info("%s%r %r", method, tuple(shown), sorted(kwargs.items()))
+            return original(self, *args, **kwargs)
+
+        class Traced(web.RequestHandler):
+            locals()[method] = traced
+
+            def get(self) -> None:
+                mode = self.get_argument("mode", "plain")
+                if mode == "cookie":
+                    self.set_cookie("flavour", "oat")
+                elif mode == "empty":
+                    self.set_status(204)
+                    return
+                self.write("body for " + mode)
+
+            def head(self) -> None:
+                self.write("headless")
+
+        return web.Application([("/", Traced)])
+
+    first, _ = run_app(impl, build, [get("/")])
+    etag = header(first[0], "Etag")
+    assert etag is not None
+    exchange(
+        impl,
+        build,
+        [
+            get("/"),
+            get("/", If_None_Match=etag),
+            get("/", If_None_Match='"other", ' + etag),
+            request("HEAD", "/"),
+            get("/?mode=cookie"),
+            get("/?mode=empty"),
+        ],
+    )
+
+
+def test_override_mask_sees_every_base() -> None:
+    """_core._override_mask reports a method replaced anywhere in the MRO,
+    and follows later patches (the type's method cache is invalidated)."""
+    from tornado_c import _core, web
+
+    class Base(web.RequestHandler):
+        pass
+
+    class Mixin:
+        def compute_etag(self) -> None:
+            return None
+
+    class Leaf(Mixin, Base):
+        pass
+
+    names = web._MASK_NAMES
+    originals = web._MASK_ORIGINALS
+    assert _core._override_mask(Base, names, originals) == 0
+    etag_bit = 1 << names.index("compute_etag")
+    assert _core._override_mask(Leaf, names, originals) == etag_bit
+    Base.prepare = lambda self: None  # type: ignore[method-assign]
+    assert _core._override_mask(Leaf, names, originals) == etag_bit | 1
+    del Base.prepare
+    assert _core._override_mask(Leaf, names, originals) == etag_bit
+    with pytest.raises(TypeError):
+        _core._override_mask(Leaf, list(names), originals)
+    with pytest.raises(ValueError):
+        _core._override_mask(Leaf, names, originals[:-1])

@@ -326,6 +326,20 @@ class HTTPHeaders(collections.abc.MutableMapping):
     __unicode__ = __str__
 
 
+def _response_headers(server: str, content_type: str, date: str) -> HTTPHeaders:
+    """A response's starting headers (what ``HTTPHeaders({"Server": server,
+    "Content-Type": content_type, "Date": date})`` makes), built directly:
+    every RequestHandler makes one per request."""
+    headers = _new_object(HTTPHeaders)
+    headers._dict = {"Server": server, "Content-Type": content_type, "Date": date}
+    headers._as_list = {"Server": [server], "Content-Type": [content_type], "Date": [date]}
+    headers._last_key = None
+    return headers
+
+
+_new_object = object.__new__
+
+
 def _request_host(headers: "HTTPHeaders", version: str) -> str:
     """The Host a request names: required from HTTP/1.1 clients; an HTTP/1.0
     client that sends none gets 127.0.0.1."""
@@ -401,7 +415,9 @@ class HTTPServerRequest:
         if start_line is not None:
             method, uri, version = start_line
         self.method, self.uri, self.version = method, uri, version
-        self.headers = headers = headers or HTTPHeaders()
+        if headers is None or (type(headers) is not HTTPHeaders and not headers):
+            headers = HTTPHeaders()
+        self.headers = headers
         self.body = body or b""
         context = getattr(connection, "context", None)
         self.remote_ip = getattr(context, "remote_ip", None)

@@ -41,6 +41,7 @@ from types import TracebackType
 
 # Crypto and encodings.
 import hmac
+import logging
 import hashlib
 import base64
 import binascii
@@ -57,7 +58,7 @@ import urllib.parse
 from urllib.parse import urlencode
 
 import tornado_c
-from tornado_c import escape, gen, httputil, iostream, locale, netutil, template
+from tornado_c import _core, escape, gen, httputil, iostream, locale, netutil, template
 from tornado_c.concurrent import Future, future_set_result_unless_cancelled
 from tornado_c.escape import _unicode, utf8
 from tornado_c.httpserver import HTTPServer
@@ -92,33 +93,40 @@ _UTC = datetime.timezone.utc
 # Type of the per-verb handler methods.
 _VerbMethod = Callable[..., Optional[Awaitable[None]]]
 
-# Hooks whose base implementation does nothing.  `_hooks_of` works out once
-# per handler class (cached in the class's own __dict__, so subclasses get
-# their own answer) which of them the class overrides, so the per-request
-# path can skip the rest: (prepare, on_finish, set_default_headers).
-_NOOP_HOOKS = ("prepare", "on_finish", "set_default_headers")
-_HOOKS_ATTR = "_tornado_c_hooks"
-
-
-def _hooks_of(cls: type) -> Tuple[bool, bool, bool]:
-    hooks = cls.__dict__.get(_HOOKS_ATTR)
-    if hooks is None:
-        # Compared with the original no-op functions, so a hook patched onto
-        # RequestHandler itself (instrumentation does this) counts as set.
-        hooks = cast(
-            Tuple[bool, bool, bool],
-            tuple(
-                getattr(cls, name) is not original
-                for name, original in zip(_NOOP_HOOKS, _ORIGINAL_HOOKS)
-            ),
-        )
-        setattr(cls, _HOOKS_ATTR, hooks)
-    return hooks
-
-
-def _overrides(handler: Any, index: int) -> bool:
-    cls = type(handler)
-    return (cls.__dict__.get(_HOOKS_ATTR) or _hooks_of(cls))[index]
+# RequestHandler methods the per-request path calls only when they are
+# replaced.  `_override_mask` (C) works out, from the handler class's method
+# cache, which of them the class resolves to something other than
+# RequestHandler's own function -- an override in a subclass, or a patch on
+# RequestHandler or any class in between.  It is asked again at each point
+# of use, so instrumentation applied at any time is called from then on.
+# Bits of the mask:
+_MASK_NAMES = (
+    "prepare",  # 1: no-op by default
+    "on_finish",  # 2: no-op by default
+    "set_default_headers",  # 4: no-op by default
+    # 8 and up: what finish() does itself when none is replaced.
+    "_settle_headers",
+    "set_etag_header",
+    "compute_etag",
+    "check_etag_header",
+    "set_header",
+    "add_header",
+    "_convert_header_value",
+    "set_status",
+    "clear_header",
+    "_clear_representation_headers",
+    "flush",
+    "_break_cycles",
+)
+_PREPARE, _ON_FINISH, _SET_DEFAULT_HEADERS = 1, 2, 4
+_FINISH_PARTS = ~(_PREPARE | _ON_FINISH | _SET_DEFAULT_HEADERS)
+_override_mask = _core._override_mask
+_SERVER_HEADER = "TornadoServer/" + tornado_c.version
+_sha1 = hashlib.sha1
+_new_tuple = tuple.__new__
+_get_running_loop = asyncio.get_running_loop
+_INFO, _WARNING, _ERROR = logging.INFO, logging.WARNING, logging.ERROR
+_VERB_METHODS = {verb: verb.lower() for verb in ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")}
 
 
 # The Date header only changes once a second.
@@ -279,14 +287,10 @@ class RequestHandler:
 
     def clear(self) -> None:
         """Throw away every header and all output set so far."""
-        self._headers = httputil.HTTPHeaders(
-            {
-                "Server": "TornadoServer/" + tornado_c.version,
-                "Content-Type": "text/html; charset=UTF-8",
-                "Date": _http_date_now(),
-            }
+        self._headers = httputil._response_headers(
+            _SERVER_HEADER, "text/html; charset=UTF-8", _http_date_now()
         )
-        if _overrides(self, 2):
+        if _override_mask(type(self), _MASK_NAMES, _MASK_ORIGINALS) & _SET_DEFAULT_HEADERS:
             self.set_default_headers()
         self._write_buffer: List[bytes] = []
         self._status_code, self._reason = 200, "OK"
@@ -851,18 +855,77 @@ class RequestHandler:
         connection = self.request.connection
         if chunk is not None:
             self.write(chunk)
-        self._settle_headers()
         assert connection is not None
-        # Release the reference taken in __init__.
-        connection.set_close_callback(None)  # type: ignore
-        sent = self.flush(include_footers=True)
+        mask = _override_mask(type(self), _MASK_NAMES, _MASK_ORIGINALS)
+        transforms = self._transforms
+        if (
+            mask & _FINISH_PARTS
+            or transforms is None
+            or transforms
+            or self._headers_written
+            or type(self._headers) is not httputil.HTTPHeaders
+        ):
+            self._settle_headers()
+            # Release the reference taken in __init__.
+            connection.set_close_callback(None)  # type: ignore
+            sent = self.flush(include_footers=True)
+        else:
+            sent = self._send_whole_response(connection)
         connection.finish()
         self._log()
         self._finished = True
-        if _overrides(self, 1):
+        if _override_mask(type(self), _MASK_NAMES, _MASK_ORIGINALS) & _ON_FINISH:
             self.on_finish()
-        self._break_cycles()
+        if mask & _FINISH_PARTS:
+            self._break_cycles()
+        else:
+            self.ui = None  # type: ignore
         return sent
+
+    def _send_whole_response(self, connection: httputil.HTTPConnection) -> Future[None]:
+        # What _settle_headers() and flush() do for a response that goes out
+        # in one piece, for a handler that replaces none of the methods they
+        # call (finish() checks) and has no output transforms.
+        buffered = self._write_buffer
+        body = buffered[0] if len(buffered) == 1 else b""
+        if type(body) is not bytes or len(buffered) > 1:
+            body = b"".join(buffered)
+        headers = self._headers
+        fields = headers._dict
+        code = self._status_code
+        request = self.request
+        method = request.method
+        if code == 200 and (method == "GET" or method == "HEAD") and "Etag" not in fields:
+            # compute_etag() + set_etag_header(); hex digits need no check.
+            etag = '"' + _sha1(body).hexdigest() + '"'
+            fields["Etag"] = etag
+            headers._as_list["Etag"] = [etag]
+            if "If-None-Match" in request.headers and self.check_etag_header():
+                code = 304
+                self.set_status(304)
+                buffered = self._write_buffer = []
+                body = b""
+        if code == 204 or code == 304 or 100 <= code < 200:
+            assert not buffered, "Cannot send body with %s" % code
+            self._clear_representation_headers()
+        elif "Content-Length" not in fields:
+            length = str(len(body))
+            fields["Content-Length"] = length
+            headers._as_list["Content-Length"] = [length]
+        # Release the reference taken in __init__.
+        connection.set_close_callback(None)  # type: ignore
+        # flush(include_footers=True) of the first and only chunk.
+        self._write_buffer = []
+        self._headers_written = True
+        if "_new_cookie" in self.__dict__:
+            for morsel in self._new_cookie.values():
+                self.add_header("Set-Cookie", morsel.OutputString(None))
+        if method == "HEAD":
+            body = b""
+        first_line = _new_tuple(
+            httputil.ResponseStartLine, ("", code, self._reason)
+        )
+        return connection.write_headers(first_line, headers, body)
 
     def _settle_headers(self) -> None:
         # Final header fix-ups done by finish() when nothing is sent yet.
@@ -1187,13 +1250,16 @@ class RequestHandler:
                     request._parse_body()
                 except httputil.HTTPInputError as e:
                     raise HTTPError(400, "Invalid body: %s" % e) from e
-            decode = self.decode_argument
-            self.path_args = [decode(item) for item in args]
-            self.path_kwargs = {key: decode(item, name=key) for key, item in kwargs.items()}
+            if args or kwargs:
+                decode = self.decode_argument
+                self.path_args = [decode(item) for item in args]
+                self.path_kwargs = {key: decode(item, name=key) for key, item in kwargs.items()}
+            else:
+                self.path_args, self.path_kwargs = [], {}
             safe_verb = verb in ("GET", "HEAD", "OPTIONS")
             if not safe_verb and self.application.settings.get("xsrf_cookies"):
                 self.check_xsrf_cookie()
-            if _overrides(self, 0):
+            if _override_mask(type(self), _MASK_NAMES, _MASK_ORIGINALS) & _PREPARE:
                 pending = self.prepare()
                 if pending is not None:
                     await pending
@@ -1207,7 +1273,8 @@ class RequestHandler:
                     await request._body_future
                 except iostream.StreamClosedError:
                     return
-            outcome = getattr(self, verb.lower())(*self.path_args, **self.path_kwargs)
+            method_name = _VERB_METHODS.get(verb) or verb.lower()
+            outcome = getattr(self, method_name)(*self.path_args, **self.path_kwargs)
             if outcome is not None:
                 await outcome
             if not self._finished and self._auto_finish:
@@ -1289,11 +1356,11 @@ class RequestHandler:
 
     def _clear_representation_headers(self) -> None:
         # Bodiless statuses (1xx, 204, 304) describe no representation.
-        for header in ("Content-Type", "Content-Language", "Content-Encoding"):
+        for header in ("Content-Encoding", "Content-Language", "Content-Type"):
             self.clear_header(header)
 
 
-_ORIGINAL_HOOKS = tuple(RequestHandler.__dict__[name] for name in _NOOP_HOOKS)
+_MASK_ORIGINALS = tuple(RequestHandler.__dict__[name] for name in _MASK_NAMES)
 
 _RequestHandlerType = TypeVar("_RequestHandlerType", bound=RequestHandler)
 
@@ -1417,9 +1484,12 @@ class _ApplicationRouter(ReversibleRuleRouter):
     def get_target_delegate(
         self, target: Any, request: httputil.HTTPServerRequest, **target_params: Any
     ) -> Optional[httputil.HTTPMessageDelegate]:
-        if not (isclass(target) and issubclass(target, RequestHandler)):
-            return super().get_target_delegate(target, request, **target_params)
-        return self.application.get_handler_delegate(request, target, **target_params)
+        if isinstance(target, type) and issubclass(target, RequestHandler):
+            return self.application.get_handler_delegate(request, target, **target_params)
+        if type(target) is _ApplicationRouter:
+            # A nested rule list: what RuleRouter does with any Router.
+            return target.find_handler(request, **target_params)
+        return super().get_target_delegate(target, request, **target_params)
 
 
 class Application(ReversibleRouter):
@@ -1604,16 +1674,20 @@ class Application(ReversibleRouter):
 
         A ``log_function`` setting (or an override) replaces this.
         """
-        if "log_function" in self.settings:
-            return self.settings["log_function"](handler)
+        settings = self.settings
+        if "log_function" in settings:
+            return settings["log_function"](handler)
         status = handler.get_status()
-        emit = (
-            access_log.info
-            if status < 400
-            else access_log.warning if status < 500 else access_log.error
-        )
-        elapsed_ms = handler.request.request_time() * 1000.0
-        emit("%d %s %.2fms", status, handler._request_summary(), elapsed_ms)
+        level = _INFO if status < 400 else _WARNING if status < 500 else _ERROR
+        # The line's arguments are only worked out when it will be emitted.
+        if access_log.isEnabledFor(level):
+            elapsed_ms = handler.request.request_time() * 1000.0
+            emit = (
+                access_log.info
+                if level == _INFO
+                else access_log.warning if level == _WARNING else access_log.error
+            )
+            emit("%d %s %.2fms", status, handler._request_summary(), elapsed_ms)
 
 
 class _HandlerDelegate(httputil.HTTPMessageDelegate):
@@ -1682,7 +1756,8 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
             self.application, self.request, **self.handler_kwargs
         )
         request = self.request
-        active_transforms = [make(request) for make in self.application.transforms]
+        makers = self.application.transforms
+        active_transforms = [make(request) for make in makers] if makers else []
         if self.stream_request_body:
             handler._prepared_future = Future()
         # _execute deals with its own errors; the callback merely reports
@@ -1695,11 +1770,12 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
         # through the loop (_eager_task schedules it as create_task does
         # when a task factory is set or another task is running).
         if type(work) is types.CoroutineType:
-            eager = getattr(asyncio.get_running_loop(), "_eager_task", None)
+            eager = getattr(_get_running_loop(), "_eager_task", None)
             if eager is not None:
-                running = eager(asyncio.Task, work)
-            else:
-                running = asyncio.ensure_future(work)
+                # Adds the callback unless the task is already done and ok.
+                eager(asyncio.Task, work, _raise_if_failed)
+                return handler._prepared_future
+            running = asyncio.ensure_future(work)
         else:
             running = gen.convert_yielded(work)
         if not running.done() or running.cancelled() or running.exception() is not None:
