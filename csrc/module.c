@@ -220,6 +220,16 @@ PyDoc_STRVAR(override_mask_doc,
 "Bit mask of the names whose attribute, looked up on cls, is not the "
 "corresponding original object.");
 
+PyDoc_STRVAR(http_date_doc,
+"_http_date(seconds)\n--\n\n"
+"email.utils.formatdate(seconds, usegmt=True) for an int or float in\n"
+"datetime's range; None for anything else.");
+
+PyDoc_STRVAR(timegm_doc,
+"_timegm(time_tuple)\n--\n\n"
+"calendar.timegm(time_tuple) for a tuple of ints with a valid year and\n"
+"month; None for anything else.");
+
 #define TC_FASTCALL_KW(f) (PyCFunction)(void (*)(void))(f), METH_FASTCALL | METH_KEYWORDS
 
 static PyMethodDef core_methods[] = {
@@ -227,6 +237,8 @@ static PyMethodDef core_methods[] = {
     {"to_unicode", TC_FASTCALL_KW(tc_escape_to_unicode), to_unicode_doc},
     {"xhtml_escape", TC_FASTCALL_KW(tc_escape_xhtml), xhtml_escape_doc},
     {"_json_encode", tc_json_encode, METH_O, json_encode_doc},
+    {"_http_date", tc_http_date, METH_O, http_date_doc},
+    {"_timegm", tc_timegm, METH_O, timegm_doc},
     {"websocket_mask", (PyCFunction)(void (*)(void))tc_websocket_mask, METH_FASTCALL,
      websocket_mask_doc},
     {"_override_mask", (PyCFunction)(void (*)(void))core_override_mask, METH_FASTCALL,

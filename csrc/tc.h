@@ -570,6 +570,10 @@ PyObject *tc_escape_xhtml(PyObject *module, PyObject *const *args, Py_ssize_t na
  * plain JSON data; NotImplemented for anything it leaves to json.dumps. */
 PyObject *tc_json_encode(PyObject *module, PyObject *value);
 
+/* httpdate.c */
+PyObject *tc_http_date(PyObject *module, PyObject *value);
+PyObject *tc_timegm(PyObject *module, PyObject *value);
+
 /* --------------------------------------------------------------- errors.c */
 
 /* Raises the OSError subclass matching a libuv error code (a negative UV_E*

@@ -10,9 +10,23 @@ import pickle
 import time
 from typing import Any, Callable
 
-import pytest
+import os
+import tempfile
 
-import tornado.httputil as ref
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
+
+set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(), "tornado_c-hypothesis"))
+
+import tornado.httputil as ref  # noqa: E402
+
+import tornado_c.httputil as tc_httputil  # noqa: E402
+
+HYPOTHESIS_SETTINGS = settings(
+    max_examples=500, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 def outcome(fn: Callable[[], Any]) -> Any:
@@ -512,6 +526,35 @@ def test_url_concat(impl: Any, url: str, args: Any) -> None:
 ])
 def test_format_timestamp(impl: Any, ts: Any) -> None:
     assert outcome(lambda: impl.httputil.format_timestamp(ts)) == outcome(
+        lambda: ref.format_timestamp(ts))
+
+
+# Edges of the C date code: datetime's range, microsecond rounding (half to
+# even) just below a second, negative times, leap-second and overflowing
+# tuple fields, types it leaves to the Python path.
+@pytest.mark.parametrize("ts", [
+    -62135596800, -62135596801, 253402300799, 253402300800, 10**30, -1, -0.5,
+    -0.0000005, -0.0000006, 0.9999995, 0.9999994, 0.9999996, 1.0000005, 1e9 + 0.4999995,
+    float("inf"), float("nan"), True, 951782400,
+    (2020, 1, 1, 0, 0, 60, 0, 0, 0), (2020, 2, 31, 25, 61, -5), (2020, 13, 1, 0, 0, 0),
+    (0, 1, 1, 0, 0, 0), (9999, 12, 31, 23, 59, 59), (10000, 1, 1, 0, 0, 0),
+    (2020.0, 1, 1, 0, 0, 0), (2020, 1, 1, 0, 0), (2**70, 1, 1, 0, 0, 0),
+    datetime.datetime.min, datetime.datetime.max,
+    datetime.datetime(1969, 12, 31, 23, 59, 59, 999999),
+])
+def test_format_timestamp_edges(impl: Any, ts: Any) -> None:
+    assert outcome(lambda: impl.httputil.format_timestamp(ts)) == outcome(
+        lambda: ref.format_timestamp(ts))
+
+
+@HYPOTHESIS_SETTINGS
+@given(st.one_of(
+    st.integers(min_value=-62135596800 - 10, max_value=253402300799 + 10),
+    st.floats(min_value=-7e10, max_value=3e11, allow_nan=False),
+    st.tuples(*[st.integers(min_value=-100, max_value=3000)] * 6),
+))
+def test_format_timestamp_matches_reference(ts: Any) -> None:
+    assert outcome(lambda: tc_httputil.format_timestamp(ts)) == outcome(
         lambda: ref.format_timestamp(ts))
 
 

@@ -38,6 +38,7 @@ from typing import (
 )
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
+from tornado_c import _core
 from tornado_c.escape import native_str, parse_qs_bytes, to_unicode, utf8
 from tornado_c.util import ObjectDict, unicode_type
 
@@ -824,13 +825,24 @@ def format_timestamp(
     """
     if isinstance(ts, (int, float)):
         seconds: float = ts
-    elif isinstance(ts, (tuple, time.struct_time)):
-        seconds = calendar.timegm(ts)
-    elif isinstance(ts, datetime.datetime):
-        seconds = calendar.timegm(ts.utctimetuple())
     else:
-        raise TypeError("unknown timestamp type: %r" % ts)
-    return email.utils.formatdate(seconds, usegmt=True)
+        if isinstance(ts, datetime.datetime):
+            fields: Any = ts.utctimetuple()
+        elif isinstance(ts, (tuple, time.struct_time)):
+            fields = ts
+        else:
+            raise TypeError("unknown timestamp type: %r" % ts)
+        # C for plain field values, calendar.timegm (and its errors) otherwise.
+        seconds = _timegm(fields)
+        if seconds is None:
+            seconds = calendar.timegm(fields)
+    # C for timestamps in datetime's range, email.utils otherwise.
+    text = _http_date(seconds)
+    return text if text is not None else email.utils.formatdate(seconds, usegmt=True)
+
+
+_http_date = _core._http_date
+_timegm = _core._timegm
 
 
 class RequestStartLine(typing.NamedTuple):

@@ -22,7 +22,7 @@ import re
 import os
 import csv
 import datetime
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 import gettext
 import glob
 
@@ -169,6 +169,14 @@ _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
 _RTL_PREFIXES = ("fa", "ar", "he")
 
 
+# get_closest's answers (the chosen code per tuple of requested codes), valid
+# for the _supported_locales set they were worked out against; browsers
+# send a handful of distinct Accept-Language values, so it stays small.
+_closest: Dict[Tuple[str, ...], str] = {}
+_closest_for: Optional[frozenset] = None
+_CLOSEST_LIMIT = 1024
+
+
 def _lookup_candidates(code: str) -> List[str]:
     """The spellings of ``code`` to try, most specific first."""
     pieces = code.replace("-", "_").split("_")
@@ -191,8 +199,23 @@ class Locale:
     @classmethod
     def get_closest(cls, *locale_codes: str) -> "Locale":
         """Return the closest supported locale to the given codes."""
-        candidates = (c for code in locale_codes if code for c in _lookup_candidates(code))
-        chosen = next((c for c in candidates if c in _supported_locales), _default_locale)
+        global _closest_for
+        if _closest_for is not _supported_locales:
+            # Translations or the default changed: earlier answers are stale.
+            _closest.clear()
+            _closest_for = _supported_locales
+        try:
+            chosen = _closest.get(locale_codes)
+        except TypeError:  # an unhashable code: no caching
+            chosen = None
+        if chosen is None:
+            candidates = (c for code in locale_codes if code for c in _lookup_candidates(code))
+            chosen = next((c for c in candidates if c in _supported_locales), _default_locale)
+            if len(_closest) < _CLOSEST_LIMIT:
+                try:
+                    _closest[locale_codes] = chosen
+                except TypeError:
+                    pass
         return cls.get(chosen)
 
     @classmethod

@@ -148,7 +148,7 @@ class Template:
         env.update(self.namespace)
         env.update(kwargs)
         exec_in(self.compiled, env)
-        render = typing.cast(Callable[[], bytes], env["_tt_execute"])
+        render: Callable[[], bytes] = env["_tt_execute"]
         # Lines cached for an earlier template of the same pseudo file name
         # would be wrong for this one.
         linecache.clearcache()

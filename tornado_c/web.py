@@ -48,6 +48,7 @@ import binascii
 
 # Files, compression and the network.
 import os.path
+import stat
 import mimetypes
 import gzip
 from io import BytesIO
@@ -336,10 +337,13 @@ class RequestHandler:
             if RequestHandler._VALID_HEADER_CHARS.fullmatch(value) is None:
                 raise ValueError("Unsafe header value %r", value)
             return value
-        if isinstance(value, numbers.Integral):
+        if type(value) is int:
             return str(value)
+        # Tested before Integral, an ABC check (no class is both).
         if isinstance(value, datetime.datetime):
             return httputil.format_timestamp(value)
+        if isinstance(value, numbers.Integral):
+            return str(value)
         if isinstance(value, bytes):
             text = value.decode("latin1")  # maps every byte to one char
         elif isinstance(value, str):
@@ -688,7 +692,13 @@ class RequestHandler:
         if self._finished:
             raise RuntimeError("Cannot render() after finish()")
         page = self.render_string(template_name, **kwargs)
-        modules = list(getattr(self, "_active_modules", {}).values())
+        active = self.__dict__.get("_active_modules")
+        if active is None:
+            active = getattr(self, "_active_modules", None)
+        if not active:
+            # No UI module was used: nothing to splice in.
+            return self.finish(page)
+        modules = list(active.values())
 
         def snippets(hook: str) -> List[bytes]:
             outputs = (getattr(mod, hook)() for mod in modules)
@@ -1383,7 +1393,17 @@ def _caller_directory() -> str:
     frame = sys._getframe(1)
     while frame.f_code.co_filename == here and frame.f_back is not None:
         frame = frame.f_back
-    return os.path.dirname(frame.f_code.co_filename)
+    filename = frame.f_code.co_filename
+    directory = _directories.get(filename)
+    if directory is None:
+        directory = os.path.dirname(filename)
+        if len(_directories) < 1024:
+            _directories[filename] = directory
+    return directory
+
+
+# os.path.dirname of the code files render_string() has been called from.
+_directories: Dict[str, str] = {}
 
 
 def stream_request_body(cls: Type[_RequestHandlerType]) -> Type[_RequestHandlerType]:
@@ -2055,11 +2075,16 @@ class StaticFileHandler(RequestHandler):
                 self.redirect(requested + "/", permanent=True)
                 return None
             absolute_path = os.path.join(absolute_path, self.default_filename)
-        if not os.path.exists(absolute_path):
+        # One stat answers os.path.exists and os.path.isfile; _stat() uses
+        # it if this is the path the handler ends up serving.
+        try:
+            found = os.stat(absolute_path)
+        except (OSError, ValueError):
             raise HTTPError(404)
-        if os.path.isfile(absolute_path):
-            return absolute_path
-        raise HTTPError(403, "%s is not a file", self.path)
+        if not stat.S_ISREG(found.st_mode):
+            raise HTTPError(403, "%s is not a file", self.path)
+        self._validated_stat = (absolute_path, found)
+        return absolute_path
 
     @classmethod
     def get_content(
@@ -2070,7 +2095,8 @@ class StaticFileHandler(RequestHandler):
 
         An override may return one bytes object instead.
         """
-        with open(abspath, "rb") as handle:
+        # Unbuffered: the pieces are read whole, straight into bytes.
+        with open(abspath, "rb", buffering=0) as handle:
             if start is not None:
                 handle.seek(start)
             left = None if end is None else end - (start or 0)
@@ -2097,8 +2123,13 @@ class StaticFileHandler(RequestHandler):
         try:
             return self._stat_result
         except AttributeError:
+            pass
+        validated = self.__dict__.get("_validated_stat")
+        if validated is not None and validated[0] == self.absolute_path:
+            self._stat_result = validated[1]
+        else:
             self._stat_result = os.stat(self.absolute_path)
-            return self._stat_result
+        return self._stat_result
 
     def get_content_size(self) -> int:
         """File size in bytes."""
