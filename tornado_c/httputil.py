@@ -156,7 +156,8 @@ class HTTPHeaders(collections.abc.MutableMapping):
             return
         if len(args) == 1 and not kwargs:
             source = args[0]
-            if isinstance(source, HTTPHeaders):
+            # (a plain dict first: isinstance on this ABC subclass is slow)
+            if type(source) is not dict and isinstance(source, HTTPHeaders):
                 for name, value in source.get_all():
                     self.add(name, value)
                 return
@@ -327,20 +328,6 @@ class HTTPHeaders(collections.abc.MutableMapping):
     __unicode__ = __str__
 
 
-def _response_headers(server: str, content_type: str, date: str) -> HTTPHeaders:
-    """A response's starting headers (what ``HTTPHeaders({"Server": server,
-    "Content-Type": content_type, "Date": date})`` makes), built directly:
-    every RequestHandler makes one per request."""
-    headers = _new_object(HTTPHeaders)
-    headers._dict = {"Server": server, "Content-Type": content_type, "Date": date}
-    headers._as_list = {"Server": [server], "Content-Type": [content_type], "Date": [date]}
-    headers._last_key = None
-    return headers
-
-
-_new_object = object.__new__
-
-
 def _request_host(headers: "HTTPHeaders", version: str) -> str:
     """The Host a request names: required from HTTP/1.1 clients; an HTTP/1.0
     client that sends none gets 127.0.0.1."""
@@ -423,7 +410,9 @@ class HTTPServerRequest:
         context = getattr(connection, "context", None)
         self.remote_ip = getattr(context, "remote_ip", None)
         self.protocol = getattr(context, "protocol", "http")
-        host = host or _request_host(headers, version)
+        if not host:
+            named = headers._dict.get("Host") if type(headers) is HTTPHeaders else None
+            host = named if named is not None else _request_host(headers, version)
         try:
             self.host_name = _host_names[host]
         except KeyError:
@@ -500,8 +489,11 @@ class HTTPServerRequest:
 
     def _parse_body(self) -> None:
         headers = self.headers
-        if headers.get("Content-Type") is None:
-            return  # neither form encoding: nothing to parse
+        if type(headers) is HTTPHeaders:
+            if "Content-Type" not in headers._dict:
+                return  # neither form encoding: nothing to parse
+        elif headers.get("Content-Type") is None:
+            return
         form = self.body_arguments
         parse_body_arguments(headers.get("Content-Type", ""), self.body, form,
                              self.files, headers)

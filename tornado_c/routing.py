@@ -120,7 +120,9 @@ class _RoutingDelegate(httputil.HTTPMessageDelegate):
         return self._chosen().data_received(chunk)
 
     def finish(self) -> None:
-        self._chosen().finish()
+        chosen = self.delegate
+        assert chosen is not None
+        chosen.finish()
 
     def on_connection_close(self) -> None:
         self._chosen().on_connection_close()
@@ -191,7 +193,9 @@ class RuleRouter(Router):
         self, request: httputil.HTTPServerRequest, **kwargs: Any
     ) -> Optional[httputil.HTTPMessageDelegate]:
         for rule in self.rules:
-            matched = rule.matcher.match(request)
+            matcher = rule.matcher
+            # AnyMatches answers {} for every request.
+            matched = {} if type(matcher) is AnyMatches else matcher.match(request)
             if matched is not None:
                 if rule.target_kwargs:
                     matched["target_kwargs"] = rule.target_kwargs

@@ -105,7 +105,8 @@ _MASK_NAMES = (
     "prepare",  # 1: no-op by default
     "on_finish",  # 2: no-op by default
     "set_default_headers",  # 4: no-op by default
-    # 8 and up: what finish() does itself when none is replaced.
+    "_log",  # 8: finish() calls Application.log_request directly
+    # 16 and up: what finish() does itself when none is replaced.
     "_settle_headers",
     "set_etag_header",
     "compute_etag",
@@ -119,8 +120,8 @@ _MASK_NAMES = (
     "flush",
     "_break_cycles",
 )
-_PREPARE, _ON_FINISH, _SET_DEFAULT_HEADERS = 1, 2, 4
-_FINISH_PARTS = ~(_PREPARE | _ON_FINISH | _SET_DEFAULT_HEADERS)
+_PREPARE, _ON_FINISH, _SET_DEFAULT_HEADERS, _LOG = 1, 2, 4, 8
+_FINISH_PARTS = ~(_PREPARE | _ON_FINISH | _SET_DEFAULT_HEADERS | _LOG)
 _override_mask = _core._override_mask
 _SERVER_HEADER = "TornadoServer/" + tornado_c.version
 _sha1 = hashlib.sha1
@@ -132,15 +133,6 @@ _VERB_METHODS = {verb: verb.lower() for verb in ("GET", "HEAD", "POST", "DELETE"
 
 # The Date header only changes once a second.
 _date_cache: List[Any] = [None, ""]
-
-
-def _http_date_now() -> str:
-    now = time.time()
-    second = int(now)
-    if _date_cache[0] != second:
-        _date_cache[1] = httputil.format_timestamp(now)
-        _date_cache[0] = second
-    return _date_cache[1]
 
 
 def _raise_if_failed(future: Future[None]) -> None:
@@ -227,7 +219,8 @@ class RequestHandler:
         # finish() unregisters this again, so a keep-alive connection does
         # not pin the handler in memory.
         connection.set_close_callback(self.on_connection_close)  # type: ignore
-        self.initialize(**kwargs)  # type: ignore
+        if kwargs or type(self).initialize is not _ORIGINAL_INITIALIZE:
+            self.initialize(**kwargs)  # type: ignore
 
     def _initialize(self) -> None:
         pass
@@ -288,9 +281,27 @@ class RequestHandler:
 
     def clear(self) -> None:
         """Throw away every header and all output set so far."""
-        self._headers = httputil._response_headers(
-            _SERVER_HEADER, "text/html; charset=UTF-8", _http_date_now()
-        )
+        # What HTTPHeaders({"Server": ..., "Content-Type": ..., "Date": ...})
+        # makes, built directly (one per request); the Date text is
+        # formatted once a second.
+        now = time.time()
+        second = int(now)
+        if _date_cache[0] != second:
+            _date_cache[1] = httputil.format_timestamp(now)
+            _date_cache[0] = second
+        date = _date_cache[1]
+        headers = self._headers = _new_object(httputil.HTTPHeaders)
+        headers._dict = {
+            "Server": _SERVER_HEADER,
+            "Content-Type": "text/html; charset=UTF-8",
+            "Date": date,
+        }
+        headers._as_list = {
+            "Server": [_SERVER_HEADER],
+            "Content-Type": ["text/html; charset=UTF-8"],
+            "Date": [date],
+        }
+        headers._last_key = None
         if _override_mask(type(self), _MASK_NAMES, _MASK_ORIGINALS) & _SET_DEFAULT_HEADERS:
             self.set_default_headers()
         self._write_buffer: List[bytes] = []
@@ -882,7 +893,10 @@ class RequestHandler:
         else:
             sent = self._send_whole_response(connection)
         connection.finish()
-        self._log()
+        if mask & _LOG:
+            self._log()
+        else:
+            self.application.log_request(self)
         self._finished = True
         if _override_mask(type(self), _MASK_NAMES, _MASK_ORIGINALS) & _ON_FINISH:
             self.on_finish()
@@ -1371,6 +1385,8 @@ class RequestHandler:
 
 
 _MASK_ORIGINALS = tuple(RequestHandler.__dict__[name] for name in _MASK_NAMES)
+_ORIGINAL_INITIALIZE = RequestHandler.__dict__["initialize"]
+_new_object = object.__new__
 
 _RequestHandlerType = TypeVar("_RequestHandlerType", bound=RequestHandler)
 
