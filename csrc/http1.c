@@ -47,6 +47,9 @@ struct tc_http1_s {
     PyObject *server_conn;     /* passed to start_request / on_close */
     PyObject *done_future;     /* a completed Future for synchronous writes */
     PyObject *delegate;        /* the current HTTPMessageDelegate */
+    PyObject *dispatch;        /* HTTPServer._native_dispatch()'s config: a
+                                  Dispatch is made per request instead of
+                                  calling start_request (dispatch.c); NULL */
     PyObject *close_callback;
     PyObject *waiters;         /* list of Futures waiting for the drain */
     PyObject *pieces;          /* list of whole body pieces made straight
@@ -1095,6 +1098,9 @@ h1_finish_request(tc_http1 *c)
         tc_state *st = h1_state(c);
         PyObject *delegate;
         h1_close_stream(c);
+        if (c->dispatch != NULL) {
+            return; /* HTTPServer.start_request would only make an adapter */
+        }
         /* Tornado's request loop still begins one more request (which then
          * finds the stream closed): its delegate sees start_request. */
         delegate = PyObject_CallMethodObjArgs(c->server, st->str_start_request,
@@ -1558,8 +1564,11 @@ h1_pump(tc_http1 *c)
             /* As Tornado: the next request's delegate is made as soon as the
              * connection is ready for it. */
             tc_state *st = h1_state(c);
-            PyObject *delegate = PyObject_CallMethodObjArgs(
-                c->server, st->str_start_request, c->server_conn, (PyObject *)c, NULL);
+            PyObject *delegate =
+                c->dispatch != NULL
+                    ? tc_dispatch_new(st, c->dispatch, (PyObject *)c, c->server_conn)
+                    : PyObject_CallMethodObjArgs(c->server, st->str_start_request,
+                                                 c->server_conn, (PyObject *)c, NULL);
             c->need_start = 0;
             if (delegate == NULL) {
                 h1_fail_current(c);
@@ -2308,6 +2317,26 @@ h1_start(tc_http1 *c, PyObject *args)
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(h1_set_dispatch_doc,
+"_set_dispatch(config)\n--\n\n"
+"Make a Dispatch per request from config (see HTTPServer._native_dispatch)\n"
+"instead of calling the server's start_request; before _start.");
+
+static PyObject *
+h1_set_dispatch(tc_http1 *c, PyObject *config)
+{
+    if (!PyTuple_CheckExact(config) || PyTuple_GET_SIZE(config) != 4) {
+        PyErr_SetString(PyExc_TypeError, "_set_dispatch(config): config must be a 4-tuple");
+        return NULL;
+    }
+    if (c->stream != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_set_dispatch() after _start()");
+        return NULL;
+    }
+    Py_XSETREF(c->dispatch, Py_NewRef(config));
+    Py_RETURN_NONE;
+}
+
 PyDoc_STRVAR(h1_resume_doc,
 "_resume()\n--\n\n"
 "Go on after an awaitable returned by the delegate has finished.");
@@ -2431,6 +2460,7 @@ h1_traverse(tc_http1 *c, visitproc visit, void *arg)
     Py_VISIT(c->server_conn);
     Py_VISIT(c->done_future);
     Py_VISIT(c->delegate);
+    Py_VISIT(c->dispatch);
     Py_VISIT(c->close_callback);
     Py_VISIT(c->waiters);
     Py_VISIT(c->pieces);
@@ -2450,6 +2480,7 @@ h1_clear(tc_http1 *c)
     Py_CLEAR(c->server_conn);
     Py_CLEAR(c->done_future);
     Py_CLEAR(c->delegate);
+    Py_CLEAR(c->dispatch);
     Py_CLEAR(c->close_callback);
     Py_CLEAR(c->waiters);
     Py_CLEAR(c->pieces);
@@ -2501,6 +2532,7 @@ static PyMethodDef h1_methods[] = {
     {"set_max_body_size", (PyCFunction)h1_set_max_body_size, METH_O,
      "set_max_body_size(max_body_size)\n--\n\nBody size limit for the current request."},
     {"_start", (PyCFunction)h1_start, METH_VARARGS, h1_start_doc},
+    {"_set_dispatch", (PyCFunction)h1_set_dispatch, METH_O, h1_set_dispatch_doc},
     {"_resume", (PyCFunction)h1_resume, METH_NOARGS, h1_resume_doc},
     {"_stream_closed", (PyCFunction)h1_stream_closed, METH_NOARGS, h1_stream_closed_doc},
     {"_release", (PyCFunction)h1_release, METH_NOARGS, h1_release_doc},

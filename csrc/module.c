@@ -29,6 +29,7 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->buffered_protocol);
     Py_VISIT(st->current_task);
     Py_VISIT(st->current_tasks);
+    Py_VISIT(st->DispatchType);
     return 0;
 }
 
@@ -50,6 +51,13 @@ core_clear(PyObject *module)
     Py_CLEAR(st->kw_loop);
     Py_CLEAR(st->current_task);
     Py_CLEAR(st->current_tasks);
+    Py_CLEAR(st->DispatchType);
+    Py_CLEAR(st->kw_request_callback);
+    Py_CLEAR(st->kw_request_router);
+    Py_CLEAR(st->str_find_handler);
+    Py_CLEAR(st->str_body);
+    Py_CLEAR(st->str__parse_body);
+    Py_CLEAR(st->str_on_connection_close);
     Py_CLEAR(st->str_fileno);
     Py_CLEAR(st->str_set_result);
     Py_CLEAR(st->str_cancelled);
@@ -285,7 +293,8 @@ core_exec(PyObject *module)
 
     if (tc_handle_type_init(module, st) < 0 || tc_loop_type_init(module, st) < 0 ||
         tc_stream_type_init(module, st) < 0 || tc_http1_type_init(module, st) < 0 ||
-        tc_transport_type_init(module, st) < 0 || tc_http1client_type_init(module, st) < 0) {
+        tc_transport_type_init(module, st) < 0 || tc_http1client_type_init(module, st) < 0 ||
+        tc_dispatch_type_init(module, st) < 0) {
         return -1;
     }
     return 0;

@@ -1588,6 +1588,32 @@ stream_get_reading(tc_stream *s, void *Py_UNUSED(c))
     return PyBool_FromLong(s->read_mode != RM_NONE);
 }
 
+/* (kind, argument, count, partial) of the pending read, or None: what the
+ * Python path needs to carry on with it (IOStream._demote_reading). */
+static PyObject *
+stream_get_pending_read(tc_stream *s, void *Py_UNUSED(c))
+{
+    const char *kind;
+    PyObject *count;
+    switch (s->read_mode) {
+    case RM_UNTIL: kind = "until"; break;
+    case RM_REGEX:
+    case RM_HEADERS: kind = "regex"; break;
+    case RM_BYTES: kind = "bytes"; break;
+    case RM_INTO: kind = "into"; break;
+    case RM_CLOSE: kind = "close"; break;
+    default: Py_RETURN_NONE;
+    }
+    count = s->read_n >= 0 && s->read_mode != RM_CLOSE && s->read_mode != RM_INTO
+                ? PyLong_FromSsize_t(s->read_n)
+                : Py_NewRef(Py_None);
+    if (count == NULL) {
+        return NULL;
+    }
+    return Py_BuildValue("(sONO)", kind, s->read_arg != NULL ? s->read_arg : Py_None, count,
+                         s->read_partial ? Py_True : Py_False);
+}
+
 static PyObject *
 stream_get_max_buffer_size(tc_stream *s, void *Py_UNUSED(c))
 {
@@ -1687,6 +1713,8 @@ static PyGetSetDef stream_getset[] = {
      PyDoc_STR("True once the peer closed its side (or a read failed)."), NULL},
     {"reading", (getter)stream_get_reading, NULL,
      PyDoc_STR("True while a read is pending."), NULL},
+    {"pending_read", (getter)stream_get_pending_read, NULL,
+     PyDoc_STR("(kind, argument, count, partial) of the pending read, or None."), NULL},
     {"max_buffer_size", (getter)stream_get_max_buffer_size,
      (setter)stream_set_max_buffer_size, NULL, NULL},
     {"read_chunk_size", (getter)stream_get_read_chunk_size,

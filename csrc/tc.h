@@ -163,6 +163,11 @@ typedef struct {
     PyObject *str_start_request, *str_headers_received, *str_data_received;
     PyObject *str_finish, *str_Connection, *str_close, *str_Keep_Alive;
     PyObject *str_Transfer_Encoding, *str_chunked, *str_Content_Length;
+    /* dispatch.c */
+    PyTypeObject *DispatchType;
+    PyObject *kw_request_callback;       /* HTTPServerRequest keywords (callback) */
+    PyObject *kw_request_router;         /* ... with server_connection (router) */
+    PyObject *str_find_handler, *str_body, *str__parse_body, *str_on_connection_close;
     /* http1client.c */
     PyTypeObject *HTTP1ClientType;
     PyTypeObject *response_start_line;   /* httputil.ResponseStartLine */
@@ -365,6 +370,12 @@ void tc_stream_close_all(tc_loop *loop);
 /* --------------------------------------------------------------- http1.c */
 
 int tc_http1_type_init(PyObject *module, tc_state *st);
+
+/* dispatch.c: the per-request delegate of a connection whose server lets
+ * the engine dispatch (config from HTTPServer._native_dispatch()). */
+int tc_dispatch_type_init(PyObject *module, tc_state *st);
+PyObject *tc_dispatch_new(tc_state *st, PyObject *config, PyObject *conn,
+                          PyObject *server_conn);
 
 /* Forgets the loop's HTTP/1 connections (the loop is closing). */
 void tc_http1_loop_closed(tc_loop *loop);

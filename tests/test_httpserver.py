@@ -640,3 +640,262 @@ def test_ssl_server(impl: Any) -> None:
 def test_threads_not_leaked() -> None:
     # The executor threads used by the client helper end with their loops.
     assert threading.active_count() < 50
+
+
+# --- how the engine dispatches requests -------------------------------------
+#
+# For a plain request callback, and for a router that keeps
+# Router.start_request, tornado_c's native connection makes its per-request
+# delegate itself (_core.Dispatch) instead of calling
+# HTTPServer.start_request; these tests pin down that nothing observable
+# changes.
+
+_MULTIPART = (b"--B\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.txt\"\r\n\r\n"
+              b"file body\r\n--B\r\nContent-Disposition: form-data; name=\"g\"\r\n\r\nv\r\n--B--\r\n")
+_DISPATCH_REQUESTS = [
+    b"GET /p?a=1&a=2&b= HTTP/1.1\r\nHost: example.com:81\r\n\r\n",
+    b"POST /form?q=1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded"
+    b"\r\nContent-Length: 11\r\n\r\nq=2&r=three",
+    b"POST /c HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n3\r\nz=1\r\n4\r\n&y=2\r\n0\r\n\r\n",
+    b"POST /m HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=B\r\n"
+    b"Content-Length: %d\r\n\r\n%s" % (len(_MULTIPART), _MULTIPART),
+    b"GET /old HTTP/1.0\r\n\r\n",
+]
+
+
+def _request_summary(request: Any) -> Tuple[Any, ...]:
+    return (
+        type(request).__name__, request.method, request.uri, request.version,
+        request.path, request.query, request.body, request.arguments,
+        request.query_arguments, request.body_arguments, sorted(request.files),
+        request.host, request.host_name, request.remote_ip, request.protocol,
+        request.server_connection is None, request.connection is not None,
+        sorted(request.headers.get_all()),
+    )
+
+
+def _recording_callback(which: Any, seen: List[Any], body: bytes) -> Callable[[Any], None]:
+    """A request callback for ``which`` that records the request it gets in
+    ``seen`` and answers 200 with ``body``."""
+    httputil = which.mod("httputil")
+
+    def callback(request: Any) -> None:
+        seen.append(_request_summary(request))
+        request.connection.write_headers(
+            httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
+            httputil.HTTPHeaders({"Content-Length": str(len(body))}), body)
+        request.connection.finish()
+
+    return callback
+
+
+@pytest.mark.parametrize("raw", _DISPATCH_REQUESTS)
+def test_callback_request_attributes(impl: Any, raw: bytes) -> None:
+    seen: List[Any] = []
+
+    def exchange(which: Any) -> Any:
+        callback = _recording_callback(which, seen, b"ok")
+        del seen[:]
+        data, closed = run(which, lambda: serve_and_send(which, raw, False, {}, callback))
+        return list(seen), parse_responses(data), closed
+
+    got = exchange(impl)
+    if impl.name == "tornado_c":
+        from conftest import Impl
+
+        assert got == exchange(Impl("tornado"))
+    assert len(got[0]) == 1 and got[1] == [(200, b"ok")]
+
+
+@pytest.mark.parametrize("path", ["/hit", "/nope", "/raise"])
+def test_router_dispatch(impl: Any, path: str, caplog: Any) -> None:
+    """A RuleRouter as the server's target: the request a rule's callable
+    target gets, the bare 404 and its debug line when no rule matches, and an
+    exception from the target."""
+    caplog.set_level(logging.DEBUG)
+    seen: List[Any] = []
+
+    def boom(request: Any) -> None:
+        raise ValueError("no")
+
+    raw = f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+
+    def exchange(which: Any) -> Any:
+        hit = _recording_callback(which, seen, b"hit")
+        del seen[:]
+        caplog.clear()
+        router = which.mod("routing").RuleRouter([("/hit", hit), ("/raise", boom)])
+        data, closed = run(which, lambda: serve_and_send(which, raw, False, {}, router,
+                                                         quiet=5.0))
+        records = [(r.name, r.levelname, r.getMessage()) for r in caplog.records
+                   if r.name.startswith("tornado") and r.name != "tornado.access"]
+        return list(seen), data, closed, records
+
+    got = exchange(impl)
+    if impl.name == "tornado_c":
+        from conftest import Impl
+
+        assert got == exchange(Impl("tornado"))
+    if path == "/hit":
+        assert got[1].endswith(b"\r\n\r\nhit") and len(got[0]) == 1
+    elif path == "/nope":
+        assert got[1].startswith(b"HTTP/1.1 404 Not Found\r\n")
+        assert ("tornado.application", "DEBUG",
+                "Delegate for GET /nope request not found") in got[3]
+    else:
+        assert ("tornado.application", "ERROR", "Uncaught exception") in got[3]
+
+
+def test_start_request_override_is_called(impl: Any) -> None:
+    """A server that overrides start_request is asked for every request (and,
+    as Tornado's request loop does, once more after a closing response)."""
+    httpserver = impl.mod("httpserver")
+    calls: List[str] = []
+
+    class Counting(httpserver.HTTPServer):
+        def start_request(self, server_conn: Any, request_conn: Any) -> Any:
+            calls.append("start")
+            return super().start_request(server_conn, request_conn)
+
+    raw = (b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+           b"GET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+
+    async def go() -> Any:
+        server = Counting(echo_callback(impl))
+        port = listen(impl, server)
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(None, client_exchange, port, raw, False)
+        finally:
+            server.stop()
+            await server.close_all_connections()
+
+    data, closed = run(impl, go)
+    assert parse_responses(data) == [(200, b"GET /a 0"), (200, b"GET /b 0")] and closed
+    assert calls == ["start"] * 3
+
+
+def test_native_dispatch_plan() -> None:
+    """When HTTPServer lets the engine dispatch by itself, and how."""
+    from tornado_c import httpserver, httputil, routing, web
+
+    def callback(request: Any) -> None:
+        pass
+
+    app = web.Application()
+    assert httpserver.HTTPServer(callback)._native_dispatch() == (
+        1, callback, httputil.HTTPServerRequest, routing._unrouted)
+    assert httpserver.HTTPServer(app)._native_dispatch() == (
+        2, app, httputil.HTTPServerRequest, routing._unrouted)
+    assert httpserver.HTTPServer(app, xheaders=True)._native_dispatch() is None
+
+    class OwnStart(httpserver.HTTPServer):
+        def start_request(self, server_conn: Any, request_conn: Any) -> Any:
+            return super().start_request(server_conn, request_conn)
+
+    assert OwnStart(app)._native_dispatch() is None
+
+    class OwnRouterStart(routing.RuleRouter):
+        def start_request(self, server_conn: Any, request_conn: Any) -> Any:
+            return super().start_request(server_conn, request_conn)
+
+    assert httpserver.HTTPServer(OwnRouterStart())._native_dispatch() is None
+
+    class Plain(httputil.HTTPServerConnectionDelegate):
+        pass
+
+    assert httpserver.HTTPServer(Plain())._native_dispatch() is None
+
+
+def test_application_request_has_server_connection(impl: Any) -> None:
+    """Behind an Application (router mode) the handler's request carries the
+    server connection, as _RoutingDelegate gives it."""
+    web = impl.mod("web")
+    seen: List[Any] = []
+
+    class Handler(web.RequestHandler):
+        def post(self) -> None:
+            seen.append((self.request.server_connection is not None,
+                         type(self.request.server_connection).__name__,
+                         self.request.body, self.get_body_argument("k")))
+            self.write("ok")
+
+    raw = (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+           b"Content-Length: 3\r\nConnection: close\r\n\r\nk=v")
+    data, closed = run(impl, lambda: serve_and_send(
+        impl, raw, False, {}, web.Application([("/", Handler)])))
+    assert parse_responses(data) == [(200, b"ok")] and closed
+    assert seen == [(True, "HTTP1ServerConnection", b"k=v", "v")]
+
+
+def test_patched_start_request_is_called(impl: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Instrumentation that patches HTTPServer.start_request or
+    Router.start_request keeps being called for every request."""
+    httpserver = impl.mod("httpserver")
+    routing = impl.mod("routing")
+    web = impl.mod("web")
+    calls: List[str] = []
+    server_start = httpserver.HTTPServer.start_request
+    router_start = routing.Router.start_request
+
+    def patched_server(self: Any, server_conn: Any, request_conn: Any) -> Any:
+        calls.append("server")
+        return server_start(self, server_conn, request_conn)
+
+    def patched_router(self: Any, server_conn: Any, request_conn: Any) -> Any:
+        calls.append("router")
+        return router_start(self, server_conn, request_conn)
+
+    monkeypatch.setattr(httpserver.HTTPServer, "start_request", patched_server)
+    monkeypatch.setattr(routing.Router, "start_request", patched_router)
+
+    class Handler(web.RequestHandler):
+        def get(self) -> None:
+            self.write("ok")
+
+    raw = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    data, closed = run(impl, lambda: serve_and_send(
+        impl, raw, False, {}, web.Application([("/", Handler)])))
+    assert parse_responses(data) == [(200, b"ok")]
+    # One request, then the extra start Tornado's loop makes after the close.
+    assert calls == ["server", "router", "server", "router"]
+
+
+def test_native_connection_dispatches_itself() -> None:
+    """On the native loop an Application's requests reach find_handler
+    straight from the connection, not through routing._RoutingDelegate."""
+    import tornado_c
+    from tornado_c import web
+
+    callers: List[str] = []
+
+    class Recording(web.Application):
+        def find_handler(self, request: Any, **kwargs: Any) -> Any:
+            callers.append(sys._getframe(1).f_code.co_name)
+            return super().find_handler(request, **kwargs)
+
+    class Handler(web.RequestHandler):
+        def get(self) -> None:
+            self.write("ok")
+
+    class Fake:
+        name = "tornado_c"
+
+        @staticmethod
+        def mod(name: str) -> Any:
+            import importlib
+
+            return importlib.import_module("tornado_c." + name)
+
+    loop = tornado_c.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        raw = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        data, _ = loop.run_until_complete(serve_and_send(
+            Fake(), raw, False, {}, Recording([("/", Handler)])))
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+    assert parse_responses(data) == [(200, b"ok")]
+    assert len(callers) == 1 and callers[0] != "headers_received"

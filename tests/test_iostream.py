@@ -761,3 +761,119 @@ def test_idle_native_stream_state(loop: asyncio.AbstractEventLoop, loop_kind: st
         assert native
         assert stored == ["_max_buffer_size", "_native", "_native_loop", "_read_chunk_size",
                           "_read_future", "io_loop", "max_write_buffer_size", "socket"]
+
+
+# --- replacing the I/O primitives on a stream --------------------------------
+
+
+@pytest.mark.parametrize("kind", ["bytes", "partial", "until", "regex", "close", "into"])
+def test_read_from_fd_replaced_mid_read(
+    impl: Any, loop: asyncio.AbstractEventLoop, kind: str
+) -> None:
+    """A read_from_fd assigned on a stream while a read is pending is what
+    reads the data that then arrives (read_into excepted on tornado_c: the
+    engine is filling the caller's buffer; the next read uses it)."""
+
+    async def main() -> Any:
+        server, client, cleanup = await stream_pair(impl)
+        calls = []
+        try:
+            if kind == "bytes":
+                fut = server.read_bytes(5)
+            elif kind == "partial":
+                fut = server.read_bytes(50, partial=True)
+            elif kind == "until":
+                fut = server.read_until(b"\n", max_bytes=100)
+            elif kind == "regex":
+                fut = server.read_until_regex(b"l+o")
+            elif kind == "close":
+                fut = server.read_until_close()
+            else:
+                buf = bytearray(5)
+                fut = server.read_into(buf)
+            original = type(server).read_from_fd
+
+            def counting(chunk: Any) -> Any:
+                calls.append(len(chunk))
+                return original(server, chunk)
+
+            server.read_from_fd = counting
+            await client.write(b"hello\nworld")
+            if kind == "close":
+                client.close()
+            result = await fut
+            if kind == "into":
+                result = bytes(buf)
+                # The stream reads through the replacement from now on.
+                result += await server.read_bytes(6)
+            return result, bool(calls), server.read_from_fd is counting
+        finally:
+            cleanup()
+
+    expected = {
+        "bytes": b"hello", "partial": b"hello\nworld", "until": b"hello\n",
+        "regex": b"hello", "close": b"hello\nworld", "into": b"hello\nworld",
+    }[kind]
+    result, called, kept = run(loop, main)
+    if kind == "into" and impl.name == "tornado_c":
+        called = True  # see the docstring: the engine read this data itself
+    assert (result, called, kept) == (expected, True, True) or (
+        kind == "partial" and result == b"hello" and called and kept
+    )
+
+
+def test_read_from_fd_failing_mid_read(
+    impl: Any, loop: asyncio.AbstractEventLoop, caplog: Any
+) -> None:
+    """A replacement that fails closes the stream with its error and logs
+    "error on read", as for a stream that was never native."""
+    iostream = impl.mod("iostream")
+    caplog.set_level(logging.DEBUG)
+
+    async def main() -> Any:
+        server, client, cleanup = await stream_pair(impl)
+        try:
+            closed = asyncio.Event()
+            server.set_close_callback(closed.set)
+            fut = server.read_bytes(1)
+
+            def failing(chunk: Any) -> Any:
+                raise OSError(5, "boom")
+
+            server.read_from_fd = failing
+            await client.write(b"a")
+            await closed.wait()
+            with pytest.raises(iostream.StreamClosedError):
+                await fut
+            return repr(server.error)
+        finally:
+            cleanup()
+
+    assert run(loop, main) == "OSError(5, 'boom')"
+    lines = [(r.name, r.levelname, r.getMessage()) for r in caplog.records
+             if r.name.startswith("tornado")]
+    assert ("tornado.general", "WARNING", "error on read: [Errno 5] boom") in lines
+
+
+def test_replaced_primitive_attribute(impl: Any, loop: asyncio.AbstractEventLoop) -> None:
+    """The replacement is an ordinary instance attribute: read back, deleted
+    (the class's method again), and the class attribute is the function."""
+
+    async def main() -> Any:
+        server, client, cleanup = await stream_pair(impl)
+        try:
+            cls = type(server)
+            assert inspect.isfunction(cls.read_from_fd)
+            marker = lambda chunk: None  # noqa: E731
+            server.write_to_fd = marker
+            assert server.write_to_fd is marker
+            del server.write_to_fd
+            with pytest.raises(AttributeError):
+                del server.write_to_fd
+            assert server.write_to_fd.__func__ is cls.write_to_fd
+            await client.write(b"ok")
+            return await server.read_bytes(2)
+        finally:
+            cleanup()
+
+    assert run(loop, main) == b"ok"

@@ -950,6 +950,13 @@ class _NativeHTTP1Connection(_HTTP1ConnBase, httputil.HTTPConnection):
         delegate = self._delegate
         if params.decompress:
             delegate = _GzipServerDelegate(delegate, params.chunk_size)
+        else:
+            # An HTTPServer whose start_request would only wrap a callback
+            # or a router lets the engine make that wrapper itself.
+            plan = getattr(delegate, "_native_dispatch", None)
+            config = plan() if plan is not None else None
+            if config is not None:
+                self._set_dispatch(config)
         stream.set_close_callback(self._on_stream_close)
         # Responses go out whole; Nagle would only delay pipelined ones.
         stream.set_nodelay(True)

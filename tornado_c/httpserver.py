@@ -161,8 +161,35 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
             return inner
         return _ProxyAdapter(inner, request_conn)
 
+    def _native_dispatch(self) -> Optional[Tuple[int, Any, type, Callable[..., Any]]]:
+        """What the native HTTP/1 engine needs to serve this server's
+        requests without calling `start_request` for each: ``(1, callback,
+        HTTPServerRequest, ...)`` for a plain request callback, ``(2,
+        router, HTTPServerRequest, routing._unrouted)`` for a router that
+        keeps `.Router.start_request`; None when `start_request` is
+        overridden, ``xheaders`` is on, or the target is another kind of
+        connection delegate (see ``_core.Dispatch``)."""
+        # Compared with the original functions, so that a start_request
+        # patched onto HTTPServer or Router (instrumentation) is called.
+        if type(self).start_request is not _START_REQUEST or self.xheaders:
+            return None
+        from tornado_c import routing
+
+        target = self.request_callback
+        if not isinstance(target, httputil.HTTPServerConnectionDelegate):
+            return (1, target, httputil.HTTPServerRequest, routing._unrouted)
+        if (
+            isinstance(target, routing.Router)
+            and type(target).start_request is routing._ROUTER_START_REQUEST
+        ):
+            return (2, target, httputil.HTTPServerRequest, routing._unrouted)
+        return None
+
     def on_close(self, server_conn: object) -> None:
         self._connections.remove(typing.cast(HTTP1ServerConnection, server_conn))
+
+
+_START_REQUEST = HTTPServer.__dict__["start_request"]
 
 
 # How long (seconds) a kept-alive connection may sit idle waiting for the

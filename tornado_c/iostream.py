@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import io
 import os
 import re
@@ -30,7 +31,7 @@ from _socket import socket as _socket_base
 import sys
 from collections import deque
 from numbers import Integral
-from types import TracebackType
+from types import MethodType, TracebackType
 from typing import (
     Any,
     Awaitable,
@@ -60,6 +61,7 @@ try:
     from tornado_c import _core
 except ImportError:  # pragma: no cover - the extension is not built
     _core = None  # type: ignore[assignment]
+_override_mask = _core._override_mask if _core is not None else None
 
 __all__ = [
     "BaseIOStream",
@@ -702,13 +704,14 @@ class BaseIOStream:
         been replaced (instrumentation or a test patching IOStream, or one
         stream instance): such a stream goes back to the Python path, which
         calls them."""
-        # Through the bound methods, which covers the class and the instance
-        # at once: looking at self.__dict__ instead would, on CPython 3.11+,
-        # give every stream a dict object of its own.
+        # The class (and its bases) through its method cache, in C; the
+        # instance through the slots IOStream's _Primitive descriptors keep
+        # (looking at self.__dict__ instead would, on CPython 3.11+, give
+        # every stream a dict object of its own).
         return (
-            getattr(self.read_from_fd, "__func__", None) is _IOSTREAM_READ_FROM_FD
-            and getattr(self.write_to_fd, "__func__", None) is _IOSTREAM_WRITE_TO_FD
-            and type(self)._try_inline_read is _BASE_TRY_INLINE_READ
+            not _override_mask(type(self), _NATIVE_NAMES, _NATIVE_ORIGINALS)
+            and self._replaced_read_from_fd is None
+            and self._replaced_write_to_fd is None
         )
 
     def _demote_native(self) -> bool:
@@ -721,6 +724,8 @@ class BaseIOStream:
         native.close()
         native.on_event = None
         self._native = None
+        # The engine resolved its last read's future itself.
+        self._read_future = None
         self._write_buffer = _StreamBuffer()  # the engine had none in Python
         if data:
             self._read_buffer += data
@@ -1174,6 +1179,39 @@ def _native_eligible(cls: type) -> bool:
 
 
 
+class _Primitive:
+    """`IOStream.read_from_fd` / `~IOStream.write_to_fd`: the method itself,
+    except that assigning a replacement on a stream -- tests and
+    instrumentation do -- moves that stream off the native engine at once,
+    even with a read pending (the Python path carries the read on), so the
+    replacement performs the I/O from then on."""
+
+    def __init__(self, func: Callable[..., Any]) -> None:
+        functools.update_wrapper(self, func)
+        self._func = func
+        self._slot = "_replaced_" + func.__name__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        setattr(owner, self._slot, None)
+
+    def __get__(self, stream: Any, owner: Optional[type] = None) -> Any:
+        if stream is None:
+            return self._func
+        replaced = getattr(stream, self._slot)
+        if replaced is not None:
+            return replaced[0]
+        return MethodType(self._func, stream)
+
+    def __set__(self, stream: Any, value: Any) -> None:
+        setattr(stream, self._slot, (value,))
+        stream._primitive_replaced()
+
+    def __delete__(self, stream: Any) -> None:
+        if getattr(stream, self._slot) is None:
+            raise AttributeError(self._func.__name__)
+        setattr(stream, self._slot, None)
+
+
 class IOStream(BaseIOStream):
     r"""A stream over a non-blocking socket.
 
@@ -1248,6 +1286,7 @@ class IOStream(BaseIOStream):
         code = self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         return socket.error(code, os.strerror(code))
 
+    @_Primitive
     def read_from_fd(self, buf: Union[bytearray, memoryview]) -> Optional[int]:
         try:
             received: Optional[int] = self.socket.recv_into(buf, len(buf))
@@ -1258,12 +1297,49 @@ class IOStream(BaseIOStream):
             del buf
         return received
 
+    @_Primitive
     def write_to_fd(self, data: memoryview) -> int:
         try:
             sent = self.socket.send(data)  # type: ignore[arg-type]
         finally:
             del data
         return sent
+
+    def _primitive_replaced(self) -> None:
+        # read_from_fd or write_to_fd was assigned on this stream: leave the
+        # native engine now, so the replacement does the I/O from here on.
+        if self._native is None or self._native_intact():
+            return
+        if not self._demote_native():
+            self._demote_reading()
+
+    def _demote_reading(self) -> None:
+        """`_demote_native` for a stream with a read pending: the Python
+        path takes the read over, with the same future, as a read waiting
+        for the fd.  A ``read_into`` (whose buffer the engine is filling) or
+        a write in flight stays native until it completes; the next
+        operation then moves the stream."""
+        native = self._native
+        pending = native.pending_read
+        if pending is None or pending[0] == "into" or native.write_buffer_size:
+            return
+        kind, argument, count, partial = pending
+        future = self._read_future
+        native.cancel_read()
+        if not self._demote_native():
+            return
+        if kind == "until":
+            self._read_delimiter, self._read_max_bytes = argument, count
+        elif kind == "regex":
+            self._read_regex, self._read_max_bytes = argument, count
+        elif kind == "bytes":
+            self._read_bytes, self._read_partial = count, partial
+        else:
+            self._read_until_close = True
+        self._read_future = future
+        # The engine would already have finished a read the buffer satisfies
+        # (or found it unsatisfiable); this one waits for the fd.
+        self._add_io_state(_READ)
 
     def connect(
         self: _IOStreamType, address: Any, server_hostname: Optional[str] = None
@@ -1422,9 +1498,13 @@ class IOStream(BaseIOStream):
 
 
 # The primitives the native engine stands in for (see _native_intact).
-_IOSTREAM_READ_FROM_FD = IOStream.read_from_fd
-_IOSTREAM_WRITE_TO_FD = IOStream.write_to_fd
-_BASE_TRY_INLINE_READ = BaseIOStream._try_inline_read
+# What _native_intact compares, as the classes' own dicts hold them.
+_NATIVE_NAMES = ("read_from_fd", "write_to_fd", "_try_inline_read")
+_NATIVE_ORIGINALS = (
+    IOStream.__dict__["read_from_fd"],
+    IOStream.__dict__["write_to_fd"],
+    BaseIOStream.__dict__["_try_inline_read"],
+)
 
 
 class SSLIOStream(IOStream):

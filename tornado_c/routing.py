@@ -70,6 +70,9 @@ class Router(httputil.HTTPServerConnectionDelegate):
         return _RoutingDelegate(self, server_conn, request_conn)
 
 
+_ROUTER_START_REQUEST = Router.__dict__["start_request"]
+
+
 class ReversibleRouter(Router):
     """A router that can build URLs for named routes."""
 
@@ -109,10 +112,7 @@ class _RoutingDelegate(httputil.HTTPMessageDelegate):
             )
         )
         if found is None:
-            app_log.debug(
-                "Delegate for %s %s request not found", start_line.method, start_line.path
-            )
-            found = _DefaultMessageDelegate(conn)
+            found = _unrouted(conn, start_line)
         self.delegate = found
         return found.headers_received(start_line, headers)
 
@@ -126,6 +126,15 @@ class _RoutingDelegate(httputil.HTTPMessageDelegate):
 
     def on_connection_close(self) -> None:
         self._chosen().on_connection_close()
+
+
+def _unrouted(
+    conn: httputil.HTTPConnection, start_line: httputil.RequestStartLine
+) -> httputil.HTTPMessageDelegate:
+    # The delegate for a request no rule matched (also used by the native
+    # engine's Dispatch): a bare 404.
+    app_log.debug("Delegate for %s %s request not found", start_line.method, start_line.path)
+    return _DefaultMessageDelegate(conn)
 
 
 class _DefaultMessageDelegate(httputil.HTTPMessageDelegate):

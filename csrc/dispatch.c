@@ -1,0 +1,389 @@
+/*
+ * dispatch.c — Dispatch, the message delegate the native HTTP/1 server
+ * connection makes for itself.
+ *
+ * When HTTPServer.start_request would only wrap the server's target in one
+ * of two adapters -- a plain request callback (httpserver._CallableAdapter)
+ * or a router (routing._RoutingDelegate, for Application and every Router
+ * that keeps Router.start_request) -- HTTPServer._native_dispatch() says so
+ * once per connection, and the connection (http1.c) makes a Dispatch per
+ * request instead of calling start_request.  A Dispatch does what the
+ * adapter does, in the same order and with the same objects:
+ *
+ *   callback: headers_received builds the HTTPServerRequest; data_received
+ *             collects the body; finish sets request.body, calls
+ *             request._parse_body() and then the callback with the request.
+ *   router:   headers_received builds the HTTPServerRequest (with
+ *             server_connection), asks router.find_handler(request) for the
+ *             delegate (routing._unrouted's 404 delegate when it answers
+ *             None) and passes every event on to it.
+ *
+ * What goes away per request is HTTPServer.start_request and the adapter's
+ * own Python frames; the request object, the router's find_handler and the
+ * callback are the Python ones, looked up as Tornado looks them up.
+ */
+#include "tc.h"
+
+#include <string.h>
+
+enum { DISPATCH_CALLBACK = 1, DISPATCH_ROUTER = 2 };
+
+typedef struct {
+    PyObject_HEAD
+    int mode;
+    PyObject *target;        /* the callback or the router */
+    PyObject *request_class; /* httputil.HTTPServerRequest */
+    PyObject *unrouted;      /* routing._unrouted (router mode) */
+    PyObject *conn;          /* the request connection */
+    PyObject *server_conn;
+    PyObject *request;       /* built by headers_received */
+    PyObject *chunks;        /* callback mode: the body's pieces, or NULL */
+    PyObject *inner;         /* router mode: the delegate chosen */
+} tc_dispatch;
+
+static inline tc_state *
+dispatch_state(tc_dispatch *d)
+{
+    return tc_state_from_type(Py_TYPE(d));
+}
+
+/* A new Dispatch for one request.  config: (mode, target, request_class,
+ * unrouted), as HTTPServer._native_dispatch() gave it. */
+PyObject *
+tc_dispatch_new(tc_state *st, PyObject *config, PyObject *conn, PyObject *server_conn)
+{
+    tc_dispatch *d;
+    long mode;
+
+    if (!PyTuple_CheckExact(config) || PyTuple_GET_SIZE(config) != 4) {
+        PyErr_SetString(PyExc_TypeError, "dispatch config must be a 4-tuple");
+        return NULL;
+    }
+    mode = PyLong_AsLong(PyTuple_GET_ITEM(config, 0));
+    if (mode == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (mode != DISPATCH_CALLBACK && mode != DISPATCH_ROUTER) {
+        PyErr_Format(PyExc_ValueError, "unknown dispatch mode %ld", mode);
+        return NULL;
+    }
+    d = PyObject_GC_New(tc_dispatch, st->DispatchType);
+    if (d == NULL) {
+        return NULL;
+    }
+    d->mode = (int)mode;
+    d->target = Py_NewRef(PyTuple_GET_ITEM(config, 1));
+    d->request_class = Py_NewRef(PyTuple_GET_ITEM(config, 2));
+    d->unrouted = Py_NewRef(PyTuple_GET_ITEM(config, 3));
+    d->conn = Py_NewRef(conn);
+    d->server_conn = Py_NewRef(server_conn);
+    d->request = NULL;
+    d->chunks = NULL;
+    d->inner = NULL;
+    PyObject_GC_Track(d);
+    return (PyObject *)d;
+}
+
+/* The chosen delegate (router mode), as _RoutingDelegate asserts it. */
+static PyObject *
+dispatch_inner(tc_dispatch *d)
+{
+    if (d->inner == NULL) {
+        PyErr_SetNone(PyExc_AssertionError);
+    }
+    return d->inner;
+}
+
+static PyObject *
+dispatch_headers_received(tc_dispatch *d, PyObject *const *args, Py_ssize_t nargs)
+{
+    tc_state *st = dispatch_state(d);
+    PyObject *call[4], *request, *found;
+
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "headers_received(start_line, headers)");
+        return NULL;
+    }
+    if (d->mode == DISPATCH_CALLBACK) {
+        call[0] = d->conn;
+        call[1] = args[0];
+        call[2] = args[1];
+        request = PyObject_Vectorcall(d->request_class, call, 0, st->kw_request_callback);
+        if (request == NULL) {
+            return NULL;
+        }
+        Py_XSETREF(d->request, request);
+        Py_RETURN_NONE;
+    }
+    call[0] = d->conn;
+    call[1] = d->server_conn;
+    call[2] = args[0];
+    call[3] = args[1];
+    request = PyObject_Vectorcall(d->request_class, call, 0, st->kw_request_router);
+    if (request == NULL) {
+        return NULL;
+    }
+    Py_XSETREF(d->request, request);
+    found = PyObject_CallMethodOneArg(d->target, st->str_find_handler, request);
+    if (found == NULL) {
+        return NULL;
+    }
+    if (found == Py_None) {
+        Py_DECREF(found);
+        call[0] = d->conn;
+        call[1] = args[0];
+        found = PyObject_Vectorcall(d->unrouted, call, 2, NULL);
+        if (found == NULL) {
+            return NULL;
+        }
+    }
+    Py_XSETREF(d->inner, found);
+    return PyObject_CallMethodObjArgs(found, st->str_headers_received, args[0], args[1], NULL);
+}
+
+static PyObject *
+dispatch_data_received(tc_dispatch *d, PyObject *chunk)
+{
+    tc_state *st = dispatch_state(d);
+    if (d->mode == DISPATCH_ROUTER) {
+        PyObject *inner = dispatch_inner(d);
+        return inner == NULL ? NULL
+                             : PyObject_CallMethodOneArg(inner, st->str_data_received, chunk);
+    }
+    if (d->chunks == NULL && (d->chunks = PyList_New(0)) == NULL) {
+        return NULL;
+    }
+    if (PyList_Append(d->chunks, chunk) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* b"".join(chunks) (chunks may be NULL: no body). */
+static PyObject *
+dispatch_join(PyObject *chunks)
+{
+    Py_ssize_t i, n = chunks == NULL ? 0 : PyList_GET_SIZE(chunks), total = 0;
+    PyObject *out;
+    char *p;
+
+    if (n == 1 && PyBytes_CheckExact(PyList_GET_ITEM(chunks, 0))) {
+        return Py_NewRef(PyList_GET_ITEM(chunks, 0));
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *piece = PyList_GET_ITEM(chunks, i);
+        if (!PyBytes_CheckExact(piece)) {
+            /* Not from the connection: bytes.join's own rules. */
+            PyObject *empty = PyBytes_FromStringAndSize(NULL, 0);
+            out = empty == NULL ? NULL : PyObject_CallMethod(empty, "join", "O", chunks);
+            Py_XDECREF(empty);
+            return out;
+        }
+        total += PyBytes_GET_SIZE(piece);
+    }
+    out = PyBytes_FromStringAndSize(NULL, total);
+    if (out == NULL) {
+        return NULL;
+    }
+    p = PyBytes_AS_STRING(out);
+    for (i = 0; i < n; i++) {
+        PyObject *piece = PyList_GET_ITEM(chunks, i);
+        memcpy(p, PyBytes_AS_STRING(piece), (size_t)PyBytes_GET_SIZE(piece));
+        p += PyBytes_GET_SIZE(piece);
+    }
+    return out;
+}
+
+static PyObject *
+dispatch_finish(tc_dispatch *d, PyObject *Py_UNUSED(ignored))
+{
+    tc_state *st = dispatch_state(d);
+    PyObject *request, *body, *r;
+
+    if (d->mode == DISPATCH_ROUTER) {
+        PyObject *inner = dispatch_inner(d);
+        return inner == NULL ? NULL : PyObject_CallMethodNoArgs(inner, st->str_finish);
+    }
+    if (d->request == NULL) {
+        PyErr_SetString(PyExc_AssertionError, "finish() before headers_received()");
+        return NULL;
+    }
+    body = dispatch_join(d->chunks);
+    if (body == NULL) {
+        return NULL;
+    }
+    request = Py_NewRef(d->request);
+    if (PyObject_SetAttr(request, st->str_body, body) < 0) {
+        goto fail;
+    }
+    r = PyObject_CallMethodNoArgs(request, st->str__parse_body);
+    if (r == NULL) {
+        goto fail;
+    }
+    Py_DECREF(r);
+    r = PyObject_CallOneArg(d->target, request);
+    if (r == NULL) {
+        goto fail;
+    }
+    Py_DECREF(r);
+    Py_DECREF(body);
+    Py_DECREF(request);
+    Py_RETURN_NONE;
+fail:
+    Py_DECREF(body);
+    Py_DECREF(request);
+    return NULL;
+}
+
+static PyObject *
+dispatch_on_connection_close(tc_dispatch *d, PyObject *Py_UNUSED(ignored))
+{
+    tc_state *st = dispatch_state(d);
+    if (d->mode == DISPATCH_ROUTER) {
+        PyObject *inner = dispatch_inner(d);
+        return inner == NULL ? NULL
+                             : PyObject_CallMethodNoArgs(inner, st->str_on_connection_close);
+    }
+    /* The request will never complete: let the buffered body go. */
+    Py_CLEAR(d->chunks);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+dispatch_get_request(tc_dispatch *d, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(d->request != NULL ? d->request : Py_None);
+}
+
+static PyObject *
+dispatch_get_delegate(tc_dispatch *d, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(d->inner != NULL ? d->inner : Py_None);
+}
+
+static int
+dispatch_traverse(tc_dispatch *d, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(d));
+    Py_VISIT(d->target);
+    Py_VISIT(d->request_class);
+    Py_VISIT(d->unrouted);
+    Py_VISIT(d->conn);
+    Py_VISIT(d->server_conn);
+    Py_VISIT(d->request);
+    Py_VISIT(d->chunks);
+    Py_VISIT(d->inner);
+    return 0;
+}
+
+static int
+dispatch_clear(tc_dispatch *d)
+{
+    Py_CLEAR(d->target);
+    Py_CLEAR(d->request_class);
+    Py_CLEAR(d->unrouted);
+    Py_CLEAR(d->conn);
+    Py_CLEAR(d->server_conn);
+    Py_CLEAR(d->request);
+    Py_CLEAR(d->chunks);
+    Py_CLEAR(d->inner);
+    return 0;
+}
+
+static void
+dispatch_dealloc(tc_dispatch *d)
+{
+    PyTypeObject *tp = Py_TYPE(d);
+    PyObject_GC_UnTrack(d);
+    dispatch_clear(d);
+    tp->tp_free((PyObject *)d);
+    Py_DECREF(tp);
+}
+
+static PyMethodDef dispatch_methods[] = {
+    {"headers_received", (PyCFunction)(void (*)(void))dispatch_headers_received,
+     METH_FASTCALL, PyDoc_STR("headers_received(start_line, headers)")},
+    {"data_received", (PyCFunction)dispatch_data_received, METH_O,
+     PyDoc_STR("data_received(chunk)")},
+    {"finish", (PyCFunction)dispatch_finish, METH_NOARGS, PyDoc_STR("finish()")},
+    {"on_connection_close", (PyCFunction)dispatch_on_connection_close, METH_NOARGS,
+     PyDoc_STR("on_connection_close()")},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef dispatch_getset[] = {
+    {"request", (getter)dispatch_get_request, NULL,
+     PyDoc_STR("The HTTPServerRequest, once the headers are in."), NULL},
+    {"delegate", (getter)dispatch_get_delegate, NULL,
+     PyDoc_STR("The delegate the router chose (router mode), or None."), NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot dispatch_slots[] = {
+    {Py_tp_doc, (void *)PyDoc_STR(
+        "The HTTPMessageDelegate a native HTTP/1 server connection makes per request\n"
+        "for a plain request callback or a router (see HTTPServer._native_dispatch).")},
+    {Py_tp_traverse, dispatch_traverse},
+    {Py_tp_clear, dispatch_clear},
+    {Py_tp_dealloc, dispatch_dealloc},
+    {Py_tp_methods, dispatch_methods},
+    {Py_tp_getset, dispatch_getset},
+    {0, NULL},
+};
+
+static PyType_Spec dispatch_spec = {
+    .name = "tornado_c._core.Dispatch",
+    .basicsize = sizeof(tc_dispatch),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = dispatch_slots,
+};
+
+/* A tuple of n interned strings (vectorcall keyword names). */
+static PyObject *
+interned_tuple(Py_ssize_t n, const char *a, const char *b, const char *c, const char *d)
+{
+    const char *names[4] = {a, b, c, d};
+    PyObject *t = PyTuple_New(n);
+    Py_ssize_t i;
+    if (t == NULL) {
+        return NULL;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *s = PyUnicode_InternFromString(names[i]);
+        if (s == NULL) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, i, s);
+    }
+    return t;
+}
+
+int
+tc_dispatch_type_init(PyObject *module, tc_state *st)
+{
+    st->DispatchType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &dispatch_spec, NULL);
+    if (st->DispatchType == NULL) {
+        return -1;
+    }
+    if (PyModule_AddObjectRef(module, "Dispatch", (PyObject *)st->DispatchType) < 0) {
+        return -1;
+    }
+#define INTERN(field, text)                                       \
+    if ((st->field = PyUnicode_InternFromString(text)) == NULL) { \
+        return -1;                                                \
+    }
+    INTERN(str_find_handler, "find_handler");
+    INTERN(str_body, "body");
+    INTERN(str__parse_body, "_parse_body");
+    INTERN(str_on_connection_close, "on_connection_close");
+#undef INTERN
+    st->kw_request_callback = interned_tuple(3, "connection", "start_line", "headers", NULL);
+    if (st->kw_request_callback == NULL) {
+        return -1;
+    }
+    st->kw_request_router =
+        interned_tuple(4, "connection", "server_connection", "start_line", "headers");
+    return st->kw_request_router == NULL ? -1 : 0;
+}
