@@ -924,7 +924,13 @@ class RequestHandler:
             etag = '"' + _sha1(body).hexdigest() + '"'
             fields["Etag"] = etag
             headers._as_list["Etag"] = [etag]
-            if "If-None-Match" in request.headers and self.check_etag_header():
+            request_headers = request.headers
+            asked = (
+                "If-None-Match" in request_headers._dict
+                if type(request_headers) is httputil.HTTPHeaders
+                else "If-None-Match" in request_headers
+            )
+            if asked and self.check_etag_header():
                 code = 304
                 self.set_status(304)
                 buffered = self._write_buffer = []
@@ -1675,7 +1681,7 @@ class Application(ReversibleRouter):
     ) -> _HandlerDelegate:
         matched = self.default_router.find_handler(request)
         if matched is not None:
-            return cast("_HandlerDelegate", matched)
+            return matched  # type: ignore[return-value]
         fallback = self.settings.get("default_handler_class")
         if not fallback:
             return self.get_handler_delegate(request, ErrorHandler, {"status_code": 404})
@@ -1742,7 +1748,11 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
         self.connection = request.connection
         self.application = application
         self.handler_class = handler_class
-        self.stream_request_body = _has_stream_request_body(handler_class)
+        self.stream_request_body = (
+            handler_class._stream_request_body
+            if isinstance(handler_class, type) and issubclass(handler_class, RequestHandler)
+            else _has_stream_request_body(handler_class)  # raises TypeError
+        )
         self.handler_kwargs = handler_kwargs or {}
         self.path_kwargs = path_kwargs or {}
         self.path_args = path_args or []
