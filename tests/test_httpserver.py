@@ -651,7 +651,8 @@ def test_threads_not_leaked() -> None:
 # changes.
 
 _MULTIPART = (b"--B\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.txt\"\r\n\r\n"
-              b"file body\r\n--B\r\nContent-Disposition: form-data; name=\"g\"\r\n\r\nv\r\n--B--\r\n")
+              b"file body\r\n--B\r\nContent-Disposition: form-data; name=\"g\"\r\n\r\n"
+              b"v\r\n--B--\r\n")
 _DISPATCH_REQUESTS = [
     b"GET /p?a=1&a=2&b= HTTP/1.1\r\nHost: example.com:81\r\n\r\n",
     b"POST /form?q=1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded"

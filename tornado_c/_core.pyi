@@ -88,6 +88,7 @@ class Stream:
     closed: bool
     eof: bool
     reading: bool
+    pending_read: Optional[Tuple[str, Any, Optional[int], bool]]
     max_buffer_size: int
     read_chunk_size: int
     on_event: Optional[Callable[[int, Any], None]]
@@ -183,6 +184,7 @@ class HTTP1Conn:
         body_timeout: float,
         no_keep_alive: bool,
     ) -> None: ...
+    def _set_dispatch(self, config: Tuple[int, Any, type, Callable[..., Any]]) -> None: ...
     def _resume(self) -> None: ...
     def _stream_closed(self) -> Tuple[Any, Optional[Callable[[], None]], bool]: ...
     def _release(self) -> None: ...
@@ -234,6 +236,28 @@ def xhtml_escape(value: Any) -> str:
 
 def _json_encode(value: Any) -> Any:
     """json.dumps(value) with "</" as "<\\/" for plain JSON data, else NotImplemented."""
+
+class Dispatch:
+    """The per-request delegate an HTTP1Conn makes for a plain request callback
+    or a router (csrc/dispatch.c; see HTTPServer._native_dispatch)."""
+
+    request: Any
+    delegate: Any
+    def headers_received(self, start_line: Any, headers: Any) -> Any: ...
+    def data_received(self, chunk: bytes) -> Any: ...
+    def finish(self) -> None: ...
+    def on_connection_close(self) -> None: ...
+
+def _override_mask(cls: type, names: Tuple[str, ...], originals: Tuple[Any, ...]) -> int:
+    """Bit i set when cls resolves names[i] to something other than originals[i]."""
+
+def _http_date(seconds: Any) -> Optional[str]:
+    """email.utils.formatdate(seconds, usegmt=True) for an int or float in
+    datetime's range; None otherwise."""
+
+def _timegm(fields: Any) -> Optional[int]:
+    """calendar.timegm(fields) for a tuple of ints with a valid year and month;
+    None otherwise."""
 
 def websocket_mask(mask: bytes, data: bytes) -> bytes:
     """data XOR the repeated 4-byte WebSocket mask."""

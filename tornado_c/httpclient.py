@@ -144,7 +144,7 @@ class AsyncHTTPClient(Configurable):
         if table is None:
             table = weakref.WeakKeyDictionary()
             setattr(cls, slot, table)
-        return table  # type: ignore[no-any-return]
+        return table  # type: ignore[return-value]
 
     def __new__(cls, force_instance: bool = False, **kwargs: Any) -> "AsyncHTTPClient":
         loop = IOLoop.current()

@@ -825,9 +825,8 @@ def format_timestamp(
         else:
             raise TypeError("unknown timestamp type: %r" % ts)
         # C for plain field values, calendar.timegm (and its errors) otherwise.
-        seconds = _timegm(fields)
-        if seconds is None:
-            seconds = calendar.timegm(fields)
+        whole = _timegm(fields)
+        seconds = calendar.timegm(fields) if whole is None else whole
     # C for timestamps in datetime's range, email.utils otherwise.
     text = _http_date(seconds)
     return text if text is not None else email.utils.formatdate(seconds, usegmt=True)

@@ -284,6 +284,9 @@ class BaseIOStream:
     _after_user_read_buffer: Optional[bytearray] = None
     # The pending read: its future and what would complete it.
     _read_future: Optional[Future] = None
+    # Replacements assigned on an IOStream instance (see _Primitive).
+    _replaced_read_from_fd: Optional[Tuple[Any]] = None
+    _replaced_write_to_fd: Optional[Tuple[Any]] = None
     _read_bytes: Optional[int] = None
     _read_partial = False
     _read_delimiter: Optional[bytes] = None
@@ -1187,7 +1190,7 @@ class _Primitive:
     replacement performs the I/O from then on."""
 
     def __init__(self, func: Callable[..., Any]) -> None:
-        functools.update_wrapper(self, func)
+        functools.update_wrapper(self, func)  # type: ignore[arg-type]
         self._func = func
         self._slot = "_replaced_" + func.__name__
 

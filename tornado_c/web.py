@@ -128,7 +128,9 @@ _sha1 = hashlib.sha1
 _new_tuple = tuple.__new__
 _get_running_loop = asyncio.get_running_loop
 _INFO, _WARNING, _ERROR = logging.INFO, logging.WARNING, logging.ERROR
-_VERB_METHODS = {verb: verb.lower() for verb in ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")}
+_VERB_METHODS = {
+    verb: verb.lower() for verb in ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
+}
 
 
 # The Date header only changes once a second.
@@ -1821,7 +1823,7 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
                 # Adds the callback unless the task is already done and ok.
                 eager(asyncio.Task, work, _raise_if_failed)
                 return handler._prepared_future
-            running = asyncio.ensure_future(work)
+            running: Future[Any] = asyncio.ensure_future(work)
         else:
             running = gen.convert_yielded(work)
         if not running.done() or running.cancelled() or running.exception() is not None:
@@ -2151,11 +2153,13 @@ class StaticFileHandler(RequestHandler):
         except AttributeError:
             pass
         validated = self.__dict__.get("_validated_stat")
+        found: os.stat_result
         if validated is not None and validated[0] == self.absolute_path:
-            self._stat_result = validated[1]
+            found = validated[1]
         else:
-            self._stat_result = os.stat(self.absolute_path)
-        return self._stat_result
+            found = os.stat(self.absolute_path)
+        self._stat_result = found
+        return found
 
     def get_content_size(self) -> int:
         """File size in bytes."""
