@@ -84,21 +84,37 @@ tc_dispatch_new(tc_state *st, PyObject *config, PyObject *conn, PyObject *server
     return (PyObject *)d;
 }
 
-/* The chosen delegate (router mode), as _RoutingDelegate asserts it. */
+/* The chosen delegate (router mode), as _RoutingDelegate asserts it: a new
+ * reference, or NULL with AssertionError. */
 static PyObject *
 dispatch_inner(tc_dispatch *d)
 {
     if (d->inner == NULL) {
         PyErr_SetNone(PyExc_AssertionError);
+        return NULL;
     }
-    return d->inner;
+    return Py_NewRef(d->inner);
+}
+
+/* Calls method name of the chosen delegate with arg (NULL: no argument). */
+static PyObject *
+dispatch_forward(tc_dispatch *d, PyObject *name, PyObject *arg)
+{
+    PyObject *inner = dispatch_inner(d), *r;
+    if (inner == NULL) {
+        return NULL;
+    }
+    r = arg != NULL ? PyObject_CallMethodOneArg(inner, name, arg)
+                    : PyObject_CallMethodNoArgs(inner, name);
+    Py_DECREF(inner);
+    return r;
 }
 
 static PyObject *
 dispatch_headers_received(tc_dispatch *d, PyObject *const *args, Py_ssize_t nargs)
 {
     tc_state *st = dispatch_state(d);
-    PyObject *call[4], *request, *found;
+    PyObject *call[4], *request, *found, *r;
 
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "headers_received(start_line, headers)");
@@ -137,8 +153,10 @@ dispatch_headers_received(tc_dispatch *d, PyObject *const *args, Py_ssize_t narg
             return NULL;
         }
     }
-    Py_XSETREF(d->inner, found);
-    return PyObject_CallMethodObjArgs(found, st->str_headers_received, args[0], args[1], NULL);
+    Py_XSETREF(d->inner, Py_NewRef(found));
+    r = PyObject_CallMethodObjArgs(found, st->str_headers_received, args[0], args[1], NULL);
+    Py_DECREF(found);
+    return r;
 }
 
 static PyObject *
@@ -146,9 +164,7 @@ dispatch_data_received(tc_dispatch *d, PyObject *chunk)
 {
     tc_state *st = dispatch_state(d);
     if (d->mode == DISPATCH_ROUTER) {
-        PyObject *inner = dispatch_inner(d);
-        return inner == NULL ? NULL
-                             : PyObject_CallMethodOneArg(inner, st->str_data_received, chunk);
+        return dispatch_forward(d, st->str_data_received, chunk);
     }
     if (d->chunks == NULL && (d->chunks = PyList_New(0)) == NULL) {
         return NULL;
@@ -201,8 +217,7 @@ dispatch_finish(tc_dispatch *d, PyObject *Py_UNUSED(ignored))
     PyObject *request, *body, *r;
 
     if (d->mode == DISPATCH_ROUTER) {
-        PyObject *inner = dispatch_inner(d);
-        return inner == NULL ? NULL : PyObject_CallMethodNoArgs(inner, st->str_finish);
+        return dispatch_forward(d, st->str_finish, NULL);
     }
     if (d->request == NULL) {
         PyErr_SetString(PyExc_AssertionError, "finish() before headers_received()");
@@ -240,9 +255,7 @@ dispatch_on_connection_close(tc_dispatch *d, PyObject *Py_UNUSED(ignored))
 {
     tc_state *st = dispatch_state(d);
     if (d->mode == DISPATCH_ROUTER) {
-        PyObject *inner = dispatch_inner(d);
-        return inner == NULL ? NULL
-                             : PyObject_CallMethodNoArgs(inner, st->str_on_connection_close);
+        return dispatch_forward(d, st->str_on_connection_close, NULL);
     }
     /* The request will never complete: let the buffered body go. */
     Py_CLEAR(d->chunks);
