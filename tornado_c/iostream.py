@@ -1324,7 +1324,12 @@ class IOStream(BaseIOStream):
         operation then moves the stream."""
         native = self._native
         pending = native.pending_read
-        if pending is None or pending[0] == "into" or native.write_buffer_size:
+        if (
+            pending is None
+            or pending[0] == "into"
+            or native.write_buffer_size
+            or self._closed
+        ):
             return
         kind, argument, count, partial = pending
         future = self._read_future
