@@ -112,7 +112,8 @@ def main() -> int:
     print(table)
     if not args.quick:
         os.makedirs(args.out_dir, exist_ok=True)
-        name = f"client-{datetime.date.today().isoformat()}.md"
+        # Dated and named after the commit: never replaces a kept run.
+        name = f"client-{datetime.date.today().isoformat()}-{git_commit()}.md"
         with open(os.path.join(args.out_dir, name), "w") as f:
             f.write(table)
         print(f"written to {os.path.join(args.out_dir, name)}")
@@ -127,11 +128,12 @@ def render(samples: Dict[Tuple[str, str], List[Tuple[dict, float]]],
         "",
         f"`python benchmarks/bench_client.py --runs {args.runs} --seconds {args.seconds:g}`: "
         "AsyncHTTPClient (SimpleAsyncHTTPClient) fetching `Hello, world` from the raw C server; "
-        "client on core 1, server on core 0, interleaved runs, medians. "
+        "client on core 1, server on core 0, interleaved runs, medians (every run in the runs "
+        "column). "
         f"Python {sys.version.split()[0]}.",
         "",
-        "| scenario | impl | fetches/s | vs Tornado | server CPU | correct |",
-        "|---|---|---:|---:|---:|---|",
+        "| scenario | impl | fetches/s | runs | vs Tornado | server CPU | correct |",
+        "|---|---|---:|---|---:|---:|---|",
     ]
     for mode in modes:
         base = statistics.median(r["per_second"] for r, _ in samples[(mode, "tornado")])
@@ -142,7 +144,8 @@ def render(samples: Dict[Tuple[str, str], List[Tuple[dict, float]]],
             ok = all(r["correct"] for r, _ in runs)
             flight, keep_alive = modes[mode]
             label = f"{mode} ({flight} in flight" + (", keep-alive asked" if keep_alive else "") + ")"
-            lines.append(f"| {label} | {impl} | {rate:.0f} | "
+            each = ", ".join(f"{r['per_second']:.0f}" for r, _ in runs)
+            lines.append(f"| {label} | {impl} | {rate:.0f} | {each} | "
                          f"{rate / base:.2f}x | {cpu:.0%} | {'yes' if ok else 'NO'} |")
     return "\n".join(lines) + "\n"
 

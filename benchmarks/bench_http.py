@@ -322,7 +322,10 @@ def main() -> int:
                       f, indent=2)
     if args.out_dir:
         os.makedirs(args.out_dir, exist_ok=True)
-        path = os.path.join(args.out_dir, f"http-{datetime.date.today().isoformat()}.md")
+        # Dated and named after the commit, so a run never replaces an
+        # earlier one kept in the repository.
+        stamp = f"{datetime.date.today().isoformat()}-{git_commit()}"
+        path = os.path.join(args.out_dir, f"http-{stamp}.md")
         with open(path, "w") as f:
             f.write(table)
         print(f"written to {path}", file=sys.stderr)
@@ -344,10 +347,12 @@ def render(rows: Dict[tuple, Row], args: argparse.Namespace) -> str:
         "",
         f"`python benchmarks/bench_http.py --runs {args.runs} --duration {args.duration:g} "
         f"--connections {args.connections}`: wrk -t1 -c{args.connections}, server on core 0, "
-        f"wrk on core 1, {args.runs} interleaved runs, medians. Python {sys.version.split()[0]}.",
+        f"wrk on core 1, {args.runs} interleaved runs, medians (every run's req/s in the runs "
+        f"column). Python {sys.version.split()[0]}.",
         "",
-        "| scenario | impl | req/s | p50 ms | p99 ms | server CPU | vs Tornado | vs raw C | correct |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "| scenario | impl | req/s | runs | p50 ms | p99 ms | server CPU | vs Tornado | vs raw C "
+        "| correct |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---|",
     ]
     for (name, impl), row in rows.items():
         rps = row.median("requests_per_s")
@@ -360,7 +365,8 @@ def render(rows: Dict[tuple, Row], args: argparse.Namespace) -> str:
         errors = sum(r.errors for r in row.results)
         correct = {True: "yes", False: "NO", None: "?"}[row.correct] + (
             f", {errors} errors" if errors else "") + (f" {row.note}" if row.note else "")
-        lines.append(f"| {name} | {impl} | {rps:.0f} | {row.median('p50_ms'):.2f} | "
+        each = ", ".join(f"{r.requests_per_s:.0f}" for r in row.results)
+        lines.append(f"| {name} | {impl} | {rps:.0f} | {each} | {row.median('p50_ms'):.2f} | "
                      f"{row.median('p99_ms'):.2f} | {cpu_note} | {vs_t} | {vs_r} | {correct} |")
     lines.append("")
     return "\n".join(lines)

@@ -789,7 +789,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="tornado and tornado_c run echo_server.py; asyncio and "
                              "asyncio_c run asyncio_echo.py on asyncio's / tornado_c's loop")
     parser.add_argument("--json", help="write the figures and every run's raw result here")
-    parser.add_argument("--out-dir", help="write the markdown table to DIR/tcp-DATE.md")
+    parser.add_argument("--out-dir", help="write the markdown table to DIR/tcp-DATE-COMMIT.md")
     parser.add_argument("--quick", action="store_true", help="a ~15 s smoke run")
     parser.add_argument("--client", choices=WORKLOADS, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -859,7 +859,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             }, f, indent=2)
     if args.out_dir:
         os.makedirs(args.out_dir, exist_ok=True)
-        path = os.path.join(args.out_dir, f"tcp-{meta['date']}.md")
+        # Dated and named after the commit: never replaces a kept run.
+        path = os.path.join(args.out_dir, f"tcp-{meta['date']}-{meta['commit']}.md")
         with open(path, "w") as f:
             f.write(table)
         print(f"written to {path}", file=sys.stderr)

@@ -23,6 +23,6 @@ def test_bench_client_quick() -> None:
     proc = subprocess.run([sys.executable, SCRIPT, "--quick"], capture_output=True,
                           text=True, timeout=300, env=env, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "| scenario | impl | fetches/s | vs Tornado | server CPU | correct |" in proc.stdout
+    assert "| scenario | impl | fetches/s | runs | vs Tornado | server CPU | correct |" in proc.stdout
     assert "| sequential (1 in flight) | tornado_c |" in proc.stdout
     assert "| NO |" not in proc.stdout
