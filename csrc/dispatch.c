@@ -24,8 +24,6 @@
  */
 #include "tc.h"
 
-#include <string.h>
-
 enum { DISPATCH_CALLBACK = 1, DISPATCH_ROUTER = 2 };
 
 typedef struct {
@@ -179,34 +177,12 @@ dispatch_data_received(tc_dispatch *d, PyObject *chunk)
 static PyObject *
 dispatch_join(PyObject *chunks)
 {
-    Py_ssize_t i, n = chunks == NULL ? 0 : PyList_GET_SIZE(chunks), total = 0;
-    PyObject *out;
-    char *p;
-
-    if (n == 1 && PyBytes_CheckExact(PyList_GET_ITEM(chunks, 0))) {
-        return Py_NewRef(PyList_GET_ITEM(chunks, 0));
+    PyObject *empty = PyBytes_FromStringAndSize(NULL, 0), *out;
+    if (empty == NULL || chunks == NULL) {
+        return empty;
     }
-    for (i = 0; i < n; i++) {
-        PyObject *piece = PyList_GET_ITEM(chunks, i);
-        if (!PyBytes_CheckExact(piece)) {
-            /* Not from the connection: bytes.join's own rules. */
-            PyObject *empty = PyBytes_FromStringAndSize(NULL, 0);
-            out = empty == NULL ? NULL : PyObject_CallMethod(empty, "join", "O", chunks);
-            Py_XDECREF(empty);
-            return out;
-        }
-        total += PyBytes_GET_SIZE(piece);
-    }
-    out = PyBytes_FromStringAndSize(NULL, total);
-    if (out == NULL) {
-        return NULL;
-    }
-    p = PyBytes_AS_STRING(out);
-    for (i = 0; i < n; i++) {
-        PyObject *piece = PyList_GET_ITEM(chunks, i);
-        memcpy(p, PyBytes_AS_STRING(piece), (size_t)PyBytes_GET_SIZE(piece));
-        p += PyBytes_GET_SIZE(piece);
-    }
+    out = PyObject_CallMethod(empty, "join", "O", chunks);
+    Py_DECREF(empty);
     return out;
 }
 

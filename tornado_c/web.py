@@ -900,7 +900,7 @@ class RequestHandler:
         else:
             self.application.log_request(self)
         self._finished = True
-        if _override_mask(type(self), _MASK_NAMES, _MASK_ORIGINALS) & _ON_FINISH:
+        if mask & _ON_FINISH:
             self.on_finish()
         if mask & _FINISH_PARTS:
             self._break_cycles()
@@ -913,9 +913,7 @@ class RequestHandler:
         # in one piece, for a handler that replaces none of the methods they
         # call (finish() checks) and has no output transforms.
         buffered = self._write_buffer
-        body = buffered[0] if len(buffered) == 1 else b""
-        if type(body) is not bytes or len(buffered) > 1:
-            body = b"".join(buffered)
+        body = b"".join(buffered)  # a single bytes piece is returned as is
         headers = self._headers
         fields = headers._dict
         code = self._status_code
