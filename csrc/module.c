@@ -52,6 +52,9 @@ core_clear(PyObject *module)
     Py_CLEAR(st->current_task);
     Py_CLEAR(st->current_tasks);
     Py_CLEAR(st->DispatchType);
+    Py_CLEAR(st->str_request);
+    Py_CLEAR(st->str_defaults);
+    Py_CLEAR(st->str_get);
     Py_CLEAR(st->kw_request_callback);
     Py_CLEAR(st->kw_request_router);
     Py_CLEAR(st->str_find_handler);
@@ -294,7 +297,7 @@ core_exec(PyObject *module)
     if (tc_handle_type_init(module, st) < 0 || tc_loop_type_init(module, st) < 0 ||
         tc_stream_type_init(module, st) < 0 || tc_http1_type_init(module, st) < 0 ||
         tc_transport_type_init(module, st) < 0 || tc_http1client_type_init(module, st) < 0 ||
-        tc_dispatch_type_init(module, st) < 0) {
+        tc_dispatch_type_init(module, st) < 0 || tc_proxy_type_init(module, st) < 0) {
         return -1;
     }
     return 0;

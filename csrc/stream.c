@@ -74,6 +74,7 @@ struct tc_stream_s {
     char closed;
     char watch_close;         /* read while idle to notice a peer close */
     signed char nodelay_wanted;  /* TCP_NODELAY asked for: 0/1, -1 unknown */
+    signed char nodelay_applied; /* what was last set on the socket, -1 unknown */
     char proto_read;          /* the protocol wants the socket read */
     char proto_drained;       /* at the last on_data call the socket had
                                  nothing more, or a whole 64 KiB chunk came
@@ -1372,6 +1373,7 @@ stream_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     s->read_chunk_size = read_chunk_size;
     s->kind = (char)kind;
     s->nodelay_wanted = -1;
+    s->nodelay_applied = -1;
     dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (dupfd < 0) {
         PyErr_SetFromErrno(PyExc_OSError);
@@ -1451,20 +1453,28 @@ stream_close(tc_stream *s, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-/* Sets TCP_NODELAY to the wanted state.  0, or -1 with OSError set (a
- * socket going away underneath — EINVAL, ECONNRESET — is not an error). */
+/* Sets TCP_NODELAY to the wanted state, unless this stream set it to that
+ * state last (HTTP/1 connections switch it at every message).  0, or -1
+ * with OSError set (a socket going away underneath — EINVAL, ECONNRESET —
+ * is not an error). */
 static int
 stream_apply_nodelay(tc_stream *s)
 {
     int rc;
-    if (s->uvs == NULL || s->kind != 0 || s->nodelay_wanted < 0) {
+    if (s->uvs == NULL || s->kind != 0 || s->nodelay_wanted < 0 ||
+        s->nodelay_applied == s->nodelay_wanted) {
         return 0;
     }
     rc = uv_tcp_nodelay((uv_tcp_t *)s->uvs, s->nodelay_wanted);
-    if (rc < 0 && rc != UV_EINVAL && rc != UV_ECONNRESET) {
-        tc_raise_uv_error(rc);
-        return -1;
+    if (rc < 0) {
+        s->nodelay_applied = -1;
+        if (rc != UV_EINVAL && rc != UV_ECONNRESET) {
+            tc_raise_uv_error(rc);
+            return -1;
+        }
+        return 0;
     }
+    s->nodelay_applied = s->nodelay_wanted;
     return 0;
 }
 

@@ -168,6 +168,8 @@ typedef struct {
     PyObject *kw_request_callback;       /* HTTPServerRequest keywords (callback) */
     PyObject *kw_request_router;         /* ... with server_connection (router) */
     PyObject *str_find_handler, *str_body, *str__parse_body, *str_on_connection_close;
+    /* proxy.c */
+    PyObject *str_request, *str_defaults, *str_get;
     /* http1client.c */
     PyTypeObject *HTTP1ClientType;
     PyTypeObject *response_start_line;   /* httputil.ResponseStartLine */
@@ -376,6 +378,9 @@ int tc_http1_type_init(PyObject *module, tc_state *st);
 int tc_dispatch_type_init(PyObject *module, tc_state *st);
 PyObject *tc_dispatch_new(tc_state *st, PyObject *config, PyObject *conn,
                           PyObject *server_conn);
+
+/* proxy.c: RequestProxyBase (httpclient._RequestProxy's lookup). */
+int tc_proxy_type_init(PyObject *module, tc_state *st);
 
 /* Forgets the loop's HTTP/1 connections (the loop is closing). */
 void tc_http1_loop_closed(tc_loop *loop);

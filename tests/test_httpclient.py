@@ -260,6 +260,40 @@ def test_request_proxy(impl: Any) -> None:
     assert mod._RequestProxy(request, None).request_timeout is None
     with pytest.raises(AttributeError):
         proxy.no_such_attribute
+    assert getattr(proxy, "original_request", proxy) is proxy
+
+
+def test_request_proxy_lookup_order(impl: Any) -> None:
+    # The proxy's own attributes (instance dict, class, properties) come
+    # first; the request's and the defaults' only for what is left.  A
+    # subclass may add its own.
+    mod = impl.httpclient
+
+    class Sub(mod._RequestProxy):  # type: ignore[name-defined,misc]
+        marker = "class"
+
+        @property
+        def url(self) -> str:
+            return "overridden"
+
+    request = mod.HTTPRequest("http://example.com/", user_agent=None)
+    request.marker = "request"
+    proxy = Sub(request, {"user_agent": "from-defaults", "marker": "defaults"})
+    assert proxy.marker == "class"
+    assert proxy.url == "overridden"
+    assert proxy.user_agent == "from-defaults"
+    assert proxy.request is request and proxy.defaults["marker"] == "defaults"
+    proxy.method = "PUT"
+    assert proxy.method == "PUT" and request.method == "GET"
+    assert isinstance(proxy, mod._RequestProxy)
+
+    # A defaults object only needs get(); its errors come through.
+    class Failing(dict):  # type: ignore[type-arg]
+        def get(self, *args: Any) -> Any:
+            raise KeyError("boom")
+
+    with pytest.raises(KeyError):
+        mod._RequestProxy(mod.HTTPRequest("http://example.com/"), Failing()).proxy_host
 
 
 # --- HTTPResponse and errors ------------------------------------------------

@@ -65,6 +65,9 @@ class LoopBase:
     def _ready_count(self) -> int: ...
     def _timer_count(self) -> int: ...
 
+class RequestProxyBase:
+    """Base of httpclient._RequestProxy: request attributes with defaults."""
+
 STREAM_UNSATISFIABLE: int
 STREAM_BUFFER_FULL: int
 STREAM_EOF: int

@@ -704,10 +704,14 @@ class Runner:
 
 
 def _wrap_awaitable(awaitable: Awaitable) -> Future:
-    # ensure_future takes any awaitable, where create_task wants a coroutine.
-    task = asyncio.ensure_future(awaitable)
-    # The IOLoop holds running tasks strongly (see IOLoop._pending_tasks).
     io_loop = IOLoop.current()
+    if type(awaitable) is types.CoroutineType:
+        # What ensure_future does with a coroutine, on the same loop.
+        task = io_loop.asyncio_loop.create_task(awaitable)  # type: ignore[attr-defined]
+    else:
+        # ensure_future takes any awaitable, where create_task wants a coroutine.
+        task = asyncio.ensure_future(awaitable)
+    # The IOLoop holds running tasks strongly (see IOLoop._pending_tasks).
     io_loop._register_task(task)
     task.add_done_callback(io_loop._unregister_task)
     return task
@@ -739,10 +743,22 @@ def convert_yielded(yielded: _Yieldable) -> Future:
     return _wrap_awaitable(yielded)  # type: ignore[arg-type]
 
 
-convert_yielded = singledispatch(convert_yielded)
+_convert_dispatch = singledispatch(convert_yielded)
 
 # Used by Runner.handle_yield to skip convert_yielded: the types it returns
 # untouched by default, and its registry, whose size shows whether anyone
 # registered a converter of their own.
 _PLAIN_FUTURE_TYPES = frozenset({Future, asyncio.Task})
-_converters = convert_yielded.registry
+_converters = _convert_dispatch.registry
+
+
+def convert_yielded(yielded: _Yieldable) -> Future:  # noqa: F811
+    # The singledispatch function, with the most common case -- a native
+    # coroutine, while nobody has registered a converter -- taken first.
+    if type(yielded) is types.CoroutineType and len(_converters) == 1:
+        return _wrap_awaitable(yielded)
+    return _convert_dispatch(yielded)
+
+
+# register, dispatch and registry come along with the wrapper's __dict__.
+functools.update_wrapper(convert_yielded, _convert_dispatch)

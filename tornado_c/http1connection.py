@@ -1112,6 +1112,13 @@ class _NativeHTTP1ClientConnection(_HTTP1ClientBase, HTTP1Connection):
 
     # -- writing ---------------------------------------------------------
 
+    def _finish_request(self, future: "Optional[Future[None]]") -> None:
+        # As HTTP1Connection's, but TCP_NODELAY stays on: the stream either
+        # closes or goes back to the client's pool, where the next request
+        # would switch it on again straight away.
+        self._clear_callbacks()
+        self._mark_finished()
+
     def write_headers(  # noqa: D102 - the head serialized in C
         self, start_line: Any, headers: httputil.HTTPHeaders, chunk: Optional[bytes] = None
     ) -> "Future[None]":

@@ -15,11 +15,12 @@ from __future__ import annotations
 import datetime
 import ssl
 import time
+import typing
 import weakref
 from io import BytesIO
 from typing import Any, Callable, Dict, Optional, Type, Union, cast
 
-from tornado_c import gen, httputil
+from tornado_c import _core, gen, httputil
 from tornado_c.concurrent import Future
 from tornado_c.concurrent import future_set_exception_unless_cancelled
 from tornado_c.concurrent import future_set_result_unless_cancelled
@@ -586,10 +587,14 @@ class HTTPClientError(Exception):
 HTTPError = HTTPClientError
 
 
-class _RequestProxy:
+class _RequestProxy(_core.RequestProxyBase):
     """Read-only view of a request that falls back on a dict of defaults.
 
-    Internal to the AsyncHTTPClient implementations.
+    Internal to the AsyncHTTPClient implementations.  An attribute the
+    proxy lacks is the request's, or the default's where the request's is
+    None (the lookup is `_core.RequestProxyBase`'s).  A fetch reads most
+    options more than once, so the value found is kept on the proxy: the
+    request is not meant to change once fetched.
     """
 
     def __init__(
@@ -598,14 +603,9 @@ class _RequestProxy:
         self.request = request
         self.defaults = defaults
 
-    def __getattr__(self, name: str) -> Any:
-        own = getattr(self.request, name)
-        if own is None and self.defaults is not None:
-            own = self.defaults.get(name, None)
-        # A fetch reads most options more than once: later reads find the
-        # value here.  The request is not meant to change once fetched.
-        self.__dict__[name] = own
-        return own
+    if typing.TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any: ...
 
 
 def main() -> None:
