@@ -105,6 +105,25 @@ escape_entity(Py_UCS4 ch)
     }
 }
 
+/* Writes the n one-byte characters at src to dst with html.escape's
+ * replacements (dst has room for them). */
+static void
+escape_bytes_into(const unsigned char *src, Py_ssize_t n, unsigned char *dst)
+{
+    Py_ssize_t i;
+    for (i = 0; i < n; i++) {
+        const char *e = escape_entity(src[i]);
+        if (e == NULL) {
+            *dst++ = src[i];
+        }
+        else {
+            size_t len = strlen(e);
+            memcpy(dst, e, len);
+            dst += len;
+        }
+    }
+}
+
 /* The escaped copy of the str s (an exact str; s itself, with a new
  * reference, when nothing needs escaping). */
 static PyObject *
@@ -136,20 +155,8 @@ escape_text(PyObject *s)
     okind = PyUnicode_KIND(out);
     odata = PyUnicode_DATA(out);
     if (kind == PyUnicode_1BYTE_KIND) {
-        /* The usual case: copy runs of ordinary characters at once. */
-        const Py_UCS1 *src = data;
-        Py_UCS1 *dst = odata;
-        for (i = 0; i < n; i++) {
-            const char *e = escape_entity(src[i]);
-            if (e == NULL) {
-                *dst++ = src[i];
-            }
-            else {
-                size_t len = strlen(e);
-                memcpy(dst, e, len);
-                dst += len;
-            }
-        }
+        /* The usual case. */
+        escape_bytes_into(data, n, odata);
         return out;
     }
     for (i = 0, j = 0; i < n; i++) {
@@ -195,4 +202,99 @@ tc_escape_xhtml(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObj
     result = escape_text(text);
     Py_DECREF(text);
     return result;
+}
+
+/* --- template expressions -------------------------------------------------
+ *
+ * What a compiled template does with the value of each {{ expression }}:
+ *
+ *     if isinstance(v, (str, bytes)): v = utf8(v)
+ *     else: v = utf8(str(v))
+ *     v = utf8(xhtml_escape(v))      # with the default autoescape only
+ *     _tt_append(v)
+ *
+ * tornado_c.template emits one call to _tt_bytes or _tt_xhtml instead, when
+ * those names mean the defaults (see template.py); the results and errors
+ * are the same. */
+
+/* The bytes of a template value: str (strictly) encoded, bytes as they are,
+ * anything else through str().  *is_bytes tells which it was. */
+static PyObject *
+template_value_bytes(PyObject *value, int *is_bytes)
+{
+    PyObject *text, *out;
+
+    *is_bytes = 0;
+    if (PyUnicode_Check(value)) {
+        return PyUnicode_AsUTF8String(value);
+    }
+    if (PyBytes_Check(value)) {
+        *is_bytes = 1;
+        return Py_NewRef(value);
+    }
+    text = PyObject_Str(value);
+    if (text == NULL) {
+        return NULL;
+    }
+    out = PyUnicode_AsUTF8String(text);
+    Py_DECREF(text);
+    return out;
+}
+
+PyObject *
+tc_template_bytes(PyObject *module, PyObject *value)
+{
+    int is_bytes;
+    (void)module;
+    return template_value_bytes(value, &is_bytes);
+}
+
+PyObject *
+tc_template_xhtml(PyObject *module, PyObject *value)
+{
+    PyObject *raw, *out;
+    const unsigned char *src;
+    Py_ssize_t n, i, grow = 0;
+    int is_bytes;
+
+    (void)module;
+    raw = template_value_bytes(value, &is_bytes);
+    if (raw == NULL) {
+        return NULL;
+    }
+    if (is_bytes) {
+        /* xhtml_escape decodes bytes first: invalid UTF-8 fails as there. */
+        PyObject *check = escape_decode(raw);
+        if (check == NULL) {
+            Py_DECREF(raw);
+            return NULL;
+        }
+        Py_DECREF(check);
+    }
+    /* Valid UTF-8 from here on, and the five characters html.escape
+     * replaces are ASCII, which never occurs inside a multi-byte sequence:
+     * escaping the bytes is escaping the text. */
+    src = (const unsigned char *)PyBytes_AS_STRING(raw);
+    n = PyBytes_GET_SIZE(raw);
+    for (i = 0; i < n; i++) {
+        const char *e = escape_entity(src[i]);
+        if (e != NULL) {
+            grow += (Py_ssize_t)strlen(e) - 1;
+        }
+    }
+    if (grow == 0) {
+        return raw;
+    }
+    if (n > PY_SSIZE_T_MAX - grow) {
+        Py_DECREF(raw);
+        return PyErr_NoMemory();
+    }
+    out = PyBytes_FromStringAndSize(NULL, n + grow);
+    if (out == NULL) {
+        Py_DECREF(raw);
+        return NULL;
+    }
+    escape_bytes_into(src, n, (unsigned char *)PyBytes_AS_STRING(out));
+    Py_DECREF(raw);
+    return out;
 }

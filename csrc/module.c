@@ -231,6 +231,16 @@ PyDoc_STRVAR(override_mask_doc,
 "Bit mask of the names whose attribute, looked up on cls, is not the "
 "corresponding original object.");
 
+PyDoc_STRVAR(template_bytes_doc,
+"_tt_bytes(value)\n--\n\n"
+"utf8(value) for str or bytes, utf8(str(value)) for anything else: what a\n"
+"compiled template appends for an unescaped expression.");
+
+PyDoc_STRVAR(template_xhtml_doc,
+"_tt_xhtml(value)\n--\n\n"
+"utf8(xhtml_escape(_tt_bytes(value))): what a compiled template appends for\n"
+"an expression under the default autoescape.");
+
 PyDoc_STRVAR(http_date_doc,
 "_http_date(seconds)\n--\n\n"
 "email.utils.formatdate(seconds, usegmt=True) for an int or float in\n"
@@ -249,6 +259,8 @@ static PyMethodDef core_methods[] = {
     {"xhtml_escape", TC_FASTCALL_KW(tc_escape_xhtml), xhtml_escape_doc},
     {"_json_encode", tc_json_encode, METH_O, json_encode_doc},
     {"_http_date", tc_http_date, METH_O, http_date_doc},
+    {"_tt_bytes", tc_template_bytes, METH_O, template_bytes_doc},
+    {"_tt_xhtml", tc_template_xhtml, METH_O, template_xhtml_doc},
     {"_timegm", tc_timegm, METH_O, timegm_doc},
     {"websocket_mask", (PyCFunction)(void (*)(void))tc_websocket_mask, METH_FASTCALL,
      websocket_mask_doc},

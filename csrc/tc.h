@@ -579,6 +579,10 @@ PyObject *tc_escape_to_unicode(PyObject *module, PyObject *const *args, Py_ssize
                                PyObject *kwnames);
 PyObject *tc_escape_xhtml(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
                           PyObject *kwnames);
+/* _tt_bytes(value), _tt_xhtml(value): a template expression's value as the
+ * bytes a compiled template appends (plain, or xhtml-escaped). */
+PyObject *tc_template_bytes(PyObject *module, PyObject *value);
+PyObject *tc_template_xhtml(PyObject *module, PyObject *value);
 
 /* ----------------------------------------------------------------- json.c */
 

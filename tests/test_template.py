@@ -368,6 +368,121 @@ def test_traceback_line_comments() -> None:
 
 
 # ---------------------------------------------------------------------------
+# Expressions run in tornado_c's short form (one C call per expression):
+# same output and errors as Tornado's four statements, whatever the value,
+# and the long form wherever the names involved may mean something else.
+
+
+class _Shown:
+    def __str__(self) -> str:
+        return "<shown & told>"
+
+
+class _Failing:
+    def __str__(self) -> str:
+        raise ValueError("no text")
+
+
+class _SubStr(str):
+    pass
+
+
+class _SubBytes(bytes):
+    pass
+
+
+_VALUES = [
+    "plain", "<a href='x'>&\"", "caf\u00e9 <\u2603>", "", b"raw <bytes>", b"caf\xc3\xa9 &",
+    b"\xff<bad utf8>", "\ud800 lone", 0, -12, 2.5, float("nan"), True, None, [1, "<"],
+    {"k": "<v>"}, _Shown(), _Failing(), _SubStr("sub<str>"), _SubBytes(b"sub&bytes"),
+    datetime.date(2020, 1, 2),
+]
+
+
+@pytest.mark.parametrize("value", _VALUES, ids=lambda v: type(v).__name__)
+@pytest.mark.parametrize(
+    "source,kw",
+    [
+        ("<p>{{ v }}</p>", {}),
+        ("<p>{% raw v %}</p>", {}),
+        ("<p>{{ v }}</p>", {"autoescape": None}),
+        ("{% autoescape url_escape %}{{ v }}", {}),
+        ("{{ v }}|{% autoescape None %}{{ v }}", {}),
+        ("{% apply lower %}{{ v }}{% end %}", {}),
+    ],
+)
+def test_expression_values(value: Any, source: str, kw: Dict[str, Any]) -> None:
+    assert tc.Template(source, **kw)._fused
+    same(source, {"v": value, "lower": lambda b: b.lower()}, **kw)
+
+
+def test_short_form_is_used() -> None:
+    page = tc.Template("<ul>{% for i in items %}<li>{{ i }}</li>{% end %}</ul>")
+    assert page._fused
+    # ``code`` is still the code Tornado generates.
+    assert page.code == ref.Template("<ul>{% for i in items %}<li>{{ i }}</li>{% end %}</ul>").code
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% set str = repr %}{{ v }}",
+        "{% set xhtml_escape = upper %}{{ v }}",
+        "{% for isinstance in [upper] %}{{ v }}{% end %}",
+        "{% set _tt_utf8 = upper %}{{ 'a' }}",
+        "{% set _tt_string_types = (int,) %}{{ 3 }}",
+        "{{ v }}{{ _tt_tmp }}",
+        "{% import json as str %}{{ v }}",
+        "{{ str(v) }}",
+    ],
+)
+def test_rebinding_templates_keep_the_long_form(source: str) -> None:
+    t = tc.Template(source)
+    assert not t._fused
+    same(source, {"v": "<x>", "upper": lambda s: s.upper() if isinstance(s, (str, bytes)) else s})
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"xhtml_escape": lambda s: "[%s]" % s},
+        {"_tt_utf8": lambda s: s.encode("ascii", "replace") if isinstance(s, str) else s},
+        {"str": lambda s: "S"},
+        {"isinstance": lambda *a: False},
+        {"_tt_string_types": (bytes,)},
+    ],
+    ids=lambda k: next(iter(k)),
+)
+def test_overridden_names_at_run_time(kwargs: Dict[str, Any]) -> None:
+    # A name the short form depends on, given as an argument (or in the
+    # loader's namespace): the Python helpers follow it as Tornado's
+    # statements would.
+    for value in ("<é>", 5, b"b&"):
+        same("{{ v }}|{% raw v %}", dict(kwargs, v=value))
+        same_loader({"p.html": "{{ v }}|{% raw v %}"}, "p.html", {"v": value}, namespace=kwargs)
+
+
+def test_include_with_rebinding_keeps_the_long_form() -> None:
+    templates = {
+        "main.html": "{{ v }}{% include 'inc.html' %}{{ v }}",
+        "inc.html": "{% set xhtml_escape = upper %}",
+    }
+    same_loader(templates, "main.html", {"v": "<a>", "upper": lambda s: s.upper()})
+    assert not tc.DictLoader(templates).load("main.html")._fused
+    plain = {"main.html": "{{ v }}{% include 'inc.html' %}", "inc.html": "{{ v }}!"}
+    same_loader(plain, "main.html", {"v": "<a>"})
+    assert tc.DictLoader(plain).load("main.html")._fused
+
+
+def test_short_form_traceback_lines() -> None:
+    loader = tc.DictLoader({"a.html": "x\n{{ v }}", "b.html": "{% include 'a.html' %}"})
+    with pytest.raises(ValueError) as info:
+        loader.load("b.html").generate(v=_Failing())
+    text = "".join(traceback.format_exception(info.type, info.value, info.tb))
+    assert "_tt_append(_tt_xhtml(_tt_tmp))  # a.html:2 (via b.html:1)" in text
+
+
+# ---------------------------------------------------------------------------
 # Random templates
 
 _TEXT = st.text(alphabet=" \t\n\rab<>&\"'{}%#!\u00e9xpre/", max_size=12)

@@ -12,6 +12,7 @@ output the opening braces literally.
 
 from __future__ import annotations
 
+import builtins
 import re
 import io
 import os.path
@@ -20,10 +21,11 @@ import threading
 import contextlib
 import linecache
 import datetime
+import types
 import typing
 from typing import Any, Callable, ContextManager, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
-from tornado_c import escape
+from tornado_c import _core, escape
 from tornado_c.log import app_log
 from tornado_c.util import ObjectDict, exec_in, unicode_type
 
@@ -78,19 +80,96 @@ def _choose_whitespace(
     return "single" if name.endswith((".html", ".js")) else "all"
 
 
+_BUILTINS = builtins.__dict__
+
+
+def _function_code(module_code: types.CodeType) -> Optional[types.CodeType]:
+    # The code of _tt_execute when the compiled module does nothing but
+    # define it (no defaults, decorators or closure), else None.
+    if module_code.co_names != ("_tt_execute",):
+        return None
+    found = [
+        const
+        for const in module_code.co_consts
+        if isinstance(const, types.CodeType) and const.co_name == "_tt_execute"
+    ]
+    if len(found) != 1 or found[0].co_freevars or found[0].co_argcount:
+        return None
+    return found[0]
+
+
+# Names every template can use without importing anything.
+_RUNTIME_NAMES: Dict[str, Any] = dict(
+    escape=escape.xhtml_escape,
+    xhtml_escape=escape.xhtml_escape,
+    url_escape=escape.url_escape,
+    json_encode=escape.json_encode,
+    squeeze=escape.squeeze,
+    linkify=escape.linkify,
+    datetime=datetime,
+    _tt_utf8=escape.utf8,
+    _tt_string_types=(unicode_type, bytes),
+)
+
+
 def _runtime_names() -> Dict[str, Any]:
-    # Names every template can use without importing anything.
-    return dict(
-        escape=escape.xhtml_escape,
-        xhtml_escape=escape.xhtml_escape,
-        url_escape=escape.url_escape,
-        json_encode=escape.json_encode,
-        squeeze=escape.squeeze,
-        linkify=escape.linkify,
-        datetime=datetime,
-        _tt_utf8=escape.utf8,
-        _tt_string_types=(unicode_type, bytes),
-    )
+    return _RUNTIME_NAMES.copy()
+
+
+# Expressions.  Tornado's generated code turns the value of every
+# ``{{ expression }}`` into bytes with four statements:
+#
+#     _tt_tmp = <expression>
+#     if isinstance(_tt_tmp, _tt_string_types): _tt_tmp = _tt_utf8(_tt_tmp)
+#     else: _tt_tmp = _tt_utf8(str(_tt_tmp))
+#     _tt_tmp = _tt_utf8(xhtml_escape(_tt_tmp))   # with autoescape only
+#     _tt_append(_tt_tmp)
+#
+# Where the template's own code cannot rebind any of the names involved
+# (none of the templates compiled together mentions them) and the
+# autoescape function is xhtml_escape or none, tornado_c writes instead
+#
+#     _tt_tmp = <expression>
+#     _tt_append(_tt_xhtml(_tt_tmp))               # or _tt_bytes(_tt_tmp)
+#
+# _tt_xhtml and _tt_bytes are C functions doing the same when the names
+# mean the defaults at run time; generate() checks that for each call and
+# otherwise binds them to Python functions that do it with the names the
+# template sees.  The output is the same, byte for byte.
+_FUSION_NAMES = ("xhtml_escape", "_tt_utf8", "_tt_string_types", "str", "isinstance")
+_FUSION_BLOCKERS = re.compile(
+    r"\b(?:%s|_tt_tmp|_tt_xhtml|_tt_bytes)\b" % "|".join(_FUSION_NAMES)
+)
+
+
+def _fusion_helpers(env: Dict[str, Any]) -> Tuple[Callable[[Any], bytes], Callable[[Any], bytes]]:
+    # (_tt_bytes, _tt_xhtml) for a template run with globals env.
+    if (
+        env["xhtml_escape"] is escape.xhtml_escape
+        and env["_tt_utf8"] is escape.utf8
+        and env["_tt_string_types"] == (unicode_type, bytes)
+        and "str" not in env
+        and "isinstance" not in env
+        and escape.xhtml_escape is _core.xhtml_escape
+        and escape.utf8 is _core.utf8
+    ):
+        return _core._tt_bytes, _core._tt_xhtml
+    builtin = __builtins__ if isinstance(__builtins__, dict) else vars(__builtins__)
+
+    def global_name(name: str) -> Any:
+        return env[name] if name in env else builtin[name]
+
+    def to_bytes(value: Any) -> bytes:
+        utf8 = global_name("_tt_utf8")
+        if global_name("isinstance")(value, global_name("_tt_string_types")):
+            return utf8(value)  # type: ignore[no-any-return]
+        return utf8(global_name("str")(value))  # type: ignore[no-any-return]
+
+    def escaped(value: Any) -> bytes:
+        utf8 = global_name("_tt_utf8")
+        return utf8(global_name("xhtml_escape")(to_bytes(value)))  # type: ignore[no-any-return]
+
+    return to_bytes, escaped
 
 
 class Template:
@@ -123,8 +202,11 @@ class Template:
         self.namespace = {} if loader is None else loader.namespace
 
         source = escape.native_str(template_string)
+        # See _FUSION_BLOCKERS.
+        self._fusable = _FUSION_BLOCKERS.search(source) is None
         self.file = _File(self, _parse(_TemplateReader(self.name, source, mode), self))
         self.code = self._generate_python(loader)
+        run_code = self._generate_python(loader, fused=True)
         self.loader = loader
         pseudo_filename = self.name.replace(".", "_") + ".generated.py"
         try:
@@ -136,25 +218,58 @@ class Template:
         except Exception:
             app_log.error("%s code:\n%s", self.name, _format_code(self.code).rstrip())
             raise
+        # What generate() runs: the code above, or the same with the short
+        # form of expressions (see _FUSION_BLOCKERS); ``code`` stays the
+        # code Tornado generates.  Tracebacks show the lines that ran.
+        self._fused = run_code is not None
+        if run_code is None:
+            run_code, run_compiled = self.code, self.compiled
+        else:
+            run_compiled = compile(run_code, pseudo_filename, "exec", dont_inherit=True)
+        self._run_compiled = run_compiled
+        self._module_name = self.name.replace(".", "_")
+        self._source_loader = ObjectDict(get_source=lambda name: run_code)
+        self._execute_code = _function_code(run_compiled)
 
     def generate(self, **kwargs: Any) -> bytes:
         """Render the template with the given arguments, returning bytes."""
-        source = self.code
         env = _runtime_names()
         # With __name__ and __loader__ set, linecache can find the generated
         # source, so tracebacks show it along with the template positions.
-        env["__name__"] = self.name.replace(".", "_")
-        env["__loader__"] = ObjectDict(get_source=lambda name: source)
+        env["__name__"] = self._module_name
+        env["__loader__"] = self._source_loader
         env.update(self.namespace)
         env.update(kwargs)
-        exec_in(self.compiled, env)
-        render: Callable[[], bytes] = env["_tt_execute"]
+        if self._fused:
+            env["_tt_bytes"], env["_tt_xhtml"] = _fusion_helpers(env)
+        render: Callable[[], bytes]
+        if self._execute_code is not None:
+            # What running the compiled module does: define _tt_execute
+            # with env as its globals (and builtins as exec would add).
+            if "__builtins__" not in env:
+                env["__builtins__"] = _BUILTINS
+            render = env["_tt_execute"] = types.FunctionType(self._execute_code, env)
+        else:
+            exec_in(self._run_compiled, env)
+            render = env["_tt_execute"]
         # Lines cached for an earlier template of the same pseudo file name
         # would be wrong for this one.
         linecache.clearcache()
         return render()
 
-    def _generate_python(self, loader: Optional["BaseLoader"]) -> str:
+    @typing.overload
+    def _generate_python(self, loader: Optional["BaseLoader"]) -> str: ...
+
+    @typing.overload
+    def _generate_python(
+        self, loader: Optional["BaseLoader"], fused: bool
+    ) -> Optional[str]: ...
+
+    def _generate_python(
+        self, loader: Optional["BaseLoader"], fused: bool = False
+    ) -> Optional[str]:
+        # With ``fused``: the code with the short form of expressions, or
+        # None where some template compiled in rules it out.
         # Oldest ancestor first: blocks found later (in more derived
         # templates) override earlier ones.
         lineage = self._get_ancestors(loader)[::-1]
@@ -163,7 +278,10 @@ class Template:
             member.find_named_blocks(loader, blocks)
         root = lineage[0]
         with io.StringIO() as sink:
-            root.generate(_CodeWriter(sink, blocks, loader, root.template))
+            writer = _CodeWriter(sink, blocks, loader, root.template, fused=fused)
+            root.generate(writer)
+            if fused and not all(member._fusable for member in writer.templates):
+                return None
             return sink.getvalue()
 
     def _get_ancestors(self, loader: Optional["BaseLoader"]) -> List["_File"]:
@@ -440,9 +558,16 @@ class _Expression(_Node):
 
     def generate(self, writer: "_CodeWriter") -> None:
         code = ["_tt_tmp = %s" % self.expression]
-        code.extend(_TO_BYTES)
         escaper = writer.current_template.autoescape
-        if escaper is not None and not self.raw:
+        escaped = escaper is not None and not self.raw
+        if writer.fused and (not escaped or escaper == "xhtml_escape"):
+            # The short form (see _FUSION_BLOCKERS).
+            code.append("_tt_append(%s(_tt_tmp))" % ("_tt_xhtml" if escaped else "_tt_bytes"))
+            for statement in code:
+                writer.write_line(statement, self.line)
+            return
+        code.extend(_TO_BYTES)
+        if escaped:
             # The escaper may hand back str; go through _tt_utf8 again.
             code.append("_tt_tmp = _tt_utf8(%s(_tt_tmp))" % escaper)
         code.append("_tt_append(_tt_tmp)")
@@ -490,9 +615,14 @@ class _CodeWriter:
         named_blocks: Dict[str, _NamedBlock],
         loader: Optional[BaseLoader],
         current_template: Template,
+        fused: bool = False,
     ) -> None:
         self.file = file
         self.current_template = current_template
+        # Whether expressions are written in the short form, and every
+        # template whose code has been written.
+        self.fused = fused
+        self.templates = [current_template]
         self.loader, self.named_blocks = loader, named_blocks
         # (template, line) pairs of the include/block sites we are inside.
         self.include_stack: List[Tuple[Template, int]] = []
@@ -516,6 +646,7 @@ class _CodeWriter:
     def _including(self, template: Template, line: int) -> Iterator[None]:
         self.include_stack.append((self.current_template, line))
         self.current_template = template
+        self.templates.append(template)
         try:
             yield
         finally:

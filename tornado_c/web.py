@@ -133,6 +133,9 @@ _VERB_METHODS = {
 }
 
 
+# Marks an attribute that is not set yet (locale, current_user).
+_NOT_LOOKED_UP = object()
+
 # The Date header only changes once a second.
 _date_cache: List[Any] = [None, ""]
 
@@ -1041,10 +1044,10 @@ class RequestHandler:
     def locale(self) -> tornado_c.locale.Locale:
         """The locale for this request (`get_user_locale`, falling back to
         `get_browser_locale`); computed once."""
-        try:
-            return self._locale
-        except AttributeError:
-            pass
+        # getattr with a default: no AttributeError is raised and caught.
+        known = getattr(self, "_locale", _NOT_LOOKED_UP)
+        if known is not _NOT_LOOKED_UP:
+            return known  # type: ignore[no-any-return]
         chosen = self.get_user_locale()
         if chosen is None:
             chosen = self.get_browser_locale()
@@ -1081,11 +1084,11 @@ class RequestHandler:
     def current_user(self) -> Any:
         """The logged-in user as given by `get_current_user` (looked up
         once); can also be assigned, e.g. by an async `prepare`."""
-        try:
-            return self._current_user
-        except AttributeError:
-            self._current_user = self.get_current_user()
-            return self._current_user
+        known = getattr(self, "_current_user", _NOT_LOOKED_UP)
+        if known is not _NOT_LOOKED_UP:
+            return known
+        self._current_user = self.get_current_user()
+        return self._current_user
 
     @current_user.setter
     def current_user(self, value: Any) -> None:
