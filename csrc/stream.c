@@ -19,8 +19,10 @@
  */
 #include "tc.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -42,6 +44,7 @@ enum {
     SE_READ_ERROR = 4,    /* detail: OSError */
     SE_WRITE_ERROR = 5,   /* detail: OSError */
     SE_DRAIN = 6,         /* detail: None — every queued byte was written */
+    SE_CONNECT = 7,       /* detail: 0, or the (negative) libuv error code */
 };
 
 /* Results of the read_* methods. */
@@ -1186,6 +1189,83 @@ stream_on_write(uv_write_t *req, int status)
     Py_DECREF(s);
 }
 
+/* ------------------------------------------------------------ connecting */
+
+static void
+stream_on_connect(uv_connect_t *req, int status)
+{
+    tc_stream *s = (tc_stream *)req->handle->data;
+    tc_loop *loop = (tc_loop *)req->handle->loop->data;
+
+    tc_loop_ensure_gil(loop);
+    PyMem_RawFree(req);
+    /* A stream closed meanwhile (status UV_ECANCELED) has nobody to tell. */
+    if (s == NULL || s->closed) {
+        return;
+    }
+    Py_INCREF(s);
+    stream_emit_from_uv(s, SE_CONNECT, PyLong_FromLong(status));
+    Py_DECREF(s);
+}
+
+PyDoc_STRVAR(connect_doc,
+"connect(family, host, port, flowinfo=0, scope_id=0)\n--\n\n"
+"Connect the stream's unconnected TCP socket to a numeric address (family\n"
+"AF_INET or AF_INET6).  The outcome comes as on_event(CONNECT, status):\n"
+"0, or a negative libuv error code.  An immediate failure raises OSError.\n"
+"Returns NotImplemented when host is not a numeric address of the family\n"
+"(the caller then connects some other way).");
+
+static PyObject *
+stream_connect(tc_stream *s, PyObject *args)
+{
+    const char *host;
+    int family, port, rc;
+    unsigned int flowinfo = 0, scope_id = 0;
+    struct sockaddr_storage addr;
+    uv_connect_t *req;
+
+    if (!PyArg_ParseTuple(args, "isi|II:connect", &family, &host, &port, &flowinfo,
+                          &scope_id)) {
+        return NULL;
+    }
+    if (s->uvs == NULL || s->kind != 0) {
+        PyErr_SetString(PyExc_ValueError, "connect() needs an open TCP stream");
+        return NULL;
+    }
+    if (port < 0 || port > 65535) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    memset(&addr, 0, sizeof addr);
+    if (family == AF_INET) {
+        if (uv_ip4_addr(host, port, (struct sockaddr_in *)&addr) != 0) {
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+    }
+    else if (family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&addr;
+        if (strchr(host, '%') != NULL || uv_ip6_addr(host, port, in6) != 0) {
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+        in6->sin6_flowinfo = htonl(flowinfo);
+        in6->sin6_scope_id = scope_id;
+    }
+    else {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    req = PyMem_RawMalloc(sizeof *req);
+    if (req == NULL) {
+        return PyErr_NoMemory();
+    }
+    rc = uv_tcp_connect(req, (uv_tcp_t *)s->uvs, (const struct sockaddr *)&addr,
+                        stream_on_connect);
+    if (rc < 0) {
+        PyMem_RawFree(req);
+        return tc_raise_uv_error(rc);
+    }
+    Py_RETURN_NONE;
+}
+
 PyDoc_STRVAR(write_doc,
 "write(data)\n--\n\n"
 "Write a bytes-like object: as much as possible now, the rest queued.\n"
@@ -1735,6 +1815,7 @@ static PyGetSetDef stream_getset[] = {
 };
 
 static PyMethodDef stream_methods[] = {
+    {"connect", (PyCFunction)stream_connect, METH_VARARGS, connect_doc},
     {"read_until", (PyCFunction)(void (*)(void))stream_read_until, METH_FASTCALL,
      read_until_doc},
     {"read_until_regex", (PyCFunction)(void (*)(void))stream_read_until_regex,
@@ -1804,6 +1885,7 @@ tc_stream_type_init(PyObject *module, tc_state *st)
     ADD_INT("STREAM_READ_ERROR", SE_READ_ERROR);
     ADD_INT("STREAM_WRITE_ERROR", SE_WRITE_ERROR);
     ADD_INT("STREAM_DRAIN", SE_DRAIN);
+    ADD_INT("STREAM_CONNECT", SE_CONNECT);
     ADD_INT("READ_PENDING", RR_PENDING);
     ADD_INT("READ_DONE", RR_DONE);
     ADD_INT("READ_CLOSED", RR_CLOSED);

@@ -421,6 +421,128 @@ def test_connection_refused(impl: Any, loop: asyncio.AbstractEventLoop) -> None:
     assert run(loop, main) == ["ConnectionRefusedError", True, "ConnectionRefusedError"]
 
 
+def _listener() -> Tuple[socket.socket, int]:
+    """A listening loopback socket (accepting is up to the test) and its port."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    return listener, listener.getsockname()[1]
+
+
+def test_close_while_connecting(impl: Any, loop: asyncio.AbstractEventLoop) -> None:
+    iostream = impl.mod("iostream")
+    listener, port = _listener()
+
+    async def main() -> list:
+        stream = iostream.IOStream(socket.socket())
+        closed = asyncio.Event()
+        stream.set_close_callback(closed.set)
+        connecting = stream.connect(("127.0.0.1", port))
+        stream.close()
+        try:
+            await connecting
+        except iostream.StreamClosedError as e:
+            await closed.wait()
+            return [type(e).__name__, stream.closed()]
+        return ["connected"]
+
+    try:
+        assert run(loop, main) == ["StreamClosedError", True]
+    finally:
+        listener.close()
+
+
+def test_read_before_connect(impl: Any, loop: asyncio.AbstractEventLoop) -> None:
+    iostream = impl.mod("iostream")
+    listener, port = _listener()
+
+    async def main() -> list:
+        stream = iostream.IOStream(socket.socket())
+        connecting = stream.connect(("127.0.0.1", port))
+        reading = stream.read_until(b"\n")
+        await connecting
+        peer, _ = await asyncio.get_running_loop().sock_accept(listener)
+        peer.sendall(b"hello\nrest")
+        line = await reading
+        peer.close()
+        rest = await stream.read_until_close()
+        stream.close()
+        return [line, rest]
+
+    try:
+        assert run(loop, main) == [b"hello\n", b"rest"]
+    finally:
+        listener.close()
+
+
+def test_native_connect(loop_kind: str) -> None:
+    # tornado_c's engine connects a plain IOStream to a numeric address
+    # itself (the stream is native from the start); host names and
+    # subclasses that hook _handle_connect take the Python path.
+    import tornado_c
+    from tornado_c import iostream
+
+    loop = tornado_c.new_event_loop() if loop_kind == "native" else asyncio.new_event_loop()
+    native = loop_kind == "native"
+    listener, port = _listener()
+    hooked = []
+
+    class Hooked(iostream.IOStream):
+        def _handle_connect(self) -> None:
+            hooked.append(True)
+            super()._handle_connect()
+
+    async def connect(stream: Any, address: Any) -> list:
+        connecting = stream.connect(address)
+        at_start = stream._native is not None
+        await connecting
+        peer, _ = await loop.sock_accept(listener)
+        await stream.write(b"ping")
+        got = peer.recv(4)
+        peer.close()
+        stream.close()
+        return [at_start, got]
+
+    async def main() -> list:
+        out = [await connect(iostream.IOStream(socket.socket()), ("127.0.0.1", port))]
+        out.append(await connect(iostream.IOStream(socket.socket()), ("localhost", port)))
+        out.append(await connect(Hooked(socket.socket()), ("127.0.0.1", port)))
+        return out + [hooked]
+
+    try:
+        assert run(loop, main) == [[native, b"ping"], [False, b"ping"], [False, b"ping"], [True]]
+    finally:
+        listener.close()
+        loop.close()
+
+
+def test_native_connect_ipv6(impl: Any, loop: asyncio.AbstractEventLoop) -> None:
+    iostream = impl.mod("iostream")
+    try:
+        listener = socket.socket(socket.AF_INET6)
+        listener.bind(("::1", 0))
+    except OSError as e:
+        pytest.skip(f"no IPv6 loopback on this machine: {e}")
+    listener.listen(1)
+    port = listener.getsockname()[1]
+
+    async def main() -> list:
+        out = []
+        for address in (("::1", port), ("::1", port, 0, 0)):
+            stream = iostream.IOStream(socket.socket(socket.AF_INET6))
+            await stream.connect(address)
+            peer, _ = await asyncio.get_running_loop().sock_accept(listener)
+            out.append(stream.socket.getpeername()[:2] == ("::1", port))
+            peer.close()
+            stream.close()
+        return out
+
+    try:
+        assert run(loop, main) == [True, True]
+    finally:
+        listener.close()
+
+
 def test_write_before_connect(impl: Any, loop: asyncio.AbstractEventLoop) -> None:
     iostream = impl.mod("iostream")
     netutil = impl.mod("netutil")

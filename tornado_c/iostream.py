@@ -824,6 +824,8 @@ class BaseIOStream:
             if not self._is_connreset(detail):
                 gen_log.warning("Write error on %s: %s", self.fileno(), detail)
             self.close(exc_info=detail)
+        elif kind == _core.STREAM_CONNECT:
+            self._native_connected(detail)  # type: ignore[attr-defined]
 
 
     # -- event dispatch --------------------------------------------------------
@@ -1371,6 +1373,12 @@ class IOStream(BaseIOStream):
         self._connect_future = future  # type: ignore[assignment]
         self._connecting = True
         try:
+            if self._connect_natively(address):
+                return future
+        except OSError as e:
+            self.close(exc_info=e)
+            return future
+        try:
             self.socket.connect(address)
         except BlockingIOError:
             # In progress: completion is reported as writability.
@@ -1446,6 +1454,74 @@ class IOStream(BaseIOStream):
             busy = True
         return not busy
 
+    def _connect_natively(self, address: Any) -> bool:
+        # On the native loop, a plain IOStream connecting a TCP socket to a
+        # numeric address lets the native engine connect it (libuv): the
+        # stream is native from the start, with no fd watcher to add and
+        # remove.  False means "connect the usual way"; an immediate
+        # failure raises OSError, as socket.connect does.
+        if (
+            _core is None
+            or self._native is not None
+            or self._closed
+            or not _native_eligible(type(self))
+            or type(self)._handle_connect is not IOStream._handle_connect
+            or type(self).get_fd_error is not IOStream.get_fd_error
+            or not isinstance(address, tuple)
+            or not 2 <= len(address) <= 4
+            or type(address[0]) is not str
+            or type(address[1]) is not int
+            or not all(type(part) is int for part in address[2:])
+        ):
+            return False
+        sock = self.socket
+        family = _raw_family(sock) if isinstance(sock, _socket_base) else None
+        if _NATIVE_KINDS.get(family) != 0 or _raw_type(sock) != socket.SOCK_STREAM:
+            return False
+        if len(address) > 2 and family != socket.AF_INET6:
+            return False
+        loop = self.io_loop.asyncio_loop
+        if not isinstance(loop, _core.LoopBase) or loop.is_closed():
+            return False
+        if not self._native_intact():
+            return False
+        self._maybe_go_native(0)
+        native = self._native
+        if native is None:
+            return False
+        started = native.connect(family, *address)
+        if started is NotImplemented:
+            # Not a numeric address: the Python path connects, and the
+            # stream moves to the engine once connected, as usual.
+            native.close()
+            native.on_event = None
+            self._native = None
+            return False
+        return True
+
+    def _native_connected(self, status: int) -> None:
+        # The outcome of a connect made by _connect_natively (libuv
+        # reports -errno).
+        self._connect_outcome(-status)
+
+    def _connect_outcome(self, code: int) -> bool:
+        # Settles a connect from its errno (0: connected); a failed one
+        # closes the stream.  Returns whether it connected.
+        if code:
+            self.error = socket.error(code, os.strerror(code))
+            # Without a connect future nobody would hear about it (a loop
+            # may also deliver this as an error event, which closes us).
+            if self._connect_future is None:
+                fd = self.socket.fileno()
+                gen_log.warning("Connect error on fd %s: %s", fd, errno.errorcode[code])
+            self.close()
+            return False
+        waiter, self._connect_future = self._connect_future, None
+        if waiter is not None:
+            future_set_result_unless_cancelled(waiter, self)
+        self._connecting = False
+        return True
+
     def _socket_error_code(self) -> int:
         # The connect outcome from SO_ERROR.  (GNU/Hurd cannot report it
         # for loopback, where failures are synchronous anyway.)
@@ -1457,20 +1533,8 @@ class IOStream(BaseIOStream):
             return 0
 
     def _handle_connect(self) -> None:
-        code = self._socket_error_code()
-        if code:
-            self.error = socket.error(code, os.strerror(code))
-            # Without a connect future nobody would hear about it (a loop
-            # may also deliver this as an error event, which closes us).
-            if self._connect_future is None:
-                fd = self.socket.fileno()
-                gen_log.warning("Connect error on fd %s: %s", fd, errno.errorcode[code])
-            self.close()
+        if not self._connect_outcome(self._socket_error_code()):
             return
-        waiter, self._connect_future = self._connect_future, None
-        if waiter is not None:
-            future_set_result_unless_cancelled(waiter, self)
-        self._connecting = False
         idle = (
             self._read_future is None
             and not self._write_buffer
