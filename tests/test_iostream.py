@@ -492,6 +492,11 @@ def test_native_connect(loop_kind: str) -> None:
             hooked.append(True)
             super()._handle_connect()
 
+    class OwnConnect(socket.socket):
+        def connect(self, address: Any) -> None:
+            hooked.append(address[0])
+            super().connect(address)
+
     async def connect(stream: Any, address: Any) -> list:
         connecting = stream.connect(address)
         at_start = stream._native is not None
@@ -507,10 +512,14 @@ def test_native_connect(loop_kind: str) -> None:
         out = [await connect(iostream.IOStream(socket.socket()), ("127.0.0.1", port))]
         out.append(await connect(iostream.IOStream(socket.socket()), ("localhost", port)))
         out.append(await connect(Hooked(socket.socket()), ("127.0.0.1", port)))
+        out.append(await connect(iostream.IOStream(OwnConnect()), ("127.0.0.1", port)))
         return out + [hooked]
 
     try:
-        assert run(loop, main) == [[native, b"ping"], [False, b"ping"], [False, b"ping"], [True]]
+        assert run(loop, main) == [
+            [native, b"ping"], [False, b"ping"], [False, b"ping"], [False, b"ping"],
+            [True, "127.0.0.1"],
+        ]
     finally:
         listener.close()
         loop.close()

@@ -1160,6 +1160,7 @@ _NATIVE_ELIGIBLE: Dict[type, bool] = {}
 _NATIVE_KINDS = {int(socket.AF_UNIX): 1, int(socket.AF_INET): 0, int(socket.AF_INET6): 0}
 _raw_family = _socket_base.family.__get__
 _raw_type = _socket_base.type.__get__
+_SOCKET_CONNECT = socket.socket.connect
 
 
 def _native_eligible(cls: type) -> bool:
@@ -1475,7 +1476,10 @@ class IOStream(BaseIOStream):
         ):
             return False
         sock = self.socket
-        family = _raw_family(sock) if isinstance(sock, _socket_base) else None
+        # (A socket class with a connect() of its own has it called.)
+        if not isinstance(sock, _socket_base) or type(sock).connect is not _SOCKET_CONNECT:
+            return False
+        family = _raw_family(sock)
         if _NATIVE_KINDS.get(family) != 0 or _raw_type(sock) != socket.SOCK_STREAM:
             return False
         if len(address) > 2 and family != socket.AF_INET6:
