@@ -1219,13 +1219,15 @@ PyDoc_STRVAR(connect_doc,
 static PyObject *
 stream_connect(tc_stream *s, PyObject *args)
 {
+    PyObject *hostobj;
     const char *host;
+    Py_ssize_t hostlen;
     int family, port, rc;
     unsigned int flowinfo = 0, scope_id = 0;
     struct sockaddr_storage addr;
     uv_connect_t *req;
 
-    if (!PyArg_ParseTuple(args, "isi|II:connect", &family, &host, &port, &flowinfo,
+    if (!PyArg_ParseTuple(args, "iUi|II:connect", &family, &hostobj, &port, &flowinfo,
                           &scope_id)) {
         return NULL;
     }
@@ -1233,7 +1235,14 @@ stream_connect(tc_stream *s, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "connect() needs an open TCP stream");
         return NULL;
     }
-    if (port < 0 || port > 65535) {
+    /* Anything socket.connect would reject or resolve goes that way. */
+    host = PyUnicode_AsUTF8AndSize(hostobj, &hostlen);
+    if (host == NULL) {
+        PyErr_Clear();
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    if ((Py_ssize_t)strlen(host) != hostlen || port < 0 || port > 65535 ||
+        flowinfo > 0xfffff) {
         Py_RETURN_NOTIMPLEMENTED;
     }
     memset(&addr, 0, sizeof addr);

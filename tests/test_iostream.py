@@ -525,6 +525,45 @@ def test_native_connect(loop_kind: str) -> None:
         loop.close()
 
 
+def test_connect_bad_addresses(impl: Any, loop: asyncio.AbstractEventLoop) -> None:
+    # What socket.connect rejects is rejected the same way (raised by
+    # connect()), whichever way the stream connects.
+    iostream = impl.mod("iostream")
+
+    async def main() -> list:
+        out = []
+        for family, address in [
+            (socket.AF_INET, ("127.0.0.1\x00", 80)),
+            (socket.AF_INET, ("127.0.0.1", 70000)),
+            (socket.AF_INET, ("127.0.0.1", -1)),
+            (socket.AF_INET, ("\ud800", 80)),
+            (socket.AF_INET6, ("::1", 80, 0x100000, 0)),
+        ]:
+            try:
+                sock = socket.socket(family)
+            except OSError:
+                out.append("no socket")
+                continue
+            stream = iostream.IOStream(sock)
+            try:
+                stream.connect(address)
+                out.append("started")
+            except Exception as e:  # noqa: BLE001 - compared
+                out.append(f"{type(e).__name__}: {e}")
+            stream.close()
+        return out
+
+    got = run(loop, main)
+    assert got[:4] == [
+        "TypeError: host name must not contain null character",
+        "OverflowError: connect(): port must be 0-65535.",
+        "OverflowError: connect(): port must be 0-65535.",
+        "TypeError: encoding of hostname failed",
+    ]
+    # (A kernel without IPv6 cannot make the last socket.)
+    assert got[4] in ("OverflowError: connect(): flowinfo must be 0-1048575.", "no socket")
+
+
 def test_native_connect_ipv6(impl: Any, loop: asyncio.AbstractEventLoop) -> None:
     iostream = impl.mod("iostream")
     try:
