@@ -55,6 +55,21 @@ core_clear(PyObject *module)
     Py_CLEAR(st->str_request);
     Py_CLEAR(st->str_defaults);
     Py_CLEAR(st->str_get);
+    Py_CLEAR(st->str_get_target_delegate);
+    Py_CLEAR(st->str_rules);
+    Py_CLEAR(st->str_matcher);
+    Py_CLEAR(st->str_target);
+    Py_CLEAR(st->str_target_kwargs);
+    Py_CLEAR(st->str_match);
+    Py_CLEAR(st->str_regex);
+    Py_CLEAR(st->str_groups);
+    Py_CLEAR(st->str_groupindex);
+    Py_CLEAR(st->str_groupdict);
+    Py_CLEAR(st->str_path);
+    Py_CLEAR(st->str_path_args);
+    Py_CLEAR(st->str_path_kwargs);
+    Py_CLEAR(st->str_application);
+    Py_CLEAR(st->str_get_handler_delegate);
     Py_CLEAR(st->kw_request_callback);
     Py_CLEAR(st->kw_request_router);
     Py_CLEAR(st->str_find_handler);
@@ -241,6 +256,12 @@ PyDoc_STRVAR(template_xhtml_doc,
 "utf8(xhtml_escape(_tt_bytes(value))): what a compiled template appends for\n"
 "an expression under the default autoescape.");
 
+PyDoc_STRVAR(route_doc,
+"_route(router, request, env)\n--\n\n"
+"router.find_handler(request) for an Application's _ApplicationRouter tree of\n"
+"AnyMatches / PathMatches rules, walked in C; NotImplemented (nothing called)\n"
+"for any other shape.  See csrc/route.c for env.");
+
 PyDoc_STRVAR(http_date_doc,
 "_http_date(seconds)\n--\n\n"
 "email.utils.formatdate(seconds, usegmt=True) for an int or float in\n"
@@ -260,6 +281,7 @@ static PyMethodDef core_methods[] = {
     {"_json_encode", tc_json_encode, METH_O, json_encode_doc},
     {"_http_date", tc_http_date, METH_O, http_date_doc},
     {"_tt_bytes", tc_template_bytes, METH_O, template_bytes_doc},
+    {"_route", (PyCFunction)(void (*)(void))tc_route, METH_FASTCALL, route_doc},
     {"_tt_xhtml", tc_template_xhtml, METH_O, template_xhtml_doc},
     {"_timegm", tc_timegm, METH_O, timegm_doc},
     {"websocket_mask", (PyCFunction)(void (*)(void))tc_websocket_mask, METH_FASTCALL,
@@ -309,7 +331,8 @@ core_exec(PyObject *module)
     if (tc_handle_type_init(module, st) < 0 || tc_loop_type_init(module, st) < 0 ||
         tc_stream_type_init(module, st) < 0 || tc_http1_type_init(module, st) < 0 ||
         tc_transport_type_init(module, st) < 0 || tc_http1client_type_init(module, st) < 0 ||
-        tc_dispatch_type_init(module, st) < 0 || tc_proxy_type_init(module, st) < 0) {
+        tc_dispatch_type_init(module, st) < 0 || tc_proxy_type_init(module, st) < 0 ||
+        tc_route_init(st) < 0) {
         return -1;
     }
     return 0;

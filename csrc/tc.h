@@ -170,6 +170,11 @@ typedef struct {
     PyObject *str_find_handler, *str_body, *str__parse_body, *str_on_connection_close;
     /* proxy.c */
     PyObject *str_request, *str_defaults, *str_get;
+    /* route.c */
+    PyObject *str_get_target_delegate, *str_rules, *str_matcher, *str_target;
+    PyObject *str_target_kwargs, *str_match, *str_regex, *str_groups, *str_groupindex;
+    PyObject *str_groupdict, *str_path, *str_path_args, *str_path_kwargs;
+    PyObject *str_application, *str_get_handler_delegate;
     /* http1client.c */
     PyTypeObject *HTTP1ClientType;
     PyTypeObject *response_start_line;   /* httputil.ResponseStartLine */
@@ -378,6 +383,10 @@ int tc_http1_type_init(PyObject *module, tc_state *st);
 int tc_dispatch_type_init(PyObject *module, tc_state *st);
 PyObject *tc_dispatch_new(tc_state *st, PyObject *config, PyObject *conn,
                           PyObject *server_conn);
+
+/* route.c: _route(router, request, env), an Application's rule walk. */
+PyObject *tc_route(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+int tc_route_init(tc_state *st);
 
 /* proxy.c: RequestProxyBase (httpclient._RequestProxy's lookup). */
 int tc_proxy_type_init(PyObject *module, tc_state *st);

@@ -380,3 +380,124 @@ def test_served_rule_router(impl: Any) -> None:
     # The default 404 has no Content-Length, so an empty chunked body.
     assert got[11][0] == 404 and got[11][2] == b"0\r\n\r\n"
     assert got[12] == got[11]
+
+
+# --- Application.find_handler: the rule walk (tornado_c: in C) --------------
+
+
+def _delegate_summary(delegate: Any) -> Any:
+    if delegate is None:
+        return None
+    return (
+        delegate.handler_class.__name__,
+        delegate.handler_kwargs,
+        delegate.path_args,
+        delegate.path_kwargs,
+    )
+
+
+def _route_app(impl: Any) -> Any:
+    web = impl.web
+
+    class Plain(web.RequestHandler):
+        pass
+
+    class Args(web.RequestHandler):
+        pass
+
+    class Named(web.RequestHandler):
+        pass
+
+    class Inner(web.RequestHandler):
+        pass
+
+    return web.Application(
+        [
+            (r"/", Plain),
+            (r"/kw", Plain, {"x": 1}),
+            (r"/items/(\d+)/([^/]*)", Args),
+            (r"/opt/(\d+)?", Args),
+            (r"/named/(?P<a>[^/]+)/(?P<b>.*)", Named),
+            ("/nested", [(r"/nested/(.*)", Inner, {"deep": True})]),
+            web.url(r"/url/(?P<n>\d+)", Named, name="numbered"),
+        ],
+        default_handler_class=None,
+    )
+
+
+ROUTE_PATHS = [
+    "/", "/kw", "/items/12/a%20b", "/items/x/y", "/opt/", "/opt/7", "/named/%41/rest/of%2Fit",
+    "/nested/x%2By+z", "/nested", "/url/5", "/nowhere", "/%ZZ", "",
+]
+
+
+@pytest.mark.parametrize("path", ROUTE_PATHS)
+def test_application_find_handler(impl: Any, path: str) -> None:
+    def walk(mod: Any) -> Any:
+        app = _route_app(mod)
+        return _outcome(lambda: _delegate_summary(app.find_handler(_request(mod, path))))
+
+    _both(walk, impl)
+
+
+def test_application_route_walk_shapes() -> None:
+    # tornado_c walks the usual router shape in C and leaves every other
+    # one (and every patched or overridden step) to the Python methods.
+    import tornado_c.routing as routing
+    import tornado_c.web as web
+    from tornado_c import _core
+
+    impl = Impl("tornado_c")
+    app = _route_app(impl)
+    walked = _core._route(app.default_router, _request(impl, "/items/3/x"), web._ROUTE_ENV)
+    assert _delegate_summary(walked) == ("Args", {}, [b"3", b"x"], {})
+    assert _core._route(app.default_router, _request(impl, "/no"), web._ROUTE_ENV) is None
+
+    hosted = web.Application([("/", web.RequestHandler)])
+    hosted.add_handlers(r"other\.example", [("/", web.RequestHandler)])
+    assert _core._route(hosted.default_router, _request(impl, "/"), web._ROUTE_ENV) is NotImplemented
+
+    calls: List[str] = []
+    originals = (
+        routing.RuleRouter.find_handler,
+        web._ApplicationRouter.get_target_delegate,
+        routing.PathMatches.match,
+    )
+
+    def counting(name: str, original: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            calls.append(name)
+            return original(*args, **kwargs)
+
+        return wrapper
+
+    try:
+        routing.RuleRouter.find_handler = counting("find_handler", originals[0])  # type: ignore
+        found = app.find_handler(_request(impl, "/items/3/x"))
+        routing.RuleRouter.find_handler = originals[0]  # type: ignore
+        web._ApplicationRouter.get_target_delegate = counting(  # type: ignore
+            "get_target_delegate", originals[1]
+        )
+        found2 = app.find_handler(_request(impl, "/items/3/x"))
+        web._ApplicationRouter.get_target_delegate = originals[1]  # type: ignore
+        routing.PathMatches.match = counting("match", originals[2])  # type: ignore
+        found3 = app.find_handler(_request(impl, "/items/3/x"))
+    finally:
+        routing.RuleRouter.find_handler = originals[0]  # type: ignore
+        web._ApplicationRouter.get_target_delegate = originals[1]  # type: ignore
+        routing.PathMatches.match = originals[2]  # type: ignore
+    assert [_delegate_summary(f) for f in (found, found2, found3)] == [
+        ("Args", {}, [b"3", b"x"], {})
+    ] * 3
+    assert calls.count("find_handler") == 2 and calls.count("get_target_delegate") == 2
+    assert calls.count("match") >= 1
+
+    class Counting(web.Application):
+        def get_handler_delegate(self, *args: Any, **kwargs: Any) -> Any:
+            calls.append("get_handler_delegate")
+            return super().get_handler_delegate(*args, **kwargs)
+
+    counted = Counting([(r"/(\w+)", web.RequestHandler, {"k": 2})])
+    found4 = counted.find_handler(_request(impl, "/abc"))
+    assert calls[-1] == "get_handler_delegate"
+    assert _delegate_summary(found4) == ("RequestHandler", {"k": 2}, [b"abc"], {})

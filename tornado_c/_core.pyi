@@ -258,6 +258,16 @@ class Dispatch:
 def _override_mask(cls: type, names: Tuple[str, ...], originals: Tuple[Any, ...]) -> int:
     """Bit i set when cls resolves names[i] to something other than originals[i]."""
 
+def _route(router: Any, request: Any, env: Tuple[Any, ...]) -> Any:
+    """router.find_handler(request) walked in C for the usual Application
+    router shape; NotImplemented (nothing called) otherwise."""
+
+def _tt_bytes(value: Any) -> bytes:
+    """A template expression's value as the bytes a template appends."""
+
+def _tt_xhtml(value: Any) -> bytes:
+    """utf8(xhtml_escape(_tt_bytes(value)))."""
+
 def _http_date(seconds: Any) -> Optional[str]:
     """email.utils.formatdate(seconds, usegmt=True) for an int or float in
     datetime's range; None otherwise."""

@@ -752,7 +752,7 @@ _PLAIN_FUTURE_TYPES = frozenset({Future, asyncio.Task})
 _converters = _convert_dispatch.registry
 
 
-def convert_yielded(yielded: _Yieldable) -> Future:  # noqa: F811
+def convert_yielded(yielded: _Yieldable) -> Future:  # type: ignore[no-redef]  # noqa: F811
     # The singledispatch function, with the most common case -- a native
     # coroutine, while nobody has registered a converter -- taken first.
     if type(yielded) is types.CoroutineType and len(_converters) == 1:

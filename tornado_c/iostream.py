@@ -1484,8 +1484,8 @@ class IOStream(BaseIOStream):
             return False
         if len(address) > 2 and family != socket.AF_INET6:
             return False
-        loop = self.io_loop.asyncio_loop
-        if not isinstance(loop, _core.LoopBase) or loop.is_closed():
+        loop = self.io_loop.asyncio_loop  # type: ignore[attr-defined]
+        if not isinstance(loop, _core.LoopBase) or loop.is_closed():  # type: ignore[attr-defined]
             return False
         if not self._native_intact():
             return False

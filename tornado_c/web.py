@@ -59,7 +59,7 @@ import urllib.parse
 from urllib.parse import urlencode
 
 import tornado_c
-from tornado_c import _core, escape, gen, httputil, iostream, locale, netutil, template
+from tornado_c import _core, escape, gen, httputil, iostream, locale, netutil, routing, template
 from tornado_c.concurrent import Future, future_set_result_unless_cancelled
 from tornado_c.escape import _unicode, utf8
 from tornado_c.httpserver import HTTPServer
@@ -1047,7 +1047,7 @@ class RequestHandler:
         # getattr with a default: no AttributeError is raised and caught.
         known = getattr(self, "_locale", _NOT_LOOKED_UP)
         if known is not _NOT_LOOKED_UP:
-            return known  # type: ignore[no-any-return]
+            return known  # type: ignore[return-value]
         chosen = self.get_user_locale()
         if chosen is None:
             chosen = self.get_browser_locale()
@@ -1682,7 +1682,12 @@ class Application(ReversibleRouter):
     def find_handler(
         self, request: httputil.HTTPServerRequest, **kwargs: Any
     ) -> _HandlerDelegate:
-        matched = self.default_router.find_handler(request)
+        # The router walk in C when the routers have the usual shape (see
+        # csrc/route.c); NotImplemented means "as Tornado does".
+        router = self.default_router
+        matched = _route(router, request, _ROUTE_ENV)
+        if matched is NotImplemented:
+            matched = router.find_handler(request)
         if matched is not None:
             return matched  # type: ignore[return-value]
         fallback = self.settings.get("default_handler_class")
@@ -1832,6 +1837,19 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
         # Streaming handlers: the connection waits on this before reading
         # the body.  None for everything else.
         return handler._prepared_future
+
+
+_route = _core._route
+_ROUTE_ENV = (
+    routing.RuleRouter.find_handler,
+    _ApplicationRouter.get_target_delegate,
+    routing.PathMatches.match,
+    _ApplicationRouter,
+    AnyMatches,
+    routing.PathMatches,
+    RequestHandler,
+    routing._unquote_or_none,
+)
 
 
 class HTTPError(Exception):
