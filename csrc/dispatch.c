@@ -238,6 +238,41 @@ dispatch_on_connection_close(tc_dispatch *d, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+/* 1 when delegate is a Dispatch that only collects the request body and
+ * hands it over whole at the end: callback mode, or a router's delegate
+ * whose ``_whole_body`` is true (web._HandlerDelegate of a handler that
+ * does not stream the body).  Such a delegate may be given the body in one
+ * data_received call.  0 otherwise (errors are cleared: 0). */
+int
+tc_dispatch_whole_body(tc_state *st, PyObject *delegate)
+{
+    tc_dispatch *d;
+    PyObject *flag;
+    int rc;
+
+    if (delegate == NULL || Py_TYPE(delegate) != st->DispatchType) {
+        return 0;
+    }
+    d = (tc_dispatch *)delegate;
+    if (d->mode == DISPATCH_CALLBACK) {
+        return 1;
+    }
+    if (d->inner == NULL) {
+        return 0;
+    }
+    if (_PyObject_LookupAttr(d->inner, st->str__whole_body, &flag) <= 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    rc = PyObject_IsTrue(flag);
+    Py_DECREF(flag);
+    if (rc < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    return rc;
+}
+
 static PyObject *
 dispatch_get_request(tc_dispatch *d, void *Py_UNUSED(closure))
 {
@@ -367,6 +402,7 @@ tc_dispatch_type_init(PyObject *module, tc_state *st)
     INTERN(str_body, "body");
     INTERN(str__parse_body, "_parse_body");
     INTERN(str_on_connection_close, "on_connection_close");
+    INTERN(str__whole_body, "_whole_body");
 #undef INTERN
     st->kw_request_callback = interned_tuple(3, "connection", "start_line", "headers", NULL);
     if (st->kw_request_callback == NULL) {

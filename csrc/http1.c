@@ -55,6 +55,10 @@ struct tc_http1_s {
     PyObject *pieces;          /* list of whole body pieces made straight
                                   from llhttp's spans, or NULL */
     Py_ssize_t pieces_pos;     /* the next one to deliver */
+    PyObject *whole;           /* a Content-Length body gathered into one
+                                  bytes object, for a delegate that only
+                                  collects it (tc_dispatch_whole_body) */
+    Py_ssize_t whole_len;      /* bytes of it received */
     PyObject *dict;
     PyObject *weakreflist;
     tc_http1 *next, *prev;     /* the loop's list (deadline sweep) */
@@ -324,6 +328,16 @@ http1_on_body(llhttp_t *p, const char *at, size_t len)
     }
     if (c->write_finished) {
         return 0; /* the response is out: the rest of the body is dropped */
+    }
+    if (c->whole != NULL) {
+        /* Straight into the one bytes object the delegate will get. */
+        if ((Py_ssize_t)len > PyBytes_GET_SIZE(c->whole) - c->whole_len) {
+            c->error_reason = "body longer than Content-Length";
+            return HPE_USER;
+        }
+        memcpy(PyBytes_AS_STRING(c->whole) + c->whole_len, at, len);
+        c->whole_len += (Py_ssize_t)len;
+        return 0;
     }
     if (c->body.len == 0 && (Py_ssize_t)len >= c->chunk_size) {
         /* Whole pieces go from the input into their bytes objects (one
@@ -938,6 +952,20 @@ h1_after_headers(tc_http1 *c)
     }
     c->size_line = (c->parser.flags & F_CHUNKED) ? 0 : -1;
     c->hdr_done = 2; /* handled */
+    if ((c->parser.flags & F_CONTENT_LENGTH) && !(c->parser.flags & F_CHUNKED) &&
+        c->parser.content_length > (uint64_t)c->chunk_size && !c->write_finished &&
+        c->parser.content_length <= (uint64_t)PY_SSIZE_T_MAX &&
+        tc_dispatch_whole_body(h1_state(c), c->delegate)) {
+        /* The delegate only collects the body (and joins it at the end):
+         * gather it in one object instead of chunk_size pieces, which
+         * saves copying it all a second time.  The object's pages are
+         * only touched as the body arrives. */
+        c->whole = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)c->parser.content_length);
+        c->whole_len = 0;
+        if (c->whole == NULL) {
+            PyErr_Clear(); /* pieces as usual */
+        }
+    }
 }
 
 /* Hands buffered body bytes to the delegate in chunk_size pieces.  Returns
@@ -1059,6 +1087,7 @@ h1_reset(tc_http1 *c)
     Py_CLEAR(c->delegate);
     Py_CLEAR(c->close_callback);
     Py_CLEAR(c->pieces);
+    Py_CLEAR(c->whole);
     c->pieces_pos = 0;
     c->state = H1_READ;
     c->awaiting = AW_NONE;
@@ -1579,6 +1608,28 @@ h1_pump(tc_http1 *c)
         }
         if (c->msg_done) {
             c->body_flush = 1;
+            if (c->whole != NULL) {
+                /* The gathered body goes to the delegate as one piece. */
+                PyObject *whole = c->whole;
+                c->whole = NULL;
+                if (c->whole_len != PyBytes_GET_SIZE(whole)) {
+                    Py_DECREF(whole);
+                    PyErr_SetString(PyExc_AssertionError, "incomplete body");
+                    h1_fail_current(c);
+                    break;
+                }
+                if (c->pieces == NULL && (c->pieces = PyList_New(0)) == NULL) {
+                    Py_DECREF(whole);
+                    h1_fail_current(c);
+                    break;
+                }
+                if (PyList_Append(c->pieces, whole) < 0) {
+                    Py_DECREF(whole);
+                    h1_fail_current(c);
+                    break;
+                }
+                Py_DECREF(whole);
+            }
         }
         /* Body pieces go to the delegate chunk_size at a time, and what is
          * left at the end of each chunk, of the body, or of the input that
@@ -2464,6 +2515,7 @@ h1_traverse(tc_http1 *c, visitproc visit, void *arg)
     Py_VISIT(c->close_callback);
     Py_VISIT(c->waiters);
     Py_VISIT(c->pieces);
+    Py_VISIT(c->whole);
     Py_VISIT(c->dict);
     return 0;
 }
@@ -2484,6 +2536,7 @@ h1_clear(tc_http1 *c)
     Py_CLEAR(c->close_callback);
     Py_CLEAR(c->waiters);
     Py_CLEAR(c->pieces);
+    Py_CLEAR(c->whole);
     Py_CLEAR(c->dict);
     return 0;
 }

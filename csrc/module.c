@@ -76,6 +76,7 @@ core_clear(PyObject *module)
     Py_CLEAR(st->str_body);
     Py_CLEAR(st->str__parse_body);
     Py_CLEAR(st->str_on_connection_close);
+    Py_CLEAR(st->str__whole_body);
     Py_CLEAR(st->str_fileno);
     Py_CLEAR(st->str_set_result);
     Py_CLEAR(st->str_cancelled);

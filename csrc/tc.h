@@ -168,6 +168,7 @@ typedef struct {
     PyObject *kw_request_callback;       /* HTTPServerRequest keywords (callback) */
     PyObject *kw_request_router;         /* ... with server_connection (router) */
     PyObject *str_find_handler, *str_body, *str__parse_body, *str_on_connection_close;
+    PyObject *str__whole_body;
     /* proxy.c */
     PyObject *str_request, *str_defaults, *str_get;
     /* route.c */
@@ -383,6 +384,8 @@ int tc_http1_type_init(PyObject *module, tc_state *st);
 int tc_dispatch_type_init(PyObject *module, tc_state *st);
 PyObject *tc_dispatch_new(tc_state *st, PyObject *config, PyObject *conn,
                           PyObject *server_conn);
+/* 1 when the delegate takes the request body in one piece just as well. */
+int tc_dispatch_whole_body(tc_state *st, PyObject *delegate);
 
 /* route.c: _route(router, request, env), an Application's rule walk. */
 PyObject *tc_route(PyObject *module, PyObject *const *args, Py_ssize_t nargs);

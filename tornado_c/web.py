@@ -1766,6 +1766,12 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
         self.path_args = path_args or []
         self.chunks: List[bytes] = []
 
+    @property
+    def _whole_body(self) -> bool:
+        # For the native HTTP/1 engine: a body that is only collected (and
+        # joined by finish()) may come in one data_received call.
+        return not self.stream_request_body
+
     def headers_received(
         self,
         start_line: Union[httputil.RequestStartLine, httputil.ResponseStartLine],
