@@ -37,6 +37,7 @@ typedef struct {
     PyObject *request;       /* built by headers_received */
     PyObject *chunks;        /* callback mode: the body's pieces, or NULL */
     PyObject *inner;         /* router mode: the delegate chosen */
+    PyObject *parse_body;    /* HTTPServerRequest._parse_body as defined, or NULL */
 } tc_dispatch;
 
 static inline tc_state *
@@ -46,15 +47,17 @@ dispatch_state(tc_dispatch *d)
 }
 
 /* A new Dispatch for one request.  config: (mode, target, request_class,
- * unrouted), as HTTPServer._native_dispatch() gave it. */
+ * unrouted[, original _parse_body]), as HTTPServer._native_dispatch() gave
+ * it. */
 PyObject *
 tc_dispatch_new(tc_state *st, PyObject *config, PyObject *conn, PyObject *server_conn)
 {
     tc_dispatch *d;
     long mode;
 
-    if (!PyTuple_CheckExact(config) || PyTuple_GET_SIZE(config) != 4) {
-        PyErr_SetString(PyExc_TypeError, "dispatch config must be a 4-tuple");
+    if (!PyTuple_CheckExact(config) ||
+        (PyTuple_GET_SIZE(config) != 4 && PyTuple_GET_SIZE(config) != 5)) {
+        PyErr_SetString(PyExc_TypeError, "dispatch config must be a 4- or 5-tuple");
         return NULL;
     }
     mode = PyLong_AsLong(PyTuple_GET_ITEM(config, 0));
@@ -78,6 +81,7 @@ tc_dispatch_new(tc_state *st, PyObject *config, PyObject *conn, PyObject *server
     d->request = NULL;
     d->chunks = NULL;
     d->inner = NULL;
+    d->parse_body = PyTuple_GET_SIZE(config) == 5 ? Py_NewRef(PyTuple_GET_ITEM(config, 4)) : NULL;
     PyObject_GC_Track(d);
     return (PyObject *)d;
 }
@@ -186,11 +190,43 @@ dispatch_join(PyObject *chunks)
     return out;
 }
 
+/* 1 when request._parse_body() would return at once: it is the original
+ * method, and the request's HTTPHeaders have no Content-Type (its first
+ * check).  0 when it must be called, -1 on error. */
+static int
+dispatch_parse_is_noop(tc_state *st, tc_dispatch *d, PyObject *request)
+{
+    PyObject *headers, *fields;
+    int has;
+
+    if (d->parse_body == NULL ||
+        _PyType_Lookup(Py_TYPE(request), st->str__parse_body) != d->parse_body) {
+        return 0;
+    }
+    headers = PyObject_GetAttr(request, st->str_headers);
+    if (headers == NULL) {
+        return -1;
+    }
+    if (Py_TYPE(headers) != st->http_headers) {
+        Py_DECREF(headers);
+        return 0;
+    }
+    fields = PyObject_GetAttr(headers, st->str__dict);
+    Py_DECREF(headers);
+    if (fields == NULL) {
+        return -1;
+    }
+    has = PyDict_CheckExact(fields) ? PyDict_Contains(fields, st->str_Content_Type) : 1;
+    Py_DECREF(fields);
+    return has < 0 ? -1 : !has;
+}
+
 static PyObject *
 dispatch_finish(tc_dispatch *d, PyObject *Py_UNUSED(ignored))
 {
     tc_state *st = dispatch_state(d);
     PyObject *request, *body, *r;
+    int noop;
 
     if (d->mode == DISPATCH_ROUTER) {
         return dispatch_forward(d, st->str_finish, NULL);
@@ -207,11 +243,17 @@ dispatch_finish(tc_dispatch *d, PyObject *Py_UNUSED(ignored))
     if (PyObject_SetAttr(request, st->str_body, body) < 0) {
         goto fail;
     }
-    r = PyObject_CallMethodNoArgs(request, st->str__parse_body);
-    if (r == NULL) {
+    noop = dispatch_parse_is_noop(st, d, request);
+    if (noop < 0) {
         goto fail;
     }
-    Py_DECREF(r);
+    if (!noop) {
+        r = PyObject_CallMethodNoArgs(request, st->str__parse_body);
+        if (r == NULL) {
+            goto fail;
+        }
+        Py_DECREF(r);
+    }
     r = PyObject_CallOneArg(d->target, request);
     if (r == NULL) {
         goto fail;
@@ -297,6 +339,7 @@ dispatch_traverse(tc_dispatch *d, visitproc visit, void *arg)
     Py_VISIT(d->request);
     Py_VISIT(d->chunks);
     Py_VISIT(d->inner);
+    Py_VISIT(d->parse_body);
     return 0;
 }
 
@@ -311,6 +354,7 @@ dispatch_clear(tc_dispatch *d)
     Py_CLEAR(d->request);
     Py_CLEAR(d->chunks);
     Py_CLEAR(d->inner);
+    Py_CLEAR(d->parse_body);
     return 0;
 }
 
@@ -403,6 +447,8 @@ tc_dispatch_type_init(PyObject *module, tc_state *st)
     INTERN(str__parse_body, "_parse_body");
     INTERN(str_on_connection_close, "on_connection_close");
     INTERN(str__whole_body, "_whole_body");
+    INTERN(str_headers, "headers");
+    INTERN(str_Content_Type, "Content-Type");
 #undef INTERN
     st->kw_request_callback = interned_tuple(3, "connection", "start_line", "headers", NULL);
     if (st->kw_request_callback == NULL) {

@@ -2376,8 +2376,10 @@ PyDoc_STRVAR(h1_set_dispatch_doc,
 static PyObject *
 h1_set_dispatch(tc_http1 *c, PyObject *config)
 {
-    if (!PyTuple_CheckExact(config) || PyTuple_GET_SIZE(config) != 4) {
-        PyErr_SetString(PyExc_TypeError, "_set_dispatch(config): config must be a 4-tuple");
+    if (!PyTuple_CheckExact(config) ||
+        (PyTuple_GET_SIZE(config) != 4 && PyTuple_GET_SIZE(config) != 5)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "_set_dispatch(config): config must be a 4- or 5-tuple");
         return NULL;
     }
     if (c->stream != NULL) {

@@ -77,6 +77,8 @@ core_clear(PyObject *module)
     Py_CLEAR(st->str__parse_body);
     Py_CLEAR(st->str_on_connection_close);
     Py_CLEAR(st->str__whole_body);
+    Py_CLEAR(st->str_headers);
+    Py_CLEAR(st->str_Content_Type);
     Py_CLEAR(st->str_fileno);
     Py_CLEAR(st->str_set_result);
     Py_CLEAR(st->str_cancelled);

@@ -168,7 +168,7 @@ typedef struct {
     PyObject *kw_request_callback;       /* HTTPServerRequest keywords (callback) */
     PyObject *kw_request_router;         /* ... with server_connection (router) */
     PyObject *str_find_handler, *str_body, *str__parse_body, *str_on_connection_close;
-    PyObject *str__whole_body;
+    PyObject *str__whole_body, *str_headers, *str_Content_Type;
     /* proxy.c */
     PyObject *str_request, *str_defaults, *str_get;
     /* route.c */

@@ -786,7 +786,8 @@ def test_native_dispatch_plan() -> None:
 
     app = web.Application()
     assert httpserver.HTTPServer(callback)._native_dispatch() == (
-        1, callback, httputil.HTTPServerRequest, routing._unrouted)
+        1, callback, httputil.HTTPServerRequest, routing._unrouted,
+        httputil.HTTPServerRequest.__dict__["_parse_body"])
     assert httpserver.HTTPServer(app)._native_dispatch() == (
         2, app, httputil.HTTPServerRequest, routing._unrouted)
     assert httpserver.HTTPServer(app, xheaders=True)._native_dispatch() is None
@@ -861,6 +862,44 @@ def test_patched_start_request_is_called(impl: Any, monkeypatch: pytest.MonkeyPa
     assert parse_responses(data) == [(200, b"ok")]
     # One request, then the extra start Tornado's loop makes after the close.
     assert calls == ["server", "router", "server", "router"]
+
+
+def test_patched_parse_body_is_called(impl: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A patched HTTPServerRequest._parse_body runs for every request to a
+    plain callback, with or without a body to parse (tornado_c's engine
+    only skips the original when there is no Content-Type)."""
+    httputil = impl.mod("httputil")
+    calls: List[str] = []
+    original = httputil.HTTPServerRequest._parse_body
+
+    def patched(self: Any) -> None:
+        calls.append(self.method)
+        original(self)
+
+    seen: List[Any] = []
+
+    def callback(request: Any) -> None:
+        seen.append(request.body_arguments)
+        body = b"ok"
+        request.connection.write_headers(
+            httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
+            httputil.HTTPHeaders({"Content-Length": str(len(body))}), body)
+        request.connection.finish()
+
+    raw = (
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: 3\r\n\r\na=1"
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    data, closed = run(impl, lambda: serve_and_send(impl, raw, False, {}, callback))
+    assert parse_responses(data) == [(200, b"ok")] * 3
+    assert seen == [{}, {"a": [b"1"]}, {}]
+    monkeypatch.setattr(httputil.HTTPServerRequest, "_parse_body", patched)
+    seen.clear()
+    data, closed = run(impl, lambda: serve_and_send(impl, raw, False, {}, callback))
+    assert parse_responses(data) == [(200, b"ok")] * 3
+    assert calls == ["GET", "POST", "GET"] and seen == [{}, {"a": [b"1"]}, {}]
 
 
 def test_native_connection_dispatches_itself() -> None:

@@ -161,10 +161,11 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
             return inner
         return _ProxyAdapter(inner, request_conn)
 
-    def _native_dispatch(self) -> Optional[Tuple[int, Any, type, Callable[..., Any]]]:
+    def _native_dispatch(self) -> Optional[Tuple[Any, ...]]:
         """What the native HTTP/1 engine needs to serve this server's
         requests without calling `start_request` for each: ``(1, callback,
-        HTTPServerRequest, ...)`` for a plain request callback, ``(2,
+        HTTPServerRequest, routing._unrouted, the original
+        HTTPServerRequest._parse_body)`` for a plain request callback, ``(2,
         router, HTTPServerRequest, routing._unrouted)`` for a router that
         keeps `.Router.start_request`; None when `start_request` is
         overridden, ``xheaders`` is on, or the target is another kind of
@@ -177,7 +178,12 @@ class HTTPServer(TCPServer, Configurable, httputil.HTTPServerConnectionDelegate)
 
         target = self.request_callback
         if not isinstance(target, httputil.HTTPServerConnectionDelegate):
-            return (1, target, httputil.HTTPServerRequest, routing._unrouted)
+            # (The engine skips request._parse_body() when this original
+            # would return at once: no Content-Type.)
+            return (
+                1, target, httputil.HTTPServerRequest, routing._unrouted,
+                httputil._PARSE_BODY,
+            )  # fmt: skip
         if (
             isinstance(target, routing.Router)
             and type(target).start_request is routing._ROUTER_START_REQUEST

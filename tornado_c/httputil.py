@@ -509,6 +509,9 @@ class HTTPServerRequest:
         return f"{type(self).__name__}({fields})"
 
 
+_PARSE_BODY = HTTPServerRequest.__dict__["_parse_body"]
+
+
 class HTTPInputError(Exception):
     """Malformed HTTP request or response received from the peer.
 
