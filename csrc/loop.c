@@ -15,6 +15,8 @@
  */
 #include "tc.h"
 
+#include <unistd.h>
+
 #include <math.h>
 #include <time.h>
 
@@ -193,9 +195,14 @@ loop_prune_timers(tc_loop *loop)
 static void
 loop_on_timer(uv_timer_t *t)
 {
-    /* Nothing to do: the timer only ends the poll; _run_once then moves the
-     * expired TimerHandles to the ready queue. */
-    (void)t;
+    /* The timer only ends the poll; _run_once then moves the expired
+     * TimerHandles to the ready queue.  It may also fire *before* the poll,
+     * in uv_run's first pass over the timers, when the thread was held up
+     * past the deadline between _run_once arming it and uv_run starting (a
+     * loaded machine); the poll would then wait with no timeout at all,
+     * for I/O that may never come.  uv_stop makes that poll return at once
+     * (uv_run clears the flag as it returns). */
+    uv_stop(t->loop);
 }
 
 static void
@@ -827,6 +834,9 @@ loop_run_once(tc_loop *self, PyObject *Py_UNUSED(ignored))
         uv_timer_stop(&self->timer);
     }
 
+    if (self->stall_us > 0) {
+        usleep(self->stall_us);
+    }
     self->has_gil = 1;
     uv_run(&self->uvloop, mode);
     tc_loop_ensure_gil(self);
@@ -1091,7 +1101,36 @@ loop_set_clock_resolution(tc_loop *self, PyObject *value, void *Py_UNUSED(c))
     return 0;
 }
 
+static PyObject *
+loop_get_stall(tc_loop *self, void *Py_UNUSED(c))
+{
+    return PyLong_FromUnsignedLong(self->stall_us);
+}
+
+static int
+loop_set_stall(tc_loop *self, PyObject *value, void *Py_UNUSED(c))
+{
+    unsigned long v;
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete this attribute");
+        return -1;
+    }
+    v = PyLong_AsUnsignedLong(value);
+    if (v == (unsigned long)-1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (v > 1000000) {
+        PyErr_SetString(PyExc_ValueError, "_stall_before_poll is at most 1000000 us");
+        return -1;
+    }
+    self->stall_us = (unsigned int)v;
+    return 0;
+}
+
 static PyGetSetDef loop_getset[] = {
+    {"_stall_before_poll", (getter)loop_get_stall, (setter)loop_set_stall,
+     PyDoc_STR("Tests only: microseconds each iteration sleeps between arming its "
+               "timer and polling."), NULL},
     {"_closed", (getter)loop_get_flag, (setter)loop_set_flag,
      NULL, (void *)offsetof(tc_loop, closed)},
     {"_stopping", (getter)loop_get_flag, (setter)loop_set_flag,

@@ -282,6 +282,9 @@ struct tc_loop_s {
     char has_gil;           /* see loop_on_prepare */
     PyThreadState *tstate;  /* saved while the GIL is released */
     double clock_resolution;
+    /* Tests only (_stall_before_poll): microseconds to sleep between arming
+     * the poll's timer and polling, as a descheduled thread would. */
+    unsigned int stall_us;
     /* Native streams with an open libuv handle (stream.c), closed with the
      * loop; and the loop-wide receive buffer every stream reads into. */
     tc_stream *streams;

@@ -2931,3 +2931,45 @@ def test_eager_task_runs_first_step_now() -> None:
         loop.run_until_complete(main())
     finally:
         loop.close()
+
+
+def test_timer_due_before_the_poll_starts() -> None:
+    # The native loop arms one libuv timer for the earliest TimerHandle and
+    # then polls.  When the thread is held up past that deadline in between
+    # (a loaded machine; simulated here with the loop's test-only stall),
+    # the timer fires before the poll starts, and the poll must still not
+    # wait without a timeout.  A thread wakes the loop after 3 s should it
+    # hang, so the failure is an assertion, not a stuck test.
+    import tornado_c
+
+    loop = tornado_c.new_event_loop()
+    try:
+        loop._stall_before_poll = 20000  # 20 ms, past the 5 ms timers below
+        fired: list[float] = []
+        rescued: list[bool] = []
+
+        def rescue() -> None:
+            rescued.append(True)
+            loop.stop()
+
+        guard = threading.Timer(3, lambda: loop.call_soon_threadsafe(rescue))
+        guard.daemon = True
+        guard.start()
+
+        def tick(n: int) -> None:
+            fired.append(loop.time())
+            if n < 5:
+                loop.call_later(0.005, tick, n + 1)
+            else:
+                loop.stop()
+
+        loop.call_later(0.005, tick, 1)
+        loop.run_forever()
+        guard.cancel()
+        assert rescued == [] and len(fired) == 5
+        loop._stall_before_poll = 0
+        assert loop._stall_before_poll == 0
+        with pytest.raises(ValueError):
+            loop._stall_before_poll = 2000000
+    finally:
+        loop.close()
