@@ -154,7 +154,10 @@ def _fusion_helpers(env: Dict[str, Any]) -> Tuple[Callable[[Any], bytes], Callab
         and escape.utf8 is _core.utf8
     ):
         return _core._tt_bytes, _core._tt_xhtml
-    builtin = __builtins__ if isinstance(__builtins__, dict) else vars(__builtins__)
+    # Globals, then the builtins the template's code sees.
+    builtin = env.get("__builtins__", _BUILTINS)
+    if not isinstance(builtin, dict):
+        builtin = vars(builtin)
 
     def global_name(name: str) -> Any:
         return env[name] if name in env else builtin[name]
