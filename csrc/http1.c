@@ -1005,6 +1005,34 @@ h1_give_piece(tc_http1 *c, PyObject *piece)
     return 1;
 }
 
+/* The message is complete: the body gathered in c->whole becomes the one
+ * piece for the delegate (dropped if the response is already out, as
+ * h1_give_piece drops pieces then).  0, or -1 with an exception set. */
+static int
+h1_whole_to_pieces(tc_http1 *c)
+{
+    PyObject *whole = c->whole;
+    int rc = 0;
+
+    c->whole = NULL;
+    if (c->write_finished) {
+        Py_DECREF(whole);
+        return 0;
+    }
+    if (c->whole_len != PyBytes_GET_SIZE(whole)) {
+        PyErr_SetString(PyExc_AssertionError, "incomplete body");
+        rc = -1;
+    }
+    else if (c->pieces == NULL && (c->pieces = PyList_New(0)) == NULL) {
+        rc = -1;
+    }
+    else if (PyList_Append(c->pieces, whole) < 0) {
+        rc = -1;
+    }
+    Py_DECREF(whole);
+    return rc;
+}
+
 /* 1 when body bytes are ready for the delegate. */
 static inline int
 h1_body_ready(tc_http1 *c)
@@ -1608,27 +1636,9 @@ h1_pump(tc_http1 *c)
         }
         if (c->msg_done) {
             c->body_flush = 1;
-            if (c->whole != NULL) {
-                /* The gathered body goes to the delegate as one piece. */
-                PyObject *whole = c->whole;
-                c->whole = NULL;
-                if (c->whole_len != PyBytes_GET_SIZE(whole)) {
-                    Py_DECREF(whole);
-                    PyErr_SetString(PyExc_AssertionError, "incomplete body");
-                    h1_fail_current(c);
-                    break;
-                }
-                if (c->pieces == NULL && (c->pieces = PyList_New(0)) == NULL) {
-                    Py_DECREF(whole);
-                    h1_fail_current(c);
-                    break;
-                }
-                if (PyList_Append(c->pieces, whole) < 0) {
-                    Py_DECREF(whole);
-                    h1_fail_current(c);
-                    break;
-                }
-                Py_DECREF(whole);
+            if (c->whole != NULL && h1_whole_to_pieces(c) < 0) {
+                h1_fail_current(c);
+                break;
             }
         }
         /* Body pieces go to the delegate chunk_size at a time, and what is
