@@ -71,7 +71,9 @@ route_rules(route_ctx *rc, PyObject *router)
 }
 
 /* 1 when every rule of router (and of the routers it nests) has a shape
- * _route takes, 0 when not, -1 on error. */
+ * _route takes, else 0.  It never raises: an attribute that cannot be read
+ * here (a malformed rule, say) is left for the Python walk to meet, or not,
+ * exactly where Tornado's would. */
 static int
 route_check(route_ctx *rc, PyObject *router, int depth)
 {
@@ -80,7 +82,8 @@ route_check(route_ctx *rc, PyObject *router, int depth)
     int ok = 1;
 
     if (rules == NULL) {
-        return PyErr_Occurred() ? -1 : 0;
+        PyErr_Clear();
+        return 0;
     }
     if (depth >= ROUTE_MAX_DEPTH) {
         Py_DECREF(rules);
@@ -94,8 +97,9 @@ route_check(route_ctx *rc, PyObject *router, int depth)
         target = matcher != NULL ? PyObject_GetAttr(rule, rc->st->str_target) : NULL;
         Py_DECREF(rule);
         if (target == NULL) {
+            PyErr_Clear();
             Py_XDECREF(matcher);
-            ok = -1;
+            ok = 0;
             break;
         }
         mt = Py_TYPE(matcher);
@@ -348,10 +352,7 @@ tc_route(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     rc.request = args[1];
     rc.path = NULL;
     ok = route_check(&rc, args[0], 0);
-    if (ok <= 0) {
-        if (ok < 0) {
-            return NULL;
-        }
+    if (!ok) {
         Py_RETURN_NOTIMPLEMENTED;
     }
     result = route_walk(&rc, args[0]);

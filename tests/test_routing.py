@@ -501,3 +501,22 @@ def test_application_route_walk_shapes() -> None:
     found4 = counted.find_handler(_request(impl, "/abc"))
     assert calls[-1] == "get_handler_delegate"
     assert _delegate_summary(found4) == ("RequestHandler", {"k": 2}, [b"abc"], {})
+
+
+@pytest.mark.parametrize("path", ["/first", "/other"])
+def test_application_with_a_malformed_rule(impl: Any, path: str) -> None:
+    # A rule that cannot be read after one that matches: the walk stops at
+    # the match, as Tornado's does, and only a request that gets that far
+    # meets the broken rule (tornado_c's C walk leaves such a tree to the
+    # Python one).
+    def walk(mod: Any) -> Any:
+        web = mod.web
+
+        class First(web.RequestHandler):
+            pass
+
+        app = web.Application([(r"/first", First)])
+        app.wildcard_router.rules.append(object())
+        return _outcome(lambda: _delegate_summary(app.find_handler(_request(mod, path))))
+
+    _both(walk, impl)
