@@ -33,6 +33,7 @@ class LoopBase:
     _stopping: bool
     _debug: bool
     _clock_resolution: float
+    _stall_before_poll: int  # tests only: microseconds between arming the timer and polling
     def call_soon(
         self, callback: Callable[..., Any], *args: Any, context: Optional[Context] = None
     ) -> Handle: ...
