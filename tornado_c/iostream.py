@@ -1462,10 +1462,8 @@ class IOStream(BaseIOStream):
         # remove.  False means "connect the usual way"; an immediate
         # failure raises OSError, as socket.connect does.
         if (
-            _core is None
-            or self._native is not None
+            self._native is not None
             or self._closed
-            or not _native_eligible(type(self))
             or type(self)._handle_connect is not IOStream._handle_connect
             or type(self).get_fd_error is not IOStream.get_fd_error
             or not isinstance(address, tuple)
@@ -1473,21 +1471,18 @@ class IOStream(BaseIOStream):
             or type(address[0]) is not str
             or type(address[1]) is not int
             or not all(type(part) is int for part in address[2:])
+            # The engine's own conditions (class, loop, a TCP stream socket;
+            # connected=True: it is about to be connected, by the engine).
+            or self._native_kind(connected=True) != 0
+            or not self._native_intact()
         ):
             return False
         sock = self.socket
         # (A socket class with a connect() of its own has it called.)
-        if not isinstance(sock, _socket_base) or type(sock).connect is not _SOCKET_CONNECT:
+        if type(sock).connect is not _SOCKET_CONNECT:
             return False
         family = _raw_family(sock)
-        if _NATIVE_KINDS.get(family) != 0 or _raw_type(sock) != socket.SOCK_STREAM:
-            return False
         if len(address) > 2 and family != socket.AF_INET6:
-            return False
-        loop = self.io_loop.asyncio_loop  # type: ignore[attr-defined]
-        if not isinstance(loop, _core.LoopBase) or loop.is_closed():  # type: ignore[attr-defined]
-            return False
-        if not self._native_intact():
             return False
         self._maybe_go_native(0)
         native = self._native

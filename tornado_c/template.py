@@ -144,14 +144,13 @@ _FUSION_BLOCKERS = re.compile(
 
 def _fusion_helpers(env: Dict[str, Any]) -> Tuple[Callable[[Any], bytes], Callable[[Any], bytes]]:
     # (_tt_bytes, _tt_xhtml) for a template run with globals env.
+    # The C helpers reproduce the C xhtml_escape and utf8 exactly.
     if (
-        env["xhtml_escape"] is escape.xhtml_escape
-        and env["_tt_utf8"] is escape.utf8
+        env["xhtml_escape"] is _core.xhtml_escape
+        and env["_tt_utf8"] is _core.utf8
         and env["_tt_string_types"] == (unicode_type, bytes)
         and "str" not in env
         and "isinstance" not in env
-        and escape.xhtml_escape is _core.xhtml_escape
-        and escape.utf8 is _core.utf8
     ):
         return _core._tt_bytes, _core._tt_xhtml
     # Globals, then the builtins the template's code sees.
