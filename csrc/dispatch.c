@@ -28,6 +28,7 @@ enum { DISPATCH_CALLBACK = 1, DISPATCH_ROUTER = 2 };
 
 typedef struct {
     PyObject_HEAD
+    tc_state *st;            /* the module's state */
     int mode;
     PyObject *target;        /* the callback or the router */
     PyObject *request_class; /* httputil.HTTPServerRequest */
@@ -43,7 +44,7 @@ typedef struct {
 static inline tc_state *
 dispatch_state(tc_dispatch *d)
 {
-    return tc_state_from_type(Py_TYPE(d));
+    return d->st;
 }
 
 /* A new Dispatch for one request.  config: (mode, target, request_class,
@@ -72,6 +73,7 @@ tc_dispatch_new(tc_state *st, PyObject *config, PyObject *conn, PyObject *server
     if (d == NULL) {
         return NULL;
     }
+    d->st = st;
     d->mode = (int)mode;
     d->target = Py_NewRef(PyTuple_GET_ITEM(config, 1));
     d->request_class = Py_NewRef(PyTuple_GET_ITEM(config, 2));
@@ -112,6 +114,56 @@ dispatch_forward(tc_dispatch *d, PyObject *name, PyObject *arg)
     return r;
 }
 
+/* cls(**kwargs) (the values in args, the names in kwnames).  For a class of
+ * metaclass type that keeps object.__new__ and has a Python __init__, it is
+ * what type.__call__ does -- object.__new__(cls), then __init__(obj, ...),
+ * which must return None -- without packing the arguments into a tuple and
+ * a dict for the __init__ slot and unpacking them again. */
+static PyObject *
+dispatch_construct(tc_state *st, PyObject *cls, PyObject *const *args, PyObject *kwnames)
+{
+    PyTypeObject *tp = (PyTypeObject *)cls;
+    Py_ssize_t n = PyTuple_GET_SIZE(kwnames), i;
+    PyObject *init, *obj, *r, *call[8];
+
+    if (!Py_IS_TYPE(cls, &PyType_Type) || tp->tp_new != PyBaseObject_Type.tp_new ||
+        n + 1 > (Py_ssize_t)(sizeof call / sizeof call[0])) {
+        return PyObject_Vectorcall(cls, args, 0, kwnames);
+    }
+    init = PyObject_GetAttr(cls, st->str___init__);
+    if (init == NULL) {
+        return NULL;
+    }
+    if (!PyFunction_Check(init)) {
+        Py_DECREF(init);
+        return PyObject_Vectorcall(cls, args, 0, kwnames);
+    }
+    obj = tp->tp_new(tp, st->empty_tuple, NULL);
+    if (obj == NULL) {
+        Py_DECREF(init);
+        return NULL;
+    }
+    call[0] = obj;
+    for (i = 0; i < n; i++) {
+        call[i + 1] = args[i];
+    }
+    r = PyObject_Vectorcall(init, call, 1, kwnames);
+    Py_DECREF(init);
+    if (r == NULL) {
+        Py_DECREF(obj);
+        return NULL;
+    }
+    if (r != Py_None) {
+        PyErr_Format(PyExc_TypeError, "__init__() should return None, not '%.200s'",
+                     Py_TYPE(r)->tp_name);
+        Py_DECREF(r);
+        Py_DECREF(obj);
+        return NULL;
+    }
+    Py_DECREF(r);
+    return obj;
+}
+
 static PyObject *
 dispatch_headers_received(tc_dispatch *d, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -126,7 +178,7 @@ dispatch_headers_received(tc_dispatch *d, PyObject *const *args, Py_ssize_t narg
         call[0] = d->conn;
         call[1] = args[0];
         call[2] = args[1];
-        request = PyObject_Vectorcall(d->request_class, call, 0, st->kw_request_callback);
+        request = dispatch_construct(st, d->request_class, call, st->kw_request_callback);
         if (request == NULL) {
             return NULL;
         }
@@ -137,7 +189,7 @@ dispatch_headers_received(tc_dispatch *d, PyObject *const *args, Py_ssize_t narg
     call[1] = d->server_conn;
     call[2] = args[0];
     call[3] = args[1];
-    request = PyObject_Vectorcall(d->request_class, call, 0, st->kw_request_router);
+    request = dispatch_construct(st, d->request_class, call, st->kw_request_router);
     if (request == NULL) {
         return NULL;
     }
@@ -278,6 +330,39 @@ dispatch_on_connection_close(tc_dispatch *d, PyObject *Py_UNUSED(ignored))
     /* The request will never complete: let the buffered body go. */
     Py_CLEAR(d->chunks);
     Py_RETURN_NONE;
+}
+
+/* For http1.c: the delegate's methods called directly when it is a
+ * Dispatch (they cannot be replaced: the type is immutable), else by name.
+ * New references, NULL with an exception. */
+PyObject *
+tc_dispatch_headers_received(tc_state *st, PyObject *delegate, PyObject *start_line,
+                             PyObject *headers)
+{
+    if (Py_TYPE(delegate) == st->DispatchType) {
+        PyObject *args[2] = {start_line, headers};
+        return dispatch_headers_received((tc_dispatch *)delegate, args, 2);
+    }
+    return PyObject_CallMethodObjArgs(delegate, st->str_headers_received, start_line,
+                                      headers, NULL);
+}
+
+PyObject *
+tc_dispatch_data_received(tc_state *st, PyObject *delegate, PyObject *chunk)
+{
+    if (Py_TYPE(delegate) == st->DispatchType) {
+        return dispatch_data_received((tc_dispatch *)delegate, chunk);
+    }
+    return PyObject_CallMethodOneArg(delegate, st->str_data_received, chunk);
+}
+
+PyObject *
+tc_dispatch_finish(tc_state *st, PyObject *delegate)
+{
+    if (Py_TYPE(delegate) == st->DispatchType) {
+        return dispatch_finish((tc_dispatch *)delegate, NULL);
+    }
+    return PyObject_CallMethodNoArgs(delegate, st->str_finish);
 }
 
 /* 1 when delegate is a Dispatch that only collects the request body and
@@ -449,6 +534,7 @@ tc_dispatch_type_init(PyObject *module, tc_state *st)
     INTERN(str__whole_body, "_whole_body");
     INTERN(str_headers, "headers");
     INTERN(str_Content_Type, "Content-Type");
+    INTERN(str___init__, "__init__");
 #undef INTERN
     st->kw_request_callback = interned_tuple(3, "connection", "start_line", "headers", NULL);
     if (st->kw_request_callback == NULL) {

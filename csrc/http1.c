@@ -61,6 +61,7 @@ struct tc_http1_s {
     Py_ssize_t whole_len;      /* bytes of it received */
     PyObject *dict;
     PyObject *weakreflist;
+    tc_state *st;              /* the module's state, looked up once */
     tc_http1 *next, *prev;     /* the loop's list (deadline sweep) */
     tc_loop *loop;             /* borrowed; NULL when not linked */
     llhttp_t parser;
@@ -105,10 +106,15 @@ struct tc_http1_s {
 
 static llhttp_settings_t h1_settings;
 
+/* The module's state: found through the type's MRO once, then kept (the
+ * type, which the object references, keeps the module alive). */
 static inline tc_state *
 h1_state(tc_http1 *c)
 {
-    return tc_state_from_type(Py_TYPE(c));
+    if (c->st == NULL) {
+        c->st = tc_state_from_type(Py_TYPE(c));
+    }
+    return c->st;
 }
 
 static void h1_pump(tc_http1 *c);
@@ -570,20 +576,23 @@ tc_h1_name_is(const char *p, Py_ssize_t n, const char *want)
     return n == wl && strncasecmp(p, want, (size_t)n) == 0;
 }
 
+/* An instance of tp, a namedtuple class of three fields (what tuple.__new__
+ * makes for it, without the argument tuples). */
 PyObject *
 tc_h1_start_line(PyTypeObject *tp, PyObject *a, PyObject *b, PyObject *c)
 {
-    PyObject *fields = PyTuple_Pack(3, a, b, c), *args, *line;
-    if (fields == NULL) {
+    PyObject *line;
+    if (!PyType_IsSubtype(tp, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "start line classes must be tuples");
         return NULL;
     }
-    args = PyTuple_Pack(1, fields);
-    Py_DECREF(fields);
-    if (args == NULL) {
+    line = tp->tp_alloc(tp, 3);
+    if (line == NULL) {
         return NULL;
     }
-    line = PyTuple_Type.tp_new(tp, args, NULL);
-    Py_DECREF(args);
+    PyTuple_SET_ITEM(line, 0, Py_NewRef(a));
+    PyTuple_SET_ITEM(line, 1, Py_NewRef(b));
+    PyTuple_SET_ITEM(line, 2, Py_NewRef(c));
     return line;
 }
 
@@ -870,8 +879,7 @@ h1_on_headers(tc_http1 *c)
     }
     delegate = Py_NewRef(c->delegate);
     c->delegate_open = 1;
-    r = PyObject_CallMethodObjArgs(delegate, st->str_headers_received, start_line,
-                                   headers, NULL);
+    r = tc_dispatch_headers_received(st, delegate, start_line, headers);
     Py_DECREF(delegate);
     Py_DECREF(method);
     Py_DECREF(uri);
@@ -980,7 +988,11 @@ h1_give_piece(tc_http1 *c, PyObject *piece)
     if (c->write_finished) {
         return 0; /* the response is out: the rest of the body is dropped */
     }
-    r = PyObject_CallMethodOneArg(c->delegate, st->str_data_received, piece);
+    {
+        PyObject *delegate = Py_NewRef(c->delegate);
+        r = tc_dispatch_data_received(st, delegate, piece);
+        Py_DECREF(delegate);
+    }
     if (r == NULL) {
         h1_fail_current(c);
         return -1;
@@ -1098,8 +1110,10 @@ h1_on_message_done(tc_http1 *c)
     c->state = H1_RESPONSE;
     if (!c->write_finished) {
         PyObject *r;
+        PyObject *delegate = Py_NewRef(c->delegate);
         c->delegate_open = 0;
-        r = PyObject_CallMethodNoArgs(c->delegate, st->str_finish);
+        r = tc_dispatch_finish(st, delegate);
+        Py_DECREF(delegate);
         if (r == NULL) {
             h1_fail_current(c);
             return;
@@ -2170,13 +2184,25 @@ h1_write_headers(tc_http1 *c, PyObject *const *args, Py_ssize_t nargs, PyObject 
         c->expected_remaining = 0;
     }
     else if (cl != NULL) {
-        PyObject *n = tc_h1_parse_length(cl);
-        if (n == NULL) {
-            Py_DECREF(cl);
-            goto error;
+        Py_ssize_t len = PyUnicode_Check(cl) ? PyUnicode_GET_LENGTH(cl) : 0;
+        if (len > 0 && len <= 18 && tc_h1_all_digits(cl)) {
+            /* The usual case, without a PyLong: at most 18 digits fit. */
+            const Py_UCS1 *d = PyUnicode_1BYTE_DATA(cl);
+            Py_ssize_t i, v = 0;
+            for (i = 0; i < len; i++) {
+                v = v * 10 + (d[i] - '0');
+            }
+            c->expected_remaining = v;
         }
-        c->expected_remaining = PyLong_AsSsize_t(n);
-        Py_DECREF(n);
+        else {
+            PyObject *n = tc_h1_parse_length(cl);
+            if (n == NULL) {
+                Py_DECREF(cl);
+                goto error;
+            }
+            c->expected_remaining = PyLong_AsSsize_t(n);
+            Py_DECREF(n);
+        }
         if (c->expected_remaining < 0) {
             Py_DECREF(cl);
             if (!PyErr_Occurred()) {
@@ -2186,8 +2212,25 @@ h1_write_headers(tc_http1 *c, PyObject *const *args, Py_ssize_t nargs, PyObject 
         }
     }
     Py_XDECREF(cl);
-    /* The status line. */
-    {
+    /* The status line ("HTTP/1.1 %d %s" % (code, reason), UTF-8). */
+    if (PyUnicode_CheckExact(reason) && PyUnicode_IS_ASCII(reason) && code >= 0 &&
+        code < 1000000) {
+        char num[24], *q = num + sizeof num;
+        long v = code;
+        *--q = ' ';
+        do {
+            *--q = (char)('0' + v % 10);
+            v /= 10;
+        } while (v > 0);
+        q -= 9;
+        memcpy(q, "HTTP/1.1 ", 9);
+        if (tc_buf_append(&out, q, num + sizeof num - q) < 0 ||
+            tc_buf_append(&out, (const char *)PyUnicode_1BYTE_DATA(reason),
+                          PyUnicode_GET_LENGTH(reason)) < 0) {
+            goto error;
+        }
+    }
+    else {
         PyObject *line = PyUnicode_FromFormat("HTTP/1.1 %ld %S", code, reason);
         PyObject *enc;
         if (line == NULL) {

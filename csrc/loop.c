@@ -33,7 +33,10 @@ loop_monotonic(void)
 static inline tc_state *
 loop_state(tc_loop *self)
 {
-    return tc_state_from_type(Py_TYPE(self));
+    if (self->st == NULL) {
+        self->st = tc_state_from_type(Py_TYPE(self));
+    }
+    return self->st;
 }
 
 /* ------------------------------------------------------------ ready queue */

@@ -79,6 +79,7 @@ core_clear(PyObject *module)
     Py_CLEAR(st->str__whole_body);
     Py_CLEAR(st->str_headers);
     Py_CLEAR(st->str_Content_Type);
+    Py_CLEAR(st->str___init__);
     Py_CLEAR(st->str_fileno);
     Py_CLEAR(st->str_set_result);
     Py_CLEAR(st->str_cancelled);

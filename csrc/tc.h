@@ -168,7 +168,7 @@ typedef struct {
     PyObject *kw_request_callback;       /* HTTPServerRequest keywords (callback) */
     PyObject *kw_request_router;         /* ... with server_connection (router) */
     PyObject *str_find_handler, *str_body, *str__parse_body, *str_on_connection_close;
-    PyObject *str__whole_body, *str_headers, *str_Content_Type;
+    PyObject *str__whole_body, *str_headers, *str_Content_Type, *str___init__;
     /* proxy.c */
     PyObject *str_request, *str_defaults, *str_get;
     /* route.c */
@@ -250,6 +250,7 @@ typedef struct {
 
 struct tc_loop_s {
     PyObject_HEAD
+    tc_state *st;           /* the module's state, looked up once (loop.c) */
     uv_loop_t uvloop;
     uv_timer_t timer;       /* armed for the earliest TimerHandle */
     uv_async_t wakeup;      /* call_soon_threadsafe */
@@ -389,6 +390,10 @@ PyObject *tc_dispatch_new(tc_state *st, PyObject *config, PyObject *conn,
                           PyObject *server_conn);
 /* 1 when the delegate takes the request body in one piece just as well. */
 int tc_dispatch_whole_body(tc_state *st, PyObject *delegate);
+PyObject *tc_dispatch_headers_received(tc_state *st, PyObject *delegate,
+                                       PyObject *start_line, PyObject *headers);
+PyObject *tc_dispatch_data_received(tc_state *st, PyObject *delegate, PyObject *chunk);
+PyObject *tc_dispatch_finish(tc_state *st, PyObject *delegate);
 
 /* route.c: _route(router, request, env), an Application's rule walk. */
 PyObject *tc_route(PyObject *module, PyObject *const *args, Py_ssize_t nargs);

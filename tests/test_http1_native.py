@@ -297,3 +297,78 @@ def test_body_cut_short_by_the_client(impl: Any) -> None:
     raw = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(_BODY) + _BODY[:100000]
     data, closed = _serve(impl, callback, raw)
     assert data == b"" and calls == []
+
+
+# --- the response head, byte for byte ----------------------------------------
+
+
+def _head_of(data: bytes) -> bytes:
+    head = data.split(b"\r\n\r\n", 1)[0]
+    # The Date and Server lines are the only ones that may differ.
+    return b"\r\n".join(line for line in head.split(b"\r\n")
+                        if not line.lower().startswith((b"date:", b"server:")))
+
+
+@pytest.mark.parametrize("code, reason, length", [
+    (200, "OK", "2"),
+    (299, "Ça va \u2713", "2"),         # UTF-8 in the status line
+    ("enum", None, "2"),                # an IntEnum code, its reason
+    (404, "", "2"),                     # an empty reason
+    (200, "OK", "0000000000000000002"),  # 19 digits: past the short parse
+])
+def test_status_line_and_length(impl: Any, code: Any, reason: Any, length: str) -> None:
+    import http
+
+    httputil = impl.mod("httputil")
+    if code == "enum":
+        code, reason = http.HTTPStatus.CREATED, "Created"
+
+    def callback(request: Any) -> None:
+        request.connection.write_headers(
+            httputil.ResponseStartLine("HTTP/1.1", code, reason),
+            httputil.HTTPHeaders({"Content-Length": length}), b"ok")
+        request.connection.finish()
+
+    def exchange(which: Any) -> Any:
+        nonlocal httputil
+        httputil = which.mod("httputil")
+        data, closed = _serve(which, callback, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+                              b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        return _head_of(data), data.count(b"\r\n\r\nok"), closed
+
+    got = exchange(impl)
+    if impl.name == "tornado_c":
+        from conftest import Impl
+
+        assert got == exchange(Impl("tornado"))
+    assert got[0].startswith(b"HTTP/1.1 %d " % int(code)) and got[1] == 2
+
+
+def test_patched_request_init_is_called(impl: Any, monkeypatch: Any) -> None:
+    # The engine builds HTTPServerRequest itself when its __init__ is a plain
+    # function; a replacement __init__ is what runs, and one that returns a
+    # value fails the request as type.__call__ would.
+    httputil = impl.mod("httputil")
+    original = httputil.HTTPServerRequest.__init__
+    calls: List[str] = []
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        calls.append(kwargs["start_line"].path)
+        original(self, *args, **kwargs)
+
+    def callback(request: Any) -> None:
+        _respond(impl, request.connection, request.path.encode())
+
+    monkeypatch.setattr(httputil.HTTPServerRequest, "__init__", init)
+    data, closed = _serve(impl, callback, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+                          b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert parse_responses(data) == [(200, b"/a"), (200, b"/b")] and not closed
+    assert calls == ["/a", "/b"]
+
+    def returns_value(self: Any, *args: Any, **kwargs: Any) -> Any:
+        original(self, *args, **kwargs)
+        return 1
+
+    monkeypatch.setattr(httputil.HTTPServerRequest, "__init__", returns_value)
+    data, closed = _serve(impl, callback, b"GET /c HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert b"/c" not in data
