@@ -1392,6 +1392,21 @@ def test_static_handler_hooks(impl: Any, tmp_path: Any) -> None:
     assert resps[3][0] == 304
 
 
+@pytest.mark.parametrize("root", ["/srv/static", "/srv/static/", "/", "/a/../b/./c", "rel/dir", ""])
+@pytest.mark.parametrize("path", [
+    "f.txt", "", "/etc/passwd", "../x", "a/../../b", "a//b/./c/", "..", ".", "\x00x", "é/ü.txt",
+])
+def test_static_absolute_path_is_join_and_abspath(impl: Any, root: str, path: str) -> None:
+    # get_absolute_path is documented as abspath(join(root, path)) and
+    # validate_absolute_path's containment test uses the root's abspath:
+    # whatever shortcut an implementation takes must agree with both.
+    import os
+
+    web = impl.mod("web")
+    assert web.StaticFileHandler.get_absolute_path(root, path) == os.path.abspath(
+        os.path.join(root, path))
+
+
 def test_compress_response(impl: Any) -> None:
     def build(web: Any) -> Any:
         class Big(web.RequestHandler):

@@ -1956,6 +1956,11 @@ class RedirectHandler(RequestHandler):
 
 _STATIC_CHUNK = 64 * 1024
 
+# POSIX paths (the fast paths of StaticFileHandler's path handling), and
+# the containment prefix of each absolute static root.
+_POSIX = os.path is __import__("posixpath")
+_root_prefixes: Dict[str, str] = {}
+
 
 class StaticFileHandler(RequestHandler):
     """Serves the files below the directory passed as ``path``.
@@ -2102,6 +2107,12 @@ class StaticFileHandler(RequestHandler):
     def get_absolute_path(cls, root: str, path: str) -> str:
         """Join ``path`` onto ``root`` and make it absolute; containment is
         checked later by `validate_absolute_path`."""
+        if _POSIX and type(root) is str and type(path) is str and root[:1] == "/":
+            # What join + abspath come to for an absolute root: an absolute
+            # path replaces it, and the result needs no working directory.
+            if path[:1] == "/":
+                return os.path.normpath(path)
+            return os.path.normpath(root + path if root[-1] == "/" else root + "/" + path)
         return os.path.abspath(os.path.join(root, path))
 
     def validate_absolute_path(self, root: str, absolute_path: str) -> Optional[str]:
@@ -2113,8 +2124,20 @@ class StaticFileHandler(RequestHandler):
         """
         # A trailing separator keeps "/rootx" out of "/root" while still
         # letting "/root" itself (a request for root/) in.
-        prefix = os.path.join(os.path.abspath(root), "")
-        if not os.path.join(absolute_path, "").startswith(prefix):
+        prefix = _root_prefixes.get(root) if type(root) is str else None
+        if prefix is None:
+            prefix = os.path.join(os.path.abspath(root), "")
+            if _POSIX and type(root) is str and root[:1] == "/":
+                # An absolute root's prefix does not depend on the working
+                # directory: remembered.
+                if len(_root_prefixes) >= 64:
+                    _root_prefixes.clear()
+                _root_prefixes[root] = prefix
+        if _POSIX and type(absolute_path) is str and absolute_path:
+            candidate = absolute_path if absolute_path[-1] == "/" else absolute_path + "/"
+        else:
+            candidate = os.path.join(absolute_path, "")
+        if not candidate.startswith(prefix):
             raise HTTPError(403, "%s is not in root static directory", self.path)
         if self.default_filename is not None and os.path.isdir(absolute_path):
             # Use request.path: the router may have eaten a prefix and an
