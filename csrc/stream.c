@@ -650,7 +650,7 @@ stream_on_read(uv_stream_t *uvs, ssize_t nread, const uv_buf_t *buf)
                     goto done;
                 }
                 if (s->proto != NULL) {
-                    s->proto_drained = (size_t)nread < buf->len || nread >= TC_RECVBUF_SIZE;
+                    s->proto_drained = (size_t)nread < buf->len || nread >= TC_CHUNK_SIZE;
                     s->proto->on_data(s->proto_ctx);
                 }
                 if (stream_update_reading(s) < 0) {
@@ -671,7 +671,7 @@ stream_on_read(uv_stream_t *uvs, ssize_t nread, const uv_buf_t *buf)
                  * KiB, Tornado's read target for a body piece) is buffered.
                  * It consumes what it can and reports its own errors; it
                  * may close the stream or detach itself. */
-                if ((size_t)nread == buf->len && s->rbuf.len < TC_RECVBUF_SIZE &&
+                if ((size_t)nread == buf->len && s->rbuf.len < TC_CHUNK_SIZE &&
                     s->rbuf.len < s->max_buffer_size) {
                     goto done;
                 }
@@ -1420,7 +1420,7 @@ stream_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     PyObject *loop, *fdobj, *on_event = Py_None;
     int kind = 0, fd, dupfd, rc;
     Py_ssize_t max_buffer_size = 104857600;
-    Py_ssize_t read_chunk_size = TC_RECVBUF_SIZE;
+    Py_ssize_t read_chunk_size = TC_CHUNK_SIZE;
     tc_stream *s;
 
     if (st == NULL) {

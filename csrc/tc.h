@@ -371,7 +371,12 @@ int tc_poll_traverse(tc_loop *loop, visitproc visit, void *arg);
 
 /* --------------------------------------------------------------- stream.c */
 
-#define TC_RECVBUF_SIZE 65536
+/* The loop-wide receive buffer every stream reads into: the most one read
+ * from a socket takes (asyncio's transports read up to 256 KiB at a time). */
+#define TC_RECVBUF_SIZE 262144
+/* A chunk: Tornado's default read_chunk_size and the body piece the HTTP/1
+ * engine hands over. */
+#define TC_CHUNK_SIZE 65536
 
 int tc_stream_type_init(PyObject *module, tc_state *st);
 

@@ -397,6 +397,28 @@ def test_pause_resume_reading(loop: asyncio.AbstractEventLoop) -> None:
     run_pair(loop, main)
 
 
+def test_reads_take_up_to_256_kib(loop: asyncio.AbstractEventLoop) -> None:
+    # asyncio's socket transport reads at most 256 KiB per recv(); data that
+    # waits in the socket comes in pieces of up to that size, not 64 KiB.
+    async def main(tr: Any, sp: Any) -> None:
+        st = sp.transport
+        st.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        st.pause_reading()
+        tr.write(b"z" * 3_000_000)
+        await until(lambda: tr.get_write_buffer_size() < 2_000_000)
+        await asyncio.sleep(0.05)
+        sp.events.clear()
+        st.resume_reading()
+        await until(lambda: len(sp.data) == 3_000_000)
+        sizes = [n for name, n in sp.events if name == "data"]
+        tr.close()
+        assert await sp.lost is None
+        assert max(sizes) <= 256 * 1024
+        assert max(sizes) > 64 * 1024, sizes[:8]
+
+    run_pair(loop, main)
+
+
 def test_pause_reading_in_data_received(loop: asyncio.AbstractEventLoop) -> None:
     class Pauser(Recorder):
         def data_received(self, data: bytes) -> None:

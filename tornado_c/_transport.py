@@ -22,6 +22,9 @@ from tornado_c import _core
 __all__ = ["SocketTransport", "stream_kind", "make_socket_transport"]
 
 _TCP_FAMILIES = (socket.AF_INET, socket.AF_INET6)
+# The most one read from the socket takes (asyncio's selector transport:
+# max_size); data_received gets up to this much per call.
+_MAX_READ = 256 * 1024
 
 
 def stream_kind(sock: socket.socket) -> Optional[int]:
@@ -134,7 +137,8 @@ def make_socket_transport(
             extra["peername"] = sock.getpeername()
         except OSError:
             extra["peername"] = None
-    stream = _core.Stream(loop, sock.fileno(), kind)
+    # Reads of up to 256 KiB, as asyncio's socket transports make them.
+    stream = _core.Stream(loop, sock.fileno(), kind, read_chunk_size=_MAX_READ)
     try:
         if kind == 0:
             stream.set_nodelay(True)
