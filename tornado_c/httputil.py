@@ -149,26 +149,29 @@ class HTTPHeaders(collections.abc.MutableMapping):
     def __init__(self, **kwargs: str) -> None: ...
 
     def __init__(self, *args: Any, **kwargs: str) -> None:  # noqa: F811
-        self._dict: Dict[str, str] = {}
-        self._as_list: Dict[str, List[str]] = {}
-        self._last_key: Optional[str] = None
+        if len(args) == 1 and not kwargs and type(args[0]) is dict:
+            # What update() does through __setitem__, without the per-item
+            # method calls (responses build one per request).
+            values: Dict[str, str] = {}
+            lists: Dict[str, List[str]] = {}
+            for name, value in args[0].items():
+                key = _normalize_header(name)
+                values[key] = value
+                lists[key] = [value]
+            self._dict = values
+            self._as_list = lists
+            self._last_key: Optional[str] = None
+            return
+        self._dict = {}
+        self._as_list = {}
+        self._last_key = None
         if not args and not kwargs:
             return
         if len(args) == 1 and not kwargs:
             source = args[0]
-            # (a plain dict first: isinstance on this ABC subclass is slow)
-            if type(source) is not dict and isinstance(source, HTTPHeaders):
+            if isinstance(source, HTTPHeaders):
                 for name, value in source.get_all():
                     self.add(name, value)
-                return
-            if type(source) is dict:
-                # What update() does through __setitem__, without the
-                # per-item method calls (responses build one per request).
-                values, lists = self._dict, self._as_list
-                for name, value in source.items():
-                    key = _normalize_header(name)
-                    values[key] = value
-                    lists[key] = [value]
                 return
         self.update(*args, **kwargs)
 
