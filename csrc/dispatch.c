@@ -130,14 +130,13 @@ dispatch_construct(tc_state *st, PyObject *cls, PyObject *const *args, PyObject 
         n + 1 > (Py_ssize_t)(sizeof call / sizeof call[0])) {
         return PyObject_Vectorcall(cls, args, 0, kwnames);
     }
-    init = PyObject_GetAttr(cls, st->str___init__);
-    if (init == NULL) {
-        return NULL;
-    }
-    if (!PyFunction_Check(init)) {
-        Py_DECREF(init);
+    /* Found as the __init__ slot finds it (then called with the object
+     * first, as the slot calls a plain function). */
+    init = _PyType_Lookup(tp, st->str___init__);
+    if (init == NULL || !PyFunction_Check(init)) {
         return PyObject_Vectorcall(cls, args, 0, kwnames);
     }
+    Py_INCREF(init);
     obj = tp->tp_new(tp, st->empty_tuple, NULL);
     if (obj == NULL) {
         Py_DECREF(init);
