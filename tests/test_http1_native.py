@@ -372,3 +372,32 @@ def test_patched_request_init_is_called(impl: Any, monkeypatch: Any) -> None:
     monkeypatch.setattr(httputil.HTTPServerRequest, "__init__", returns_value)
     data, closed = _serve(impl, callback, b"GET /c HTTP/1.1\r\nHost: x\r\n\r\n")
     assert b"/c" not in data
+
+
+def test_status_line_with_a_line_break_is_refused(impl: Any) -> None:
+    # A reason phrase carrying CR/LF would split the head: write_headers
+    # refuses it (as Tornado does), and nothing of it reaches the client.
+    def exchange(which: Any) -> Any:
+        httputil = which.mod("httputil")
+        errors: List[str] = []
+
+        def callback(request: Any) -> None:
+            try:
+                request.connection.write_headers(
+                    httputil.ResponseStartLine("HTTP/1.1", 200, "OK\r\nX-Injected: 1"),
+                    httputil.HTTPHeaders({"Content-Length": "2"}), b"ok")
+            except Exception as e:
+                errors.append(type(e).__name__)
+                _respond(which, request.connection, b"no")
+            else:
+                request.connection.finish()
+
+        data, closed = _serve(which, callback, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        return errors, parse_responses(data), closed
+
+    got = exchange(impl)
+    if impl.name == "tornado_c":
+        from conftest import Impl
+
+        assert got == exchange(Impl("tornado"))
+    assert got[0] == ["ValueError"] and got[1] == [(200, b"no")]
