@@ -1392,9 +1392,10 @@ def test_static_handler_hooks(impl: Any, tmp_path: Any) -> None:
     assert resps[3][0] == 304
 
 
-@pytest.mark.parametrize("root", ["/srv/static", "/srv/static/", "/", "/a/../b/./c", "rel/dir", ""])
+@pytest.mark.parametrize("root", ["/srv/static", "/srv/static/", "/", "//srv", "/a/../b/./c", "rel/dir", ""])
 @pytest.mark.parametrize("path", [
-    "f.txt", "", "/etc/passwd", "../x", "a/../../b", "a//b/./c/", "..", ".", "\x00x", "é/ü.txt",
+    "f.txt", "", "/etc/passwd", "//etc/passwd", "///x", "../x", "a/../../b", "a//b/./c/", "..",
+    ".", "\x00x", "é/ü.txt",
 ])
 def test_static_absolute_path_is_join_and_abspath(impl: Any, root: str, path: str) -> None:
     # get_absolute_path is documented as abspath(join(root, path)) and

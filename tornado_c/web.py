@@ -48,6 +48,7 @@ import binascii
 
 # Files, compression and the network.
 import os.path
+import posixpath
 import stat
 import mimetypes
 import gzip
@@ -1958,7 +1959,7 @@ _STATIC_CHUNK = 64 * 1024
 
 # POSIX paths (the fast paths of StaticFileHandler's path handling), and
 # the containment prefix of each absolute static root.
-_POSIX = os.path is __import__("posixpath")
+_POSIX = os.path is posixpath
 _root_prefixes: Dict[str, str] = {}
 
 
