@@ -2107,6 +2107,30 @@ tc_h1_all_digits(PyObject *o)
     return n > 0;
 }
 
+/* tc_h1_parse_length(text) as a Py_ssize_t, read straight from the digits
+ * when there are at most 18 (no PyLong); -1 with ValueError, or
+ * OverflowError past PY_SSIZE_T_MAX. */
+static Py_ssize_t
+h1_length_value(PyObject *text)
+{
+    PyObject *big;
+    Py_ssize_t n, i, v = 0;
+    if (!tc_h1_all_digits(text) || PyUnicode_GET_LENGTH(text) > 18) {
+        big = tc_h1_parse_length(text);
+        if (big == NULL) {
+            return -1;
+        }
+        v = PyLong_AsSsize_t(big);
+        Py_DECREF(big);
+        return v;
+    }
+    n = PyUnicode_GET_LENGTH(text);
+    for (i = 0; i < n; i++) {
+        v = v * 10 + (PyUnicode_1BYTE_DATA(text)[i] - '0');
+    }
+    return v;
+}
+
 PyDoc_STRVAR(h1_write_headers_doc,
 "write_headers(start_line, headers, chunk=None)\n--\n\n"
 "Implements HTTPConnection.write_headers: serializes the response head (and\n"
@@ -2184,30 +2208,9 @@ h1_write_headers(tc_http1 *c, PyObject *const *args, Py_ssize_t nargs, PyObject 
         c->expected_remaining = 0;
     }
     else if (cl != NULL) {
-        Py_ssize_t len = PyUnicode_Check(cl) ? PyUnicode_GET_LENGTH(cl) : 0;
-        if (len > 0 && len <= 18 && tc_h1_all_digits(cl)) {
-            /* The usual case, without a PyLong: at most 18 digits fit. */
-            const Py_UCS1 *d = PyUnicode_1BYTE_DATA(cl);
-            Py_ssize_t i, v = 0;
-            for (i = 0; i < len; i++) {
-                v = v * 10 + (d[i] - '0');
-            }
-            c->expected_remaining = v;
-        }
-        else {
-            PyObject *n = tc_h1_parse_length(cl);
-            if (n == NULL) {
-                Py_DECREF(cl);
-                goto error;
-            }
-            c->expected_remaining = PyLong_AsSsize_t(n);
-            Py_DECREF(n);
-        }
+        c->expected_remaining = h1_length_value(cl);
         if (c->expected_remaining < 0) {
             Py_DECREF(cl);
-            if (!PyErr_Occurred()) {
-                PyErr_SetString(PyExc_ValueError, "negative Content-Length");
-            }
             goto error;
         }
     }
