@@ -33,8 +33,8 @@ sysdeps:
 	fi
 
 pydeps:
-	@$(PYTHON) -c 'import pytest, tornado, setuptools, wheel, pycurl; assert tornado.version == "6.5.2"' 2>/dev/null || \
-	    $(PIP) install -q --disable-pip-version-check "pytest>=7" "$(TORNADO_REFERENCE)" setuptools wheel pycurl
+	@$(PYTHON) -c 'import pytest, tornado, setuptools, wheel, pycurl, mypy; assert tornado.version == "6.5.2"' 2>/dev/null || \
+	    $(PIP) install -q --disable-pip-version-check "pytest>=7" "$(TORNADO_REFERENCE)" setuptools wheel pycurl mypy
 
 deps: sysdeps pydeps
 
@@ -104,7 +104,7 @@ debug: deps
 
 lint:
 	$(PYTHON) -m ruff check tornado_c tests benchmarks || true
-	$(PYTHON) -m mypy tornado_c || true
+	$(PYTHON) -m mypy tornado_c
 
 clean:
 	rm -rf build .reference tornado_c/*.so tornado_c.egg-info

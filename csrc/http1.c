@@ -2132,7 +2132,7 @@ h1_length_value(PyObject *text)
 }
 
 PyDoc_STRVAR(h1_write_headers_doc,
-"write_headers(start_line, headers, chunk=None)\n--\n\n"
+"write_headers($self, start_line, headers, chunk=None)\n--\n\n"
 "Implements HTTPConnection.write_headers: serializes the response head (and\n"
 "the first chunk) in one buffer and writes it.");
 
@@ -2277,7 +2277,7 @@ error:
 }
 
 PyDoc_STRVAR(h1_write_doc,
-"write(chunk)\n--\n\n"
+"write($self, chunk)\n--\n\n"
 "Implements HTTPConnection.write (chunked framing when the response is\n"
 "chunked).");
 
@@ -2306,7 +2306,7 @@ h1_write(tc_http1 *c, PyObject *chunk)
 }
 
 PyDoc_STRVAR(h1_finish_doc,
-"finish()\n--\n\n"
+"finish($self)\n--\n\n"
 "Implements HTTPConnection.finish: the response is complete.");
 
 static PyObject *
@@ -2375,7 +2375,7 @@ h1_init(tc_http1 *c, PyObject *args, PyObject *kwds)
 }
 
 PyDoc_STRVAR(h1_start_doc,
-"_start(stream, server, server_conn, done_future, chunk_size, max_header_size,\n"
+"_start($self, stream, server, server_conn, done_future, chunk_size, max_header_size,\n"
 "       max_body_size, header_timeout, body_timeout, no_keep_alive)\n--\n\n"
 "Attach to a native Stream and start serving requests to server.");
 
@@ -2425,7 +2425,7 @@ h1_start(tc_http1 *c, PyObject *args)
 }
 
 PyDoc_STRVAR(h1_set_dispatch_doc,
-"_set_dispatch(config)\n--\n\n"
+"_set_dispatch($self, config)\n--\n\n"
 "Make a Dispatch per request from config (see HTTPServer._native_dispatch)\n"
 "instead of calling the server's start_request; before _start.");
 
@@ -2447,7 +2447,7 @@ h1_set_dispatch(tc_http1 *c, PyObject *config)
 }
 
 PyDoc_STRVAR(h1_resume_doc,
-"_resume()\n--\n\n"
+"_resume($self)\n--\n\n"
 "Go on after an awaitable returned by the delegate has finished.");
 
 static PyObject *
@@ -2468,7 +2468,7 @@ h1_resume(tc_http1 *c, PyObject *Py_UNUSED(ignored))
 }
 
 PyDoc_STRVAR(h1_stream_closed_doc,
-"_stream_closed()\n--\n\n"
+"_stream_closed($self)\n--\n\n"
 "The stream has closed: tell the delegate and the server, once.  Returns\n"
 "(delegate_to_notify_or_None, close_callback_or_None, first_time).");
 
@@ -2501,7 +2501,7 @@ h1_stream_closed(tc_http1 *c, PyObject *Py_UNUSED(ignored))
 }
 
 PyDoc_STRVAR(h1_release_doc,
-"_release()\n--\n\n"
+"_release($self)\n--\n\n"
 "Stop serving (detach or fallback): the stream keeps its buffered input.");
 
 static PyObject *
@@ -2636,12 +2636,12 @@ static PyMethodDef h1_methods[] = {
     {"write", (PyCFunction)h1_write, METH_O, h1_write_doc},
     {"finish", (PyCFunction)h1_finish, METH_NOARGS, h1_finish_doc},
     {"set_close_callback", (PyCFunction)h1_set_close_callback, METH_O,
-     "set_close_callback(callback)\n--\n\nRun callback if the connection closes "
+     "set_close_callback($self, callback)\n--\n\nRun callback if the connection closes "
      "while the current request is in progress."},
     {"set_body_timeout", (PyCFunction)h1_set_body_timeout, METH_O,
-     "set_body_timeout(timeout)\n--\n\nBody timeout for the current request."},
+     "set_body_timeout($self, timeout)\n--\n\nBody timeout for the current request."},
     {"set_max_body_size", (PyCFunction)h1_set_max_body_size, METH_O,
-     "set_max_body_size(max_body_size)\n--\n\nBody size limit for the current request."},
+     "set_max_body_size($self, max_body_size)\n--\n\nBody size limit for the current request."},
     {"_start", (PyCFunction)h1_start, METH_VARARGS, h1_start_doc},
     {"_set_dispatch", (PyCFunction)h1_set_dispatch, METH_O, h1_set_dispatch_doc},
     {"_resume", (PyCFunction)h1_resume, METH_NOARGS, h1_resume_doc},

@@ -861,7 +861,7 @@ static const tc_stream_proto hc_proto = {hc_on_data, hc_on_drain, NULL, NULL, NU
 /* -------------------------------------------------------- Python methods */
 
 PyDoc_STRVAR(hc_read_doc,
-"_read(native_stream, delegate, future, chunk_size, max_header_size, is_head)\n--\n\n"
+"_read($self, native_stream, delegate, future, chunk_size, max_header_size, is_head)\n--\n\n"
 "Read one response from the native Stream for delegate; future gets the\n"
 "outcome.");
 
@@ -914,7 +914,7 @@ hc_read(tc_h1client *c, PyObject *const *args, Py_ssize_t nargs)
 }
 
 PyDoc_STRVAR(hc_resume_doc,
-"_resume()\n--\n\n"
+"_resume($self)\n--\n\n"
 "Go on after an awaitable returned by the delegate has finished.");
 
 static PyObject *
@@ -934,7 +934,7 @@ hc_resume(tc_h1client *c, PyObject *Py_UNUSED(ignored))
 }
 
 PyDoc_STRVAR(hc_fail_doc,
-"_fail(exc)\n--\n\n"
+"_fail($self, exc)\n--\n\n"
 "An awaitable returned by the delegate failed with exc.");
 
 static PyObject *
@@ -947,7 +947,7 @@ hc_fail_method(tc_h1client *c, PyObject *exc)
 }
 
 PyDoc_STRVAR(hc_stream_closed_doc,
-"_stream_closed()\n--\n\n"
+"_stream_closed($self)\n--\n\n"
 "The stream has closed: what is buffered is still read, then the read fails.");
 
 static PyObject *
@@ -965,7 +965,7 @@ hc_stream_closed(tc_h1client *c, PyObject *Py_UNUSED(ignored))
 }
 
 PyDoc_STRVAR(hc_abandon_doc,
-"_abandon()\n--\n\n"
+"_abandon($self)\n--\n\n"
 "Stop the read (its body timeout ran out): returns (delegate, delegate_open,\n"
 "future), or None when no read runs.");
 
@@ -984,7 +984,7 @@ hc_abandon(tc_h1client *c, PyObject *Py_UNUSED(ignored))
 }
 
 PyDoc_STRVAR(hc_unhook_doc,
-"_unhook()\n--\n\n"
+"_unhook($self)\n--\n\n"
 "Stop being the stream's protocol (the stream is being detached).");
 
 static PyObject *
@@ -995,7 +995,7 @@ hc_unhook_method(tc_h1client *c, PyObject *Py_UNUSED(ignored))
 }
 
 PyDoc_STRVAR(hc_format_chunk_doc,
-"_format_chunk(chunk)\n--\n\n"
+"_format_chunk($self, chunk)\n--\n\n"
 "A request body chunk as it goes on the wire (HTTP1Connection._format_chunk):\n"
 "counted against the declared Content-Length, framed when the body is chunked.");
 

@@ -1146,19 +1146,19 @@ static PyGetSetDef loop_getset[] = {
 };
 
 PyDoc_STRVAR(call_soon_doc,
-"call_soon(callback, *args, context=None)\n--\n\n"
+"call_soon($self, callback, *args, context=None)\n--\n\n"
 "Arrange for callback(*args) to be called in the next loop iteration.");
 PyDoc_STRVAR(call_soon_threadsafe_doc,
-"call_soon_threadsafe(callback, *args, context=None)\n--\n\n"
+"call_soon_threadsafe($self, callback, *args, context=None)\n--\n\n"
 "Like call_soon(), but safe to call from any thread; wakes the loop.");
 PyDoc_STRVAR(call_later_doc,
-"call_later(delay, callback, *args, context=None)\n--\n\n"
+"call_later($self, delay, callback, *args, context=None)\n--\n\n"
 "Arrange for callback(*args) to be called after delay seconds.");
 PyDoc_STRVAR(call_at_doc,
-"call_at(when, callback, *args, context=None)\n--\n\n"
+"call_at($self, when, callback, *args, context=None)\n--\n\n"
 "Arrange for callback(*args) to be called at loop time when.");
 PyDoc_STRVAR(time_doc,
-"time()\n--\n\n"
+"time($self)\n--\n\n"
 "Return the loop's time (the time.monotonic() clock).");
 
 static PyMethodDef loop_methods[] = {
@@ -1172,7 +1172,7 @@ static PyMethodDef loop_methods[] = {
      METH_FASTCALL | METH_KEYWORDS, call_at_doc},
     {"time", (PyCFunction)loop_time, METH_NOARGS, time_doc},
     {"get_debug", (PyCFunction)loop_get_debug, METH_NOARGS,
-     PyDoc_STR("get_debug()\n--\n\nWhether the loop is in debug mode.")},
+     PyDoc_STR("get_debug($self)\n--\n\nWhether the loop is in debug mode.")},
     {"_eager_task", (PyCFunction)(void (*)(void))loop_eager_task, METH_FASTCALL,
      PyDoc_STR("_eager_task(task_class, coro[, on_failure]): a Task whose first step has run.")},
     {"_run_once", (PyCFunction)loop_run_once, METH_NOARGS,

@@ -913,7 +913,7 @@ stream_parse_max(PyObject *o)
 }
 
 PyDoc_STRVAR(read_until_doc,
-"read_until(future, delimiter, max_bytes)\n--\n\n"
+"read_until($self, future, delimiter, max_bytes)\n--\n\n"
 "Resolve future with the bytes up to and including delimiter.  Returns 1 if\n"
 "resolved now, 0 if pending, 2 if the stream is closed, 3 if unsatisfiable\n"
 "(already reported through on_event).");
@@ -993,7 +993,7 @@ stream_is_header_regex(tc_stream *s, PyObject *regex)
 }
 
 PyDoc_STRVAR(read_until_regex_doc,
-"read_until_regex(future, regex, max_bytes)\n--\n\n"
+"read_until_regex($self, future, regex, max_bytes)\n--\n\n"
 "Resolve future with the bytes up to the end of the first match of the\n"
 "compiled bytes regex.  Returns as read_until().");
 
@@ -1009,7 +1009,7 @@ stream_read_until_regex(tc_stream *s, PyObject *const *args, Py_ssize_t nargs)
 }
 
 PyDoc_STRVAR(read_bytes_doc,
-"read_bytes(future, num_bytes, partial)\n--\n\n"
+"read_bytes($self, future, num_bytes, partial)\n--\n\n"
 "Resolve future with num_bytes bytes (with partial, with whatever is\n"
 "available once anything is).  Returns as read_until().");
 
@@ -1050,7 +1050,7 @@ stream_read_bytes(tc_stream *s, PyObject *const *args, Py_ssize_t nargs)
 }
 
 PyDoc_STRVAR(read_into_doc,
-"read_into(future, buffer, partial)\n--\n\n"
+"read_into($self, future, buffer, partial)\n--\n\n"
 "Fill the writable buffer; resolve future with the number of bytes written\n"
 "(with partial, as soon as any are).  Returns as read_until().");
 
@@ -1093,7 +1093,7 @@ stream_read_into(tc_stream *s, PyObject *const *args, Py_ssize_t nargs)
 }
 
 PyDoc_STRVAR(read_until_close_doc,
-"read_until_close(future)\n--\n\n"
+"read_until_close($self, future)\n--\n\n"
 "Resolve future with everything up to the end of the stream.");
 
 static PyObject *
@@ -1103,7 +1103,7 @@ stream_read_until_close(tc_stream *s, PyObject *fut)
 }
 
 PyDoc_STRVAR(cancel_read_doc,
-"cancel_read()\n--\n\n"
+"cancel_read($self)\n--\n\n"
 "Forget the pending read (its future is left to the caller).");
 
 static PyObject *
@@ -1114,7 +1114,7 @@ stream_cancel_read(tc_stream *s, PyObject *Py_UNUSED(ignored))
 }
 
 PyDoc_STRVAR(take_buffer_doc,
-"take_buffer(n=-1)\n--\n\n"
+"take_buffer($self, n=-1)\n--\n\n"
 "Remove and return up to n buffered bytes (all of them by default).");
 
 static PyObject *
@@ -1134,7 +1134,7 @@ stream_take_buffer(tc_stream *s, PyObject *const *args, Py_ssize_t nargs)
 }
 
 PyDoc_STRVAR(take_error_doc,
-"take_error()\n--\n\n"
+"take_error($self)\n--\n\n"
 "Return (and forget) the OSError of the last READ_ERROR result, or None.");
 
 static PyObject *
@@ -1145,7 +1145,7 @@ stream_take_error(tc_stream *s, PyObject *Py_UNUSED(ignored))
     return e != NULL ? e : Py_NewRef(Py_None);
 }
 
-PyDoc_STRVAR(peek_doc, "peek()\n--\n\nReturn the buffered bytes without consuming them.");
+PyDoc_STRVAR(peek_doc, "peek($self)\n--\n\nReturn the buffered bytes without consuming them.");
 
 static PyObject *
 stream_peek(tc_stream *s, PyObject *Py_UNUSED(ignored))
@@ -1209,7 +1209,7 @@ stream_on_connect(uv_connect_t *req, int status)
 }
 
 PyDoc_STRVAR(connect_doc,
-"connect(family, host, port, flowinfo=0, scope_id=0)\n--\n\n"
+"connect($self, family, host, port, flowinfo=0, scope_id=0)\n--\n\n"
 "Connect the stream's unconnected TCP socket to a numeric address (family\n"
 "AF_INET or AF_INET6).  The outcome comes as on_event(CONNECT, status):\n"
 "0, or a negative libuv error code.  An immediate failure raises OSError.\n"
@@ -1276,7 +1276,7 @@ stream_connect(tc_stream *s, PyObject *args)
 }
 
 PyDoc_STRVAR(write_doc,
-"write(data)\n--\n\n"
+"write($self, data)\n--\n\n"
 "Write a bytes-like object: as much as possible now, the rest queued.\n"
 "Returns the number of bytes still queued on the stream afterwards; when\n"
 "it reaches zero again on_event(DRAIN) is called.");
@@ -1512,7 +1512,7 @@ stream_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 }
 
 PyDoc_STRVAR(close_doc,
-"close()\n--\n\n"
+"close($self)\n--\n\n"
 "Close the libuv handle and its fd (the caller's fd stays open).  A pending\n"
 "read the buffer satisfies is resolved; any other pending read is dropped.\n"
 "Buffered data can still be read afterwards.");

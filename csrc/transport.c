@@ -547,7 +547,7 @@ static const tc_stream_proto tr_proto = {
 /* ------------------------------------------------------------- methods */
 
 PyDoc_STRVAR(write_doc,
-"write(data)\n--\n\n"
+"write($self, data)\n--\n\n"
 "Write bytes, bytearray or memoryview data without blocking: what the\n"
 "socket does not take now is queued (get_write_buffer_size()).");
 
@@ -653,7 +653,7 @@ tr_write(tc_transport *t, PyObject *data)
 }
 
 PyDoc_STRVAR(writelines_doc,
-"writelines(list_of_data)\n--\n\n"
+"writelines($self, list_of_data)\n--\n\n"
 "Write the concatenation of an iterable of bytes-like objects.");
 
 static PyObject *
@@ -694,7 +694,7 @@ tr_can_write_eof(tc_transport *t, PyObject *Py_UNUSED(ignored))
 }
 
 PyDoc_STRVAR(close_doc,
-"close()\n--\n\n"
+"close($self)\n--\n\n"
 "Close the transport: no more data is received; queued data is written,\n"
 "then the connection is closed and protocol.connection_lost(None) is\n"
 "called (from the event loop).");
@@ -709,7 +709,7 @@ tr_close_meth(tc_transport *t, PyObject *Py_UNUSED(ignored))
 }
 
 PyDoc_STRVAR(abort_doc,
-"abort()\n--\n\n"
+"abort($self)\n--\n\n"
 "Close the transport now, dropping unsent data; connection_lost(None)\n"
 "follows from the event loop.");
 
@@ -884,7 +884,7 @@ tr_limit_arg(PyObject *o, Py_ssize_t *out, int *given)
 }
 
 PyDoc_STRVAR(set_write_buffer_limits_doc,
-"set_write_buffer_limits(high=None, low=None)\n--\n\n"
+"set_write_buffer_limits($self, high=None, low=None)\n--\n\n"
 "Set the high- and low-water marks of the write buffer (defaults: 64 KiB\n"
 "and a quarter of high); pause_writing() is called above high and\n"
 "resume_writing() once the buffer is back down to low.");
@@ -933,7 +933,7 @@ tr_get_write_buffer_size(tc_transport *t, PyObject *Py_UNUSED(ignored))
 }
 
 PyDoc_STRVAR(get_extra_info_doc,
-"get_extra_info(name, default=None)\n--\n\n"
+"get_extra_info($self, name, default=None)\n--\n\n"
 "'socket' (an asyncio TransportSocket), 'sockname', 'peername', and\n"
 "whatever else the transport was created with.");
 

@@ -2,8 +2,12 @@
 
 import asyncio
 from contextvars import Context
-from typing import Any, Callable, Dict, Iterable, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Optional, Tuple, Union, final
 
+# C types that cannot share a subclass with another C layout (PEP 800).
+from typing_extensions import disjoint_base
+
+@disjoint_base
 class Handle:
     """A callback scheduled on the native loop (asyncio.Handle's interface)."""
 
@@ -17,6 +21,7 @@ class Handle:
     def get_context(self) -> Context: ...
     def _run(self) -> None: ...
 
+@final
 class TimerHandle(Handle):
     """A callback scheduled for a time (asyncio.TimerHandle's interface)."""
 
@@ -26,6 +31,7 @@ class TimerHandle(Handle):
 
 _FileLike = Union[int, Any]
 
+@disjoint_base
 class LoopBase:
     """The native core of tornado_c.Loop: ready queue, timers, fd watching."""
 
@@ -55,6 +61,7 @@ class LoopBase:
         context: Optional[Context] = None,
     ) -> TimerHandle: ...
     def time(self) -> float: ...
+    def get_debug(self) -> bool: ...
     def _run_once(self) -> None: ...
     def _add_reader(self, fd: _FileLike, callback: Callable[..., Any], *args: Any) -> Handle: ...
     def _add_writer(self, fd: _FileLike, callback: Callable[..., Any], *args: Any) -> Handle: ...
@@ -83,6 +90,7 @@ READ_FAILED: int
 READ_FULL: int
 READ_ERROR: int
 
+@final
 class Stream:
     """The native engine under IOStream: a libuv TCP or pipe handle on a
     duplicate of the given fd, a read buffer and a write queue."""
@@ -106,13 +114,13 @@ class Stream:
         max_buffer_size: int = ...,
         read_chunk_size: int = ...,
     ) -> "Stream": ...
-    def read_until(self, future: Any, delimiter: bytes, max_bytes: Optional[int] = ...) -> int: ...
-    def read_until_regex(self, future: Any, regex: Any, max_bytes: Optional[int] = ...) -> int: ...
-    def read_bytes(self, future: Any, num_bytes: int, partial: bool = ...) -> int: ...
-    def read_into(self, future: Any, buf: Any, partial: bool = ...) -> int: ...
+    def read_until(self, future: Any, delimiter: bytes, max_bytes: Optional[int]) -> int: ...
+    def read_until_regex(self, future: Any, regex: Any, max_bytes: Optional[int]) -> int: ...
+    def read_bytes(self, future: Any, num_bytes: int, partial: bool) -> int: ...
+    def read_into(self, future: Any, buffer: Any, partial: bool) -> int: ...
     def read_until_close(self, future: Any) -> int: ...
     def cancel_read(self) -> None: ...
-    def take_buffer(self, *args: Any) -> bytes: ...
+    def take_buffer(self, n: Optional[int] = ...) -> bytes: ...
     def peek(self) -> bytes: ...
     def take_error(self) -> Optional[BaseException]: ...
     def write(self, data: Any) -> int: ...
@@ -123,6 +131,7 @@ class Stream:
     ) -> Any: ...
     def fileno(self) -> int: ...
 
+@disjoint_base
 class Transport(asyncio.Transport):
     """An asyncio stream transport on a native Stream (csrc/transport.c); the
     loop makes the Python subclass tornado_c._transport.SocketTransport."""
@@ -143,7 +152,14 @@ class Transport(asyncio.Transport):
         extra: Dict[str, Any],
         server: Any = ...,
     ) -> "Transport": ...
-    def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+    def __init__(
+        self,
+        loop: LoopBase,
+        stream: Stream,
+        protocol: asyncio.BaseProtocol,
+        extra: Dict[str, Any],
+        server: Any = ...,
+    ) -> None: ...
     def write(self, data: Union[bytes, bytearray, memoryview]) -> None: ...
     def writelines(self, list_of_data: Iterable[Union[bytes, bytearray, memoryview]]) -> None: ...
     def write_eof(self) -> None: ...
@@ -167,12 +183,14 @@ class Transport(asyncio.Transport):
     def _force_close(self, exc: Optional[BaseException]) -> None: ...
     def _call_connection_lost(self, exc: Optional[BaseException]) -> None: ...
 
+@disjoint_base
 class HTTP1Conn:
     """The native server side of an HTTP/1.x connection (csrc/http1.c); the
     Python subclass is http1connection._NativeHTTP1Connection."""
 
     no_keep_alive: bool
     _native_stream: Optional[Stream]
+    def __init__(self, *args: Any, **kwargs: Any) -> None: ...
     def write_headers(self, start_line: Any, headers: Any, chunk: Optional[bytes] = ...) -> Any: ...
     def write(self, chunk: bytes) -> Any: ...
     def finish(self) -> None: ...
@@ -198,14 +216,15 @@ class HTTP1Conn:
     def _release(self) -> None: ...
 
 def http1_setup(
-    headers_class: type,
-    start_line_class: type,
-    input_error: type,
-    output_error: type,
-    response_start_line_class: Optional[type] = None,
+    HTTPHeaders: type,
+    RequestStartLine: type,
+    HTTPInputError: type,
+    HTTPOutputError: type,
+    ResponseStartLine: Optional[type] = None,
 ) -> None:
     """Give HTTP1Conn and HTTP1Client the Python classes they build and raise."""
 
+@disjoint_base
 class HTTP1Client:
     """The native client side of an HTTP/1.x connection (csrc/http1client.c);
     the Python subclass is http1connection._NativeHTTP1ClientConnection."""
@@ -245,6 +264,7 @@ def xhtml_escape(value: Any) -> str:
 def _json_encode(value: Any) -> Any:
     """json.dumps(value) with "</" as "<\\/" for plain JSON data, else NotImplemented."""
 
+@final
 class Dispatch:
     """The per-request delegate an HTTP1Conn makes for a plain request callback
     or a router (csrc/dispatch.c; see HTTPServer._native_dispatch)."""
@@ -273,7 +293,7 @@ def _http_date(seconds: Any) -> Optional[str]:
     """email.utils.formatdate(seconds, usegmt=True) for an int or float in
     datetime's range; None otherwise."""
 
-def _timegm(fields: Any) -> Optional[int]:
+def _timegm(time_tuple: Any) -> Optional[int]:
     """calendar.timegm(fields) for a tuple of ints with a valid year and month;
     None otherwise."""
 

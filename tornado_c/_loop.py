@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import selectors
 import signal
+import socket
 import sys
 import threading
 from asyncio import events, sslproto, unix_events
-from typing import Any, NamedTuple, Optional
+from typing import Any, Dict, NamedTuple, Optional, cast
 
 from tornado_c import _core, _transport
 
@@ -73,8 +75,12 @@ class Loop(_core.LoopBase, unix_events.SelectorEventLoop):  # type: ignore[misc]
     `EventLoopPolicy`.
     """
 
+    # Set by asyncio's unix selector loop (not in its type stubs).
+    _csock: socket.socket
+    _signal_handlers: Dict[int, Any]
+
     def __init__(self) -> None:
-        super().__init__(selector=_WatcherView(self))
+        super().__init__(selector=cast(selectors.BaseSelector, _WatcherView(self)))
         # asyncio's base __init__ gave these to its own pure-Python queues;
         # the C core keeps the real ones.
         self._ready: collections.deque = collections.deque()
@@ -226,9 +232,8 @@ def _format_handle(handle: Any) -> str:
     cb = getattr(handle, "_callback", None)
     task = getattr(cb, "__self__", None)
     if isinstance(task, asyncio.Task):
-        return f"{handle!r} created at {task._source_traceback!r}" if getattr(
-            task, "_source_traceback", None
-        ) else repr(task)
+        created = getattr(task, "_source_traceback", None)
+        return f"{handle!r} created at {created!r}" if created else repr(task)
     return repr(handle)
 
 

@@ -80,7 +80,7 @@ class _ExceptionLoggingContext:
         tb: types.TracebackType,
     ) -> None:
         if value is not None and not isinstance(value, httputil.HTTPInputError):
-            self.logger.error("Uncaught exception", exc_info=(typ, value, tb))
+            self.logger.error("Uncaught exception", exc_info=(type(value), value, tb))
             raise _QuietException
         return None
 

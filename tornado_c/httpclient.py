@@ -630,9 +630,9 @@ def main() -> None:
             response = client.fetch(target, **settings)
         except HTTPError as err:
             # Error statuses still come with a response worth showing.
-            response = err.response
-            if response is None:
+            if err.response is None:
                 raise
+            response = err.response
         if options.print_headers:
             print(response.headers)
         text = native_str(response.body) if options.print_body else None

@@ -125,6 +125,9 @@ class IOLoop(Configurable):
     # the garbage collector cannot drop them while they are pending.
     _pending_tasks: Set["Future[Any]"] = set()
 
+    # The asyncio loop this IOLoop wraps (set by BaseAsyncIOLoop.initialize).
+    asyncio_loop: asyncio.AbstractEventLoop
+
     @classmethod
     def configure(
         cls, impl: "Union[None, str, Type[Configurable]]", **kwargs: Any

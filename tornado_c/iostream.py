@@ -261,6 +261,8 @@ class BaseIOStream:
     # serves everything else (SSL, pipes, other loops, subclasses that
     # override the fd primitives).
     _native: Any = None
+    # The loop the engine runs on (a _core.LoopBase; set with _native).
+    _native_loop: Any
 
     # The state of a new stream.  These are class attributes so that an
     # instance stores only what it changes (an idle connection on the native

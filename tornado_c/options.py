@@ -373,11 +373,15 @@ class _Option:
     ) -> None:
         if type is None:
             raise ValueError("type must not be None")
-        vars(self).update(
-            name=name, type=type, help=help, metavar=metavar, multiple=multiple,
-            file_name=file_name, group_name=group_name, callback=callback,
-            default=[] if (multiple and default is None) else default,
-        )
+        self.name = name
+        self.type = type
+        self.help = help
+        self.metavar = metavar
+        self.multiple = multiple
+        self.file_name = file_name
+        self.group_name = group_name
+        self.callback = callback
+        self.default = [] if (multiple and default is None) else default
         self._value: Any = _Option.UNSET
 
     def value(self) -> Any:

@@ -146,10 +146,11 @@ def fork_processes(
     restarts = 0
     while workers:
         pid, status = os.wait()
-        slot = workers.pop(pid, None)
-        if slot is None:
+        known = workers.pop(pid, None)
+        if known is None:
             # Not one of ours (e.g. a grandchild reparented to us).
             continue
+        slot = known
         trouble = _abnormal_exit(status)
         if trouble is None:
             gen_log.info("child %d (pid %d) exited normally", slot, pid)

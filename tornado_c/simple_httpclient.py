@@ -792,7 +792,9 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             stream.close()
             return
         stream.set_close_callback(None)
-        self.client._keep_idle_stream(self._pool_key, stream)
+        key = self._pool_key
+        assert key is not None  # _pool_stream is only set with a key
+        self.client._keep_idle_stream(key, stream)
 
     def data_received(self, chunk: bytes) -> None:
         if self._should_follow_redirect():

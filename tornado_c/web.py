@@ -207,6 +207,12 @@ class RequestHandler:
     path_args: List[str] = None  # type: ignore
     path_kwargs: Dict[str, str] = None  # type: ignore
 
+    # Made on first use (so absent until then): the cookies set by this
+    # response, and the XSRF token in its masked and raw forms.
+    _new_cookie: http.cookies.SimpleCookie
+    _xsrf_token: bytes
+    _raw_xsrf_token: Tuple[Optional[int], bytes, float]
+
     def __init__(
         self,
         application: Application,
@@ -1566,13 +1572,12 @@ class Application(ReversibleRouter):
     ) -> None:
         self.settings = settings
         self.default_host = default_host
+        self.transforms: List[Type[OutputTransform]]
         if transforms is not None:
             self.transforms = transforms
         else:
             compress = settings.get("compress_response") or settings.get("gzip")
-            self.transforms: List[Type[OutputTransform]] = (
-                [GZipContentEncoding] if compress else []
-            )
+            self.transforms = [GZipContentEncoding] if compress else []
         self.ui_methods: Dict[str, Callable[..., str]] = {}
         builtin_modules = dict(linkify=_linkify, xsrf_form_html=_xsrf_form_html, Template=TemplateModule)
         self.ui_modules: Dict[str, Type[UIModule]] = builtin_modules  # type: ignore[assignment]
@@ -1624,10 +1629,10 @@ class Application(ReversibleRouter):
         keyword to the `.HTTPServer` constructor.  Returns the server.
         """
         server = HTTPServer(self, **kwargs)
-        listen_options = dict(
-            address=address, family=family, backlog=backlog, flags=flags, reuse_port=reuse_port
+        server.listen(
+            port, address=address, family=family, backlog=backlog, flags=flags,
+            reuse_port=reuse_port,
         )
-        server.listen(port, **listen_options)
         return server
 
     def add_handlers(self, host_pattern: str, host_handlers: _RuleList) -> None:
@@ -1982,6 +1987,8 @@ class StaticFileHandler(RequestHandler):
     CACHE_MAX_AGE = 86400 * 365 * 10  # 10 years
 
     _static_hashes: Dict[str, Optional[str]] = {}
+    # The served file's stat, made on first use.
+    _stat_result: os.stat_result
     _lock = threading.Lock()  # protects _static_hashes
 
     def initialize(self, path: str, default_filename: Optional[str] = None) -> None:
@@ -2021,7 +2028,10 @@ class StaticFileHandler(RequestHandler):
         if not include_body:
             assert self.request.method == "HEAD"
             return
-        body = self.get_content(self.absolute_path, start, end)
+        # (Read again: a hook may have changed it, as in Tornado.)
+        source = self.absolute_path
+        assert source is not None
+        body = self.get_content(source, start, end)
         pieces = [body] if isinstance(body, bytes) else body
         for piece in pieces:
             try:
@@ -2599,7 +2609,7 @@ def create_signed_value(
     stamp = b"%d" % int(now)
     payload = base64.b64encode(utf8(value))
     if fmt == 2:
-        fields = [str(key_version or 0), stamp, name, payload]
+        fields: List[Union[str, bytes]] = [str(key_version or 0), stamp, name, payload]
         body = b"2|" + b"".join(_length_prefixed(f) + b"|" for f in fields)
         if isinstance(secret, dict):
             assert key_version is not None, "Key version must be set when sign key dict is used"
