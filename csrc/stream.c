@@ -465,12 +465,26 @@ static void stream_on_read(uv_stream_t *uvs, ssize_t nread, const uv_buf_t *buf)
  * when a close callback wants to hear of a peer close — while idle with an
  * empty buffer.  Otherwise data stays in the kernel (start_tls relies on
  * that), and a buffer past max_buffer_size pauses reading. */
+static inline int
+stream_wants_input(tc_stream *s)
+{
+    return s->uvs != NULL && !s->eof && s->rbuf.len <= s->max_buffer_size &&
+           (s->read_mode != RM_NONE || (s->proto != NULL && s->proto_read) ||
+            (s->watch_close && s->rbuf.len == 0));
+}
+
+/* Starts libuv reading when the stream wants input.  Stopping is lazy: a
+ * stream that no longer wants input stays registered, and when the socket
+ * next turns readable stream_on_alloc refuses the input (libuv reports
+ * UV_ENOBUFS without reading) and stream_on_read stops reading then.  Read
+ * and answer (an echo, a request and its reply) wants input again before
+ * the socket is readable, and each uv_read_stop / uv_read_start pair would
+ * cost two epoll_ctl calls (libuv re-adds the fd, gets EEXIST, modifies).
+ * Nothing is read without a reader either way. */
 static int
 stream_update_reading(tc_stream *s)
 {
-    int want = s->uvs != NULL && !s->eof && s->rbuf.len <= s->max_buffer_size &&
-               (s->read_mode != RM_NONE || (s->proto != NULL && s->proto_read) ||
-                (s->watch_close && s->rbuf.len == 0));
+    int want = stream_wants_input(s);
     int rc;
     if (want && !s->reading) {
         rc = uv_read_start(s->uvs, stream_on_alloc, stream_on_read);
@@ -490,13 +504,24 @@ stream_update_reading(tc_stream *s)
             s->rooted = 1;
         }
     }
-    else if (!want && s->reading) {
+    else if (!want && s->reading && (s->uvs == NULL || s->eof)) {
+        /* The end of the input (or of the handle): no lazy stop. */
         if (s->uvs != NULL) {
             uv_read_stop(s->uvs);
         }
         s->reading = 0;
     }
     return 0;
+}
+
+/* The lazy stop of stream_update_reading, once libuv offers input. */
+static void
+stream_stop_reading(tc_stream *s)
+{
+    if (s->uvs != NULL) {
+        uv_read_stop(s->uvs);
+    }
+    s->reading = 0;
 }
 
 static inline Py_ssize_t
@@ -521,6 +546,13 @@ stream_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     tc_loop *loop = (tc_loop *)h->loop->data;
     tc_stream *s = (tc_stream *)h->data;
     (void)suggested;
+    if (s != NULL && !stream_wants_input(s)) {
+        /* Nobody reads now: leave the data in the kernel (libuv reports
+         * UV_ENOBUFS and stream_on_read stops reading). */
+        buf->base = NULL;
+        buf->len = 0;
+        return;
+    }
     if (s != NULL && stream_direct_read_ok(s)) {
         PyObject *target;
         tc_loop_ensure_gil(loop);
@@ -616,6 +648,10 @@ stream_on_read(uv_stream_t *uvs, ssize_t nread, const uv_buf_t *buf)
         return; /* orphaned: the Stream object is gone */
     }
     tc_loop_ensure_gil(s->loop);
+    if (nread == UV_ENOBUFS && buf->len == 0 && !stream_wants_input(s)) {
+        stream_stop_reading(s); /* the lazy stop (see stream_update_reading) */
+        return;
+    }
     Py_INCREF(s);
     if (s->direct != NULL && buf->base == PyBytes_AS_STRING(s->direct)) {
         PyObject *direct = s->direct;

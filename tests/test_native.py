@@ -220,6 +220,41 @@ def test_stream_reads(native_loop: Any) -> None:
     b.close()
 
 
+def test_stream_leaves_unrequested_input_in_the_kernel(native_loop: Any) -> None:
+    # As Tornado's IOStream, the socket is only read for a pending read: what
+    # arrives between reads stays in the kernel (start_tls depends on it),
+    # also now that reading stops lazily, when the input shows up.
+    loop = native_loop
+    s, a, b, events = make_stream(loop)
+
+    async def main() -> List[Any]:
+        out: List[Any] = []
+        for round_ in range(3):
+            f = loop.create_future()
+            s.read_bytes(f, 5, True)
+            b.send(b"ping%d" % round_)
+            out.append(await f)
+            # No read pending: this must not leave the kernel.
+            b.send(b"later%d" % round_)
+            for _ in range(5):
+                await asyncio.sleep(0.005)
+            out.append(s.read_buffer_size)
+            # Taken straight from the socket, the stream had none of it.
+            out.append(a.recv(100))
+        f = loop.create_future()
+        s.read_bytes(f, 100, True)
+        b.send(b"last")
+        out.append(await f)
+        return out
+
+    assert loop.run_until_complete(main()) == [
+        b"ping0", 0, b"later0", b"ping1", 0, b"later1", b"ping2", 0, b"later2", b"last"]
+    assert events == []
+    s.close()
+    a.close()
+    b.close()
+
+
 def test_stream_read_byte_by_byte(native_loop: Any) -> None:
     loop = native_loop
     s, a, b, events = make_stream(loop)
