@@ -58,11 +58,13 @@ build: deps $(EXT)
 run: build
 	$(PYTHON) examples/app.py
 
-# The raw C libuv+llhttp server: the benchmarks' ceiling and the client
-# benchmark's target (its smoke test runs in `make test`).
+# The raw C servers: the benchmarks' ceilings (libuv+llhttp HTTP, also the
+# client benchmark's target; libuv TCP echo).  Their smoke tests run in
+# `make test`.
 RAW_SERVER := benchmarks/raw_server/hello_server
+RAW_ECHO := benchmarks/raw_server/echo_server
 
-test: build $(RAW_SERVER)
+test: build $(RAW_SERVER) $(RAW_ECHO)
 	$(PYTHON) -m pytest -q $(PYTEST_ARGS) tests
 
 # --- conformance, benchmarks, sanitizers ---------------------------------------
@@ -78,7 +80,11 @@ conformance: build .reference/tornado/test/__init__.py
 $(RAW_SERVER): benchmarks/raw_server/hello_server.c $(EXT)
 	$(CC) -O2 -o $@ $< build/llhttp/*.c -Ibuild/llhttp $$(pkg-config --cflags --libs libuv)
 
-bench: build $(RAW_SERVER)
+# The raw C TCP echo server (the TCP benchmark's ceiling).
+$(RAW_ECHO): benchmarks/raw_server/echo_server.c
+	$(CC) -O2 -o $@ $< $$(pkg-config --cflags --libs libuv)
+
+bench: build $(RAW_SERVER) $(RAW_ECHO)
 	$(PYTHON) benchmarks/bench_loop.py --out-dir benchmarks/results
 
 # ASan+UBSan: the instrumented extension is built into build/asan (next to a

@@ -8,8 +8,10 @@ A second one (benchmarks/apps/asyncio_echo.py, written against asyncio's API:
 an ``asyncio.Protocol``, and ``start_server`` streams in line mode) is run on
 asyncio's own loop (impl ``asyncio``) and on tornado_c's native loop with its
 native transports (impl ``asyncio_c``).  Each tornado_c figure is compared with
-its own reference (tornado_c with Tornado, asyncio_c with asyncio).  The load
-generator is this
+its own reference (tornado_c with Tornado, asyncio_c with asyncio).  The
+ceiling is benchmarks/raw_server/echo_server (impl ``raw``: a libuv echo server
+in C, no Python), and the table gives each server's figure as a share of it.
+The load generator is this
 same file run as a separate process (``--client ...``): plain sockets and
 ``select.epoll`` on the standard library only, the same client for both
 servers.  The server is pinned to core 0 and the client to core 1 (when
@@ -36,7 +38,7 @@ the client, and the table says so.
 
 Usage: python benchmarks/bench_tcp.py [--runs 3] [--duration 5] [--bulk-mib 256]
                                       [--idle 5000] [--workloads rt,line,bulk,idle]
-                                      [--impls tornado,tornado_c,asyncio,asyncio_c]
+                                      [--impls tornado,tornado_c,asyncio,asyncio_c,raw]
                                       [--json FILE] [--out-dir DIR] [--quick]
 """
 
@@ -62,7 +64,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 APP = os.path.join(HERE, "apps", "echo_server.py")
 ASYNCIO_APP = os.path.join(HERE, "apps", "asyncio_echo.py")
-IMPLS = ("tornado", "tornado_c", "asyncio", "asyncio_c")
+RAW_ECHO = os.path.join(HERE, "raw_server", "echo_server")
+IMPLS = ("tornado", "tornado_c", "asyncio", "asyncio_c", "raw")
 # The reference each implementation is compared with.
 REFERENCE = {"tornado_c": "tornado", "asyncio_c": "asyncio"}
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -537,12 +540,13 @@ class Server:
         cmd = [sys.executable]
         if impl == "tornado_c":
             cmd += ["-m", "tornado_c"]
-        if impl.startswith("asyncio"):
+        if impl == "raw":
+            cmd = [RAW_ECHO, str(self.port), mode]
+        elif impl.startswith("asyncio"):
             loop = "tornado_c" if impl == "asyncio_c" else "asyncio"
-            cmd += [ASYNCIO_APP, "--loop", loop]
+            cmd += [ASYNCIO_APP, "--loop", loop, "--port", str(self.port), "--mode", mode]
         else:
-            cmd += [APP]
-        cmd += ["--port", str(self.port), "--mode", mode]
+            cmd += [APP, "--port", str(self.port), "--mode", mode]
         with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
             self.proc = subprocess.Popen(taskset(0) + cmd, stdout=out, stderr=err,
                                          env=child_env(), cwd=HERE)
@@ -683,6 +687,15 @@ def ratio_text(workload: str, row: Row, base: Optional[Row]) -> Tuple[str, Optio
     return f"{r:.2f}x", r
 
 
+def raw_text(workload: str, row: Row, raw: Optional[Row]) -> str:
+    """The row's figure against the raw C server's: a share of its throughput,
+    or a multiple of its memory per connection."""
+    if row.impl == "raw" or raw is None or not raw.median() or not row.values:
+        return ""
+    share = row.median() / raw.median()
+    return f"{share:.0%}" if HIGHER_IS_BETTER[workload] else f"{share:.1f}x"
+
+
 def target_text(workload: str, row: Row, ratio: Optional[float]) -> str:
     if row.impl != "tornado_c" or workload not in TARGETS or not row.values:
         return ""
@@ -705,12 +718,14 @@ def render(rows: Dict[Tuple[str, str], Row], args: argparse.Namespace, meta: Dic
         f"process, plain sockets + epoll; {pin}; {args.runs} interleaved run(s), medians. "
         f"asyncio / asyncio_c: benchmarks/apps/asyncio_echo.py (an asyncio.Protocol echo; "
         f"start_server streams with readuntil for line) on asyncio's loop and on tornado_c's "
-        f"native loop. "
+        f"native loop. raw: benchmarks/raw_server/echo_server, a libuv echo server in C "
+        f"(the ceiling; 'vs raw C' is each figure as a share of its throughput, or as a "
+        f"multiple of its memory per connection). "
         f"Python {meta['python']}, {meta['cpus']} CPUs.",
         "",
         "| workload | impl | median | unit | runs | server CPU | client CPU | other load "
-        "| vs reference | target | correct |",
-        "|---|---|---:|---|---|---:|---:|---:|---:|---|---|",
+        "| vs reference | vs raw C | target | correct |",
+        "|---|---|---:|---|---|---:|---:|---:|---:|---:|---|---|",
     ]
     order = [w for w in ("rt", "line", "bulk", "idle", "idle_echo")
              if w in args.workload_list or (w == "idle_echo" and "idle" in args.workload_list)]
@@ -745,6 +760,7 @@ def render(rows: Dict[Tuple[str, str], Row], args: argparse.Namespace, meta: Dic
                 correct += "; " + "; ".join(n.replace("|", "/") for n in row.notes)
             lines.append(f"| {title} | {impl} | {row.median():,.{digits}f} | {UNITS[workload]} "
                          f"| {runs} | {cpu_s} | {ccpu_s} | {other_s} | {ratio_s} "
+                         f"| {raw_text(workload, row, rows.get((workload, 'raw')))} "
                          f"| {target_text(workload, row, ratio)} | {correct} |")
     lines += [
         "",
@@ -787,7 +803,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--impls", default=",".join(IMPLS),
                         help="tornado and tornado_c run echo_server.py; asyncio and "
-                             "asyncio_c run asyncio_echo.py on asyncio's / tornado_c's loop")
+                             "asyncio_c run asyncio_echo.py on asyncio's / tornado_c's loop; "
+                             "raw runs raw_server/echo_server (C)")
     parser.add_argument("--json", help="write the figures and every run's raw result here")
     parser.add_argument("--out-dir", help="write the markdown table to DIR/tcp-DATE-COMMIT.md")
     parser.add_argument("--quick", action="store_true", help="a ~15 s smoke run")
@@ -809,6 +826,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if unknown or bad_impl:
         parser.error(f"unknown workload/impl: {sorted(unknown | bad_impl)}")
     missing = check_machine()
+    if not missing and "raw" in args.impl_list and not os.path.exists(RAW_ECHO):
+        missing = f"{RAW_ECHO} is not built (make {os.path.relpath(RAW_ECHO, ROOT)})"
     if missing:
         print(missing, file=sys.stderr)
         return EXIT_MISSING

@@ -44,7 +44,7 @@ def test_bench_tcp_quick(tmp_path: Any) -> None:
 
     data = json.loads(out_json.read_text())
     assert {(r["workload"], r["impl"]) for r in data["rows"]} >= {
-        (w, i) for w in ("rt", "bulk", "idle") for i in ("tornado", "tornado_c")
+        (w, i) for w in ("rt", "bulk", "idle") for i in ("tornado", "tornado_c", "raw")
     }
     assert all(r["ok"] for r in data["rows"])
     assert all(run["ok"] for run in data["runs"])
