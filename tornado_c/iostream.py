@@ -777,7 +777,6 @@ class BaseIOStream:
     def _native_write(self, data: Union[bytes, memoryview]) -> "Future[None]":
         native = self._native
         future: Future[None] = Future(loop=self._native_loop)
-        future.add_done_callback(_retrieve_exception)
         if data:
             size = data.nbytes if isinstance(data, memoryview) else len(data)
             if (
@@ -788,15 +787,22 @@ class BaseIOStream:
             try:
                 queued = native.write(data)
             except OSError as e:
+                future.add_done_callback(_retrieve_exception)
                 self._write_futures.append((0, future))
                 self._native_event(_core.STREAM_WRITE_ERROR, e)
                 return future
         else:
             queued = native.write_buffer_size
         if queued:
-            # Resolved when everything queued so far has been written.
+            # Resolved when everything queued so far has been written.  A
+            # close fails it instead, and as in Tornado nobody has to look at
+            # that failure (_retrieve_exception does).
+            future.add_done_callback(_retrieve_exception)
             self._write_futures.append((0, future))
         else:
+            # Written already: a success has no exception to mark as
+            # retrieved, so no done callback (it would cost a trip through
+            # the loop per write).
             future.set_result(None)
         return future
 
