@@ -58,13 +58,15 @@ build: deps $(EXT)
 run: build
 	$(PYTHON) examples/app.py
 
-# The raw C servers: the benchmarks' ceilings (libuv+llhttp HTTP, also the
-# client benchmark's target; libuv TCP echo).  Their smoke tests run in
-# `make test`.
+# The raw C programs: the benchmarks' ceilings (a libuv+llhttp HTTP server,
+# also the client benchmark's target; a libuv+llhttp HTTP client; a libuv TCP
+# echo server).  Their smoke tests run in `make test`.
 RAW_SERVER := benchmarks/raw_server/hello_server
+RAW_CLIENT := benchmarks/raw_server/hello_client
 RAW_ECHO := benchmarks/raw_server/echo_server
+RAW := $(RAW_SERVER) $(RAW_CLIENT) $(RAW_ECHO)
 
-test: build $(RAW_SERVER) $(RAW_ECHO)
+test: build $(RAW)
 	$(PYTHON) -m pytest -q $(PYTEST_ARGS) tests
 
 # --- conformance, benchmarks, sanitizers ---------------------------------------
@@ -80,11 +82,14 @@ conformance: build .reference/tornado/test/__init__.py
 $(RAW_SERVER): benchmarks/raw_server/hello_server.c $(EXT)
 	$(CC) -O2 -o $@ $< build/llhttp/*.c -Ibuild/llhttp $$(pkg-config --cflags --libs libuv)
 
+$(RAW_CLIENT): benchmarks/raw_server/hello_client.c $(EXT)
+	$(CC) -O2 -o $@ $< build/llhttp/*.c -Ibuild/llhttp $$(pkg-config --cflags --libs libuv)
+
 # The raw C TCP echo server (the TCP benchmark's ceiling).
 $(RAW_ECHO): benchmarks/raw_server/echo_server.c
 	$(CC) -O2 -o $@ $< $$(pkg-config --cflags --libs libuv)
 
-bench: build $(RAW_SERVER) $(RAW_ECHO)
+bench: build $(RAW)
 	$(PYTHON) benchmarks/bench_loop.py --out-dir benchmarks/results
 
 # ASan+UBSan: the instrumented extension is built into build/asan (next to a

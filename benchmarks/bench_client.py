@@ -17,6 +17,10 @@ fetch opens a connection); and one at a time with ``Connection: keep-alive``
 asked for (``keep-alive``): tornado_c then reuses the connection, beyond
 Tornado, which still opens one per fetch.
 
+The ceiling is benchmarks/raw_server/hello_client (impl ``raw``): the same
+fetches, the same request head and the same checks in C on libuv + llhttp,
+no Python; the table gives every client's rate as a share of it.
+
 Usage: python benchmarks/bench_client.py [--runs 3] [--seconds 3] [--out-dir DIR]
 """
 
@@ -40,9 +44,10 @@ from bench_http import (  # noqa: E402
 )
 
 CLIENT = os.path.join(HERE, "apps", "client_app.py")
+RAW_CLIENT = os.path.join(HERE, "raw_server", "hello_client")
 # name -> (fetches in flight, send "Connection: keep-alive")
 MODES = {"sequential": (1, False), "concurrent": (50, False), "keep-alive": (1, True)}
-IMPLS = ("tornado", "tornado_c")
+IMPLS = ("tornado", "tornado_c", "raw")
 
 
 def start_raw_server(port: int) -> subprocess.Popen:
@@ -60,11 +65,15 @@ def start_raw_server(port: int) -> subprocess.Popen:
 
 def run_client(impl: str, port: int, seconds: float, concurrency: int, keep_alive: bool,
                server_pid: int) -> Tuple[dict, float]:
-    cmd = [sys.executable]
-    if impl == "tornado_c":
-        cmd += ["-m", "tornado_c"]
-    cmd += [CLIENT, "--port", str(port), "--seconds", str(seconds),
-            "--concurrency", str(concurrency)] + (["--keep-alive"] if keep_alive else [])
+    if impl == "raw":
+        cmd = [RAW_CLIENT, str(port), str(seconds), str(concurrency),
+               "keep-alive" if keep_alive else "close"]
+    else:
+        cmd = [sys.executable]
+        if impl == "tornado_c":
+            cmd += ["-m", "tornado_c"]
+        cmd += [CLIENT, "--port", str(port), "--seconds", str(seconds),
+                "--concurrency", str(concurrency)] + (["--keep-alive"] if keep_alive else [])
     env = dict(os.environ)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     before = cpu_ticks(server_pid)
@@ -89,10 +98,11 @@ def main() -> int:
     modes = dict(MODES)
     if args.quick:
         args.runs, args.seconds, modes = 1, 0.5, {"sequential": MODES["sequential"]}
-    if not os.path.exists(RAW_SERVER):
-        print(f"{RAW_SERVER} is not built (make {os.path.relpath(RAW_SERVER, ROOT)})",
-              file=sys.stderr)
-        return 2
+    for binary in (RAW_SERVER, RAW_CLIENT):
+        if not os.path.exists(binary):
+            print(f"{binary} is not built (make {os.path.relpath(binary, ROOT)})",
+                  file=sys.stderr)
+            return 2
     port = free_port()
     server = start_raw_server(port)
     samples: Dict[Tuple[str, str], List[Tuple[dict, float]]] = {}
@@ -128,15 +138,18 @@ def render(samples: Dict[Tuple[str, str], List[Tuple[dict, float]]],
         "",
         f"`python benchmarks/bench_client.py --runs {args.runs} --seconds {args.seconds:g}`: "
         "AsyncHTTPClient (SimpleAsyncHTTPClient) fetching `Hello, world` from the raw C server; "
+        "raw: the same fetches by a C libuv + llhttp client (benchmarks/raw_server/"
+        "hello_client.c), the ceiling; "
         "client on core 1, server on core 0, interleaved runs, medians (every run in the runs "
         "column). "
         f"Python {sys.version.split()[0]}.",
         "",
-        "| scenario | impl | fetches/s | runs | vs Tornado | server CPU | correct |",
-        "|---|---|---:|---|---:|---:|---|",
+        "| scenario | impl | fetches/s | runs | vs Tornado | vs raw C | server CPU | correct |",
+        "|---|---|---:|---|---:|---:|---:|---|",
     ]
     for mode in modes:
         base = statistics.median(r["per_second"] for r, _ in samples[(mode, "tornado")])
+        ceiling = statistics.median(r["per_second"] for r, _ in samples[(mode, "raw")])
         for impl in IMPLS:
             runs = samples[(mode, impl)]
             rate = statistics.median(r["per_second"] for r, _ in runs)
@@ -145,8 +158,9 @@ def render(samples: Dict[Tuple[str, str], List[Tuple[dict, float]]],
             flight, keep_alive = modes[mode]
             label = f"{mode} ({flight} in flight" + (", keep-alive asked" if keep_alive else "") + ")"
             each = ", ".join(f"{r['per_second']:.0f}" for r, _ in runs)
+            share = f"{rate / ceiling:.0%}" if impl != "raw" and ceiling else ""
             lines.append(f"| {label} | {impl} | {rate:.0f} | {each} | "
-                         f"{rate / base:.2f}x | {cpu:.0%} | {'yes' if ok else 'NO'} |")
+                         f"{rate / base:.2f}x | {share} | {cpu:.0%} | {'yes' if ok else 'NO'} |")
     return "\n".join(lines) + "\n"
 
 

@@ -12,17 +12,20 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "benchmarks", "bench_client.py")
-RAW_SERVER = os.path.join(ROOT, "benchmarks", "raw_server", "hello_server")
+RAW = os.path.join(ROOT, "benchmarks", "raw_server")
 
 
 def test_bench_client_quick() -> None:
-    if not os.path.exists(RAW_SERVER):
-        pytest.skip("the raw C server is not built (make benchmarks/raw_server/hello_server)")
+    for name in ("hello_server", "hello_client"):
+        if not os.path.exists(os.path.join(RAW, name)):
+            pytest.skip(f"the raw C {name} is not built (make benchmarks/raw_server/{name})")
     env = dict(os.environ)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run([sys.executable, SCRIPT, "--quick"], capture_output=True,
                           text=True, timeout=300, env=env, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "| scenario | impl | fetches/s | runs | vs Tornado | server CPU | correct |" in proc.stdout
+    assert ("| scenario | impl | fetches/s | runs | vs Tornado | vs raw C | server CPU "
+            "| correct |") in proc.stdout
     assert "| sequential (1 in flight) | tornado_c |" in proc.stdout
+    assert "| sequential (1 in flight) | raw |" in proc.stdout
     assert "| NO |" not in proc.stdout
