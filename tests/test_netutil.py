@@ -272,6 +272,42 @@ def test_resolvers(impl: Any, loop: asyncio.AbstractEventLoop, name: str) -> Non
     ]
 
 
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "127.1", "::1", "::ffff:127.0.0.1", "localhost", "127..1", "1.2.3.4.5",
+             "\u00ff.invalid", ""])
+@pytest.mark.parametrize("family", [socket.AF_UNSPEC, socket.AF_INET, socket.AF_INET6])
+def test_default_loop_resolver_answers_as_getaddrinfo(
+    impl: Any, loop: asyncio.AbstractEventLoop, host: str, family: int
+) -> None:
+    # DefaultLoopResolver answers address literals itself (no executor trip)
+    # and looks names up through the loop: either way the same entries as
+    # the loop's getaddrinfo, and the same failures.
+    netutil = impl.mod("netutil")
+
+    def outcome(entries: Any) -> Any:
+        return sorted(set(entries), key=repr)
+
+    async def main() -> list:
+        resolver = netutil.DefaultLoopResolver()
+        answers = []
+        for source in ("resolver", "loop"):
+            try:
+                if source == "resolver":
+                    got = await resolver.resolve(host, 8080, family)
+                else:
+                    found = await asyncio.get_running_loop().getaddrinfo(
+                        host, 8080, family=family, type=socket.SOCK_STREAM)
+                    got = [(entry[0], entry[4]) for entry in found]
+                answers.append(outcome(got))
+            except (OSError, UnicodeError) as exc:
+                answers.append(type(exc).__name__)
+        resolver.close()
+        return answers
+
+    from_resolver, from_loop = run(loop, main)
+    assert from_resolver == from_loop
+
+
 def test_override_resolver(impl: Any, loop: asyncio.AbstractEventLoop) -> None:
     netutil = impl.mod("netutil")
 
