@@ -60,11 +60,13 @@ run: build
 
 # The raw C programs: the benchmarks' ceilings (a libuv+llhttp HTTP server,
 # also the client benchmark's target; a libuv+llhttp HTTP client; a libuv TCP
-# echo server).  Their smoke tests run in `make test`.
+# echo server) and a C round-trip load generator (bench_tcp.py --load c).
+# Their smoke tests run in `make test`.
 RAW_SERVER := benchmarks/raw_server/hello_server
 RAW_CLIENT := benchmarks/raw_server/hello_client
 RAW_ECHO := benchmarks/raw_server/echo_server
-RAW := $(RAW_SERVER) $(RAW_CLIENT) $(RAW_ECHO)
+RAW_LOAD := benchmarks/raw_server/echo_load
+RAW := $(RAW_SERVER) $(RAW_CLIENT) $(RAW_ECHO) $(RAW_LOAD)
 
 test: build $(RAW)
 	$(PYTHON) -m pytest -q $(PYTEST_ARGS) tests
@@ -85,8 +87,11 @@ $(RAW_SERVER): benchmarks/raw_server/hello_server.c $(EXT)
 $(RAW_CLIENT): benchmarks/raw_server/hello_client.c $(EXT)
 	$(CC) -O2 -o $@ $< build/llhttp/*.c -Ibuild/llhttp $$(pkg-config --cflags --libs libuv)
 
-# The raw C TCP echo server (the TCP benchmark's ceiling).
+# The raw C TCP echo server (the TCP benchmark's ceiling) and load generator.
 $(RAW_ECHO): benchmarks/raw_server/echo_server.c
+	$(CC) -O2 -o $@ $< $$(pkg-config --cflags --libs libuv)
+
+$(RAW_LOAD): benchmarks/raw_server/echo_load.c
 	$(CC) -O2 -o $@ $< $$(pkg-config --cflags --libs libuv)
 
 bench: build $(RAW)

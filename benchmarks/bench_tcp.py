@@ -14,7 +14,9 @@ in C, no Python), and the table gives each server's figure as a share of it.
 The load generator is this
 same file run as a separate process (``--client ...``): plain sockets and
 ``select.epoll`` on the standard library only, the same client for both
-servers.  The server is pinned to core 0 and the client to core 1 (when
+servers (``--load c``: round trips are driven by
+benchmarks/raw_server/echo_load instead, the same workload in C, for servers
+faster than the Python client).  The server is pinned to core 0 and the client to core 1 (when
 taskset exists and there are two CPUs); everything runs on 127.0.0.1 and
 every phase is bounded in time and count.
 
@@ -38,6 +40,7 @@ the client, and the table says so.
 
 Usage: python benchmarks/bench_tcp.py [--runs 3] [--duration 5] [--bulk-mib 256]
                                       [--idle 5000] [--workloads rt,line,bulk,idle]
+                                      [--load python|c]
                                       [--impls tornado,tornado_c,asyncio,asyncio_c,raw]
                                       [--json FILE] [--out-dir DIR] [--quick]
 """
@@ -65,6 +68,9 @@ ROOT = os.path.dirname(HERE)
 APP = os.path.join(HERE, "apps", "echo_server.py")
 ASYNCIO_APP = os.path.join(HERE, "apps", "asyncio_echo.py")
 RAW_ECHO = os.path.join(HERE, "raw_server", "echo_server")
+# The C load generator for rt/line (--load c) and its fixed warm-up.
+ECHO_LOAD = os.path.join(HERE, "raw_server", "echo_load")
+ECHO_LOAD_WARMUP = 0.3
 IMPLS = ("tornado", "tornado_c", "asyncio", "asyncio_c", "raw")
 # The reference each implementation is compared with.
 REFERENCE = {"tornado_c": "tornado", "asyncio_c": "asyncio"}
@@ -471,8 +477,47 @@ def client_idle(port: int, pid: int, n: int) -> Dict[str, Any]:
     }
 
 
+def client_rt_c(port: int, pid: int, conns: int, duration: float) -> Dict[str, Any]:
+    """The rt/line workload driven by raw_server/echo_load (C), with the same
+    server and machine figures as client_rt's, measured around it."""
+    proc = subprocess.Popen([ECHO_LOAD, str(port), str(conns), str(duration)],
+                            stdout=subprocess.PIPE, text=True)
+    time.sleep(ECHO_LOAD_WARMUP)  # echo_load's own warm-up, not measured
+    t0, cpu0, split0, mach0 = time.perf_counter(), cpu_seconds(pid), cpu_split(pid), \
+        machine_ticks()
+    try:
+        out, _ = proc.communicate(timeout=duration + 60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return {"ok": False, "error": "echo_load timed out", "value": 0.0}
+    t1, cpu1, split1, mach1 = time.perf_counter(), cpu_seconds(pid), cpu_split(pid), \
+        machine_ticks()
+    lines = out.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        return {"ok": False, "error": f"echo_load exited {proc.returncode}", "value": 0.0}
+    got = json.loads(lines[-1])
+    elapsed = max(t1 - t0, 1e-9)
+    children = os.times()
+    client_s = (children.children_user + children.children_system) * \
+        (elapsed / (elapsed + ECHO_LOAD_WARMUP))
+    return {
+        **machine_load(mach0, mach1, elapsed, cpu1 - cpu0, client_s),
+        "value": got["per_second"],
+        "count": got["round_trips"],
+        "seconds": got["seconds"],
+        "server_cpu": (cpu1 - cpu0) / elapsed,
+        "server_sys": sys_share(split0, split1),
+        "client_cpu": client_s / elapsed,
+        "ok": bool(got["correct"]),
+        "error": "" if got["correct"] else "echo_load saw a wrong or missing echo",
+    }
+
+
 def client_main(args: argparse.Namespace) -> int:
-    if args.client in ("rt", "line"):
+    if args.client in ("rt", "line") and args.load == "c":
+        result = client_rt_c(args.port, args.server_pid, args.connections, args.duration)
+    elif args.client in ("rt", "line"):
         result = client_rt(args.port, args.server_pid, args.connections, args.duration,
                            args.warmup)
     elif args.client == "bulk":
@@ -592,6 +637,7 @@ class Server:
 
 def run_client(kind: str, server: Server, args: argparse.Namespace) -> Dict[str, Any]:
     cmd = taskset(1) + [sys.executable, os.path.abspath(__file__), "--client", kind,
+                        "--load", args.load,
                         "--port", str(server.port), "--server-pid", str(server.pid),
                         "--connections", str(args.connections), "--duration", str(args.duration),
                         "--warmup", str(args.warmup), "--bulk-mib", str(args.bulk_mib),
@@ -670,11 +716,12 @@ def git_commit() -> str:
 
 
 def command_line(args: argparse.Namespace) -> str:
+    load = " --load c" if args.load == "c" else ""
     if args.quick:
-        return "python benchmarks/bench_tcp.py --quick"
+        return "python benchmarks/bench_tcp.py --quick" + load
     return (f"python benchmarks/bench_tcp.py --runs {args.runs} --duration {args.duration:g} "
             f"--connections {args.connections} --bulk-mib {args.bulk_mib} --idle {args.idle} "
-            f"--workloads {','.join(args.workload_list)}")
+            f"--workloads {','.join(args.workload_list)}" + load)
 
 
 def ratio_text(workload: str, row: Row, base: Optional[Row]) -> Tuple[str, Optional[float]]:
@@ -709,13 +756,16 @@ def target_text(workload: str, row: Row, ratio: Optional[float]) -> str:
 
 def render(rows: Dict[Tuple[str, str], Row], args: argparse.Namespace, meta: Dict[str, Any]) -> str:
     pin = "server on core 0, client on core 1" if taskset(0) else "no CPU pinning"
+    load = ("one process, plain sockets + epoll" if args.load == "python" else
+            "round trips by benchmarks/raw_server/echo_load (C, libuv), bulk and idle by "
+            "one Python process, plain sockets + epoll")
     lines = [
         f"# TCP benchmark, {meta['date']}, commit {meta['commit']}",
         "",
         f"`{command_line(args)}`: echo server benchmarks/apps/echo_server.py (TCPServer, "
         f"read_bytes(65536, partial=True) / read_until) under pure-Python Tornado "
-        f"{meta['tornado']} and tornado_c (`python -m tornado_c`); load generator: one "
-        f"process, plain sockets + epoll; {pin}; {args.runs} interleaved run(s), medians. "
+        f"{meta['tornado']} and tornado_c (`python -m tornado_c`); load generator: "
+        f"{load}; {pin}; {args.runs} interleaved run(s), medians. "
         f"asyncio / asyncio_c: benchmarks/apps/asyncio_echo.py (an asyncio.Protocol echo; "
         f"start_server streams with readuntil for line) on asyncio's loop and on tornado_c's "
         f"native loop. raw: benchmarks/raw_server/echo_server, a libuv echo server in C "
@@ -807,6 +857,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                              "raw runs raw_server/echo_server (C)")
     parser.add_argument("--json", help="write the figures and every run's raw result here")
     parser.add_argument("--out-dir", help="write the markdown table to DIR/tcp-DATE-COMMIT.md")
+    parser.add_argument("--load", choices=["python", "c"], default="python",
+                        help="round-trip load generator: this file's (Python, epoll; the "
+                             "default) or raw_server/echo_load (C, libuv), which a fast "
+                             "server cannot outrun")
     parser.add_argument("--quick", action="store_true", help="a ~15 s smoke run")
     parser.add_argument("--client", choices=WORKLOADS, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -828,6 +882,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     missing = check_machine()
     if not missing and "raw" in args.impl_list and not os.path.exists(RAW_ECHO):
         missing = f"{RAW_ECHO} is not built (make {os.path.relpath(RAW_ECHO, ROOT)})"
+    if not missing and args.load == "c" and not os.path.exists(ECHO_LOAD):
+        missing = f"{ECHO_LOAD} is not built (make {os.path.relpath(ECHO_LOAD, ROOT)})"
     if missing:
         print(missing, file=sys.stderr)
         return EXIT_MISSING

@@ -20,13 +20,13 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def test_bench_tcp_quick(tmp_path: Any) -> None:
-    out_json = tmp_path / "bench.json"
-    out_dir = tmp_path / "results"
+def run_quick(*args: str) -> "subprocess.CompletedProcess[str]":
+    """bench_tcp.py --quick with these arguments; skips when the machine lacks
+    something it needs, fails when it does not exit 0."""
     env = dict(os.environ)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run(
-        [sys.executable, SCRIPT, "--quick", "--json", str(out_json), "--out-dir", str(out_dir)],
+        [sys.executable, SCRIPT, "--quick", *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -36,6 +36,13 @@ def test_bench_tcp_quick(tmp_path: Any) -> None:
     if proc.returncode == EXIT_MISSING:
         pytest.skip(proc.stderr.strip() or "the machine lacks something bench_tcp.py needs")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def test_bench_tcp_quick(tmp_path: Any) -> None:
+    out_json = tmp_path / "bench.json"
+    out_dir = tmp_path / "results"
+    proc = run_quick("--json", str(out_json), "--out-dir", str(out_dir))
     assert "| workload | impl | median | unit |" in proc.stdout
     for title in ("round trips, 64 B", "bulk echo, 1 MiB writes",
                   "server RSS per idle connection"):
@@ -51,3 +58,16 @@ def test_bench_tcp_quick(tmp_path: Any) -> None:
     written = list(out_dir.iterdir())
     assert len(written) == 1 and written[0].name.startswith("tcp-") and written[0].suffix == ".md"
     assert data["meta"]["commit"] in written[0].read_text()
+
+
+def test_bench_tcp_quick_with_the_c_load_generator(tmp_path: Any) -> None:
+    out_json = tmp_path / "bench.json"
+    proc = run_quick("--load", "c", "--workloads", "rt,line", "--impls", "tornado_c,raw",
+                     "--json", str(out_json))
+    assert "--load c" in proc.stdout and "echo_load" in proc.stdout
+    data = json.loads(out_json.read_text())
+    assert {(r["workload"], r["impl"]) for r in data["rows"]} == {
+        (w, i) for w in ("rt", "line") for i in ("tornado_c", "raw")
+    }
+    assert all(r["ok"] and r["median"] > 0 for r in data["rows"])
+    assert all(0 < run["server_cpu"] <= 1.5 for run in data["runs"])
