@@ -1408,6 +1408,38 @@ def test_static_absolute_path_is_join_and_abspath(impl: Any, root: str, path: st
         os.path.join(root, path))
 
 
+@pytest.mark.parametrize("size", [0, 1, 65535, 65536, 65537, 200000])
+@pytest.mark.parametrize("span", [(None, None), (0, None), (10, None), (None, 100), (5, 70000),
+                                  (65536, None), (3, 3)])
+def test_static_get_content_pieces(impl: Any, tmp_path: Any, size: int, span: Any) -> None:
+    # The pieces get_content yields (at most 64 KiB each, in order) and the
+    # file they come from, which is closed once they are all taken, or when
+    # the caller stops early.
+    web = impl.mod("web")
+    path = tmp_path / "f.bin"
+    data = bytes(i % 251 for i in range(size))
+    path.write_bytes(data)
+    start, end = span
+    if (end is not None and end > size) or (start is not None and start > size):
+        return
+    fds = len(os.listdir("/proc/self/fd"))
+    pieces = list(web.StaticFileHandler.get_content(str(path), start, end))
+    assert b"".join(pieces) == data[start:end]
+    assert all(0 < len(p) <= 65536 for p in pieces)
+    assert [len(p) for p in pieces[:-1]] == [65536] * (len(pieces) - 1)
+    assert len(os.listdir("/proc/self/fd")) == fds
+    early = web.StaticFileHandler.get_content(str(path))
+    if size:
+        assert next(early) == data[:65536]
+    early.close()
+    assert len(os.listdir("/proc/self/fd")) == fds
+    with pytest.raises(FileNotFoundError):
+        next(web.StaticFileHandler.get_content(str(tmp_path / "missing")))
+    with pytest.raises(IsADirectoryError):
+        list(web.StaticFileHandler.get_content(str(tmp_path)))
+    assert len(os.listdir("/proc/self/fd")) == fds
+
+
 def test_compress_response(impl: Any) -> None:
     def build(web: Any) -> Any:
         class Big(web.RequestHandler):
