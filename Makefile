@@ -109,7 +109,7 @@ asan: deps
 	rm -rf build/asan && mkdir -p build/asan
 	TORNADO_C_SANITIZE=1 TORNADO_C_DEBUG=1 $(PYTHON) setup.py -q build_ext \
 	    --build-lib build/asan --build-temp build/asan-tmp --force 2>&1 | grep -E "error|warning:" || true
-	cp -r tornado_c/*.py tornado_c/platform tornado_c/py.typed tornado_c/testing_data build/asan/tornado_c/
+	cp -r tornado_c/*.py tornado_c/*.pyi tornado_c/platform tornado_c/py.typed tornado_c/testing_data build/asan/tornado_c/
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:halt_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	LD_PRELOAD="$(ASAN_LIB) $(UBSAN_LIB)" PYTHONMALLOC=malloc PYTHONPATH=build/asan PYTHONSAFEPATH=1 \

@@ -1754,6 +1754,10 @@ def test_signal_while_not_running_delivered_on_next_run(loop: asyncio.AbstractEv
 
 _SIGNAL_CHILD = """
 import asyncio, os, signal, sys, threading
+# Python keeps SIGINT ignored when it starts that way (a test run launched as
+# a background job of a non-interactive shell passes that on): install the
+# handler an ordinary start installs.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 kind = sys.argv[1]
 what = sys.argv[2]
 if kind == "native":

@@ -116,6 +116,9 @@ def test_sigint_interrupts_a_blocking_poll() -> None:
     # interrupted epoll_wait by itself.  SIGINT must still end run_forever.
     proc = run_python("""
         import os, signal, threading, time, tornado_c
+        # Python keeps SIGINT ignored when it starts that way (a background
+        # job of a non-interactive shell): install the usual handler.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         loop = tornado_c.new_event_loop()
         threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
         t = time.monotonic()
