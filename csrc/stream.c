@@ -45,6 +45,8 @@ enum {
     SE_WRITE_ERROR = 5,   /* detail: OSError */
     SE_DRAIN = 6,         /* detail: None — every queued byte was written */
     SE_CONNECT = 7,       /* detail: 0, or the (negative) libuv error code */
+    SE_WRITTEN = 8,       /* detail: write_reqs_done — a queued write went out
+                             in full and others are still queued */
 };
 
 /* Results of the read_* methods. */
@@ -90,6 +92,9 @@ struct tc_stream_s {
     Py_buffer *into;          /* RM_INTO: the caller's buffer (pinned) */
     Py_ssize_t into_filled;
     Py_ssize_t write_queued;  /* bytes handed to uv_write, not yet written */
+    long long write_reqs;     /* writes queued with uv_write so far */
+    long long write_reqs_done; /* of those, the ones written in full (libuv
+                                  completes them in order) */
     /* on_event(kind, detail).  A bound method is kept as its function and
      * its object (on_event_self): no method object per stream. */
     PyObject *on_event;
@@ -1202,6 +1207,9 @@ stream_on_write(uv_write_t *req, int status)
     PyBuffer_Release(&wr->view);
     if (s != NULL) {
         s->write_queued -= wr->len;
+        if (status >= 0) {
+            s->write_reqs_done++;
+        }
     }
     PyMem_RawFree(wr);
     if (s == NULL || s->closed) {
@@ -1221,6 +1229,11 @@ stream_on_write(uv_write_t *req, int status)
         if (s->proto != NULL && !s->closed) {
             s->proto->on_drain(s->proto_ctx);
         }
+    }
+    else {
+        /* One write is out in full, later ones are not: as Tornado's, its
+         * future resolves now, not once the whole queue is written. */
+        stream_emit_from_uv(s, SE_WRITTEN, PyLong_FromLongLong(s->write_reqs_done));
     }
     Py_DECREF(s);
 }
@@ -1377,6 +1390,7 @@ tc_stream_write(tc_stream *s, PyObject *data)
         return -1;
     }
     s->write_queued += wr->len;
+    s->write_reqs++;
     return s->write_queued;
 }
 
@@ -1706,6 +1720,12 @@ stream_get_write_buffer_size(tc_stream *s, void *Py_UNUSED(c))
 }
 
 static PyObject *
+stream_get_write_reqs(tc_stream *s, void *Py_UNUSED(c))
+{
+    return PyLong_FromLongLong(s->write_reqs);
+}
+
+static PyObject *
 stream_get_closed(tc_stream *s, void *Py_UNUSED(c))
 {
     return PyBool_FromLong(s->uvs == NULL);
@@ -1842,6 +1862,9 @@ static PyGetSetDef stream_getset[] = {
      PyDoc_STR("Bytes buffered and not yet consumed by a read."), NULL},
     {"write_buffer_size", (getter)stream_get_write_buffer_size, NULL,
      PyDoc_STR("Bytes queued for writing."), NULL},
+    {"write_reqs", (getter)stream_get_write_reqs, NULL,
+     PyDoc_STR("How many writes have been queued so far (on_event(WRITTEN, n)\n"
+               "reports the first n of them written in full)."), NULL},
     {"closed", (getter)stream_get_closed, NULL,
      PyDoc_STR("True once the libuv handle is closed."), NULL},
     {"eof", (getter)stream_get_eof, NULL,
@@ -1930,6 +1953,7 @@ tc_stream_type_init(PyObject *module, tc_state *st)
     ADD_INT("STREAM_READ_ERROR", SE_READ_ERROR);
     ADD_INT("STREAM_WRITE_ERROR", SE_WRITE_ERROR);
     ADD_INT("STREAM_DRAIN", SE_DRAIN);
+    ADD_INT("STREAM_WRITTEN", SE_WRITTEN);
     ADD_INT("STREAM_CONNECT", SE_CONNECT);
     ADD_INT("READ_PENDING", RR_PENDING);
     ADD_INT("READ_DONE", RR_DONE);

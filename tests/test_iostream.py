@@ -367,6 +367,36 @@ def test_max_write_buffer_size(impl: Any, loop: asyncio.AbstractEventLoop) -> No
     assert run(loop, main) == ["Reached maximum write buffer size", True, True, False]
 
 
+def test_write_future_resolves_when_its_own_data_is_out(
+    impl: Any, loop: asyncio.AbstractEventLoop
+) -> None:
+    # A write's future resolves once its data (and everything before it) is
+    # handed to the kernel, while later writes are still queued; an empty
+    # write's future waits for everything before it.
+    a = random.Random(1).randbytes(300_000)
+    b = random.Random(2).randbytes(1_000_000)
+
+    async def main() -> list:
+        server, client, cleanup = await stream_pair(impl)
+        try:
+            # Fixed, small kernel buffers (about 150 KB in all; a receive
+            # buffer under one loopback segment would stall the sender): most
+            # of the data has to wait in the stream.
+            client.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+            server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            fa, fb, fc = client.write(a), client.write(b), client.write(b"")
+            got_a = await server.read_bytes(len(a))
+            await asyncio.wait([fa], timeout=3)
+            early = [got_a == a, fa.done(), fb.done(), fc.done()]
+            got_b = await server.read_bytes(len(b))
+            await asyncio.wait_for(asyncio.gather(fb, fc), 3)
+            return early + [got_b == b, fb.done(), fc.done(), client.writing()]
+        finally:
+            cleanup()
+
+    assert run(loop, main) == [True, True, False, False, True, True, True, False]
+
+
 def test_large_write_and_read(impl: Any, loop: asyncio.AbstractEventLoop) -> None:
     data = random.Random(3).randbytes(300_000)
 

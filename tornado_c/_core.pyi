@@ -82,6 +82,7 @@ STREAM_EOF: int
 STREAM_READ_ERROR: int
 STREAM_WRITE_ERROR: int
 STREAM_DRAIN: int
+STREAM_WRITTEN: int
 STREAM_CONNECT: int
 READ_PENDING: int
 READ_DONE: int
@@ -98,6 +99,7 @@ class Stream:
     watch_close: bool
     read_buffer_size: int
     write_buffer_size: int
+    write_reqs: int
     closed: bool
     eof: bool
     reading: bool

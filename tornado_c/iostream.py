@@ -794,11 +794,13 @@ class BaseIOStream:
         else:
             queued = native.write_buffer_size
         if queued:
-            # Resolved when everything queued so far has been written.  A
-            # close fails it instead, and as in Tornado nobody has to look at
-            # that failure (_retrieve_exception does).
+            # Resolved once this write (an empty one: everything before it)
+            # is out in full, as Tornado's: the engine reports how many of
+            # its queued writes are (STREAM_WRITTEN), and these are queued
+            # in order.  A close fails it instead, and as in Tornado nobody
+            # has to look at that failure (_retrieve_exception does).
             future.add_done_callback(_retrieve_exception)
-            self._write_futures.append((0, future))
+            self._write_futures.append((native.write_reqs, future))
         else:
             # Written already: a success has no exception to mark as
             # retrieved, so no done callback (it would cost a trip through
@@ -811,6 +813,11 @@ class BaseIOStream:
         if kind == _core.STREAM_DRAIN:
             futures = self._write_futures
             while futures:
+                future_set_result_unless_cancelled(futures.popleft()[1], None)
+            return
+        if kind == _core.STREAM_WRITTEN:
+            futures = self._write_futures
+            while futures and futures[0][0] <= detail:
                 future_set_result_unless_cancelled(futures.popleft()[1], None)
             return
         if self.closed():
