@@ -1234,6 +1234,9 @@ stream_on_write(uv_write_t *req, int status)
         /* One write is out in full, later ones are not: as Tornado's, its
          * future resolves now, not once the whole queue is written. */
         stream_emit_from_uv(s, SE_WRITTEN, PyLong_FromLongLong(s->write_reqs_done));
+        if (s->proto != NULL && !s->closed && s->proto->on_written != NULL) {
+            s->proto->on_written(s->proto_ctx);
+        }
     }
     Py_DECREF(s);
 }

@@ -517,6 +517,9 @@ typedef struct {
      * exception escape. */
     void (*on_eof)(void *ctx);
     void (*on_error)(void *ctx, PyObject *exc, int writing);
+    /* Optional: one queued write went out in full and later ones are
+     * still queued (on_drain comes when none are). */
+    void (*on_written)(void *ctx);
 } tc_stream_proto;
 
 /* 1 when o is a Stream, else 0. */

@@ -536,12 +536,26 @@ tr_on_drain(void *ctx)
     Py_DECREF(t);
 }
 
+/* One queued write is out, others are not: asyncio resumes the writer as
+ * soon as the queue is down to the low-water mark. */
+static void
+tr_on_written(void *ctx)
+{
+    tc_transport *t = (tc_transport *)ctx;
+    Py_INCREF(t);
+    if (tr_maybe_resume_protocol(t) < 0) {
+        tr_callback_failed(t, "protocol.resume_writing() failed");
+    }
+    Py_DECREF(t);
+}
+
 static const tc_stream_proto tr_proto = {
     .on_data = tr_on_data,
     .on_drain = tr_on_drain,
     .on_direct = tr_on_direct,
     .on_eof = tr_on_eof,
     .on_error = tr_on_error,
+    .on_written = tr_on_written,
 };
 
 /* ------------------------------------------------------------- methods */

@@ -492,6 +492,40 @@ def test_write_flow_control(loop: asyncio.AbstractEventLoop) -> None:
     run_pair(loop, main, Recorder, Writer)
 
 
+def test_resume_writing_at_the_low_water_mark(loop: asyncio.AbstractEventLoop) -> None:
+    # Several writes queued: resume_writing() comes once the queue is down to
+    # the low-water mark, while the last writes are still queued, not only
+    # when it is empty.
+    chunk = b"w" * 65536
+    sizes_at_resume: list = []
+
+    class Writer(Recorder):
+        def resume_writing(self) -> None:
+            super().resume_writing()
+            sizes_at_resume.append(self.transport.get_write_buffer_size())
+
+    async def main(tr: Any, sp: Any) -> None:
+        cp = tr.get_protocol()
+        shrink_buffers(tr, sp.transport)
+        sp.transport.pause_reading()  # the peer stops reading
+        tr.set_write_buffer_limits(high=8 * 65536, low=4 * 65536)
+        sent = 0
+        while ("pause_writing", None) not in cp.events and sent < 4_000_000:
+            tr.write(chunk)
+            sent += len(chunk)
+        assert cp.names()[-1] == "pause_writing"
+        queued = tr.get_write_buffer_size()
+        assert queued > 8 * 65536
+        sp.transport.resume_reading()
+        await until(lambda: len(sp.data) == sent)
+        tr.close()
+        assert await cp.lost is None
+        assert len(sizes_at_resume) == 1
+        assert 0 < sizes_at_resume[0] <= 4 * 65536, (sizes_at_resume, queued)
+
+    run_pair(loop, main, Recorder, Writer)
+
+
 def test_write_buffer_limits_validation(loop: asyncio.AbstractEventLoop) -> None:
     async def main(tr: Any, sp: Any) -> None:
         assert tr.get_write_buffer_limits() == (16384, 65536)
