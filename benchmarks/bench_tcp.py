@@ -14,8 +14,8 @@ in C, no Python), and the table gives each server's figure as a share of it.
 The load generator is this
 same file run as a separate process (``--client ...``): plain sockets and
 ``select.epoll`` on the standard library only, the same client for both
-servers (``--load c``: round trips are driven by
-benchmarks/raw_server/echo_load instead, the same workload in C, for servers
+servers (``--load c``: round trips and bulk are driven by
+benchmarks/raw_server/echo_load instead, the same workloads in C, for servers
 faster than the Python client).  The server is pinned to core 0 and the client to core 1 (when
 taskset exists and there are two CPUs); everything runs on 127.0.0.1 and
 every phase is bounded in time and count.
@@ -477,12 +477,17 @@ def client_idle(port: int, pid: int, n: int) -> Dict[str, Any]:
     }
 
 
-def client_rt_c(port: int, pid: int, conns: int, duration: float) -> Dict[str, Any]:
-    """The rt/line workload driven by raw_server/echo_load (C), with the same
-    server and machine figures as client_rt's, measured around it."""
-    proc = subprocess.Popen([ECHO_LOAD, str(port), str(conns), str(duration)],
-                            stdout=subprocess.PIPE, text=True)
-    time.sleep(ECHO_LOAD_WARMUP)  # echo_load's own warm-up, not measured
+def client_c(port: int, pid: int, conns: int, duration: float,
+             bulk_mib: Optional[int] = None) -> Dict[str, Any]:
+    """The rt/line workload (or with ``bulk_mib`` the bulk one) driven by
+    raw_server/echo_load (C), with the same server and machine figures as
+    client_rt's / client_bulk's, measured around it."""
+    cmd = [ECHO_LOAD, str(port), str(conns), str(duration)]
+    if bulk_mib is not None:
+        cmd += ["bulk", str(bulk_mib)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    warmup = ECHO_LOAD_WARMUP if bulk_mib is None else 0.0
+    time.sleep(warmup)  # echo_load's own warm-up, not measured
     t0, cpu0, split0, mach0 = time.perf_counter(), cpu_seconds(pid), cpu_split(pid), \
         machine_ticks()
     try:
@@ -500,11 +505,11 @@ def client_rt_c(port: int, pid: int, conns: int, duration: float) -> Dict[str, A
     elapsed = max(t1 - t0, 1e-9)
     children = os.times()
     client_s = (children.children_user + children.children_system) * \
-        (elapsed / (elapsed + ECHO_LOAD_WARMUP))
+        (elapsed / (elapsed + warmup))
     return {
         **machine_load(mach0, mach1, elapsed, cpu1 - cpu0, client_s),
-        "value": got["per_second"],
-        "count": got["round_trips"],
+        "value": got["per_second"] if bulk_mib is None else got["mib_per_second"],
+        "count": got["round_trips"] if bulk_mib is None else got["bytes"],
         "seconds": got["seconds"],
         "server_cpu": (cpu1 - cpu0) / elapsed,
         "server_sys": sys_share(split0, split1),
@@ -516,7 +521,9 @@ def client_rt_c(port: int, pid: int, conns: int, duration: float) -> Dict[str, A
 
 def client_main(args: argparse.Namespace) -> int:
     if args.client in ("rt", "line") and args.load == "c":
-        result = client_rt_c(args.port, args.server_pid, args.connections, args.duration)
+        result = client_c(args.port, args.server_pid, args.connections, args.duration)
+    elif args.client == "bulk" and args.load == "c":
+        result = client_c(args.port, args.server_pid, 1, args.duration, args.bulk_mib)
     elif args.client in ("rt", "line"):
         result = client_rt(args.port, args.server_pid, args.connections, args.duration,
                            args.warmup)
@@ -757,7 +764,7 @@ def target_text(workload: str, row: Row, ratio: Optional[float]) -> str:
 def render(rows: Dict[Tuple[str, str], Row], args: argparse.Namespace, meta: Dict[str, Any]) -> str:
     pin = "server on core 0, client on core 1" if taskset(0) else "no CPU pinning"
     load = ("one process, plain sockets + epoll" if args.load == "python" else
-            "round trips by benchmarks/raw_server/echo_load (C, libuv), bulk and idle by "
+            "round trips and bulk by benchmarks/raw_server/echo_load (C, libuv), idle by "
             "one Python process, plain sockets + epoll")
     lines = [
         f"# TCP benchmark, {meta['date']}, commit {meta['commit']}",
@@ -858,9 +865,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--json", help="write the figures and every run's raw result here")
     parser.add_argument("--out-dir", help="write the markdown table to DIR/tcp-DATE-COMMIT.md")
     parser.add_argument("--load", choices=["python", "c"], default="python",
-                        help="round-trip load generator: this file's (Python, epoll; the "
-                             "default) or raw_server/echo_load (C, libuv), which a fast "
-                             "server cannot outrun")
+                        help="load generator for rt, line and bulk: this file's (Python, "
+                             "epoll; the default) or raw_server/echo_load (C, libuv), which "
+                             "a fast server cannot outrun")
     parser.add_argument("--quick", action="store_true", help="a ~15 s smoke run")
     parser.add_argument("--client", choices=WORKLOADS, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)

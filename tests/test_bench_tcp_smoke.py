@@ -62,12 +62,12 @@ def test_bench_tcp_quick(tmp_path: Any) -> None:
 
 def test_bench_tcp_quick_with_the_c_load_generator(tmp_path: Any) -> None:
     out_json = tmp_path / "bench.json"
-    proc = run_quick("--load", "c", "--workloads", "rt,line", "--impls", "tornado_c,raw",
+    proc = run_quick("--load", "c", "--workloads", "rt,line,bulk", "--impls", "tornado_c,raw",
                      "--json", str(out_json))
     assert "--load c" in proc.stdout and "echo_load" in proc.stdout
     data = json.loads(out_json.read_text())
     assert {(r["workload"], r["impl"]) for r in data["rows"]} == {
-        (w, i) for w in ("rt", "line") for i in ("tornado_c", "raw")
+        (w, i) for w in ("rt", "line", "bulk") for i in ("tornado_c", "raw")
     }
     assert all(r["ok"] and r["median"] > 0 for r in data["rows"])
     assert all(0 < run["server_cpu"] <= 1.5 for run in data["runs"])
