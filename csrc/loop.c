@@ -219,6 +219,7 @@ static void
 loop_on_prepare(uv_prepare_t *p)
 {
     tc_loop *loop = (tc_loop *)p->data;
+    loop->polls++;
     /* Release the GIL for the poll that follows.  Callbacks that need Python
      * take it back with tc_loop_ensure_gil; _run_once does at the end. */
     if (loop->has_gil) {

@@ -290,6 +290,7 @@ struct tc_loop_s {
      * loop; and the loop-wide receive buffer every stream reads into. */
     tc_stream *streams;
     char *recvbuf;
+    uint64_t polls;         /* iterations that reached the poll (loop_on_prepare) */
     /* Native HTTP/1 connections (http1.c) and the one timer that sweeps
      * their idle / body deadlines. */
     struct tc_http1_s *http_conns;
@@ -520,6 +521,10 @@ typedef struct {
     /* Optional: one queued write went out in full and later ones are
      * still queued (on_drain comes when none are). */
     void (*on_written)(void *ctx);
+    /* 1: while writes are queued, read at most once per loop iteration, as
+     * asyncio's transports read once per iteration (libuv would read up to
+     * 32 times per readiness event, queueing data faster than it goes out). */
+    char pace_reads;
 } tc_stream_proto;
 
 /* 1 when o is a Stream, else 0. */

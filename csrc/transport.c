@@ -556,6 +556,7 @@ static const tc_stream_proto tr_proto = {
     .on_eof = tr_on_eof,
     .on_error = tr_on_error,
     .on_written = tr_on_written,
+    .pace_reads = 1,
 };
 
 /* ------------------------------------------------------------- methods */
