@@ -480,6 +480,17 @@ stream_wants_input(tc_stream *s)
             (s->watch_close && s->rbuf.len == 0));
 }
 
+/* Stops libuv reading: at the end of the input, or (the lazy stop below)
+ * once libuv offers input nobody wants. */
+static void
+stream_stop_reading(tc_stream *s)
+{
+    if (s->uvs != NULL) {
+        uv_read_stop(s->uvs);
+    }
+    s->reading = 0;
+}
+
 /* Starts libuv reading when the stream wants input.  Stopping is lazy: a
  * stream that no longer wants input stays registered, and when the socket
  * next turns readable stream_on_alloc refuses the input (libuv reports
@@ -512,23 +523,9 @@ stream_update_reading(tc_stream *s)
         }
     }
     else if (!want && s->reading && (s->uvs == NULL || s->eof)) {
-        /* The end of the input (or of the handle): no lazy stop. */
-        if (s->uvs != NULL) {
-            uv_read_stop(s->uvs);
-        }
-        s->reading = 0;
+        stream_stop_reading(s); /* the end of the input (or of the handle) */
     }
     return 0;
-}
-
-/* The lazy stop of stream_update_reading, once libuv offers input. */
-static void
-stream_stop_reading(tc_stream *s)
-{
-    if (s->uvs != NULL) {
-        uv_read_stop(s->uvs);
-    }
-    s->reading = 0;
 }
 
 static inline Py_ssize_t

@@ -520,6 +520,16 @@ tr_on_error(void *ctx, PyObject *exc, int writing)
     Py_DECREF(t);
 }
 
+/* resume_writing() if the queue is down to the low-water mark, a failure
+ * reported as asyncio reports it. */
+static void
+tr_resume_at_low_water(tc_transport *t)
+{
+    if (tr_maybe_resume_protocol(t) < 0) {
+        tr_callback_failed(t, "protocol.resume_writing() failed");
+    }
+}
+
 /* Every queued byte was written: resume the writer, finish a close. */
 static void
 tr_on_drain(void *ctx)
@@ -527,9 +537,7 @@ tr_on_drain(void *ctx)
     tc_transport *t = (tc_transport *)ctx;
     Py_INCREF(t);
     tr_settle_empty_waiter(t, NULL);
-    if (tr_maybe_resume_protocol(t) < 0) {
-        tr_callback_failed(t, "protocol.resume_writing() failed");
-    }
+    tr_resume_at_low_water(t);
     if (t->closing && !t->conn_lost && tr_queued(t) == 0 && tr_lose(t, NULL) < 0) {
         PyErr_WriteUnraisable((PyObject *)t);
     }
@@ -543,9 +551,7 @@ tr_on_written(void *ctx)
 {
     tc_transport *t = (tc_transport *)ctx;
     Py_INCREF(t);
-    if (tr_maybe_resume_protocol(t) < 0) {
-        tr_callback_failed(t, "protocol.resume_writing() failed");
-    }
+    tr_resume_at_low_water(t);
     Py_DECREF(t);
 }
 
