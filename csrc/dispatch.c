@@ -174,21 +174,32 @@ dispatch_headers_received(tc_dispatch *d, PyObject *const *args, Py_ssize_t narg
         return NULL;
     }
     if (d->mode == DISPATCH_CALLBACK) {
-        call[0] = d->conn;
-        call[1] = args[0];
-        call[2] = args[1];
-        request = dispatch_construct(st, d->request_class, call, st->kw_request_callback);
+        if (tc_request_applies(st, d->request_class, args[0], args[1])) {
+            request = tc_request_new(st, d->request_class, d->conn, Py_None, args[0], args[1]);
+        }
+        else {
+            call[0] = d->conn;
+            call[1] = args[0];
+            call[2] = args[1];
+            request = dispatch_construct(st, d->request_class, call, st->kw_request_callback);
+        }
         if (request == NULL) {
             return NULL;
         }
         Py_XSETREF(d->request, request);
         Py_RETURN_NONE;
     }
-    call[0] = d->conn;
-    call[1] = d->server_conn;
-    call[2] = args[0];
-    call[3] = args[1];
-    request = dispatch_construct(st, d->request_class, call, st->kw_request_router);
+    if (tc_request_applies(st, d->request_class, args[0], args[1])) {
+        request = tc_request_new(st, d->request_class, d->conn, d->server_conn, args[0],
+                                 args[1]);
+    }
+    else {
+        call[0] = d->conn;
+        call[1] = d->server_conn;
+        call[2] = args[0];
+        call[3] = args[1];
+        request = dispatch_construct(st, d->request_class, call, st->kw_request_router);
+    }
     if (request == NULL) {
         return NULL;
     }

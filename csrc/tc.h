@@ -123,6 +123,7 @@ tc_buf_head(tc_buf *b)
 /* ------------------------------------------------------------------ state */
 
 #define TC_H1_METHODS 64
+#define TC_RQ_NAMES 32
 
 typedef struct {
     PyTypeObject *LoopType;
@@ -169,6 +170,12 @@ typedef struct {
     PyObject *kw_request_router;         /* ... with server_connection (router) */
     PyObject *str_find_handler, *str_body, *str__parse_body, *str_on_connection_close;
     PyObject *str__whole_body, *str_headers, *str_Content_Type, *str___init__;
+    /* request.c */
+    PyObject *request_class;             /* httputil.HTTPServerRequest (request_setup) */
+    PyObject *request_init;              /* ... its original __init__ */
+    PyObject *request_globals;           /* ... whose globals are httputil's */
+    PyObject *time_time;                 /* the builtin time.time */
+    PyObject *rq_names[TC_RQ_NAMES];     /* interned names (request.c) */
     /* proxy.c */
     PyObject *str_request, *str_defaults, *str_get;
     /* route.c */
@@ -400,6 +407,18 @@ PyObject *tc_dispatch_headers_received(tc_state *st, PyObject *delegate,
                                        PyObject *start_line, PyObject *headers);
 PyObject *tc_dispatch_data_received(tc_state *st, PyObject *delegate, PyObject *chunk);
 PyObject *tc_dispatch_finish(tc_state *st, PyObject *delegate);
+
+/* request.c: httputil's HTTPServerRequest and HTTPHeaders built in C. */
+int tc_request_init(PyObject *module, tc_state *st);
+int tc_request_traverse(tc_state *st, visitproc visit, void *arg);
+void tc_request_clear(tc_state *st);
+/* A new reference to name in Http-Header-Case, or NULL. */
+PyObject *tc_normalize_header(tc_state *st, PyObject *name);
+/* 1 when tc_request_new() may stand in for calling cls with these (the
+ * original HTTPServerRequest, C-built start line and HTTPHeaders). */
+int tc_request_applies(tc_state *st, PyObject *cls, PyObject *start_line, PyObject *headers);
+PyObject *tc_request_new(tc_state *st, PyObject *cls, PyObject *conn, PyObject *server_conn,
+                         PyObject *start_line, PyObject *headers);
 
 /* route.c: _route(router, request, env), an Application's rule walk. */
 PyObject *tc_route(PyObject *module, PyObject *const *args, Py_ssize_t nargs);

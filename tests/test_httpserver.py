@@ -939,3 +939,112 @@ def test_native_connection_dispatches_itself() -> None:
         asyncio.set_event_loop(None)
     assert parse_responses(data) == [(200, b"ok")]
     assert len(callers) == 1 and callers[0] != "headers_received"
+
+
+# --- requests built in C (csrc/request.c) ------------------------------------
+
+_REQUEST_SHAPES = [
+    b"GET /p?a=1&a=2&b=&c HTTP/1.1\r\nHost: Example.COM:81\r\n\r\n",
+    b"GET /plain HTTP/1.1\r\nHost: x\r\nX-Thing: 1\r\n\r\n",
+    b"GET /q? HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /old HTTP/1.0\r\n\r\n",
+    b"GET /u?x=%C3%A9&y=%ff HTTP/1.1\r\nHost: [::1]:8\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("raw", _REQUEST_SHAPES)
+@pytest.mark.parametrize("router", [False, True], ids=["callback", "router"])
+def test_native_request_equals_python_init(raw: bytes, router: bool) -> None:
+    """The request the native server builds has the attributes, in the
+    order and with the values, that HTTPServerRequest.__init__ gives."""
+    from tornado_c import httputil, web
+
+    from conftest import Impl
+
+    impl = Impl("tornado_c")
+    pairs: List[Any] = []
+
+    def record(request: Any) -> None:
+        again = httputil.HTTPServerRequest(
+            connection=request.connection, server_connection=request.server_connection,
+            start_line=httputil.RequestStartLine(request.method, request.uri, request.version),
+            headers=request.headers)
+        pairs.append((dict(vars(request)), vars(again)))
+
+    def callback(request: Any) -> None:
+        record(request)
+        request.connection.write_headers(
+            httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
+            httputil.HTTPHeaders({"Content-Length": "2"}), b"ok")
+        request.connection.finish()
+
+    class Handler(web.RequestHandler):
+        def get(self, *args: Any) -> None:
+            record(self.request)
+            self.set_header("Etag", "x")  # (no sha1 Etag: compared below)
+            self.finish(b"ok")
+
+    from tornado_c import _core
+
+    target: Any = callback
+    if router:
+        target = web.Application([(r"/.*", Handler)])
+    built_before = _core._requests_built()
+    data, closed = run(impl, lambda: serve_and_send(impl, raw, False, {}, target))
+    assert parse_responses(data) == [(200, b"ok")]
+    (built, reference), = pairs
+    assert list(built) == list(reference)
+    for name in built:
+        if name != "_start_time":
+            assert built[name] == reference[name], name
+    assert abs(built["_start_time"] - time.time()) < 60
+    assert _core._requests_built() == built_before + 1  # the C path was taken
+    assert (built["server_connection"] is None) != router
+
+
+def test_native_request_honours_patches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replaced HTTPServerRequest.__init__ is called; replaced helpers
+    in httputil (time, parse_qs_bytes, _host_name) are used by the C build."""
+    from tornado_c import httputil
+
+    from conftest import Impl
+
+    impl = Impl("tornado_c")
+    seen: List[Any] = []
+
+    def callback(request: Any) -> None:
+        seen.append((request._start_time, request.arguments, request.host_name,
+                     getattr(request, "marked", False)))
+        request.connection.write_headers(
+            httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
+            httputil.HTTPHeaders({"Content-Length": "2"}), b"ok")
+        request.connection.finish()
+
+    raw = b"GET /?a=1 HTTP/1.1\r\nHost: patched.example\r\nConnection: close\r\n\r\n"
+
+    class FakeTime:
+        @staticmethod
+        def time() -> float:
+            return 1234.5
+
+    from tornado_c import _core
+
+    built_before = _core._requests_built()
+    monkeypatch.setattr(httputil, "time", FakeTime)
+    monkeypatch.setattr(httputil, "parse_qs_bytes", lambda q, keep_blank_values: {"q": [q]})
+    monkeypatch.setattr(httputil, "_host_name", lambda host: "named:" + host)
+    run(impl, lambda: serve_and_send(impl, raw, False, {}, callback))
+    assert seen == [(1234.5, {"q": ["a=1"]}, "named:patched.example", False)]
+    assert _core._requests_built() == built_before + 1
+
+    original = httputil.HTTPServerRequest.__init__
+
+    def marking_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self.marked = True
+
+    monkeypatch.setattr(httputil.HTTPServerRequest, "__init__", marking_init)
+    seen.clear()
+    run(impl, lambda: serve_and_send(impl, raw, False, {}, callback))
+    assert seen == [(1234.5, {"q": ["a=1"]}, "named:patched.example", True)]
+    assert _core._requests_built() == built_before + 1  # __init__ was called instead

@@ -648,3 +648,72 @@ def test_headers_parse_random_differential(impl: Any) -> None:
     for _ in range(3000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
         assert describe(impl.httputil, text) == describe(ref, text), repr(text)
+
+
+# --- header names and HTTPHeaders(dict), built in C ---------------------------
+
+_NAME_ALPHABET = st.sampled_from(
+    ["a", "B", "z", "Z", "-", "_", "0", "é", "É", "ß", "ŉ", "ǆ", "ﬀ", "İ", "\u0130", " ", "--"]
+)
+
+
+@HYPOTHESIS_SETTINGS
+@given(st.lists(_NAME_ALPHABET, max_size=8).map("".join))
+def test_normalize_header_matches_reference(name: str) -> None:
+    """C's Http-Header-Case equals Tornado's for ASCII and non-ASCII names
+    (str.capitalize's title-casing and length changes included)."""
+    assert tc_httputil._normalize_header(name) == ref._normalize_header(name)
+
+
+@pytest.mark.parametrize("name", [b"x-y", 3, None, "Already-Normal", ""])
+def test_normalize_header_odd_inputs(name: Any) -> None:
+    got = outcome(lambda: tc_httputil._normalize_header(name))
+    want = outcome(lambda: ref._normalize_header(name))
+    assert got == want
+
+
+@HYPOTHESIS_SETTINGS
+@given(st.dictionaries(st.lists(_NAME_ALPHABET, min_size=1, max_size=5).map("".join),
+                       st.one_of(st.text(max_size=4), st.integers()), max_size=6))
+def test_headers_from_dict_matches_reference(fields: Any) -> None:
+    """HTTPHeaders(dict): the C fill gives Tornado's _dict, _as_list (later
+    keys that normalize alike win) and _last_key."""
+    mine, theirs = tc_httputil.HTTPHeaders(fields), ref.HTTPHeaders(fields)
+    assert mine._dict == theirs._dict
+    assert list(mine._dict) == list(theirs._dict)
+    assert mine._as_list == theirs._as_list
+    assert mine._last_key == theirs._last_key
+
+
+@pytest.mark.parametrize("fields", [{1: "x"}, {b"a": "x"}, {"a": "x", 2: "y"}])
+def test_headers_from_dict_bad_keys(fields: Any) -> None:
+    """A key that is not a str fails as in Tornado, and leaves no half-built
+    headers behind in the C path."""
+    assert outcome(lambda: tc_httputil.HTTPHeaders(fields)) == outcome(
+        lambda: ref.HTTPHeaders(fields))
+
+
+def test_headers_from_dict_subclass_and_kwargs() -> None:
+    class Sub(dict):  # type: ignore[type-arg]
+        pass
+
+    for args, kwargs in (((Sub(a="1"),), {}), ((), {"content_type": "x"}),
+                         (({"a": "1"},), {"b": "2"})):
+        mine = tc_httputil.HTTPHeaders(*args, **kwargs)
+        theirs = ref.HTTPHeaders(*args, **kwargs)
+        assert list(mine.get_all()) == list(theirs.get_all())
+        assert mine._last_key == theirs._last_key
+
+
+@pytest.mark.parametrize("mod", [tc_httputil, ref], ids=["tornado_c", "tornado"])
+def test_headers_subclass_setitem_sees_dict_items(mod: Any) -> None:
+    seen = []
+
+    class Recording(mod.HTTPHeaders):  # type: ignore[name-defined,misc]
+        def __setitem__(self, name: str, value: str) -> None:
+            seen.append(name)
+            super().__setitem__(name, value)
+
+    h = Recording({"content-type": "a", "X-Y": "b"})
+    assert seen == ["content-type", "X-Y"]
+    assert dict(h) == {"Content-Type": "a", "X-Y": "b"}

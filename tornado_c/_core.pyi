@@ -302,5 +302,19 @@ def _timegm(time_tuple: Any) -> Optional[int]:
 def websocket_mask(mask: bytes, data: bytes) -> bytes:
     """data XOR the repeated 4-byte WebSocket mask."""
 
+def normalize_header(name: str) -> str:
+    """name in Http-Header-Case: each dash-separated part capitalized."""
+
+def headers_fill(headers: Any, mapping: Any) -> bool:
+    """Fill a new HTTPHeaders from a plain dict, as its constructor does;
+    False (nothing done) when mapping is not exactly a dict."""
+
+def request_setup(request_class: type, init: Callable[..., None], time_time: Callable[[], float]) -> None:
+    """The HTTPServerRequest class (and its original __init__) the native
+    server builds requests for in C; time_time is the builtin time.time."""
+
+def _requests_built() -> int:
+    """How many HTTPServerRequests the native server has built in C."""
+
 def _debug_counters() -> Dict[str, int]:
     """Open libuv loops and handles."""

@@ -19,13 +19,13 @@ import re
 import time
 import typing
 import unicodedata
-from functools import lru_cache
 from http.client import responses
 from ssl import SSLError
 from typing import (
     Any,
     AnyStr,
     Awaitable,
+    Callable,
     Dict,
     Generator,
     Iterable,
@@ -108,14 +108,11 @@ _simple_line = re.compile(
 )
 
 
-@lru_cache(1000)
-def _normalize_header(name: str) -> str:
-    """Return ``name`` in ``Http-Header-Case``.
-
-    >>> _normalize_header("x-FORWARDED-for")
-    'X-Forwarded-For'
-    """
-    return "-".join([part.capitalize() for part in name.split("-")])
+# ``name`` in ``Http-Header-Case``: "-".join(part.capitalize() for part in
+# name.split("-")), in C (csrc/request.c), e.g. "x-FORWARDED-for" ->
+# "X-Forwarded-For".
+_normalize_header: Callable[[str], str] = _core.normalize_header
+_headers_fill = _core.headers_fill
 
 
 class HTTPHeaders(collections.abc.MutableMapping):
@@ -149,22 +146,18 @@ class HTTPHeaders(collections.abc.MutableMapping):
     def __init__(self, **kwargs: str) -> None: ...
 
     def __init__(self, *args: Any, **kwargs: str) -> None:  # noqa: F811
-        if len(args) == 1 and not kwargs and type(args[0]) is dict:
-            # What update() does through __setitem__, without the per-item
-            # method calls (responses build one per request).
-            values: Dict[str, str] = {}
-            lists: Dict[str, List[str]] = {}
-            for name, value in args[0].items():
-                key = _normalize_header(name)
-                values[key] = value
-                lists[key] = [value]
-            self._dict = values
-            self._as_list = lists
-            self._last_key: Optional[str] = None
+        # A plain dict (responses build one per request): what update()
+        # does through __setitem__, in C (unless a subclass has its own).
+        if (
+            len(args) == 1
+            and not kwargs
+            and type(self) is HTTPHeaders
+            and _headers_fill(self, args[0])
+        ):
             return
-        self._dict = {}
-        self._as_list = {}
-        self._last_key = None
+        self._dict: Dict[str, str] = {}
+        self._as_list: Dict[str, List[str]] = {}
+        self._last_key: Optional[str] = None
         if not args and not kwargs:
             return
         if len(args) == 1 and not kwargs:
@@ -513,6 +506,9 @@ class HTTPServerRequest:
 
 
 _PARSE_BODY = HTTPServerRequest.__dict__["_parse_body"]
+# The native server builds requests in C (csrc/request.c) while __init__
+# is this one; replacing it (instrumentation) makes the server call it.
+_core.request_setup(HTTPServerRequest, HTTPServerRequest.__init__, time.time)
 
 
 class HTTPInputError(Exception):
