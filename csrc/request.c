@@ -55,13 +55,17 @@ static Py_ssize_t rq_built = 0;
 
 /* "-".join(part.capitalize() for part in name.split("-")), for anything
  * that is not an ASCII str (the methods are called by name, so a bytes or
- * other name fails as the Python expression does). */
+ * other name fails as the Python expression does; an unhashable one fails
+ * first, as in Tornado, whose function is behind an lru_cache). */
 static PyObject *
 normalize_generic(tc_state *st, PyObject *name)
 {
     PyObject *parts, *out = NULL;
     Py_ssize_t i, n;
 
+    if (PyObject_Hash(name) == -1) {
+        return NULL;
+    }
     parts = PyObject_CallMethodOneArg(name, RQ(st, RQ_split), RQ(st, RQ_dash));
     if (parts == NULL) {
         return NULL;

@@ -665,7 +665,7 @@ def test_normalize_header_matches_reference(name: str) -> None:
     assert tc_httputil._normalize_header(name) == ref._normalize_header(name)
 
 
-@pytest.mark.parametrize("name", [b"x-y", 3, None, "Already-Normal", ""])
+@pytest.mark.parametrize("name", [b"x-y", 3, None, "Already-Normal", "", ["a"], {}])
 def test_normalize_header_odd_inputs(name: Any) -> None:
     got = outcome(lambda: tc_httputil._normalize_header(name))
     want = outcome(lambda: ref._normalize_header(name))
