@@ -96,6 +96,69 @@ json_string(tc_buf *out, PyObject *s)
     return JSON_OK;
 }
 
+/* Writes the decimal digits of v (at least min_digits of them, zero-padded
+ * on the left) ending just before end; returns where they start. */
+static char *
+json_digits(char *end, unsigned long long v, int min_digits)
+{
+    char *p = end;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+        min_digits--;
+    } while (v != 0 || min_digits > 0);
+    return p;
+}
+
+/* float.__repr__ of d when it is m / 10**k exactly for some k <= 6 and
+ * 1e-4 <= |d| < 1e9 (prices, ratios, small measurements): 1 after writing
+ * it, 0 when d is not such a number (the caller uses the general
+ * algorithm).  In that range repr is plain positional notation, and the
+ * spacing of doubles is below 1e-6, so at most one m per k rounds to d: m
+ * for the smallest k that gives d back exactly (m / 10**k is then the
+ * correctly rounded value of that decimal, as strtod would read it) is the
+ * shortest string that round-trips, which is what repr prints. */
+static int
+json_float_short(tc_buf *out, double d, int *rc)
+{
+    static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6};
+    double a = fabs(d);
+    char text[48], *end = text + sizeof text, *p;
+    unsigned long long m, whole, frac;
+    int k;
+
+    if (!(a >= 1e-4 && a < 1e9)) {
+        return 0;
+    }
+    for (k = 0; k <= 6; k++) {
+        double scaled = nearbyint(a * pow10[k]);
+        if (scaled / pow10[k] == a) {
+            break;
+        }
+    }
+    if (k > 6) {
+        return 0;
+    }
+    m = (unsigned long long)nearbyint(a * pow10[k]);
+    whole = m;
+    frac = 0;
+    if (k > 0) {
+        unsigned long long scale = (unsigned long long)pow10[k];
+        whole = m / scale;
+        frac = m % scale;
+    }
+    /* Written backwards: the fraction ("0" for a whole number), the
+     * point, the integer part, the sign. */
+    p = json_digits(end, frac, k > 0 ? k : 1);
+    *--p = '.';
+    p = json_digits(p, whole, 1);
+    if (d < 0) {
+        *--p = '-';
+    }
+    *rc = json_put(out, p, end - p);
+    return 1;
+}
+
 static int
 json_float(tc_buf *out, double d)
 {
@@ -105,6 +168,9 @@ json_float(tc_buf *out, double d)
     if (!isfinite(d)) {
         const char *t = isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity";
         return json_put(out, t, (Py_ssize_t)strlen(t));
+    }
+    if (json_float_short(out, d, &rc)) {
+        return rc;
     }
     /* What float.__repr__ writes. */
     text = PyOS_double_to_string(d, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
@@ -125,13 +191,16 @@ json_int(tc_buf *out, PyObject *o)
     int rc;
 
     if (!overflow) {
-        char digits[24];
-        int n;
+        char digits[24], *end = digits + sizeof digits, *p;
         if (v == -1 && PyErr_Occurred()) {
             return JSON_ERROR;
         }
-        n = snprintf(digits, sizeof digits, "%lld", v);
-        return json_put(out, digits, n);
+        /* (0 - (unsigned)v is |v|, LLONG_MIN included.) */
+        p = json_digits(end, v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v, 1);
+        if (v < 0) {
+            *--p = '-';
+        }
+        return json_put(out, p, end - p);
     }
     /* Big ints: int.__repr__, with its limit on digits. */
     text = PyLong_Type.tp_repr(o);

@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import os
 import tempfile
-from typing import Any, Callable
+from typing import Any, Callable, List
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -280,6 +280,36 @@ JSON_VALUES = st.recursive(
 @given(JSON_VALUES)
 def test_json_encode_random(value: Any) -> None:
     same("json_encode", value)
+
+
+def test_json_encode_floats_and_ints_exhaustive_sample() -> None:
+    """The C encoder's number formatting (a short path for decimals with up
+    to six places, its own integer digits) against json.dumps: decimals,
+    their float neighbours, random bit patterns, range edges, int64 edges;
+    as values and as dict keys."""
+    import json
+    import math
+    import random
+    import struct
+
+    from tornado_c import _core
+
+    rng = random.Random(20261122)
+    values: List[Any] = [0.0, -0.0, 1e-4, 1e9, 999999999.999999, 999999999.9999999, 0.00011,
+                         0.1 + 0.2, 1 / 3, 5e-5, 1e15, 1e16, 123456789.123456,
+                         0, 1, -1, 9, 10, 2**63 - 1, -(2**63), 2**63, -(2**63) - 1]
+    for _ in range(20000):
+        m, k = rng.randint(0, 10 ** rng.randint(1, 16)), rng.randint(0, 8)
+        x = m / 10**k
+        values += [x, -x, math.nextafter(x, 0.0), math.nextafter(x, math.inf)]
+        values.append(struct.unpack("d", struct.pack("Q", rng.getrandbits(64)))[0])
+        values.append(round(rng.uniform(1e-4, 1e9), rng.randint(0, 7)))
+        values.append(rng.randint(-(2**64), 2**64))
+    for value in values:
+        assert _core._json_encode(value) == json.dumps(value), repr(value)
+    keyed = {value: 1 for value in values[:2000] if not (
+        isinstance(value, float) and math.isnan(value))}
+    assert _core._json_encode(keyed) == json.dumps(keyed)
 
 
 class _Str(str):
