@@ -9,6 +9,8 @@
 
 #include "llhttp.h"
 
+#include <sys/socket.h>
+
 static int
 core_traverse(PyObject *module, visitproc visit, void *arg)
 {
@@ -277,6 +279,28 @@ PyDoc_STRVAR(timegm_doc,
 "calendar.timegm(time_tuple) for a tuple of ints with a valid year and\n"
 "month; None for anything else.");
 
+PyDoc_STRVAR(peer_connected_doc,
+"_peer_connected(fd)\n--\n\n"
+"True when getpeername() succeeds on the socket fd (it is connected):\n"
+"socket.getpeername() without an OSError to make and catch when it is not.");
+
+static PyObject *
+core_peer_connected(PyObject *Py_UNUSED(module), PyObject *arg)
+{
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof peer;
+    long fd = PyLong_AsLong(arg);
+
+    if (fd == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (fd < 0 || fd > INT_MAX) {
+        Py_RETURN_FALSE;
+    }
+    /* (A quick call that never blocks: the GIL stays held.) */
+    return PyBool_FromLong(getpeername((int)fd, (struct sockaddr *)&peer, &len) == 0);
+}
+
 #define TC_FASTCALL_KW(f) (PyCFunction)(void (*)(void))(f), METH_FASTCALL | METH_KEYWORDS
 
 static PyMethodDef core_methods[] = {
@@ -289,6 +313,7 @@ static PyMethodDef core_methods[] = {
     {"_route", (PyCFunction)(void (*)(void))tc_route, METH_FASTCALL, route_doc},
     {"_tt_xhtml", tc_template_xhtml, METH_O, template_xhtml_doc},
     {"_timegm", tc_timegm, METH_O, timegm_doc},
+    {"_peer_connected", core_peer_connected, METH_O, peer_connected_doc},
     {"websocket_mask", (PyCFunction)(void (*)(void))tc_websocket_mask, METH_FASTCALL,
      websocket_mask_doc},
     {"_override_mask", (PyCFunction)(void (*)(void))core_override_mask, METH_FASTCALL,

@@ -392,3 +392,36 @@ def test_ssl_wrap_socket(impl: Any) -> None:
         w.close()
     finally:
         s.close()
+
+
+def test_default_loop_resolver_literal_types_and_patched_getaddrinfo(
+    impl: Any, loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Address literals come back with AddressFamily members, as from
+    socket.getaddrinfo; and a replaced socket.getaddrinfo (a fake DNS in a
+    test suite) is what answers them."""
+    netutil = impl.mod("netutil")
+
+    async def main() -> list:
+        resolver = netutil.DefaultLoopResolver()
+        try:
+            got = await resolver.resolve("127.0.0.1", 80)
+            got6 = await resolver.resolve("::1", 81, socket.AF_INET6)
+            calls = []
+            real = socket.getaddrinfo
+
+            def fake(*args: Any, **kwargs: Any) -> Any:
+                calls.append(args[0])
+                return real(*args, **kwargs)
+
+            monkeypatch.setattr(socket, "getaddrinfo", fake)
+            await resolver.resolve("127.0.0.2", 82)
+            return [got, [type(f) for f, _ in got], got6, calls]
+        finally:
+            resolver.close()
+
+    got, types, got6, calls = run(loop, main)
+    assert got == [(socket.AF_INET, ("127.0.0.1", 80))]
+    assert types == [socket.AddressFamily]
+    assert got6[0][0] is socket.AF_INET6 and got6[0][1][:2] == ("::1", 81)
+    assert len(calls) == 1

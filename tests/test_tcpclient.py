@@ -298,3 +298,43 @@ def test_connector(impl: Any, loop: asyncio.AbstractEventLoop, scenario: str) ->
         "connect_timeout": [[(A, "a")], "TimeoutError", True, [(A, "a")]],
     }[scenario]
     assert run(loop, main) == expected
+
+
+def test_single_address_outcomes_match(impl: Any, loop: asyncio.AbstractEventLoop) -> None:
+    """One resolved address and no timeout (tornado_c skips the
+    happy-eyeballs race there): a local address that cannot be bound, a
+    _create_stream that fails, and a resolver answering one address give
+    what Tornado gives."""
+    tcpclient = impl.mod("tcpclient")
+    netutil = impl.mod("netutil")
+
+    class OneAddress(netutil.Resolver):  # type: ignore[misc]
+        async def resolve(self, host: str, port: int, family: Any = socket.AF_UNSPEC) -> Any:
+            return [(socket.AF_INET, ("127.0.0.1", port))]
+
+    class Failing(tcpclient.TCPClient):  # type: ignore[misc]
+        def _create_stream(self, *args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("no stream for you")
+
+    async def main() -> list:
+        server, port, seen = await start_server(impl)
+        out = []
+        client = tcpclient.TCPClient(resolver=OneAddress())
+        try:
+            try:
+                await client.connect("anything", port, source_ip="192.0.2.1")
+            except OSError as e:
+                out.append(("bind", type(e).__name__))
+            stream = await client.connect("anything", port)
+            await stream.write(b"y\n")
+            out.append(await stream.read_until_close())
+            try:
+                await Failing(resolver=OneAddress()).connect("anything", port)
+            except RuntimeError as e:
+                out.append(str(e))
+            return out
+        finally:
+            client.close()
+            server.stop()
+
+    assert run(loop, main) == [("bind", "OSError"), b"got y\n", "no stream for you"]

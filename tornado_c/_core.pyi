@@ -313,6 +313,9 @@ def request_setup(request_class: type, init: Callable[..., None], time_time: Cal
     """The HTTPServerRequest class (and its original __init__) the native
     server builds requests for in C; time_time is the builtin time.time."""
 
+def _peer_connected(fd: int) -> bool:
+    """True when getpeername() succeeds on the socket fd (it is connected)."""
+
 def _requests_built() -> int:
     """How many HTTPServerRequests the native server has built in C."""
 

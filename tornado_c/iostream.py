@@ -1176,6 +1176,7 @@ _NATIVE_KINDS = {int(socket.AF_UNIX): 1, int(socket.AF_INET): 0, int(socket.AF_I
 _raw_family = _socket_base.family.__get__
 _raw_type = _socket_base.type.__get__
 _SOCKET_CONNECT = socket.socket.connect
+_GETPEERNAME = socket.socket.getpeername
 
 
 def _native_eligible(cls: type) -> bool:
@@ -1278,10 +1279,15 @@ class IOStream(BaseIOStream):
         kind = _NATIVE_KINDS.get(_raw_family(sock))
         if kind is None or connected:
             return kind
+        # Whether sock.getpeername() succeeds (asked in C unless the socket
+        # class has its own): not connected (yet) means connect() moves it
+        # later.
+        if type(sock).getpeername is _GETPEERNAME:
+            return kind if _core._peer_connected(sock.fileno()) else None
         try:
             sock.getpeername()
         except OSError:
-            return None  # not connected (yet): connect() moves it later
+            return None
         return kind
 
     def _maybe_go_native(self, kind: Optional[int] = -1) -> None:

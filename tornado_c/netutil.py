@@ -17,6 +17,7 @@ import concurrent.futures
 # annotation at import time; code (Tornado's own tests among it) relies on
 # ``concurrent.futures.thread`` being importable as an attribute afterwards.
 import concurrent.futures.thread  # noqa: F401
+import _socket
 import errno
 import os
 import socket
@@ -362,9 +363,17 @@ class DefaultLoopResolver(Resolver):
             # ASCII name is passed as bytes, which getaddrinfo takes as they
             # are: a str would go through the IDNA codec first, in Python
             # (more than half the cost), to the same bytes for any literal.
+            literal = host.encode("ascii") if type(host) is str and host.isascii() else host
+            if socket.getaddrinfo is _SOCKET_GETADDRINFO:
+                # socket.getaddrinfo without its Python wrapper, which makes
+                # enums of every entry's family and type through Enum calls;
+                # the family becomes the same member below.
+                raw = _socket.getaddrinfo(
+                    literal, port, family, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST
+                )
+                return [(_FAMILIES.get(entry[0], entry[0]), entry[4]) for entry in raw]
             found = socket.getaddrinfo(
-                host.encode("ascii") if type(host) is str and host.isascii() else host,
-                port, family, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST,
+                literal, port, family, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST
             )
         except (socket.gaierror, UnicodeError, TypeError):
             aio_loop = asyncio.get_running_loop()
@@ -372,6 +381,13 @@ class DefaultLoopResolver(Resolver):
                 host, port, family=family, type=socket.SOCK_STREAM
             )
         return [(entry[0], entry[4]) for entry in found]
+
+
+# For DefaultLoopResolver: the function it may bypass (a replacement, such as
+# a test's fake DNS, is always called), and the AddressFamily member of each
+# value, as socket.getaddrinfo converts it (an unknown value stays an int).
+_SOCKET_GETADDRINFO = socket.getaddrinfo
+_FAMILIES: Dict[int, socket.AddressFamily] = {int(f): f for f in socket.AddressFamily}
 
 
 class ExecutorResolver(Resolver):

@@ -252,8 +252,17 @@ class TCPClient:
                 max_buffer_size, family, address, source_ip=source_ip, source_port=source_port
             )
 
-        racer = _Connector(addrinfo, make_stream)
-        _family, _address, stream = await racer.start(connect_timeout=deadline)
+        if deadline is None and len(addrinfo) == 1:
+            # One address and no deadline: the race has a single runner and
+            # nothing to cut short, so _Connector's outcome is this attempt's
+            # own (its stream, or its error), without the race's futures,
+            # callbacks and head-start timer.
+            family, address = addrinfo[0]
+            _stream, attempt = make_stream(family, address)
+            stream = await attempt
+        else:
+            racer = _Connector(addrinfo, make_stream)
+            _family, _address, stream = await racer.start(connect_timeout=deadline)
         if ssl_options is None:
             return stream
         handshake = stream.start_tls(
