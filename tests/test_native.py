@@ -66,6 +66,24 @@ def test_runner_aliases_an_unchanged_script(tmp_path: Any) -> None:
         "tornado_c", "tornado_c.web", "tornado_c._loop", "True", "['a',", "'b']", "__main__"]
 
 
+def test_runner_sets_file_and_path_as_python_does(tmp_path: Any) -> None:
+    """`python -m tornado_c app.py` gives the script the __file__ (absolute)
+    and sys.path[0] that `python app.py` gives it; sys.argv[0] names the same
+    file (absolute here: runpy sets it)."""
+    (tmp_path / "app.py").write_text(
+        "import os, sys\n"
+        "print(repr((__file__, os.path.abspath(sys.argv[0]), sys.path[0])))\n")
+    runs = []
+    for prefix in ((), ("-m", "tornado_c")):
+        proc = subprocess.run([sys.executable, *prefix, "app.py"], capture_output=True,
+                              text=True, timeout=60, cwd=str(tmp_path),
+                              env={**os.environ, "PYTHONPATH": ROOT})
+        assert proc.returncode == 0, proc.stderr
+        runs.append(proc.stdout)
+    assert runs[0] == runs[1]
+    assert str(tmp_path / "app.py") in runs[0]
+
+
 def test_runner_module_form(tmp_path: Any) -> None:
     (tmp_path / "mymod.py").write_text(
         "import tornado.gen, sys\nprint(tornado.gen.__name__, sys.argv[1:], __name__)\n")

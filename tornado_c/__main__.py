@@ -72,9 +72,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     sys.argv = [script, *args[1:]]
     # As `python script.py` would: the script's directory comes first on the
-    # module search path.
-    sys.path[0] = os.path.dirname(os.path.abspath(script))
-    runpy.run_path(script, run_name="__main__")
+    # module search path, and __file__ is the absolute path (runpy sets
+    # sys.argv[0] to it too, where the interpreter keeps it as typed).
+    path = os.path.abspath(script)
+    sys.path[0] = os.path.dirname(path)
+    runpy.run_path(path, run_name="__main__")
     return 0
 
 
