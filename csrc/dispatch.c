@@ -163,47 +163,46 @@ dispatch_construct(tc_state *st, PyObject *cls, PyObject *const *args, PyObject 
     return obj;
 }
 
+/* The request's HTTPServerRequest, made as _CallableAdapter (callback
+ * mode) or HTTPServer.start_request's router path makes it: built in C
+ * (request.c) while the class and its __init__ are the originals, else
+ * the class called with the same keywords. */
+static PyObject *
+dispatch_request(tc_state *st, tc_dispatch *d, PyObject *start_line, PyObject *headers)
+{
+    PyObject *call[4];
+    int router = d->mode == DISPATCH_ROUTER;
+
+    if (tc_request_applies(st, d->request_class, start_line, headers)) {
+        return tc_request_new(st, d->request_class, d->conn,
+                              router ? d->server_conn : Py_None, start_line, headers);
+    }
+    call[0] = d->conn;
+    call[1] = router ? d->server_conn : start_line;
+    call[2] = router ? start_line : headers;
+    call[3] = headers;
+    return dispatch_construct(st, d->request_class, call,
+                              router ? st->kw_request_router : st->kw_request_callback);
+}
+
 static PyObject *
 dispatch_headers_received(tc_dispatch *d, PyObject *const *args, Py_ssize_t nargs)
 {
     tc_state *st = dispatch_state(d);
-    PyObject *call[4], *request, *found, *r;
+    PyObject *call[2], *request, *found, *r;
 
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "headers_received(start_line, headers)");
         return NULL;
     }
-    if (d->mode == DISPATCH_CALLBACK) {
-        if (tc_request_applies(st, d->request_class, args[0], args[1])) {
-            request = tc_request_new(st, d->request_class, d->conn, Py_None, args[0], args[1]);
-        }
-        else {
-            call[0] = d->conn;
-            call[1] = args[0];
-            call[2] = args[1];
-            request = dispatch_construct(st, d->request_class, call, st->kw_request_callback);
-        }
-        if (request == NULL) {
-            return NULL;
-        }
-        Py_XSETREF(d->request, request);
-        Py_RETURN_NONE;
-    }
-    if (tc_request_applies(st, d->request_class, args[0], args[1])) {
-        request = tc_request_new(st, d->request_class, d->conn, d->server_conn, args[0],
-                                 args[1]);
-    }
-    else {
-        call[0] = d->conn;
-        call[1] = d->server_conn;
-        call[2] = args[0];
-        call[3] = args[1];
-        request = dispatch_construct(st, d->request_class, call, st->kw_request_router);
-    }
+    request = dispatch_request(st, d, args[0], args[1]);
     if (request == NULL) {
         return NULL;
     }
     Py_XSETREF(d->request, request);
+    if (d->mode == DISPATCH_CALLBACK) {
+        Py_RETURN_NONE;
+    }
     found = PyObject_CallMethodOneArg(d->target, st->str_find_handler, request);
     if (found == NULL) {
         return NULL;

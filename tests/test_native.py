@@ -73,14 +73,15 @@ def test_runner_sets_file_and_path_as_python_does(tmp_path: Any) -> None:
     (tmp_path / "app.py").write_text(
         "import os, sys\n"
         "print(repr((__file__, os.path.abspath(sys.argv[0]), sys.path[0])))\n")
-    runs = []
-    for prefix in ((), ("-m", "tornado_c")):
-        proc = subprocess.run([sys.executable, *prefix, "app.py"], capture_output=True,
-                              text=True, timeout=60, cwd=str(tmp_path),
-                              env={**os.environ, "PYTHONPATH": ROOT})
-        assert proc.returncode == 0, proc.stderr
-        runs.append(proc.stdout)
-    assert runs[0] == runs[1]
+    for safe in ("", "1"):  # and under -P / PYTHONSAFEPATH, which adds neither directory
+        runs = []
+        for prefix in ((), ("-m", "tornado_c")):
+            env = {**os.environ, "PYTHONPATH": ROOT, "PYTHONSAFEPATH": safe}
+            proc = subprocess.run([sys.executable, *prefix, "app.py"], capture_output=True,
+                                  text=True, timeout=60, cwd=str(tmp_path), env=env)
+            assert proc.returncode == 0, proc.stderr
+            runs.append(proc.stdout)
+        assert runs[0] == runs[1], safe
     assert str(tmp_path / "app.py") in runs[0]
 
 

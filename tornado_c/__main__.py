@@ -75,7 +75,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     # module search path, and __file__ is the absolute path (runpy sets
     # sys.argv[0] to it too, where the interpreter keeps it as typed).
     path = os.path.abspath(script)
-    sys.path[0] = os.path.dirname(path)
+    if not getattr(sys.flags, "safe_path", False):
+        # (-m put the working directory there; -P / PYTHONSAFEPATH keeps
+        # both out, and then sys.path[0] is not ours to replace.)
+        sys.path[0] = os.path.dirname(path)
     runpy.run_path(path, run_name="__main__")
     return 0
 

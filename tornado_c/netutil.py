@@ -10,6 +10,7 @@ Sockets are created the way Python creates them, i.e. non-inheritable
 
 from __future__ import annotations
 
+import _socket
 import asyncio
 import concurrent.futures
 
@@ -17,7 +18,6 @@ import concurrent.futures
 # annotation at import time; code (Tornado's own tests among it) relies on
 # ``concurrent.futures.thread`` being importable as an attribute afterwards.
 import concurrent.futures.thread  # noqa: F401
-import _socket
 import errno
 import os
 import socket
