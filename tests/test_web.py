@@ -1823,6 +1823,38 @@ def test_hooks_patched_on_base_class(impl: Any, monkeypatch: pytest.MonkeyPatch)
     assert header(resp, "X-Patched") == "1"
 
 
+def test_json_write_calls_patched_set_header(impl: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """write(dict) sets Content-Type through set_header and
+    _convert_header_value when either is patched (tornado_c sets the
+    constant directly otherwise)."""
+    web = impl.web
+    seen: List[Any] = []
+    original_set = web.RequestHandler.set_header
+    original_convert = web.RequestHandler._convert_header_value
+
+    def build(web: Any) -> Any:
+        class Json(web.RequestHandler):
+            def get(self) -> None:
+                self.write({"a": 1})
+
+        return web.Application([("/", Json)])
+
+    (plain,), _ = run_app(impl, build, [get("/")])
+    monkeypatch.setattr(web.RequestHandler, "set_header",
+                        lambda self, name, value: (seen.append(name), original_set(self, name, value)))
+    (patched,), _ = run_app(impl, build, [get("/")])
+    monkeypatch.undo()
+    monkeypatch.setattr(web.RequestHandler, "_convert_header_value",
+                        lambda self, value: (seen.append(value), original_convert(self, value))[1])
+    (converted,), _ = run_app(impl, build, [get("/")])
+    # (finish() then sets Etag and Content-Length through them too.)
+    assert seen[0] == "Content-Type" and "Etag" in seen
+    assert "application/json; charset=UTF-8" in seen[seen.index("Content-Length") + 1:]
+    for resp in (plain, patched, converted):
+        assert header(resp, "Content-Type") == "application/json; charset=UTF-8"
+        assert resp[3] == b'{"a": 1}'
+
+
 def test_hooks_patched_after_first_request(impl: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """A patch applied to RequestHandler while the application is already
     serving (after a handler class has answered requests) is called from

@@ -122,6 +122,10 @@ _MASK_NAMES = (
     "_break_cycles",
 )
 _PREPARE, _ON_FINISH, _SET_DEFAULT_HEADERS, _LOG = 1, 2, 4, 8
+_SET_HEADER = 1 << _MASK_NAMES.index("set_header") | 1 << _MASK_NAMES.index(
+    "_convert_header_value"
+)
+_JSON_TYPE = "application/json; charset=UTF-8"
 _FINISH_PARTS = ~(_PREPARE | _ON_FINISH | _SET_DEFAULT_HEADERS | _LOG)
 _override_mask = _core._override_mask
 _SERVER_HEADER = "TornadoServer/" + tornado_c.version
@@ -694,7 +698,16 @@ class RequestHandler:
         elif isinstance(chunk, str):
             data = chunk.encode("utf-8")
         elif isinstance(chunk, dict):
-            self.set_header("Content-Type", "application/json; charset=UTF-8")
+            headers = self._headers
+            if (
+                type(headers) is httputil.HTTPHeaders
+                and not _override_mask(type(self), _MASK_NAMES, _MASK_ORIGINALS) & _SET_HEADER
+            ):
+                # set_header() with a constant, valid value, done directly.
+                headers._dict["Content-Type"] = _JSON_TYPE
+                headers._as_list["Content-Type"] = [_JSON_TYPE]
+            else:
+                self.set_header("Content-Type", _JSON_TYPE)
             data = escape.json_encode(chunk).encode("utf-8")
         else:
             problem = "write() only accepts bytes, unicode, and dict objects"
