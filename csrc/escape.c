@@ -14,6 +14,7 @@
  */
 #include "tc.h"
 
+#include <math.h>
 #include <string.h>
 
 static const char type_error_text[] = "Expected bytes, unicode, or None; got %R";
@@ -231,6 +232,27 @@ template_value_bytes(PyObject *value, int *is_bytes)
     if (PyBytes_Check(value)) {
         *is_bytes = 1;
         return Py_NewRef(value);
+    }
+    /* str() of an exact int or float, written directly (ASCII): what
+     * int.__repr__ / float.__repr__ give, without the str object. */
+    if (PyLong_CheckExact(value)) {
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (!overflow) {
+            char digits[TC_NUM_BUF];
+            if (v == -1 && PyErr_Occurred()) {
+                return NULL;
+            }
+            return PyBytes_FromStringAndSize(digits, tc_int_repr(v, digits));
+        }
+    }
+    else if (PyFloat_CheckExact(value)) {
+        char digits[TC_NUM_BUF];
+        double d = PyFloat_AS_DOUBLE(value);
+        Py_ssize_t n = isfinite(d) ? tc_float_repr_short(d, digits) : 0;
+        if (n > 0) {
+            return PyBytes_FromStringAndSize(digits, n);
+        }
     }
     text = PyObject_Str(value);
     if (text == NULL) {

@@ -99,7 +99,7 @@ json_string(tc_buf *out, PyObject *s)
 /* Writes the decimal digits of v (at least min_digits of them, zero-padded
  * on the left) ending just before end; returns where they start. */
 static char *
-json_digits(char *end, unsigned long long v, int min_digits)
+put_digits(char *end, unsigned long long v, int min_digits)
 {
     char *p = end;
     do {
@@ -110,20 +110,33 @@ json_digits(char *end, unsigned long long v, int min_digits)
     return p;
 }
 
+Py_ssize_t
+tc_int_repr(long long v, char *buf)
+{
+    char text[TC_NUM_BUF], *end = text + sizeof text, *p;
+    /* (0 - (unsigned)v is |v|, LLONG_MIN included.) */
+    p = put_digits(end, v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v, 1);
+    if (v < 0) {
+        *--p = '-';
+    }
+    memcpy(buf, p, (size_t)(end - p));
+    return end - p;
+}
+
 /* float.__repr__ of d when it is m / 10**k exactly for some k <= 6 and
- * 1e-4 <= |d| < 1e9 (prices, ratios, small measurements): 1 after writing
- * it, 0 when d is not such a number (the caller uses the general
- * algorithm).  In that range repr is plain positional notation, and the
- * spacing of doubles is below 1e-6, so at most one m per k rounds to d: m
- * for the smallest k that gives d back exactly (m / 10**k is then the
- * correctly rounded value of that decimal, as strtod would read it) is the
- * shortest string that round-trips, which is what repr prints. */
-static int
-json_float_short(tc_buf *out, double d, int *rc)
+ * 1e-4 <= |d| < 1e9 (prices, ratios, small measurements); 0 when d is not
+ * such a number (the caller uses the general algorithm).  In that range
+ * repr is plain positional notation, and the spacing of doubles is below
+ * 1e-6, so at most one m per k rounds to d: m for the smallest k that gives
+ * d back exactly (m / 10**k is then the correctly rounded value of that
+ * decimal, as strtod would read it) is the shortest string that
+ * round-trips, which is what repr prints. */
+Py_ssize_t
+tc_float_repr_short(double d, char *buf)
 {
     static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6};
     double a = fabs(d);
-    char text[48], *end = text + sizeof text, *p;
+    char text[TC_NUM_BUF], *end = text + sizeof text, *p;
     unsigned long long m, whole, frac;
     int k;
 
@@ -149,14 +162,14 @@ json_float_short(tc_buf *out, double d, int *rc)
     }
     /* Written backwards: the fraction ("0" for a whole number), the
      * point, the integer part, the sign. */
-    p = json_digits(end, frac, k > 0 ? k : 1);
+    p = put_digits(end, frac, k > 0 ? k : 1);
     *--p = '.';
-    p = json_digits(p, whole, 1);
+    p = put_digits(p, whole, 1);
     if (d < 0) {
         *--p = '-';
     }
-    *rc = json_put(out, p, end - p);
-    return 1;
+    memcpy(buf, p, (size_t)(end - p));
+    return end - p;
 }
 
 static int
@@ -169,8 +182,12 @@ json_float(tc_buf *out, double d)
         const char *t = isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity";
         return json_put(out, t, (Py_ssize_t)strlen(t));
     }
-    if (json_float_short(out, d, &rc)) {
-        return rc;
+    {
+        char digits[TC_NUM_BUF];
+        Py_ssize_t n = tc_float_repr_short(d, digits);
+        if (n > 0) {
+            return json_put(out, digits, n);
+        }
     }
     /* What float.__repr__ writes. */
     text = PyOS_double_to_string(d, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
@@ -191,16 +208,11 @@ json_int(tc_buf *out, PyObject *o)
     int rc;
 
     if (!overflow) {
-        char digits[24], *end = digits + sizeof digits, *p;
+        char digits[TC_NUM_BUF];
         if (v == -1 && PyErr_Occurred()) {
             return JSON_ERROR;
         }
-        /* (0 - (unsigned)v is |v|, LLONG_MIN included.) */
-        p = json_digits(end, v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v, 1);
-        if (v < 0) {
-            *--p = '-';
-        }
-        return json_put(out, p, end - p);
+        return json_put(out, digits, tc_int_repr(v, digits));
     }
     /* Big ints: int.__repr__, with its limit on digits. */
     text = PyLong_Type.tp_repr(o);

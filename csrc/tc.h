@@ -408,6 +408,15 @@ PyObject *tc_dispatch_headers_received(tc_state *st, PyObject *delegate,
 PyObject *tc_dispatch_data_received(tc_state *st, PyObject *delegate, PyObject *chunk);
 PyObject *tc_dispatch_finish(tc_state *st, PyObject *delegate);
 
+/* json.c: numbers as repr() writes them, shared with escape.c.  buf holds
+ * TC_NUM_BUF bytes; the text is not NUL-terminated. */
+#define TC_NUM_BUF 48
+/* repr(v); returns its length. */
+Py_ssize_t tc_int_repr(long long v, char *buf);
+/* repr(d) for a finite d that is a decimal with at most six places and
+ * 1e-4 <= |d| < 1e9; 0 (nothing written) for any other d. */
+Py_ssize_t tc_float_repr_short(double d, char *buf);
+
 /* request.c: httputil's HTTPServerRequest and HTTPHeaders built in C. */
 int tc_request_init(PyObject *module, tc_state *st);
 int tc_request_traverse(tc_state *st, visitproc visit, void *arg);

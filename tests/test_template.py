@@ -14,7 +14,7 @@ import os
 import re
 import tempfile
 import traceback
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -559,3 +559,36 @@ def test_random_inheritance(base_body: str, child_body: str) -> None:
 def test_datetime_in_namespace() -> None:
     assert tc.Template("{{ datetime.date(2001, 2, 3).isoformat() }}").generate() == b"2001-02-03"
     assert datetime is not None
+
+
+def test_template_number_values_match_str() -> None:
+    """{{ number }}: the C helpers write exact ints and short decimals
+    themselves; every value still gives utf8(str(value)) (escaped for
+    _tt_xhtml), subclasses and bools through their own __str__."""
+    import enum
+    import math
+    import random
+    import struct
+
+    from tornado_c import _core
+    from tornado_c.escape import utf8, xhtml_escape
+
+    class Code(enum.IntEnum):
+        OK = 200
+
+    class Money(float):
+        def __str__(self) -> str:
+            return "$%.2f" % self
+
+    rng = random.Random(11)
+    values: List[Any] = [0, -1, 2**63 - 1, -(2**63), 2**63, 10**40, True, False, Code.OK,
+                         Money(1.5), 0.0, -0.0, math.inf, -math.inf, math.nan, 1e-4, 1e9,
+                         1e16, 1e-7, 0.1 + 0.2, 1.5]
+    for _ in range(20000):
+        x = rng.randint(0, 10 ** rng.randint(1, 16)) / 10 ** rng.randint(0, 8)
+        values += [x, -x, math.nextafter(x, 0.0), rng.randint(-(2**70), 2**70),
+                   struct.unpack("d", struct.pack("Q", rng.getrandbits(64)))[0]]
+    for value in values:
+        want = utf8(str(value))
+        assert _core._tt_bytes(value) == want, repr(value)
+        assert _core._tt_xhtml(value) == utf8(xhtml_escape(want)), repr(value)
