@@ -73,6 +73,7 @@ core_clear(PyObject *module)
     Py_CLEAR(st->str_path_kwargs);
     Py_CLEAR(st->str_application);
     Py_CLEAR(st->str_get_handler_delegate);
+    Py_CLEAR(st->str__literal_prefix);
     Py_CLEAR(st->kw_request_callback);
     Py_CLEAR(st->kw_request_router);
     Py_CLEAR(st->str_find_handler);

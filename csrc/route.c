@@ -11,15 +11,20 @@
  * are exactly _ApplicationRouter and resolve find_handler and
  * get_target_delegate to the original functions, AnyMatches and
  * PathMatches rules (with the original match), and targets that are
- * RequestHandler subclasses or such routers.  It looks at the whole tree
- * first and answers NotImplemented, before calling anything, for any
- * other shape (host rules, patched methods, other targets), so the caller
- * then runs the Python walk.  get_handler_delegate itself is called as
- * Python does (so an override or patch of it is used).
+ * RequestHandler subclasses or such routers, with compiled re patterns.
+ * Each rule's shape is checked when the walk reaches it; at the first one
+ * of any other shape (host rules, patched methods, other targets) the walk
+ * answers NotImplemented and the caller runs the Python walk.  Up to then
+ * nothing but the earlier rules' pattern matches (pure C) has run: only
+ * the matching rule has its path arguments unquoted and its target's
+ * delegate made, so the Python walk, started over, sees exactly what it
+ * would have seen.  A request is matched against the rules up to the one
+ * that matches, not the whole table.  get_handler_delegate itself is
+ * called as Python does (so an override or patch of it is used).
  *
  * env: (RuleRouter.find_handler, _ApplicationRouter.get_target_delegate,
  *       PathMatches.match, _ApplicationRouter, AnyMatches, PathMatches,
- *       RequestHandler, routing._unquote_or_none)
+ *       RequestHandler, routing._unquote_or_none, re.Pattern)
  */
 #include "tc.h"
 
@@ -32,6 +37,7 @@ enum {
     ENV_PATH_MATCHES,
     ENV_REQUEST_HANDLER,
     ENV_UNQUOTE,
+    ENV_PATTERN,
     ENV_SIZE,
 };
 
@@ -70,72 +76,93 @@ route_rules(route_ctx *rc, PyObject *router)
     return rules;
 }
 
-/* 1 when every rule of router (and of the routers it nests) has a shape
- * _route takes, else 0.  It never raises: an attribute that cannot be read
- * here (a malformed rule, say) is left for the Python walk to meet, or not,
- * exactly where Tornado's would. */
+/* 1 when rule has a shape the walk takes: an AnyMatches or a PathMatches
+ * (the original match, a compiled pattern) whose target is a RequestHandler
+ * subclass or an _ApplicationRouter (whose own rules are checked as the
+ * walk reaches them); 0 otherwise.  *matcher, *target and (for a
+ * PathMatches; else NULL) *regex get new references when it returns 1.  It never raises: an attribute that cannot
+ * be read here (a malformed rule, say) is left for the Python walk to
+ * meet, or not, exactly where Tornado's would. */
 static int
-route_check(route_ctx *rc, PyObject *router, int depth)
+route_rule_ok(route_ctx *rc, PyObject *rule, PyObject **matcher, PyObject **target,
+              PyObject **regex)
 {
-    PyObject *rules = route_rules(rc, router);
-    Py_ssize_t i;
+    PyTypeObject *mt;
     int ok = 1;
 
-    if (rules == NULL) {
+    *regex = NULL;
+    *matcher = PyObject_GetAttr(rule, rc->st->str_matcher);
+    *target = *matcher != NULL ? PyObject_GetAttr(rule, rc->st->str_target) : NULL;
+    if (*target == NULL) {
         PyErr_Clear();
+        Py_CLEAR(*matcher);
         return 0;
     }
-    if (depth >= ROUTE_MAX_DEPTH) {
-        Py_DECREF(rules);
-        return 0;
+    mt = Py_TYPE(*matcher);
+    if ((PyObject *)mt == rc->env[ENV_PATH_MATCHES]) {
+        ok = _PyType_Lookup(mt, rc->st->str_match) == rc->env[ENV_MATCH];
+        if (ok) {
+            *regex = PyObject_GetAttr(*matcher, rc->st->str_regex);
+            ok = *regex != NULL && (PyObject *)Py_TYPE(*regex) == rc->env[ENV_PATTERN];
+            if (*regex == NULL) {
+                PyErr_Clear();
+            }
+        }
     }
-    for (i = 0; ok == 1 && i < PyList_GET_SIZE(rules); i++) {
-        PyObject *rule = PyList_GET_ITEM(rules, i), *matcher, *target;
-        PyTypeObject *mt;
-        Py_INCREF(rule);
-        matcher = PyObject_GetAttr(rule, rc->st->str_matcher);
-        target = matcher != NULL ? PyObject_GetAttr(rule, rc->st->str_target) : NULL;
-        Py_DECREF(rule);
-        if (target == NULL) {
-            PyErr_Clear();
-            Py_XDECREF(matcher);
-            ok = 0;
-            break;
-        }
-        mt = Py_TYPE(matcher);
-        if ((PyObject *)mt == rc->env[ENV_PATH_MATCHES]) {
-            ok = _PyType_Lookup(mt, rc->st->str_match) == rc->env[ENV_MATCH];
-        }
-        else if ((PyObject *)mt != rc->env[ENV_ANY_MATCHES]) {
-            ok = 0;
-        }
-        if (ok == 1) {
-            if (PyType_Check(target) &&
-                PyType_IsSubtype((PyTypeObject *)target,
-                                 (PyTypeObject *)rc->env[ENV_REQUEST_HANDLER])) {
-                ok = 1;
-            }
-            else if ((PyObject *)Py_TYPE(target) == rc->env[ENV_APP_ROUTER]) {
-                ok = route_check(rc, target, depth + 1);
-            }
-            else {
-                ok = 0;
-            }
-        }
-        Py_DECREF(matcher);
-        Py_DECREF(target);
+    else if ((PyObject *)mt != rc->env[ENV_ANY_MATCHES]) {
+        ok = 0;
     }
-    Py_DECREF(rules);
+    if (ok) {
+        ok = (PyType_Check(*target) &&
+              PyType_IsSubtype((PyTypeObject *)*target,
+                               (PyTypeObject *)rc->env[ENV_REQUEST_HANDLER])) ||
+             (PyObject *)Py_TYPE(*target) == rc->env[ENV_APP_ROUTER];
+    }
+    if (!ok) {
+        Py_CLEAR(*matcher);
+        Py_CLEAR(*target);
+        Py_CLEAR(*regex);
+    }
     return ok;
 }
 
-/* PathMatches.match(request): the match dict, Py_None for no match (a new
- * reference either way), NULL on error. */
+/* 1 when the path does not start with the literal text every match of
+ * regex starts with (PathMatches._literal_prefix, worked out in Python
+ * from this same pattern), so regex.match would answer None; 0 when that
+ * cannot be told (no prefix, another pattern, a path that is not a str). */
+static int
+route_prefix_rules_out(route_ctx *rc, PyObject *matcher, PyObject *regex)
+{
+    PyObject *pair, *prefix;
+    int out = 0;
+
+    if (!PyUnicode_CheckExact(rc->path) ||
+        _PyObject_LookupAttr(matcher, rc->st->str__literal_prefix, &pair) <= 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (PyTuple_CheckExact(pair) && PyTuple_GET_SIZE(pair) == 2 &&
+        PyTuple_GET_ITEM(pair, 0) == regex) {
+        prefix = PyTuple_GET_ITEM(pair, 1);
+        if (PyUnicode_CheckExact(prefix) && PyUnicode_GET_LENGTH(prefix) > 0) {
+            Py_ssize_t r = PyUnicode_Tailmatch(rc->path, prefix, 0, PY_SSIZE_T_MAX, -1);
+            if (r < 0) {
+                PyErr_Clear();
+            }
+            out = r == 0;
+        }
+    }
+    Py_DECREF(pair);
+    return out;
+}
+
+/* PathMatches.match(request) for the matcher's pattern regex: the match
+ * dict, Py_None for no match (a new reference either way), NULL on error. */
 static PyObject *
-route_path_match(route_ctx *rc, PyObject *matcher)
+route_path_match(route_ctx *rc, PyObject *matcher, PyObject *regex)
 {
     tc_state *st = rc->st;
-    PyObject *regex, *found = NULL, *out = NULL, *groups = NULL, *index = NULL;
+    PyObject *found = NULL, *out = NULL, *groups = NULL, *index = NULL;
     PyObject *args = NULL, *kwargs = NULL;
     Py_ssize_t ngroups, i;
     int named;
@@ -143,13 +170,11 @@ route_path_match(route_ctx *rc, PyObject *matcher)
     if (rc->path == NULL && (rc->path = PyObject_GetAttr(rc->request, st->str_path)) == NULL) {
         return NULL;
     }
-    regex = PyObject_GetAttr(matcher, st->str_regex);
-    if (regex == NULL) {
-        return NULL;
+    if (route_prefix_rules_out(rc, matcher, regex)) {
+        Py_RETURN_NONE;
     }
     found = PyObject_CallMethodOneArg(regex, st->str_match, rc->path);
     if (found == NULL || found == Py_None) {
-        Py_DECREF(regex);
         return found;
     }
     groups = PyObject_GetAttr(regex, st->str_groups);
@@ -231,7 +256,6 @@ route_path_match(route_ctx *rc, PyObject *matcher)
         Py_CLEAR(out);
     }
 done:
-    Py_DECREF(regex);
     Py_XDECREF(found);
     Py_XDECREF(groups);
     Py_XDECREF(index);
@@ -240,45 +264,48 @@ done:
     return out;
 }
 
-/* The walk of one (checked) router: the delegate, or Py_None; a new
- * reference, NULL on error. */
+/* The walk of one router: the delegate, Py_None when no rule matches, or
+ * Py_NotImplemented at the first router or rule of a shape it does not
+ * take (see the top of the file); a new reference, NULL on error. */
 static PyObject *
-route_walk(route_ctx *rc, PyObject *router)
+route_walk(route_ctx *rc, PyObject *router, int depth)
 {
     tc_state *st = rc->st;
-    PyObject *rules = PyObject_GetAttr(router, st->str_rules);
+    PyObject *rules = route_rules(rc, router);
     Py_ssize_t i;
 
-    if (rules == NULL) {
-        return NULL;
-    }
-    if (!PyList_Check(rules)) {
-        Py_DECREF(rules);
-        PyErr_SetString(PyExc_TypeError, "router rules changed while routing");
-        return NULL;
+    if (rules == NULL || depth >= ROUTE_MAX_DEPTH) {
+        if (rules == NULL && PyErr_Occurred()) {
+            PyErr_Clear(); /* (left for the Python walk, as in route_rule_ok) */
+        }
+        Py_XDECREF(rules);
+        Py_RETURN_NOTIMPLEMENTED;
     }
     for (i = 0; i < PyList_GET_SIZE(rules); i++) {
         PyObject *rule = Py_NewRef(PyList_GET_ITEM(rules, i));
         PyObject *matcher = NULL, *matched = NULL, *extra = NULL, *target = NULL;
-        PyObject *found = NULL;
+        PyObject *regex = NULL, *found = NULL;
         int truth;
 
-        matcher = PyObject_GetAttr(rule, st->str_matcher);
-        if (matcher == NULL) {
-            goto fail;
+        if (!route_rule_ok(rc, rule, &matcher, &target, &regex)) {
+            Py_DECREF(rule);
+            Py_DECREF(rules);
+            Py_RETURN_NOTIMPLEMENTED;
         }
         if ((PyObject *)Py_TYPE(matcher) == rc->env[ENV_ANY_MATCHES]) {
             matched = PyDict_New();
         }
         else {
-            matched = route_path_match(rc, matcher);
+            matched = route_path_match(rc, matcher, regex);
         }
+        Py_CLEAR(regex);
         if (matched == NULL) {
             goto fail;
         }
         if (matched == Py_None) {
             Py_DECREF(matched);
             Py_DECREF(matcher);
+            Py_DECREF(target);
             Py_DECREF(rule);
             continue;
         }
@@ -287,14 +314,10 @@ route_walk(route_ctx *rc, PyObject *router)
             (truth && PyDict_SetItem(matched, st->str_target_kwargs, extra) < 0)) {
             goto fail;
         }
-        target = PyObject_GetAttr(rule, st->str_target);
-        if (target == NULL) {
-            goto fail;
-        }
         if ((PyObject *)Py_TYPE(target) == rc->env[ENV_APP_ROUTER]) {
             /* target.find_handler(request, **matched): RuleRouter's ignores
-             * the keywords; the check made sure it is RuleRouter's. */
-            found = route_walk(rc, target);
+             * the keywords; route_rules makes sure it is RuleRouter's. */
+            found = route_walk(rc, target, depth + 1);
         }
         else {
             /* self.application.get_handler_delegate(request, target, **matched) */
@@ -318,6 +341,7 @@ route_walk(route_ctx *rc, PyObject *router)
         Py_DECREF(extra);
         Py_DECREF(target);
         if (found != Py_None) {
+            /* The delegate, or NotImplemented from a nested router. */
             Py_DECREF(rules);
             return found;
         }
@@ -341,7 +365,6 @@ tc_route(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     route_ctx rc;
     PyObject *result;
-    int ok;
 
     if (nargs != 3 || !PyTuple_CheckExact(args[2]) || PyTuple_GET_SIZE(args[2]) != ENV_SIZE) {
         PyErr_SetString(PyExc_TypeError, "_route(router, request, env)");
@@ -351,11 +374,7 @@ tc_route(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     rc.env = &PyTuple_GET_ITEM(args[2], 0);
     rc.request = args[1];
     rc.path = NULL;
-    ok = route_check(&rc, args[0], 0);
-    if (!ok) {
-        Py_RETURN_NOTIMPLEMENTED;
-    }
-    result = route_walk(&rc, args[0]);
+    result = route_walk(&rc, args[0], 0);
     Py_XDECREF(rc.path);
     return result;
 }
@@ -382,6 +401,7 @@ tc_route_init(tc_state *st)
     INTERN(str_path_kwargs, "path_kwargs");
     INTERN(str_application, "application");
     INTERN(str_get_handler_delegate, "get_handler_delegate");
+    INTERN(str__literal_prefix, "_literal_prefix");
 #undef INTERN
     return 0;
 }

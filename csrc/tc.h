@@ -182,7 +182,7 @@ typedef struct {
     PyObject *str_get_target_delegate, *str_rules, *str_matcher, *str_target;
     PyObject *str_target_kwargs, *str_match, *str_regex, *str_groups, *str_groupindex;
     PyObject *str_groupdict, *str_path, *str_path_args, *str_path_kwargs;
-    PyObject *str_application, *str_get_handler_delegate;
+    PyObject *str_application, *str_get_handler_delegate, *str__literal_prefix;
     /* http1client.c */
     PyTypeObject *HTTP1ClientType;
     PyTypeObject *response_start_line;   /* httputil.ResponseStartLine */

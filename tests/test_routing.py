@@ -440,6 +440,90 @@ def test_application_find_handler(impl: Any, path: str) -> None:
     _both(walk, impl)
 
 
+_PREFIX_PATTERNS = [
+    "/", "/a", r"/a\.b/(.*)", r"/ab?c/(\d+)", "/x|/y", "/x(?:yz|w)", r"(?i)/CASE/(\w+)",
+    r"/p(?i:Q)r", "[/]k", r"/n{2}", r"/(?P<k>[^/]+)/z", r"/static/(.*)", r"/(favicon\.ico)",
+    r"/é/(.+)", "(?x)/ s p a c e d", r"/\d+", "/tail$",
+]
+
+
+def test_literal_prefix_never_rules_out_a_match() -> None:
+    """PathMatches._literal_prefix (what the C walk checks before running
+    a pattern) is a prefix of every path the pattern matches."""
+    import random
+
+    import tornado_c.routing as routing
+
+    rng = random.Random(3)
+    alphabet = ["/", "a", "b", ".", "c", "1", "x", "y", "z", "w", "k", "n", "p", "q", "Q", "r",
+                "s", "CASE", "case", "é", "static", "favicon.ico", " ", "tail"]
+    matchers = [routing.PathMatches(p) for p in _PREFIX_PATTERNS]
+    for matcher in matchers:
+        regex, prefix = matcher._literal_prefix
+        assert regex is matcher.regex
+    for _ in range(20000):
+        path = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6)))
+        for matcher in matchers:
+            if matcher.regex.match(path):
+                assert path.startswith(matcher._literal_prefix[1]), (matcher.regex, path)
+
+
+def test_application_routes_random_paths_as_tornado(impl: Any) -> None:
+    """An application of many patterns (prefixes of every kind) routes
+    random paths as Tornado does."""
+    import random
+
+    rng = random.Random(4)
+    alphabet = ["/", "a", "b", ".", "c", "1", "x", "y", "z", "k", "n", "p", "Q", "r", "CASE",
+                "static", "favicon.ico", "é", "%2F", "%41"]
+    paths = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 6)))
+             for _ in range(3000)]
+
+    def walk(mod: Any) -> Any:
+        web = mod.web
+
+        class H(web.RequestHandler):
+            pass
+
+        app = web.Application([(p, H) for p in _PREFIX_PATTERNS[1:]], static_path="/nonexistent")
+        return [_outcome(lambda: _delegate_summary(app.find_handler(_request(mod, path))))
+                for path in paths]
+
+    _both(walk, impl)
+
+
+def test_application_route_walk_stops_at_the_match() -> None:
+    """The C walk looks at the rules up to the one that matches: a rule of
+    another shape further down does not send the request to the Python
+    walk; one before the match does (nothing visible has run by then)."""
+    import tornado_c.routing as routing
+    import tornado_c.web as web
+    from tornado_c import _core
+
+    impl = Impl("tornado_c")
+    calls: List[str] = []
+
+    class Recording(routing.Matcher):
+        def match(self, request: Any) -> Any:
+            calls.append(request.path)
+            return None
+
+    class Here(web.RequestHandler):
+        pass
+
+    after = web.Application([("/here", Here), routing.Rule(Recording(), web.RequestHandler)])
+    before = web.Application([routing.Rule(Recording(), web.RequestHandler), ("/here", Here)])
+    walked = _core._route(after.default_router, _request(impl, "/here"), web._ROUTE_ENV)
+    assert walked.handler_class is Here
+    assert _core._route(before.default_router, _request(impl, "/here"),
+                        web._ROUTE_ENV) is NotImplemented
+    assert calls == []  # neither walk asked the other matcher
+    assert before.find_handler(_request(impl, "/here")).handler_class is Here
+    assert calls == ["/here"]
+    assert after.find_handler(_request(impl, "/else")).handler_class is web.ErrorHandler
+    assert calls == ["/here", "/else"]
+
+
 def test_application_route_walk_shapes() -> None:
     # tornado_c walks the usual router shape in C and leaves every other
     # one (and every patched or overridden step) to the Python methods.

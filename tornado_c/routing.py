@@ -39,6 +39,34 @@ __all__ = [
 ]
 
 
+def _literal_prefix(regex: Pattern) -> str:
+    """The text every match of ``regex`` starts with: its leading literal
+    characters, as the regex parser reads them ("" when case is ignored,
+    for bytes patterns, or when the pattern does not start with a literal;
+    a quantified character, a group or an alternation ends it)."""
+    if not isinstance(regex.pattern, str) or regex.flags & (re.IGNORECASE | re.LOCALE):
+        return ""
+    try:
+        parsed = _sre_parse.parse(regex.pattern, regex.flags)
+    except Exception:  # noqa: BLE001 (compiled already; never expected)
+        return ""
+    chars = []
+    for op, value in parsed:
+        if op is not _SRE_LITERAL:
+            break
+        chars.append(chr(value))
+    return "".join(chars)
+
+
+try:
+    import re._constants as _sre_constants
+    import re._parser as _sre_parse
+except ImportError:  # Python < 3.11
+    import sre_constants as _sre_constants  # type: ignore[no-redef]
+    import sre_parse as _sre_parse  # type: ignore[no-redef]
+_SRE_LITERAL = _sre_constants.LITERAL
+
+
 def _anchored(pattern: Union[str, Pattern]) -> Pattern:
     # Strings are compiled with an implied trailing "$"; compiled patterns
     # are used exactly as given.
@@ -350,6 +378,11 @@ class PathMatches(Matcher):
             "positional: %r" % self.regex.pattern
         )
         self._path, self._group_count = self._find_groups()
+        # For the route walk in C (csrc/route.c): a path that does not
+        # start with this text cannot match, so the pattern is not run.
+        # Paired with the pattern it was worked out from, so that a
+        # replaced ``regex`` is not judged by a stale prefix.
+        self._literal_prefix = (self.regex, _literal_prefix(self.regex))
 
     def match(self, request: httputil.HTTPServerRequest) -> Optional[Dict[str, Any]]:
         found = self.regex.match(request.path)

@@ -1874,6 +1874,7 @@ _ROUTE_ENV = (
     routing.PathMatches,
     RequestHandler,
     routing._unquote_or_none,
+    re.Pattern,
 )
 
 
