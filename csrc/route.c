@@ -80,9 +80,10 @@ route_rules(route_ctx *rc, PyObject *router)
  * (the original match, a compiled pattern) whose target is a RequestHandler
  * subclass or an _ApplicationRouter (whose own rules are checked as the
  * walk reaches them); 0 otherwise.  *matcher, *target and (for a
- * PathMatches; else NULL) *regex get new references when it returns 1.  It never raises: an attribute that cannot
- * be read here (a malformed rule, say) is left for the Python walk to
- * meet, or not, exactly where Tornado's would. */
+ * PathMatches; else NULL) *regex get new references when it returns 1.
+ * It never raises: an attribute that cannot be read here (a malformed
+ * rule, say) is left for the Python walk to meet, or not, exactly where
+ * Tornado's would. */
 static int
 route_rule_ok(route_ctx *rc, PyObject *rule, PyObject **matcher, PyObject **target,
               PyObject **regex)
