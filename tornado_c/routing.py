@@ -14,6 +14,7 @@ regular expression and targets a `.RequestHandler` subclass.
 
 from __future__ import annotations
 
+import importlib
 import re
 from functools import partial
 from typing import Any, Awaitable, Dict, List, Optional, Pattern, Sequence, Tuple, Union, overload
@@ -58,12 +59,15 @@ def _literal_prefix(regex: Pattern) -> str:
     return "".join(chars)
 
 
-try:
-    import re._constants as _sre_constants
-    import re._parser as _sre_parse
-except ImportError:  # Python < 3.11
-    import sre_constants as _sre_constants  # type: ignore[no-redef]
-    import sre_parse as _sre_parse  # type: ignore[no-redef]
+def _sre_modules() -> Tuple[Any, Any]:
+    # The regex parser and its constants (private modules of re).
+    try:
+        return importlib.import_module("re._parser"), importlib.import_module("re._constants")
+    except ImportError:  # Python < 3.11
+        return importlib.import_module("sre_parse"), importlib.import_module("sre_constants")
+
+
+_sre_parse, _sre_constants = _sre_modules()
 _SRE_LITERAL = _sre_constants.LITERAL
 
 
