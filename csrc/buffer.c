@@ -20,9 +20,9 @@ tc_buf_grow(tc_buf *b, Py_ssize_t extra)
     if (b->start > 0) {
         memmove(b->data, b->data + b->start, (size_t)b->len);
         b->start = 0;
-        if (b->cap >= need) {
-            return 0;
-        }
+    }
+    if (b->cap >= need) {
+        return 0;
     }
     cap = b->cap ? b->cap : 1024;
     while (cap < need) {

@@ -58,7 +58,7 @@ json_string(tc_buf *out, PyObject *s)
         PyErr_NoMemory();
         return JSON_ERROR;
     }
-    if (out->start + out->len + 2 + 12 * n > out->cap && tc_buf_grow(out, 2 + 12 * n) < 0) {
+    if (tc_buf_reserve(out, 2 + 12 * n) < 0) {
         return JSON_ERROR;
     }
     dst = tc_buf_head(out) + out->len;

@@ -342,18 +342,12 @@ rq_query_arguments(tc_state *st, PyObject *query, PyObject **arguments, PyObject
 {
     PyObject *fn = rq_global(st, RQ_parse_qs_bytes), *parsed, *items = NULL, *out;
     PyObject *call[2] = {query, Py_True};
-    PyObject *kw;
     Py_ssize_t i, n;
 
     if (fn == NULL) {
         return -1;
     }
-    kw = PyTuple_Pack(1, RQ(st, RQ_keep_blank_values));
-    if (kw == NULL) {
-        return -1;
-    }
-    parsed = PyObject_Vectorcall(fn, call, 1, kw);
-    Py_DECREF(kw);
+    parsed = PyObject_Vectorcall(fn, call, 1, st->rq_kw_keep_blank);
     if (parsed == NULL) {
         return -1;
     }
@@ -551,6 +545,10 @@ tc_request_init(PyObject *module, tc_state *st)
             return -1;
         }
     }
+    st->rq_kw_keep_blank = PyTuple_Pack(1, RQ(st, RQ_keep_blank_values));
+    if (st->rq_kw_keep_blank == NULL) {
+        return -1;
+    }
     return PyModule_AddFunctions(module, rq_functions);
 }
 
@@ -572,6 +570,7 @@ tc_request_clear(tc_state *st)
     Py_CLEAR(st->request_init);
     Py_CLEAR(st->request_globals);
     Py_CLEAR(st->time_time);
+    Py_CLEAR(st->rq_kw_keep_blank);
     for (i = 0; i < TC_RQ_NAMES; i++) {
         Py_CLEAR(st->rq_names[i]);
     }

@@ -102,11 +102,19 @@ int tc_buf_prepend(tc_buf *b, const char *p, Py_ssize_t n);
 /* Releases the memory; the buffer is empty and reusable afterwards. */
 void tc_buf_free(tc_buf *b);
 
+/* Makes sure there is room for n more bytes after the live ones, growing
+ * the buffer only when it lacks it.  0 / -1 with MemoryError. */
+static inline int
+tc_buf_reserve(tc_buf *b, Py_ssize_t n)
+{
+    return b->start + b->len + n > b->cap ? tc_buf_grow(b, n) : 0;
+}
+
 /* Appends n bytes.  0 / -1 with MemoryError. */
 static inline int
 tc_buf_append(tc_buf *b, const char *p, Py_ssize_t n)
 {
-    if (b->start + b->len + n > b->cap && tc_buf_grow(b, n) < 0) {
+    if (tc_buf_reserve(b, n) < 0) {
         return -1;
     }
     memcpy(b->data + b->start + b->len, p, (size_t)n);
@@ -176,6 +184,7 @@ typedef struct {
     PyObject *request_globals;           /* ... whose globals are httputil's */
     PyObject *time_time;                 /* the builtin time.time */
     PyObject *rq_names[TC_RQ_NAMES];     /* interned names (request.c) */
+    PyObject *rq_kw_keep_blank;          /* ("keep_blank_values",): kwnames */
     /* proxy.c */
     PyObject *str_request, *str_defaults, *str_get;
     /* route.c */
