@@ -190,6 +190,7 @@ dispatch_headers_received(tc_dispatch *d, PyObject *const *args, Py_ssize_t narg
 {
     tc_state *st = dispatch_state(d);
     PyObject *call[2], *request, *found, *r;
+    int plain;
 
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "headers_received(start_line, headers)");
@@ -203,7 +204,12 @@ dispatch_headers_received(tc_dispatch *d, PyObject *const *args, Py_ssize_t narg
     if (d->mode == DISPATCH_CALLBACK) {
         Py_RETURN_NONE;
     }
-    found = PyObject_CallMethodOneArg(d->target, st->str_find_handler, request);
+    if (tc_web_applies(st, d->target)) {
+        found = tc_web_find_handler(st, d->target, request);
+    }
+    else {
+        found = PyObject_CallMethodOneArg(d->target, st->str_find_handler, request);
+    }
     if (found == NULL) {
         return NULL;
     }
@@ -217,6 +223,13 @@ dispatch_headers_received(tc_dispatch *d, PyObject *const *args, Py_ssize_t narg
         }
     }
     Py_XSETREF(d->inner, Py_NewRef(found));
+    plain = tc_web_plain(st, found, TC_WEB_HEADERS_RECEIVED);
+    if (plain != 0) {
+        /* _HandlerDelegate.headers_received: nothing to do for a handler
+         * that does not stream the body. */
+        Py_DECREF(found);
+        return plain < 0 ? NULL : Py_NewRef(Py_None);
+    }
     r = PyObject_CallMethodObjArgs(found, st->str_headers_received, args[0], args[1], NULL);
     Py_DECREF(found);
     return r;
@@ -227,6 +240,10 @@ dispatch_data_received(tc_dispatch *d, PyObject *chunk)
 {
     tc_state *st = dispatch_state(d);
     if (d->mode == DISPATCH_ROUTER) {
+        int plain = d->inner != NULL ? tc_web_plain(st, d->inner, TC_WEB_DATA_RECEIVED) : 0;
+        if (plain != 0) {
+            return plain < 0 ? NULL : tc_web_collect(st, d->inner, chunk);
+        }
         return dispatch_forward(d, st->str_data_received, chunk);
     }
     if (d->chunks == NULL && (d->chunks = PyList_New(0)) == NULL) {
@@ -239,8 +256,8 @@ dispatch_data_received(tc_dispatch *d, PyObject *chunk)
 }
 
 /* b"".join(chunks) (chunks may be NULL: no body). */
-static PyObject *
-dispatch_join(PyObject *chunks)
+PyObject *
+tc_bytes_join(PyObject *chunks)
 {
     PyObject *empty = PyBytes_FromStringAndSize(NULL, 0), *out;
     if (empty == NULL || chunks == NULL) {
@@ -290,13 +307,17 @@ dispatch_finish(tc_dispatch *d, PyObject *Py_UNUSED(ignored))
     int noop;
 
     if (d->mode == DISPATCH_ROUTER) {
+        int plain = d->inner != NULL ? tc_web_plain(st, d->inner, TC_WEB_FINISH) : 0;
+        if (plain != 0) {
+            return plain < 0 ? NULL : tc_web_finish(st, d->inner);
+        }
         return dispatch_forward(d, st->str_finish, NULL);
     }
     if (d->request == NULL) {
         PyErr_SetString(PyExc_AssertionError, "finish() before headers_received()");
         return NULL;
     }
-    body = dispatch_join(d->chunks);
+    body = tc_bytes_join(d->chunks);
     if (body == NULL) {
         return NULL;
     }
@@ -395,6 +416,14 @@ tc_dispatch_whole_body(tc_state *st, PyObject *delegate)
     }
     if (d->inner == NULL) {
         return 0;
+    }
+    rc = tc_web_plain(st, d->inner, TC_WEB_WHOLE_BODY);
+    if (rc != 0) {
+        if (rc < 0) {
+            PyErr_Clear();
+            return 0;
+        }
+        return 1;
     }
     if (_PyObject_LookupAttr(d->inner, st->str__whole_body, &flag) <= 0) {
         PyErr_Clear();

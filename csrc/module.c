@@ -32,6 +32,12 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->current_task);
     Py_VISIT(st->current_tasks);
     Py_VISIT(st->DispatchType);
+    {
+        int r = tc_web_traverse(st, visit, arg);
+        if (r != 0) {
+            return r;
+        }
+    }
     return tc_request_traverse(st, visit, arg);
 }
 
@@ -55,6 +61,7 @@ core_clear(PyObject *module)
     Py_CLEAR(st->current_tasks);
     Py_CLEAR(st->DispatchType);
     tc_request_clear(st);
+    tc_web_clear(st);
     Py_CLEAR(st->str_request);
     Py_CLEAR(st->str_defaults);
     Py_CLEAR(st->str_get);
@@ -363,7 +370,8 @@ core_exec(PyObject *module)
         tc_stream_type_init(module, st) < 0 || tc_http1_type_init(module, st) < 0 ||
         tc_transport_type_init(module, st) < 0 || tc_http1client_type_init(module, st) < 0 ||
         tc_dispatch_type_init(module, st) < 0 || tc_proxy_type_init(module, st) < 0 ||
-        tc_route_init(st) < 0 || tc_request_init(module, st) < 0) {
+        tc_route_init(st) < 0 || tc_request_init(module, st) < 0 ||
+        tc_web_init(module, st) < 0) {
         return -1;
     }
     return 0;

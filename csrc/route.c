@@ -19,8 +19,9 @@
  * the matching rule has its path arguments unquoted and its target's
  * delegate made, so the Python walk, started over, sees exactly what it
  * would have seen.  A request is matched against the rules up to the one
- * that matches, not the whole table.  get_handler_delegate itself is
- * called as Python does (so an override or patch of it is used).
+ * that matches, not the whole table.  get_handler_delegate is called as
+ * Python calls it (so an override or patch of it is used), or, while it
+ * is the original, its _HandlerDelegate made in C (handler.c).
  *
  * env: (RuleRouter.find_handler, _ApplicationRouter.get_target_delegate,
  *       PathMatches.match, _ApplicationRouter, AnyMatches, PathMatches,
@@ -321,11 +322,21 @@ route_walk(route_ctx *rc, PyObject *router, int depth)
             found = route_walk(rc, target, depth + 1);
         }
         else {
-            /* self.application.get_handler_delegate(request, target, **matched) */
+            /* self.application.get_handler_delegate(request, target, **matched):
+             * made in C (handler.c) while that is the original. */
             PyObject *app = PyObject_GetAttr(router, st->str_application);
-            PyObject *method = app != NULL ? PyObject_GetAttr(app, st->str_get_handler_delegate)
-                                           : NULL;
-            PyObject *posargs = method != NULL ? PyTuple_Pack(2, rc->request, target) : NULL;
+            PyObject *method = NULL, *posargs = NULL;
+            if (app != NULL) {
+                /* (matched has str keys only: these lookups cannot fail) */
+                PyObject *tkw = PyDict_GetItem(matched, st->str_target_kwargs);
+                PyObject *pa = PyDict_GetItem(matched, st->str_path_args);
+                PyObject *pkw = PyDict_GetItem(matched, st->str_path_kwargs);
+                found = tc_web_make_delegate(st, app, rc->request, target, tkw, pa, pkw);
+                if (found == NULL && !PyErr_Occurred()) {
+                    method = PyObject_GetAttr(app, st->str_get_handler_delegate);
+                }
+            }
+            posargs = method != NULL ? PyTuple_Pack(2, rc->request, target) : NULL;
             if (posargs != NULL) {
                 found = PyObject_Call(method, posargs, matched);
             }
@@ -362,22 +373,32 @@ route_walk(route_ctx *rc, PyObject *router, int depth)
 }
 
 PyObject *
-tc_route(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+tc_route_walk(tc_state *st, PyObject *router, PyObject *request, PyObject *env)
 {
     route_ctx rc;
     PyObject *result;
 
-    if (nargs != 3 || !PyTuple_CheckExact(args[2]) || PyTuple_GET_SIZE(args[2]) != ENV_SIZE) {
+    if (!PyTuple_CheckExact(env) || PyTuple_GET_SIZE(env) != ENV_SIZE) {
         PyErr_SetString(PyExc_TypeError, "_route(router, request, env)");
         return NULL;
     }
-    rc.st = PyModule_GetState(module);
-    rc.env = &PyTuple_GET_ITEM(args[2], 0);
-    rc.request = args[1];
+    rc.st = st;
+    rc.env = &PyTuple_GET_ITEM(env, 0);
+    rc.request = request;
     rc.path = NULL;
-    result = route_walk(&rc, args[0], 0);
+    result = route_walk(&rc, router, 0);
     Py_XDECREF(rc.path);
     return result;
+}
+
+PyObject *
+tc_route(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "_route(router, request, env)");
+        return NULL;
+    }
+    return tc_route_walk(PyModule_GetState(module), args[0], args[1], args[2]);
 }
 
 int

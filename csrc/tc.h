@@ -132,6 +132,7 @@ tc_buf_head(tc_buf *b)
 
 #define TC_H1_METHODS 64
 #define TC_RQ_NAMES 32
+#define TC_WB_NAMES 31
 
 typedef struct {
     PyTypeObject *LoopType;
@@ -192,6 +193,10 @@ typedef struct {
     PyObject *str_target_kwargs, *str_match, *str_regex, *str_groups, *str_groupindex;
     PyObject *str_groupdict, *str_path, *str_path_args, *str_path_kwargs;
     PyObject *str_application, *str_get_handler_delegate, *str__literal_prefix;
+    /* handler.c */
+    PyObject *web_env;                   /* web_setup()'s tuple */
+    PyObject *web_globals;               /* web's module dict */
+    PyObject *wb_names[TC_WB_NAMES];     /* interned names (handler.c) */
     /* http1client.c */
     PyTypeObject *HTTP1ClientType;
     PyTypeObject *response_start_line;   /* httputil.ResponseStartLine */
@@ -416,6 +421,33 @@ PyObject *tc_dispatch_headers_received(tc_state *st, PyObject *delegate,
                                        PyObject *start_line, PyObject *headers);
 PyObject *tc_dispatch_data_received(tc_state *st, PyObject *delegate, PyObject *chunk);
 PyObject *tc_dispatch_finish(tc_state *st, PyObject *delegate);
+/* b"".join(chunks) (chunks NULL: b""). */
+PyObject *tc_bytes_join(PyObject *chunks);
+
+/* handler.c: Application.find_handler and web._HandlerDelegate's steps in
+ * C while they are the originals (web_setup). */
+int tc_web_init(PyObject *module, tc_state *st);
+int tc_web_traverse(tc_state *st, visitproc visit, void *arg);
+void tc_web_clear(tc_state *st);
+/* 1 when target is an Application whose find_handler is the original. */
+int tc_web_applies(tc_state *st, PyObject *target);
+/* What Application.find_handler(request) returns (new reference). */
+PyObject *tc_web_find_handler(tc_state *st, PyObject *app, PyObject *request);
+/* The _HandlerDelegate Application.get_handler_delegate would make, made
+ * in C; NULL without an exception when that is not the original (or cls
+ * is not a RequestHandler class): the caller calls it.  The last three
+ * may be NULL (not given). */
+PyObject *tc_web_make_delegate(tc_state *st, PyObject *app, PyObject *request, PyObject *cls,
+                               PyObject *target_kwargs, PyObject *path_args,
+                               PyObject *path_kwargs);
+enum { TC_WEB_HEADERS_RECEIVED, TC_WEB_DATA_RECEIVED, TC_WEB_FINISH, TC_WEB_WHOLE_BODY };
+/* 1 when delegate is a _HandlerDelegate whose method for event is the
+ * original and whose handler does not stream the body (the event is then
+ * tc_web_collect / tc_web_finish, or nothing for headers_received, and
+ * the body may come whole); 0 when not, -1 on error. */
+int tc_web_plain(tc_state *st, PyObject *delegate, int event);
+PyObject *tc_web_collect(tc_state *st, PyObject *delegate, PyObject *chunk);
+PyObject *tc_web_finish(tc_state *st, PyObject *delegate);
 
 /* json.c: numbers as repr() writes them, shared with escape.c.  buf holds
  * TC_NUM_BUF bytes; the text is not NUL-terminated. */
@@ -440,6 +472,8 @@ PyObject *tc_request_new(tc_state *st, PyObject *cls, PyObject *conn, PyObject *
 
 /* route.c: _route(router, request, env), an Application's rule walk. */
 PyObject *tc_route(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+/* The same walk from C: the delegate, None, or NotImplemented (new). */
+PyObject *tc_route_walk(tc_state *st, PyObject *router, PyObject *request, PyObject *env);
 int tc_route_init(tc_state *st);
 
 /* proxy.c: RequestProxyBase (httpclient._RequestProxy's lookup). */

@@ -313,6 +313,13 @@ def request_setup(request_class: type, init: Callable[..., None], time_time: Cal
     """The HTTPServerRequest class (and its original __init__) the native
     server builds requests for in C; time_time is the builtin time.time."""
 
+def web_setup(env: Tuple[Any, ...]) -> None:
+    """web's Application, _HandlerDelegate and RequestHandler pieces the native
+    server stands in for while they are the originals (csrc/handler.c)."""
+
+def _web_counts() -> Tuple[int, int]:
+    """(_HandlerDelegates made, execute() steps run) by the native server in C."""
+
 def _peer_connected(fd: int) -> bool:
     """True when getpeername() succeeds on the socket fd (it is connected)."""
 

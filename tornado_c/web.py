@@ -1841,27 +1841,33 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
             handler._prepared_future = Future()
         # _execute deals with its own errors; the callback merely reports
         # anything that gets past it to the event loop.
-        work = handler._execute(active_transforms, *self.path_args, **self.path_kwargs)
-        # A coroutine (the usual case) becomes a Task directly, as
-        # gen.convert_yielded would make it; anything else goes through it.
-        # On the native loop the Task takes its first step now, so a handler
-        # that never waits is done before this returns, without a trip
-        # through the loop (_eager_task schedules it as create_task does
-        # when a task factory is set or another task is running).
-        if type(work) is types.CoroutineType:
-            eager = getattr(_get_running_loop(), "_eager_task", None)
-            if eager is not None:
-                # Adds the callback unless the task is already done and ok.
-                eager(asyncio.Task, work, _raise_if_failed)
-                return handler._prepared_future
-            running: Future[Any] = asyncio.ensure_future(work)
-        else:
-            running = gen.convert_yielded(work)
-        if not running.done() or running.cancelled() or running.exception() is not None:
-            running.add_done_callback(_raise_if_failed)
+        _start_execute(
+            handler._execute(active_transforms, *self.path_args, **self.path_kwargs)
+        )
         # Streaming handlers: the connection waits on this before reading
         # the body.  None for everything else.
         return handler._prepared_future
+
+
+def _start_execute(work: Any) -> None:
+    # Runs what RequestHandler._execute returned.  A coroutine (the usual
+    # case) becomes a Task directly, as gen.convert_yielded would make it;
+    # anything else goes through it.  On the native loop the Task takes its
+    # first step now, so a handler that never waits is done before this
+    # returns, without a trip through the loop (_eager_task schedules it as
+    # create_task does when a task factory is set or another task is
+    # running).  (csrc/handler.c does the _eager_task case itself.)
+    if type(work) is types.CoroutineType:
+        eager = getattr(_get_running_loop(), "_eager_task", None)
+        if eager is not None:
+            # Adds the callback unless the task is already done and ok.
+            eager(asyncio.Task, work, _raise_if_failed)
+            return
+        running: Future[Any] = asyncio.ensure_future(work)
+    else:
+        running = gen.convert_yielded(work)
+    if not running.done() or running.cancelled() or running.exception() is not None:
+        running.add_done_callback(_raise_if_failed)
 
 
 _route = _core._route
@@ -1875,6 +1881,26 @@ _ROUTE_ENV = (
     RequestHandler,
     routing._unquote_or_none,
     re.Pattern,
+)
+
+# While these are the functions defined here, the native server does what
+# Application.find_handler, get_handler_delegate and _HandlerDelegate's
+# steps do without calling them (csrc/handler.c); it compares them on every
+# request, so overrides and patches are called.
+_core.web_setup(
+    (
+        Application,
+        Application.find_handler,
+        Application.get_handler_delegate,
+        _HandlerDelegate,
+        _HandlerDelegate.__init__,
+        _HandlerDelegate.headers_received,
+        _HandlerDelegate.data_received,
+        _HandlerDelegate.finish,
+        _HandlerDelegate.execute,
+        _HandlerDelegate.__dict__["_whole_body"],
+        RequestHandler,
+    )
 )
 
 

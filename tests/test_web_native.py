@@ -1,0 +1,356 @@
+"""The native server's Application path (csrc/handler.c) against the Python one.
+
+While `Application.find_handler`, `get_handler_delegate` and
+`_HandlerDelegate`'s methods are web.py's own, the native HTTP/1 server does
+their work in C.  These tests serve the same requests through the C path,
+through the Python path (forced by replacing one of those functions with a
+wrapper that calls the original) and through Tornado, and require the same
+responses, log lines and handler-visible state; ``_core._web_counts()`` shows
+which path ran.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import logging
+import socket
+from typing import Any, Callable, Dict, List, Tuple
+
+import pytest
+
+from conftest import Impl
+from test_web import _Capture, _parse_response, _send, request
+
+REFERENCE = Impl("tornado")
+NATIVE = Impl("tornado_c")
+
+
+def _native_loop() -> asyncio.AbstractEventLoop:
+    import tornado_c
+
+    return tornado_c.new_event_loop()
+
+
+def build(web: Any, seen: List[Any], **settings: Any) -> Any:
+    class Hello(web.RequestHandler):
+        def initialize(self, word: str = "Hello") -> None:
+            self.word = word
+
+        def get(self, *args: str, **kwargs: str) -> None:
+            seen.append((type(self).__name__, self.path_args, self.path_kwargs,
+                         asyncio.current_task() is not None))
+            self.write(f"{self.word} {args} {sorted(kwargs.items())}")
+            if self.get_query_argument("long", None):
+                self.write("." * 2000)
+
+        def post(self, *args: str) -> None:
+            body = self.request.body
+            self.write(repr((len(body), body[:20], body[-5:],
+                             sorted(self.request.body_arguments.items()),
+                             self.get_argument("a", None))))
+
+        def head(self, *args: str) -> None:
+            self.set_header("X-Head", "1")
+
+    class Async(web.RequestHandler):
+        async def get(self) -> None:
+            await asyncio.sleep(0)
+            self.write("async")
+
+    class Boom(web.RequestHandler):
+        def initialize(self) -> None:
+            raise ValueError("boom in initialize")
+
+    class Fails(web.RequestHandler):
+        def get(self) -> None:
+            raise web.HTTPError(403, "nope")
+
+    @web.stream_request_body
+    class Streamed(web.RequestHandler):
+        def prepare(self) -> None:
+            self.pieces: List[bytes] = []
+
+        def data_received(self, chunk: bytes) -> None:
+            self.pieces.append(chunk)
+
+        def put(self) -> None:
+            self.write(b"|".join(self.pieces))
+
+    return web.Application(
+        [
+            ("/", Hello),
+            ("/w", Hello, {"word": "Bye"}),
+            (r"/p/(\d+)/([^/]+)", Hello),
+            (r"/k/(?P<a>\d+)/(?P<b>\w+)", Hello),
+            ("/async", Async),
+            ("/boom", Boom),
+            ("/fails", Fails),
+            ("/stream", Streamed),
+        ],
+        **settings,
+    )
+
+
+REQUESTS = [
+    request("GET", "/"),
+    request("GET", "/w"),
+    request("GET", "/p/12/ab%20c%C3%A9"),
+    request("GET", "/k/7/x"),
+    request("POST", "/?a=q", {"Content-Type": "application/x-www-form-urlencoded"}, b"a=1&b=2"),
+    request("POST", "/", {"Content-Type": "application/octet-stream"},
+            bytes(range(256)) * 400),  # more than chunk_size: given whole
+    request("HEAD", "/"),
+    request("GET", "/async"),
+    request("GET", "/fails"),
+    request("GET", "/missing"),
+    request("PUT", "/stream", {"Transfer-Encoding": "chunked"}, b""),
+    request("GET", "/boom"),
+]
+# (PUT /stream: the chunked body is added below; request() adds a
+# Content-Length for PUT, which the chunked form replaces.)
+REQUESTS[10] = (
+    b"PUT /stream HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+)
+
+Result = Tuple[List[Any], List[Tuple[str, str, str]], List[Any]]
+
+
+def serve(impl: Impl, raws: List[bytes], native: bool = True,
+          make_app: Callable[..., Any] = build, **settings: Any) -> Result:
+    """Serve make_app(web, seen, **settings) (build() unless given) on impl
+    and send each raw request on its own connection: the parsed responses
+    (None for a closed connection), the tornado.* log lines and what the
+    handlers saw."""
+    web = impl.mod("web")
+    httpserver = impl.mod("httpserver")
+    seen: List[Any] = []
+    capture = _Capture()
+    loggers = [logging.getLogger(n) for n in ("tornado.access", "tornado.application",
+                                                "tornado.general")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(capture)
+        lg.setLevel(logging.DEBUG)
+
+    async def main() -> List[Any]:
+        server = httpserver.HTTPServer(make_app(web, seen, **settings))
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        sock.setblocking(False)
+        server.add_sockets([sock])
+        try:
+            out = []
+            for raw in raws:
+                data = await _send(sock.getsockname()[1], raw)
+                out.append(_parse_response(data) if data else None)
+                for _ in range(3):
+                    await asyncio.sleep(0)
+            return out
+        finally:
+            server.stop()
+            await server.close_all_connections()
+
+    loop = _native_loop() if native else asyncio.new_event_loop()
+    try:
+        responses = loop.run_until_complete(main())
+    finally:
+        loop.close()
+        for lg, level in zip(loggers, levels):
+            lg.removeHandler(capture)
+            lg.setLevel(level)
+    return responses, capture.lines, seen
+
+
+def counts() -> Tuple[int, int]:
+    from tornado_c import _core
+
+    return _core._web_counts()
+
+
+def test_native_application_path_matches_tornado() -> None:
+    """Every request kind: the C path answers, logs and shows the handlers
+    exactly what Tornado does, and is the path taken."""
+    before = counts()
+    got = serve(NATIVE, REQUESTS)
+    after = counts()
+    want = serve(REFERENCE, REQUESTS, native=False)
+    assert got[0] == want[0]
+    assert got[1] == want[1]
+    assert got[2] == want[2]
+    assert got[0][-1] is None  # /boom: the connection is dropped, as in Tornado
+    # Delegates made in C for every routed request (the 404 included) and
+    # execute() run in C for all but the streaming handler (and /boom, whose
+    # handler never comes to be).
+    assert after[0] - before[0] == len(REQUESTS)
+    assert after[1] - before[1] == len(REQUESTS) - 2
+
+
+@pytest.mark.parametrize("settings", [
+    {"compress_response": True},
+    {"default_handler_class": "Fails"},
+    {"compiled_template_cache": False},
+    {"static_hash_cache": False},
+])
+def test_native_application_path_settings(settings: Dict[str, Any]) -> None:
+    """Settings execute() and find_handler() read: output transforms,
+    default_handler_class / default_handler_args and debug mode's cache
+    resets give Tornado's responses."""
+    raws = [request("GET", "/?long=1", {"Accept-Encoding": "gzip"}), request("GET", "/missing"),
+            request("GET", "/k/1/z", {"Accept-Encoding": "gzip"})]
+
+    def run(impl: Impl, native: bool) -> Result:
+        web = impl.mod("web")
+        opts = dict(settings)
+        if opts.get("default_handler_class") == "Fails":
+            class Teapot(web.RequestHandler):
+                def initialize(self, code: int) -> None:
+                    self.code = code
+
+                def prepare(self) -> None:
+                    raise web.HTTPError(self.code)
+
+            opts.update(default_handler_class=Teapot, default_handler_args={"code": 418})
+        return serve(impl, raws, native, **opts)
+
+    got, want = run(NATIVE, True), run(REFERENCE, False)
+    assert got == want
+    if settings.get("compress_response"):
+        assert gzip.decompress(got[0][0][3]) == b"Hello () []" + b"." * 2000
+
+
+def _wrappers(web: Any) -> Dict[str, Tuple[Any, str, Callable[[Any, List[str]], Any]]]:
+    """name -> (owner, attribute, make(original, calls)): a wrapper that
+    records its call and calls the original."""
+    def method(name: str) -> Callable[[Any, List[str]], Any]:
+        def make(original: Any, calls: List[str]) -> Any:
+            def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+                calls.append(name)
+                return original(self, *args, **kwargs)
+            return wrapper
+        return make
+
+    hd = web._HandlerDelegate
+    return {
+        "find_handler": (web.Application, "find_handler", method("find_handler")),
+        "get_handler_delegate": (web.Application, "get_handler_delegate",
+                                 method("get_handler_delegate")),
+        "HD.__init__": (hd, "__init__", method("HD.__init__")),
+        "HD.headers_received": (hd, "headers_received", method("HD.headers_received")),
+        "HD.data_received": (hd, "data_received", method("HD.data_received")),
+        "HD.finish": (hd, "finish", method("HD.finish")),
+        "HD.execute": (hd, "execute", method("HD.execute")),
+        "HD._whole_body": (hd, "_whole_body",
+                           lambda original, calls: property(
+                               lambda self: (calls.append("HD._whole_body"),
+                                             original.fget(self))[1])),
+        "ErrorHandler": (web, "ErrorHandler",
+                         lambda original, calls: type("ErrorHandler", (original,), {
+                             "initialize": lambda self, status_code: (
+                                 calls.append("ErrorHandler"),
+                                 original.initialize(self, status_code))[1]})),
+        "_start_execute": (web, "_start_execute",
+                           lambda original, calls: lambda work: (
+                               calls.append("_start_execute"), original(work))[1]),
+    }
+
+
+@pytest.mark.parametrize("name", list(_wrappers(Impl("tornado_c").web)))
+def test_native_application_path_calls_patches(name: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A function the C path stands in for, once replaced (instrumentation
+    does this), is called for every request that reaches it, and the
+    responses do not change."""
+    web = NATIVE.web
+    owner, attr, make = _wrappers(web)[name]
+    original = owner.__dict__[attr] if isinstance(owner, type) else getattr(owner, attr)
+    calls: List[str] = []
+    plain = serve(NATIVE, REQUESTS)
+    monkeypatch.setattr(owner, attr, make(original, calls))
+    patched = serve(NATIVE, REQUESTS)
+    assert patched == plain
+    expected = {
+        # Everything routed, the 404 included.
+        "find_handler": len(REQUESTS),
+        "get_handler_delegate": len(REQUESTS),
+        "HD.__init__": len(REQUESTS),
+        "HD.headers_received": len(REQUESTS),
+        # Bodies: the two POSTs (one piece each) and the streamed PUT's two
+        # chunks.
+        "HD.data_received": 4,
+        "HD.finish": len(REQUESTS),
+        # The streamed PUT's execute() runs from headers_received.
+        "HD.execute": len(REQUESTS),
+        # Asked by the engine for a body over chunk_size (the big POST).
+        "HD._whole_body": 1,
+        "ErrorHandler": 1,
+        # (A private helper: the C path runs the usual case -- a coroutine
+        # on a loop with _eager_task -- itself; the streamed PUT's execute()
+        # is Python's.)
+        "_start_execute": 1,
+    }[name]
+    assert len(calls) == expected, calls
+
+
+def test_native_application_path_for_subclass_override() -> None:
+    """An Application subclass that overrides find_handler gets its
+    override called; get_handler_delegate overridden likewise."""
+    web = NATIVE.web
+    calls: List[str] = []
+
+    class Routed(web.Application):
+        def find_handler(self, request: Any, **kwargs: Any) -> Any:
+            calls.append(request.path)
+            return super().find_handler(request, **kwargs)
+
+        def get_handler_delegate(self, request: Any, target_class: Any,
+                                 target_kwargs: Any = None, path_args: Any = None,
+                                 path_kwargs: Any = None) -> Any:
+            calls.append(target_class.__name__)
+            return super().get_handler_delegate(request, target_class, target_kwargs,
+                                                path_args, path_kwargs)
+
+    class Hello(web.RequestHandler):
+        def get(self) -> None:
+            self.write("hi")
+
+    before = counts()
+    (response,), _, _ = serve(NATIVE, [request("GET", "/")],
+                              make_app=lambda web, seen: Routed([("/", Hello)]))
+    assert response[3] == b"hi"
+    assert calls == ["/", "Hello"]
+    assert counts()[0] == before[0]  # the override made the delegate
+    assert counts()[1] == before[1] + 1
+
+
+def test_native_delegate_attributes_match_python() -> None:
+    """The _HandlerDelegate made in C has __init__'s attributes, in its
+    order, with its values."""
+    from tornado_c import httputil, web
+
+    class Hello(web.RequestHandler):
+        def get(self) -> None:
+            pass
+
+    app = web.Application([
+        (r"/(\d+)", Hello, {"x": 1}),
+        (r"/n/(?P<k>\w+)", Hello),
+        (r"/plain", Hello),
+    ])
+
+    class Conn:
+        context = None
+
+    cases = [("/5", {"x": 1}, [b"5"], {}), ("/n/v", None, [], {"k": b"v"}),
+             ("/plain", None, [], {})]
+    for uri, target_kwargs, path_args, path_kwargs in cases:
+        req = httputil.HTTPServerRequest(method="GET", uri=uri, connection=Conn())  # type: ignore
+        before = counts()[0]
+        found = web._route(app.default_router, req, web._ROUTE_ENV)
+        assert counts()[0] == before + 1
+        reference = web._HandlerDelegate(app, req, Hello, target_kwargs, path_args, path_kwargs)
+        assert list(vars(found)) == list(vars(reference))
+        assert vars(found) == vars(reference)
+        assert type(found) is web._HandlerDelegate
