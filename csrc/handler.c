@@ -13,18 +13,21 @@
  *   the body) and execute (which makes the handler, the output transforms,
  *   and runs handler._execute as a Task whose first step runs at once).
  *
+ * For the handler itself, RequestHandler.__init__ and clear() are done
+ * here too while the class keeps them (and object.__new__).
+ *
  * While those functions are the ones web.py defines -- compared with the
  * functions web_setup() registered, per request and at the point of use,
  * so that an override in a subclass or a patch made at any time is called
  * instead -- these helpers do what they do, with the same objects, in the
- * same order, reading and writing the same attributes.  The handler class,
- * its __init__, _execute and everything after are Python, as before; so
- * is every case the helpers do not cover (a handler that streams the
- * request body, debug mode's cache resets).
+ * same order, reading and writing the same attributes.  The handler's
+ * initialize() (when it has one), _execute and everything after are
+ * Python, as before; so is every case the helpers do not cover (a handler
+ * that streams the request body, debug mode's cache resets).
  *
  * Names the Python functions look up in web's globals at call time
  * (ErrorHandler, _ROUTE_ENV, asyncio, _raise_if_failed, _start_execute,
- * _get_running_loop)
+ * _get_running_loop, time, httputil, _date_cache, _SERVER_HEADER)
  * are looked up there per request too.
  */
 #include "tc.h"
@@ -42,6 +45,10 @@ enum {
     WE_HD_EXECUTE,
     WE_HD_WHOLE_BODY,        /* the _whole_body property */
     WE_REQUEST_HANDLER,      /* web.RequestHandler */
+    WE_RH_INIT,              /* RequestHandler.__init__ */
+    WE_RH_CLEAR,             /* RequestHandler.clear */
+    WE_RH_SET_DEFAULT_HEADERS,
+    WE_RH_INITIALIZE,        /* RequestHandler.initialize (a no-op) */
     WE_SIZE
 };
 
@@ -55,6 +62,12 @@ enum {
     WB_status_code, WB_transforms, WB__execute, WB__eager_task, WB__stream_request_body,
     WB_ErrorHandler, WB__ROUTE_ENV, WB_asyncio, WB_Task, WB__raise_if_failed,
     WB__start_execute, WB__get_running_loop, WB_execute, WB_append,
+    /* RequestHandler.__init__ and clear(), in their order */
+    WB__prepared_future, WB__auto_finish, WB__headers_written, WB__finished, WB__headers,
+    WB__write_buffer, WB__status_code, WB__reason,
+    WB_time, WB__date_cache, WB_httputil, WB_format_timestamp, WB_HTTPHeaders,
+    WB__SERVER_HEADER, WB_Server, WB_Date, WB_text_html, WB_OK, WB_set_default_headers,
+    WB_initialize, WB_clear, WB_set_close_callback,
     WB_COUNT
 };
 
@@ -66,6 +79,11 @@ static const char *const wb_texts[WB_COUNT] = {
     "status_code", "transforms", "_execute", "_eager_task", "_stream_request_body",
     "ErrorHandler", "_ROUTE_ENV", "asyncio", "Task", "_raise_if_failed",
     "_start_execute", "_get_running_loop", "execute", "append",
+    "_prepared_future", "_auto_finish", "_headers_written", "_finished", "_headers",
+    "_write_buffer", "_status_code", "_reason",
+    "time", "_date_cache", "httputil", "format_timestamp", "HTTPHeaders",
+    "_SERVER_HEADER", "Server", "Date", "text/html; charset=UTF-8", "OK",
+    "set_default_headers", "initialize", "clear", "set_close_callback",
 };
 
 _Static_assert(WB_COUNT == TC_WB_NAMES, "TC_WB_NAMES in tc.h must match");
@@ -74,7 +92,7 @@ _Static_assert(WB_COUNT == TC_WB_NAMES, "TC_WB_NAMES in tc.h must match");
 #define WE(st, i) (PyTuple_GET_ITEM((st)->web_env, (i)))
 
 /* For tests that check the paths are taken (_web_counts()). */
-static Py_ssize_t wb_delegates = 0, wb_executes = 0;
+static Py_ssize_t wb_delegates = 0, wb_executes = 0, wb_handlers = 0;
 
 /* A borrowed reference to web's global name, or NULL with NameError. */
 static PyObject *
@@ -483,6 +501,264 @@ wb_start(tc_state *st, PyObject *work)
     return r == NULL ? -1 : 0;
 }
 
+/* 1 when calling cls(application, request, **kwargs) comes down to
+ * object.__new__ and RequestHandler's own __init__ and clear(): the class's
+ * metaclass is type, it resolves __new__, __init__ and clear to those, and
+ * no class after RequestHandler in its MRO but object defines __init__
+ * (which __init__'s super().__init__() would call). */
+static int
+wb_plain_handler_class(tc_state *st, PyObject *cls)
+{
+    PyTypeObject *tp = (PyTypeObject *)cls;
+    PyObject *mro = tp->tp_mro, *rh = WE(st, WE_REQUEST_HANDLER);
+    Py_ssize_t i, n;
+    int after = 0;
+
+    if (!Py_IS_TYPE(cls, &PyType_Type) || tp->tp_new != PyBaseObject_Type.tp_new ||
+        !wb_original(st, tp, st->str___init__, WE_RH_INIT) ||
+        !wb_original(st, tp, WB(st, WB_clear), WE_RH_CLEAR) || mro == NULL ||
+        !PyTuple_CheckExact(mro)) {
+        return 0;
+    }
+    n = PyTuple_GET_SIZE(mro);
+    for (i = 0; i < n; i++) {
+        PyObject *base = PyTuple_GET_ITEM(mro, i);
+        if (base == rh) {
+            after = 1;
+        }
+        else if (after && base != (PyObject *)&PyBaseObject_Type &&
+                 PyDict_GetItemWithError(((PyTypeObject *)base)->tp_dict,
+                                         st->str___init__) != NULL) {
+            return 0;
+        }
+        if (PyErr_Occurred()) {
+            PyErr_Clear();
+            return 0;
+        }
+    }
+    return after;
+}
+
+/* The date for the Date header: web._date_cache's, refreshed through
+ * httputil.format_timestamp when the second has changed (as clear() does).
+ * A new reference. */
+static PyObject *
+wb_date(tc_state *st, PyObject *now)
+{
+    PyObject *cache = wb_global(st, WB__date_cache), *second, *httputil, *text;
+    int same;
+
+    if (cache == NULL) {
+        return NULL;
+    }
+    second = PyNumber_Long(now);
+    if (second == NULL) {
+        return NULL;
+    }
+    if (!PyList_CheckExact(cache) || PyList_GET_SIZE(cache) != 2) {
+        PyErr_SetString(PyExc_TypeError, "web._date_cache must be a list of two items");
+        Py_DECREF(second);
+        return NULL;
+    }
+    same = PyObject_RichCompareBool(PyList_GET_ITEM(cache, 0), second, Py_EQ);
+    if (same < 0) {
+        Py_DECREF(second);
+        return NULL;
+    }
+    if (!same) {
+        httputil = wb_global(st, WB_httputil);
+        text = httputil != NULL ? PyObject_CallMethodOneArg(
+                                      httputil, WB(st, WB_format_timestamp), now)
+                                : NULL;
+        if (text == NULL) {
+            Py_DECREF(second);
+            return NULL;
+        }
+        /* (the list owns the new references) */
+        PyList_SetItem(cache, 1, text);
+        PyList_SetItem(cache, 0, second);
+    }
+    else {
+        Py_DECREF(second);
+    }
+    return Py_NewRef(PyList_GET_ITEM(cache, 1));
+}
+
+/* clear()'s HTTPHeaders: Server, Content-Type and Date, built directly. */
+static PyObject *
+wb_default_headers(tc_state *st, PyObject *date)
+{
+    PyObject *httputil = wb_global(st, WB_httputil), *server = wb_global(st, WB__SERVER_HEADER);
+    PyObject *cls, *headers, *values = NULL, *lists = NULL;
+    PyObject *names[3], *texts[3];
+    int i;
+
+    if (httputil == NULL || server == NULL) {
+        return NULL;
+    }
+    cls = PyObject_GetAttr(httputil, WB(st, WB_HTTPHeaders));
+    if (cls == NULL) {
+        return NULL;
+    }
+    if (!PyType_Check(cls)) {
+        PyErr_SetString(PyExc_TypeError, "httputil.HTTPHeaders must be a class");
+        Py_DECREF(cls);
+        return NULL;
+    }
+    headers = PyBaseObject_Type.tp_new((PyTypeObject *)cls, st->empty_tuple, NULL);
+    Py_DECREF(cls);
+    if (headers == NULL) {
+        return NULL;
+    }
+    names[0] = WB(st, WB_Server), texts[0] = server;
+    names[1] = st->str_Content_Type, texts[1] = WB(st, WB_text_html);
+    names[2] = WB(st, WB_Date), texts[2] = date;
+    values = PyDict_New();
+    lists = values != NULL ? PyDict_New() : NULL;
+    if (lists == NULL) {
+        goto error;
+    }
+    for (i = 0; i < 3; i++) {
+        PyObject *one = PyList_New(1);
+        if (one == NULL) {
+            goto error;
+        }
+        PyList_SET_ITEM(one, 0, Py_NewRef(texts[i]));
+        if (PyDict_SetItem(values, names[i], texts[i]) < 0 ||
+            PyDict_SetItem(lists, names[i], one) < 0) {
+            Py_DECREF(one);
+            goto error;
+        }
+        Py_DECREF(one);
+    }
+    if (PyObject_SetAttr(headers, st->str__dict, values) < 0 ||
+        PyObject_SetAttr(headers, st->str__as_list, lists) < 0 ||
+        PyObject_SetAttr(headers, st->str__last_key, Py_None) < 0) {
+        goto error;
+    }
+    Py_DECREF(values);
+    Py_DECREF(lists);
+    return headers;
+error:
+    Py_XDECREF(values);
+    Py_XDECREF(lists);
+    Py_DECREF(headers);
+    return NULL;
+}
+
+/* 1 when kwargs names a parameter __init__ takes by position (calling it
+ * would raise TypeError: left to the call). */
+static int
+wb_takes_position(tc_state *st, PyObject *kwargs)
+{
+    return PyDict_GET_SIZE(kwargs) != 0 &&
+           (PyDict_GetItem(kwargs, WB(st, WB_application)) != NULL ||
+            PyDict_GetItem(kwargs, WB(st, WB_request)) != NULL);
+}
+
+/* obj.name() */
+static int
+wb_call0(PyObject *obj, PyObject *name)
+{
+    PyObject *r = PyObject_CallMethodNoArgs(obj, name);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
+/* cls(application, request, **kwargs) for a class wb_plain_handler_class()
+ * accepts: RequestHandler.__init__ and clear() done here -- the same
+ * attributes in the same order, set_default_headers(), the connection's
+ * close callback and initialize(**kwargs) called as they call them. */
+static PyObject *
+wb_handler_new(tc_state *st, PyObject *cls, PyObject *app, PyObject *request, PyObject *kwargs)
+{
+    PyTypeObject *tp = (PyTypeObject *)cls;
+    PyObject *self, *mod, *now = NULL, *date = NULL, *headers = NULL, *buffer = NULL;
+    PyObject *conn = NULL, *callback = NULL, *code = NULL, *r;
+    int truth;
+
+    self = tp->tp_new(tp, st->empty_tuple, NULL);
+    if (self == NULL) {
+        return NULL;
+    }
+    if (PyObject_SetAttr(self, WB(st, WB_request), request) < 0 ||
+        PyObject_SetAttr(self, WB(st, WB_application), app) < 0 ||
+        PyObject_SetAttr(self, WB(st, WB__prepared_future), Py_None) < 0 ||
+        PyObject_SetAttr(self, WB(st, WB__auto_finish), Py_True) < 0 ||
+        PyObject_SetAttr(self, WB(st, WB__headers_written), Py_False) < 0 ||
+        PyObject_SetAttr(self, WB(st, WB__finished), Py_False) < 0) {
+        goto error;
+    }
+    /* clear() */
+    mod = wb_global(st, WB_time);
+    now = mod != NULL ? tc_time_time(st, mod) : NULL;
+    date = now != NULL ? wb_date(st, now) : NULL;
+    headers = date != NULL ? wb_default_headers(st, date) : NULL;
+    if (headers == NULL || PyObject_SetAttr(self, WB(st, WB__headers), headers) < 0) {
+        goto error;
+    }
+    if (!wb_original(st, tp, WB(st, WB_set_default_headers), WE_RH_SET_DEFAULT_HEADERS) &&
+        wb_call0(self, WB(st, WB_set_default_headers)) < 0) {
+        goto error;
+    }
+    buffer = PyList_New(0);
+    code = buffer != NULL ? PyLong_FromLong(200) : NULL;
+    if (code == NULL || PyObject_SetAttr(self, WB(st, WB__write_buffer), buffer) < 0 ||
+        PyObject_SetAttr(self, WB(st, WB__status_code), code) < 0 ||
+        PyObject_SetAttr(self, WB(st, WB__reason), WB(st, WB_OK)) < 0) {
+        goto error;
+    }
+    /* the rest of __init__ */
+    conn = PyObject_GetAttr(request, WB(st, WB_connection));
+    if (conn == NULL) {
+        goto error;
+    }
+    if (conn == Py_None) {
+        PyErr_SetNone(PyExc_AssertionError);
+        goto error;
+    }
+    callback = PyObject_GetAttr(self, st->str_on_connection_close);
+    r = callback != NULL ? PyObject_CallMethodOneArg(conn, WB(st, WB_set_close_callback),
+                                                     callback)
+                         : NULL;
+    if (r == NULL) {
+        goto error;
+    }
+    Py_DECREF(r);
+    truth = PyObject_IsTrue(kwargs);
+    if (truth < 0) {
+        goto error;
+    }
+    if (truth || !wb_original(st, tp, WB(st, WB_initialize), WE_RH_INITIALIZE)) {
+        PyObject *meth = PyObject_GetAttr(self, WB(st, WB_initialize));
+        r = meth != NULL ? PyObject_Call(meth, st->empty_tuple, truth ? kwargs : NULL) : NULL;
+        Py_XDECREF(meth);
+        if (r == NULL) {
+            goto error;
+        }
+        Py_DECREF(r);
+    }
+    Py_DECREF(now);
+    Py_DECREF(date);
+    Py_DECREF(headers);
+    Py_DECREF(buffer);
+    Py_DECREF(code);
+    Py_DECREF(conn);
+    Py_DECREF(callback);
+    wb_handlers++;
+    return self;
+error:
+    Py_XDECREF(now);
+    Py_XDECREF(date);
+    Py_XDECREF(headers);
+    Py_XDECREF(buffer);
+    Py_XDECREF(code);
+    Py_XDECREF(conn);
+    Py_XDECREF(callback);
+    Py_DECREF(self);
+    return NULL;
+}
+
 /* _HandlerDelegate.execute() for a delegate whose handler does not stream
  * the body (the caller checked). */
 static PyObject *
@@ -516,7 +792,11 @@ wb_execute(tc_state *st, PyObject *delegate)
         goto done;
     }
     /* self.handler_class(self.application, self.request, **self.handler_kwargs) */
-    if (PyDict_CheckExact(kwargs) && PyDict_GET_SIZE(kwargs) == 0) {
+    if (PyDict_CheckExact(kwargs) && PyType_Check(cls) && wb_plain_handler_class(st, cls) &&
+        !wb_takes_position(st, kwargs)) {
+        handler = wb_handler_new(st, cls, app, request, kwargs);
+    }
+    else if (PyDict_CheckExact(kwargs) && PyDict_GET_SIZE(kwargs) == 0) {
         PyObject *call[2] = {app, request};
         handler = PyObject_Vectorcall(cls, call, 2, NULL);
     }
@@ -613,7 +893,7 @@ wb_web_setup(PyObject *module, PyObject *env)
 static PyObject *
 wb_web_counts(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 {
-    return Py_BuildValue("(nn)", wb_delegates, wb_executes);
+    return Py_BuildValue("(nnn)", wb_delegates, wb_executes, wb_handlers);
 }
 
 static PyMethodDef wb_functions[] = {
@@ -623,7 +903,8 @@ static PyMethodDef wb_functions[] = {
                "server stands in for while they are the originals (csrc/handler.c).")},
     {"_web_counts", wb_web_counts, METH_NOARGS,
      PyDoc_STR("_web_counts()\n--\n\n"
-               "(_HandlerDelegates made, execute() steps run) by the native server in C.")},
+               "(_HandlerDelegates made, execute() steps run, handlers made) by the\n"
+               "native server in C.")},
     {NULL, NULL, 0, NULL},
 };
 

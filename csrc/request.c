@@ -241,17 +241,12 @@ rq_global(tc_state *st, int which)
     return v;
 }
 
-/* time.time() through httputil's ``time`` module: the clock read directly
- * unless the function has been replaced. */
-static PyObject *
-rq_now(tc_state *st)
+PyObject *
+tc_time_time(tc_state *st, PyObject *mod)
 {
-    PyObject *mod = rq_global(st, RQ_time), *fn;
+    PyObject *fn;
     struct timespec ts;
 
-    if (mod == NULL) {
-        return NULL;
-    }
     fn = PyObject_GetAttr(mod, RQ(st, RQ_time));
     if (fn == NULL) {
         return NULL;
@@ -266,6 +261,14 @@ rq_now(tc_state *st)
         return PyErr_SetFromErrno(PyExc_OSError);
     }
     return PyFloat_FromDouble((double)ts.tv_sec + (double)ts.tv_nsec * 1e-9);
+}
+
+/* time.time() through httputil's ``time`` module. */
+static PyObject *
+rq_now(tc_state *st)
+{
+    PyObject *mod = rq_global(st, RQ_time);
+    return mod != NULL ? tc_time_time(st, mod) : NULL;
 }
 
 /* getattr(obj, name, default) as a new reference. */

@@ -132,7 +132,7 @@ tc_buf_head(tc_buf *b)
 
 #define TC_H1_METHODS 64
 #define TC_RQ_NAMES 32
-#define TC_WB_NAMES 31
+#define TC_WB_NAMES 53
 
 typedef struct {
     PyTypeObject *LoopType;
@@ -469,6 +469,9 @@ PyObject *tc_normalize_header(tc_state *st, PyObject *name);
 int tc_request_applies(tc_state *st, PyObject *cls, PyObject *start_line, PyObject *headers);
 PyObject *tc_request_new(tc_state *st, PyObject *cls, PyObject *conn, PyObject *server_conn,
                          PyObject *start_line, PyObject *headers);
+/* mod.time() for a module that is (or stands for) ``time``: the clock read
+ * directly while mod.time is the builtin time.time, else mod.time called. */
+PyObject *tc_time_time(tc_state *st, PyObject *mod);
 
 /* route.c: _route(router, request, env), an Application's rule walk. */
 PyObject *tc_route(PyObject *module, PyObject *const *args, Py_ssize_t nargs);

@@ -354,3 +354,106 @@ def test_native_delegate_attributes_match_python() -> None:
         assert list(vars(found)) == list(vars(reference))
         assert vars(found) == vars(reference)
         assert type(found) is web._HandlerDelegate
+
+
+def _snapshot(handler: Any) -> Tuple[List[str], Dict[str, Any]]:
+    # The handler's attributes, in order; the objects made per request by
+    # their type and contents (the Date by its presence).
+    snap: Dict[str, Any] = {}
+    for key, value in vars(handler).items():
+        if key == "_headers":
+            fields = dict(value._dict)
+            fields["Date"] = "*" if "Date" in fields else None
+            lists = {k: (["*"] if k == "Date" else v) for k, v in value._as_list.items()}
+            value = (type(value), fields, lists, value._last_key)
+        elif key in ("request", "application"):
+            value = type(value)
+        snap[key] = value
+    return list(vars(handler)), snap
+
+
+def _probe_app(web: Any, seen: List[Any], **settings: Any) -> Any:
+    class Probe(web.RequestHandler):
+        def get(self) -> None:
+            seen.append(_snapshot(self))
+            self.write("ok")
+
+    class Kw(Probe):
+        def initialize(self, a: int) -> None:
+            self.a = a
+
+    class Defaults(Probe):
+        def set_default_headers(self) -> None:
+            self.set_header("X-Default", "1")
+            seen.append(("set_default_headers", sorted(vars(self))))
+
+    return web.Application([("/", Probe), ("/kw", Kw, {"a": 1}), ("/d", Defaults)],
+                           **settings)
+
+
+PROBES = [request("GET", "/"), request("GET", "/kw"), request("GET", "/d")]
+
+
+def test_native_handler_init_matches_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A handler made in C (RequestHandler.__init__ and clear()) has the
+    attributes Python's __init__ gives it, in the same order, and the
+    same responses; initialize(**kwargs) and set_default_headers() are
+    called at the same points."""
+    web = NATIVE.web
+    before = counts()[2]
+    native = serve(NATIVE, PROBES, make_app=_probe_app)
+    assert counts()[2] == before + len(PROBES)
+    original = web.RequestHandler.clear
+    monkeypatch.setattr(web.RequestHandler, "clear", lambda self: original(self))
+    python = serve(NATIVE, PROBES, make_app=_probe_app)
+    assert counts()[2] == before + len(PROBES)  # clear() replaced: Python's __init__
+    assert native == python
+    reference = serve(REFERENCE, PROBES, native=False, make_app=_probe_app)
+    assert native[0] == reference[0]
+
+
+def test_native_handler_init_honours_replacements(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An __init__ in the handler class or in a class after RequestHandler
+    in its MRO is called (so the C construction steps aside), and web's
+    ``time`` is what dates the response."""
+    calls: List[str] = []
+
+    def make_app(web: Any, seen: List[Any]) -> Any:
+        class Mixin:
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                calls.append("mixin")
+                super().__init__(*args, **kwargs)
+
+        class AfterMixin(web.RequestHandler, Mixin):
+            def get(self) -> None:
+                self.write("mixin")
+
+        class OwnInit(web.RequestHandler):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                calls.append("own")
+                super().__init__(*args, **kwargs)
+
+            def get(self) -> None:
+                self.write("own")
+
+        return web.Application([("/mixin", AfterMixin), ("/own", OwnInit)])
+
+    before = counts()[2]
+    responses, _, _ = serve(NATIVE, [request("GET", "/mixin"), request("GET", "/own")],
+                            make_app=make_app)
+    assert [r[3] for r in responses] == [b"mixin", b"own"]
+    assert calls == ["mixin", "own"]
+    assert counts()[2] == before
+
+    class FakeTime:
+        @staticmethod
+        def time() -> float:
+            return 1234567890.5
+
+    web = NATIVE.web
+    monkeypatch.setattr(web, "time", FakeTime)
+    (response,), _, _ = serve(NATIVE, [request("GET", "/")], make_app=_probe_app)
+    assert counts()[2] == before + 1
+    dated = [v for k, v in response[2] if k == "Date"]
+    assert dated == ["*"]  # (normalised by the parser; the value is checked below)
+    assert web._date_cache == [1234567890, "Fri, 13 Feb 2009 23:31:30 GMT"]

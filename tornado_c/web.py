@@ -1884,9 +1884,10 @@ _ROUTE_ENV = (
 )
 
 # While these are the functions defined here, the native server does what
-# Application.find_handler, get_handler_delegate and _HandlerDelegate's
-# steps do without calling them (csrc/handler.c); it compares them on every
-# request, so overrides and patches are called.
+# Application.find_handler, get_handler_delegate, _HandlerDelegate's steps
+# and RequestHandler.__init__ / clear do without calling them
+# (csrc/handler.c); it compares them on every request, so overrides and
+# patches are called.
 _core.web_setup(
     (
         Application,
@@ -1900,6 +1901,10 @@ _core.web_setup(
         _HandlerDelegate.execute,
         _HandlerDelegate.__dict__["_whole_body"],
         RequestHandler,
+        RequestHandler.__init__,
+        RequestHandler.clear,
+        RequestHandler.set_default_headers,
+        _ORIGINAL_INITIALIZE,
     )
 )
 
