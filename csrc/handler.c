@@ -49,6 +49,9 @@ enum {
     WE_RH_CLEAR,             /* RequestHandler.clear */
     WE_RH_SET_DEFAULT_HEADERS,
     WE_RH_INITIALIZE,        /* RequestHandler.initialize (a no-op) */
+    WE_RH_CONVERT,           /* RequestHandler._convert_header_value */
+    WE_HH_SETITEM,           /* httputil.HTTPHeaders.__setitem__ */
+    WE_NORMALIZE,            /* httputil._normalize_header (normalize_header) */
     WE_SIZE
 };
 
@@ -68,6 +71,7 @@ enum {
     WB_time, WB__date_cache, WB_httputil, WB_format_timestamp, WB_HTTPHeaders,
     WB__SERVER_HEADER, WB_Server, WB_Date, WB_text_html, WB_OK, WB_set_default_headers,
     WB_initialize, WB_clear, WB_set_close_callback,
+    WB__convert_header_value, WB___setitem__, WB__normalize_header, WB_unsafe_header,
     WB_COUNT
 };
 
@@ -84,6 +88,7 @@ static const char *const wb_texts[WB_COUNT] = {
     "time", "_date_cache", "httputil", "format_timestamp", "HTTPHeaders",
     "_SERVER_HEADER", "Server", "Date", "text/html; charset=UTF-8", "OK",
     "set_default_headers", "initialize", "clear", "set_close_callback",
+    "_convert_header_value", "__setitem__", "_normalize_header", "Unsafe header value %r",
 };
 
 _Static_assert(WB_COUNT == TC_WB_NAMES, "TC_WB_NAMES in tc.h must match");
@@ -867,6 +872,103 @@ tc_web_finish(tc_state *st, PyObject *delegate)
     Py_RETURN_NONE;
 }
 
+/* ---------------------------------------------------------- set_header */
+
+/* 1 when text is a header value _convert_header_value lets through: tab,
+ * printable ASCII and \x80-\xff only. */
+static int
+wb_header_text_ok(PyObject *text)
+{
+    const Py_UCS1 *p;
+    Py_ssize_t i, n;
+
+    if (PyUnicode_KIND(text) != PyUnicode_1BYTE_KIND) {
+        return 0; /* (some character above \xff) */
+    }
+    p = PyUnicode_1BYTE_DATA(text);
+    n = PyUnicode_GET_LENGTH(text);
+    for (i = 0; i < n; i++) {
+        if ((p[i] < 0x20 && p[i] != 0x09) || p[i] == 0x7f) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* _set_header(handler, name, value): what RequestHandler.set_header does
+ * -- self._headers[name] = self._convert_header_value(value) -- for a str
+ * or int value, while _convert_header_value, the HTTPHeaders class's
+ * __setitem__ and httputil._normalize_header are the originals.
+ * NotImplemented (nothing done) otherwise. */
+static PyObject *
+wb_set_header(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    tc_state *st = PyModule_GetState(module);
+    PyObject *handler, *name, *value, *headers = NULL, *text = NULL, *key = NULL;
+    PyObject *fields = NULL, *lists = NULL, *one = NULL, *normalize, *result = NULL;
+
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "_set_header(handler, name, value)");
+        return NULL;
+    }
+    handler = args[0], name = args[1], value = args[2];
+    if (st->web_env == NULL || st->request_globals == NULL ||
+        !wb_original(st, Py_TYPE(handler), WB(st, WB__convert_header_value), WE_RH_CONVERT) ||
+        !(PyUnicode_CheckExact(value) || PyLong_CheckExact(value))) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    headers = PyObject_GetAttr(handler, WB(st, WB__headers));
+    if (headers == NULL) {
+        return NULL;
+    }
+    normalize = PyDict_GetItemWithError(st->request_globals, WB(st, WB__normalize_header));
+    if (normalize != WE(st, WE_NORMALIZE) ||
+        !wb_original(st, Py_TYPE(headers), WB(st, WB___setitem__), WE_HH_SETITEM) ||
+        !PyUnicode_Check(name)) {
+        result = PyErr_Occurred() ? NULL : Py_NewRef(Py_NotImplemented);
+        goto done;
+    }
+    /* self._convert_header_value(value) */
+    if (PyUnicode_CheckExact(value)) {
+        if (!wb_header_text_ok(value)) {
+            PyObject *exc_args = PyTuple_Pack(2, WB(st, WB_unsafe_header), value);
+            if (exc_args != NULL) {
+                PyErr_SetObject(PyExc_ValueError, exc_args);
+                Py_DECREF(exc_args);
+            }
+            goto done;
+        }
+        text = Py_NewRef(value);
+    }
+    else if ((text = PyObject_Str(value)) == NULL) {
+        goto done;
+    }
+    /* HTTPHeaders.__setitem__ */
+    key = tc_normalize_header(st, name);
+    fields = key != NULL ? PyObject_GetAttr(headers, st->str__dict) : NULL;
+    if (fields == NULL || PyObject_SetItem(fields, key, text) < 0) {
+        goto done;
+    }
+    lists = PyObject_GetAttr(headers, st->str__as_list);
+    one = lists != NULL ? PyList_New(1) : NULL;
+    if (one == NULL) {
+        goto done;
+    }
+    PyList_SET_ITEM(one, 0, Py_NewRef(text));
+    if (PyObject_SetItem(lists, key, one) < 0) {
+        goto done;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    Py_XDECREF(headers);
+    Py_XDECREF(text);
+    Py_XDECREF(key);
+    Py_XDECREF(fields);
+    Py_XDECREF(lists);
+    Py_XDECREF(one);
+    return result;
+}
+
 /* ------------------------------------------------------------- module */
 
 /* web_setup(env): see the enum at the top. */
@@ -901,6 +1003,10 @@ static PyMethodDef wb_functions[] = {
      PyDoc_STR("web_setup(env)\n--\n\n"
                "web's Application, _HandlerDelegate and RequestHandler pieces the native\n"
                "server stands in for while they are the originals (csrc/handler.c).")},
+    {"_set_header", (PyCFunction)(void (*)(void))wb_set_header, METH_FASTCALL,
+     PyDoc_STR("_set_header(handler, name, value)\n--\n\n"
+               "RequestHandler.set_header for a str or int value while the methods it\n"
+               "calls are the originals; NotImplemented (nothing done) otherwise.")},
     {"_web_counts", wb_web_counts, METH_NOARGS,
      PyDoc_STR("_web_counts()\n--\n\n"
                "(_HandlerDelegates made, execute() steps run, handlers made) by the\n"

@@ -132,7 +132,7 @@ tc_buf_head(tc_buf *b)
 
 #define TC_H1_METHODS 64
 #define TC_RQ_NAMES 32
-#define TC_WB_NAMES 53
+#define TC_WB_NAMES 57
 
 typedef struct {
     PyTypeObject *LoopType;

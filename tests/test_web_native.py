@@ -457,3 +457,82 @@ def test_native_handler_init_honours_replacements(monkeypatch: pytest.MonkeyPatc
     dated = [v for k, v in response[2] if k == "Date"]
     assert dated == ["*"]  # (normalised by the parser; the value is checked below)
     assert web._date_cache == [1234567890, "Fri, 13 Feb 2009 23:31:30 GMT"]
+
+
+def _header_handler(web: Any) -> Any:
+    from tornado_c import httputil
+
+    class Conn:
+        context = None
+
+        def set_close_callback(self, callback: Any) -> None:
+            pass
+
+    app = web.Application()
+    req = httputil.HTTPServerRequest(method="GET", uri="/", connection=Conn())  # type: ignore
+    return web.RequestHandler(app, req)
+
+
+def _outcome(action: Callable[[], Any], handler: Any) -> Any:
+    try:
+        action()
+    except Exception as e:
+        return (type(e), e.args)
+    return (dict(handler._headers._dict), {k: list(v) for k, v in handler._headers._as_list.items()})
+
+
+def test_set_header_matches_python() -> None:
+    """set_header's C step gives the headers (or the exception) that
+    ``self._headers[name] = self._convert_header_value(value)`` gives, for
+    every character in a value and the other value types."""
+    import datetime
+
+    from tornado_c import _core, web
+
+    values: List[Any] = [chr(c) for c in range(0x180)] + [
+        "", "text/html; charset=UTF-8", "a\tb", "caf\u00e9", "\u20ac", "x\r\nInjected: 1",
+        0, 7, -12, 10**30, True, False, 1.5, b"bytes", b"\x00", bytearray(b"b"), None,
+        datetime.datetime(2020, 1, 2, 3, 4, 5), type("S", (str,), {})("sub"),
+    ]
+    names = ["Content-Type", "x-custom-NAME", "etag", "", "a-b-c"]
+    for name in names:
+        for value in values:
+            native, python = _header_handler(web), _header_handler(web)
+
+            def python_way() -> None:
+                python._headers[name] = python._convert_header_value(value)
+
+            def native_way() -> None:
+                if _core._set_header(native, name, value) is NotImplemented:
+                    native.set_header(name, value)
+
+            assert _outcome(native_way, native) == _outcome(python_way, python), (name, value)
+            assert _outcome(lambda: native.set_header(name, value), native) == \
+                _outcome(python_way, python), (name, value)
+
+
+def test_set_header_calls_replacements(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replaced _convert_header_value, HTTPHeaders.__setitem__ or
+    httputil._normalize_header is called by set_header."""
+    from tornado_c import httputil, web
+
+    calls: List[str] = []
+    convert = web.RequestHandler._convert_header_value
+    setitem = httputil.HTTPHeaders.__setitem__
+    normalize = httputil._normalize_header
+    patches = [
+        (web.RequestHandler, "_convert_header_value",
+         lambda self, v: (calls.append("convert"), convert(self, v))[1]),
+        (httputil.HTTPHeaders, "__setitem__",
+         lambda self, k, v: (calls.append("setitem"), setitem(self, k, v))[1]),
+        (httputil, "_normalize_header",
+         lambda n: (calls.append("normalize"), normalize(n))[1]),
+    ]
+    for owner, attr, replacement in patches:
+        with monkeypatch.context() as m:
+            m.setattr(owner, attr, replacement)
+            handler = _header_handler(web)
+            calls.clear()
+            handler.set_header("x-one", "1")
+            assert calls, attr
+            assert handler._headers["X-One"] == "1"

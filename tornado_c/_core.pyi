@@ -317,8 +317,13 @@ def web_setup(env: Tuple[Any, ...]) -> None:
     """web's Application, _HandlerDelegate and RequestHandler pieces the native
     server stands in for while they are the originals (csrc/handler.c)."""
 
-def _web_counts() -> Tuple[int, int]:
-    """(_HandlerDelegates made, execute() steps run) by the native server in C."""
+def _web_counts() -> Tuple[int, int, int]:
+    """(_HandlerDelegates made, execute() steps run, handlers made) by the
+    native server in C."""
+
+def _set_header(handler: Any, name: str, value: Any) -> Any:
+    """RequestHandler.set_header for a str or int value while the methods it
+    calls are the originals; NotImplemented (nothing done) otherwise."""
 
 def _peer_connected(fd: int) -> bool:
     """True when getpeername() succeeds on the socket fd (it is connected)."""

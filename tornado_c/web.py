@@ -128,6 +128,7 @@ _SET_HEADER = 1 << _MASK_NAMES.index("set_header") | 1 << _MASK_NAMES.index(
 _JSON_TYPE = "application/json; charset=UTF-8"
 _FINISH_PARTS = ~(_PREPARE | _ON_FINISH | _SET_DEFAULT_HEADERS | _LOG)
 _override_mask = _core._override_mask
+_set_header = _core._set_header
 _SERVER_HEADER = "TornadoServer/" + tornado_c.version
 _sha1 = hashlib.sha1
 _new_tuple = tuple.__new__
@@ -343,7 +344,10 @@ class RequestHandler:
     def set_header(self, name: str, value: _HeaderTypes) -> None:
         """Give header ``name`` this single value (numbers and datetimes are
         formatted for HTTP)."""
-        self._headers[name] = self._convert_header_value(value)
+        # (In C for a str or int value while the methods this calls are the
+        # originals.)
+        if _set_header(self, name, value) is NotImplemented:
+            self._headers[name] = self._convert_header_value(value)
 
     def add_header(self, name: str, value: _HeaderTypes) -> None:
         """Append one more value for ``name`` (for repeatable headers)."""
@@ -1905,6 +1909,9 @@ _core.web_setup(
         RequestHandler.clear,
         RequestHandler.set_default_headers,
         _ORIGINAL_INITIALIZE,
+        RequestHandler._convert_header_value,
+        httputil.HTTPHeaders.__setitem__,
+        httputil._normalize_header,
     )
 )
 
