@@ -52,6 +52,8 @@ enum {
     WE_RH_CONVERT,           /* RequestHandler._convert_header_value */
     WE_HH_SETITEM,           /* httputil.HTTPHeaders.__setitem__ */
     WE_NORMALIZE,            /* httputil._normalize_header (normalize_header) */
+    WE_APP_LOG_REQUEST,      /* Application.log_request */
+    WE_RH_GET_STATUS,        /* RequestHandler.get_status */
     WE_SIZE
 };
 
@@ -72,6 +74,8 @@ enum {
     WB__SERVER_HEADER, WB_Server, WB_Date, WB_text_html, WB_OK, WB_set_default_headers,
     WB_initialize, WB_clear, WB_set_close_callback,
     WB__convert_header_value, WB___setitem__, WB__normalize_header, WB_unsafe_header,
+    WB_log_request, WB_log_function, WB_get_status, WB_access_log, WB_isEnabledFor,
+    WB_info, WB_warning, WB_error, WB__request_summary, WB_request_time, WB_log_format,
     WB_COUNT
 };
 
@@ -89,6 +93,8 @@ static const char *const wb_texts[WB_COUNT] = {
     "_SERVER_HEADER", "Server", "Date", "text/html; charset=UTF-8", "OK",
     "set_default_headers", "initialize", "clear", "set_close_callback",
     "_convert_header_value", "__setitem__", "_normalize_header", "Unsafe header value %r",
+    "log_request", "log_function", "get_status", "access_log", "isEnabledFor",
+    "info", "warning", "error", "_request_summary", "request_time", "%d %s %.2fms",
 };
 
 _Static_assert(WB_COUNT == TC_WB_NAMES, "TC_WB_NAMES in tc.h must match");
@@ -969,6 +975,128 @@ done:
     return result;
 }
 
+/* --------------------------------------------------------- log_request */
+
+/* Application.log_request(handler) as web.py's does it: settings'
+ * log_function if there is one, else the tornado.access line -- its
+ * arguments worked out only when the logger will emit it. */
+static PyObject *
+wb_log_plain(tc_state *st, PyObject *app, PyObject *handler)
+{
+    PyObject *settings, *fn, *status = NULL, *logger, *result = NULL;
+    PyObject *summary = NULL, *request = NULL, *took = NULL, *ms = NULL;
+    long code;
+    int level, enabled;
+
+    settings = PyObject_GetAttr(app, WB(st, WB_settings));
+    if (settings == NULL) {
+        return NULL;
+    }
+    /* if "log_function" in settings: return settings["log_function"](handler) */
+    switch (PySequence_Contains(settings, WB(st, WB_log_function))) {
+    case -1:
+        goto done;
+    case 1:
+        fn = PyObject_GetItem(settings, WB(st, WB_log_function));
+        result = fn != NULL ? PyObject_CallOneArg(fn, handler) : NULL;
+        Py_XDECREF(fn);
+        goto done;
+    }
+    if (wb_original(st, Py_TYPE(handler), WB(st, WB_get_status), WE_RH_GET_STATUS)) {
+        status = PyObject_GetAttr(handler, WB(st, WB__status_code));
+    }
+    else {
+        status = PyObject_CallMethodNoArgs(handler, WB(st, WB_get_status));
+    }
+    if (status == NULL) {
+        goto done;
+    }
+    if (PyLong_CheckExact(status)) {
+        code = PyLong_AsLong(status);
+        if (code == -1 && PyErr_Occurred()) {
+            goto done;
+        }
+        level = code < 400 ? 20 : code < 500 ? 30 : 40;
+    }
+    else {
+        /* (a status that is not an int: compared as Python compares it) */
+        PyObject *n400 = PyLong_FromLong(400), *n500 = PyLong_FromLong(500);
+        int below400 = -1, below500 = -1;
+        if (n400 != NULL && n500 != NULL) {
+            below400 = PyObject_RichCompareBool(status, n400, Py_LT);
+            below500 = below400 == 0 ? PyObject_RichCompareBool(status, n500, Py_LT) : 1;
+        }
+        Py_XDECREF(n400);
+        Py_XDECREF(n500);
+        if (below400 < 0 || below500 < 0) {
+            goto done;
+        }
+        level = below400 ? 20 : below500 ? 30 : 40;
+    }
+    logger = wb_global(st, WB_access_log);
+    if (logger == NULL) {
+        goto done;
+    }
+    {
+        PyObject *lv = PyLong_FromLong(level), *r;
+        r = lv != NULL ? PyObject_CallMethodOneArg(logger, WB(st, WB_isEnabledFor), lv) : NULL;
+        Py_XDECREF(lv);
+        enabled = r != NULL ? PyObject_IsTrue(r) : -1;
+        Py_XDECREF(r);
+    }
+    if (enabled <= 0) {
+        result = enabled < 0 ? NULL : Py_NewRef(Py_None);
+        goto done;
+    }
+    /* elapsed_ms = handler.request.request_time() * 1000.0 */
+    request = PyObject_GetAttr(handler, WB(st, WB_request));
+    took = request != NULL ? PyObject_CallMethodNoArgs(request, WB(st, WB_request_time)) : NULL;
+    if (took != NULL) {
+        PyObject *thousand = PyFloat_FromDouble(1000.0);
+        ms = thousand != NULL ? PyNumber_Multiply(took, thousand) : NULL;
+        Py_XDECREF(thousand);
+    }
+    summary = ms != NULL ? PyObject_CallMethodNoArgs(handler, WB(st, WB__request_summary))
+                         : NULL;
+    if (summary != NULL) {
+        /* emit("%d %s %.2fms", status, handler._request_summary(), elapsed_ms) */
+        PyObject *call[5] = {logger, WB(st, WB_log_format), status, summary, ms};
+        int emitter = level == 20 ? WB_info : level == 30 ? WB_warning : WB_error;
+        PyObject *r = PyObject_VectorcallMethod(WB(st, emitter), call,
+                                                5 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        if (r != NULL) {
+            Py_DECREF(r);
+            result = Py_NewRef(Py_None);
+        }
+    }
+done:
+    Py_XDECREF(settings);
+    Py_XDECREF(status);
+    Py_XDECREF(request);
+    Py_XDECREF(took);
+    Py_XDECREF(ms);
+    Py_XDECREF(summary);
+    return result;
+}
+
+/* _log_request(application, handler): application.log_request(handler),
+ * done here while that is web.py's. */
+static PyObject *
+wb_log_request(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    tc_state *st = PyModule_GetState(module);
+
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "_log_request(application, handler)");
+        return NULL;
+    }
+    if (st->web_env != NULL &&
+        wb_original(st, Py_TYPE(args[0]), WB(st, WB_log_request), WE_APP_LOG_REQUEST)) {
+        return wb_log_plain(st, args[0], args[1]);
+    }
+    return PyObject_CallMethodOneArg(args[0], WB(st, WB_log_request), args[1]);
+}
+
 /* ------------------------------------------------------------- module */
 
 /* web_setup(env): see the enum at the top. */
@@ -1007,6 +1135,9 @@ static PyMethodDef wb_functions[] = {
      PyDoc_STR("_set_header(handler, name, value)\n--\n\n"
                "RequestHandler.set_header for a str or int value while the methods it\n"
                "calls are the originals; NotImplemented (nothing done) otherwise.")},
+    {"_log_request", (PyCFunction)(void (*)(void))wb_log_request, METH_FASTCALL,
+     PyDoc_STR("_log_request(application, handler)\n--\n\n"
+               "application.log_request(handler), in C while that is web.py's.")},
     {"_web_counts", wb_web_counts, METH_NOARGS,
      PyDoc_STR("_web_counts()\n--\n\n"
                "(_HandlerDelegates made, execute() steps run, handlers made) by the\n"

@@ -593,18 +593,28 @@ loop_in_task(tc_loop *self, tc_state *st)
 static int
 eager_watch(tc_state *st, PyObject *task, PyObject *on_failure)
 {
-    PyObject *exc = PyObject_CallMethodNoArgs(task, st->str_exception), *r;
+    PyObject *done = PyObject_CallMethodNoArgs(task, st->str_done), *exc, *r;
+    int finished = done != NULL ? PyObject_IsTrue(done) : -1;
 
-    if (exc == Py_None) {
-        Py_DECREF(exc);
-        return 0;
+    Py_XDECREF(done);
+    if (finished < 0) {
+        return -1;
     }
-    if (exc == NULL) {
-        /* Not done yet (InvalidStateError) or cancelled (CancelledError). */
-        PyErr_Clear();
-    }
-    else {
-        Py_DECREF(exc);
+    if (finished) {
+        /* (asked only of a finished task: a pending one would raise
+         * InvalidStateError, an exception made for nothing) */
+        exc = PyObject_CallMethodNoArgs(task, st->str_exception);
+        if (exc == Py_None) {
+            Py_DECREF(exc);
+            return 0;
+        }
+        if (exc == NULL) {
+            /* Cancelled (CancelledError). */
+            PyErr_Clear();
+        }
+        else {
+            Py_DECREF(exc);
+        }
     }
     r = PyObject_CallMethodOneArg(task, st->str_add_done_callback, on_failure);
     if (r == NULL) {

@@ -100,6 +100,7 @@ core_clear(PyObject *module)
     Py_CLEAR(st->str_create_task);
     Py_CLEAR(st->str_exception);
     Py_CLEAR(st->str_add_done_callback);
+    Py_CLEAR(st->str_done);
     Py_CLEAR(st->StreamType);
     Py_CLEAR(st->header_regex);
     Py_CLEAR(st->HTTP1ConnType);
@@ -360,6 +361,7 @@ core_exec(PyObject *module)
     INTERN(str_create_task, "create_task");
     INTERN(str_exception, "exception");
     INTERN(str_add_done_callback, "add_done_callback");
+    INTERN(str_done, "done");
 #undef INTERN
     st->kw_loop = Py_BuildValue("(s)", "loop");
     if (st->kw_loop == NULL) {

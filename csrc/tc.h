@@ -132,7 +132,7 @@ tc_buf_head(tc_buf *b)
 
 #define TC_H1_METHODS 64
 #define TC_RQ_NAMES 32
-#define TC_WB_NAMES 57
+#define TC_WB_NAMES 68
 
 typedef struct {
     PyTypeObject *LoopType;
@@ -161,6 +161,7 @@ typedef struct {
     PyObject *str_create_task;           /* "create_task" */
     PyObject *str_exception;             /* "exception" */
     PyObject *str_add_done_callback;     /* "add_done_callback" */
+    PyObject *str_done;                  /* "done" */
     /* http1.c */
     PyTypeObject *HTTP1ConnType;
     PyTypeObject *http_headers;          /* httputil.HTTPHeaders (http1_setup) */

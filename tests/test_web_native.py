@@ -536,3 +536,82 @@ def test_set_header_calls_replacements(monkeypatch: pytest.MonkeyPatch) -> None:
             handler.set_header("x-one", "1")
             assert calls, attr
             assert handler._headers["X-One"] == "1"
+
+
+def _status_app(web: Any, seen: List[Any], **settings: Any) -> Any:
+    class Status(web.RequestHandler):
+        def get(self, code: str) -> None:
+            self.set_status(int(code))
+            if int(code) >= 200 and int(code) not in (204, 304):
+                self.write("x")
+
+    class Claims(Status):
+        def get_status(self) -> int:
+            seen.append("get_status")
+            return 500
+
+    return web.Application([(r"/s/(\d+)", Status), (r"/claims/(\d+)", Claims)], **settings)
+
+
+STATUS_REQUESTS = [request("GET", f"/s/{code}") for code in (200, 302, 399, 400, 404, 499, 500, 503)]
+STATUS_REQUESTS.append(request("GET", "/claims/200"))
+
+
+@pytest.mark.parametrize("level", [logging.DEBUG, logging.WARNING, logging.CRITICAL])
+def test_log_request_matches_tornado(level: int) -> None:
+    """The access line (its level, text and whether it is written) is
+    Tornado's for every status class, with the handler's own get_status
+    deciding the level."""
+    access = logging.getLogger("tornado.access")
+
+    def run(impl: Impl, native: bool) -> Result:
+        # (serve() sets DEBUG on the loggers: the lines are filtered here.)
+        got = serve(impl, STATUS_REQUESTS, native, make_app=_status_app)
+        lines = [line for line in got[1]
+                 if line[0] != "tornado.access" or logging.getLevelName(line[1]) >= level]
+        return got[0], lines, got[2]
+
+    assert access.level == logging.NOTSET
+    got, want = run(NATIVE, True), run(REFERENCE, False)
+    assert got[:2] == want[:2]
+    # Tornado asks get_status() once per comparison and again for the line;
+    # tornado_c once (docs/compatibility.md).
+    assert got[2] == ["get_status"] and want[2] == ["get_status"] * 3
+
+
+def test_log_request_calls_replacements(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replaced Application.log_request, a log_function setting and
+    a disabled tornado.access logger are honoured."""
+    web = NATIVE.web
+    calls: List[Any] = []
+    original = web.Application.log_request
+    monkeypatch.setattr(web.Application, "log_request",
+                        lambda self, handler: (calls.append(handler.get_status()),
+                                               original(self, handler))[1])
+    responses, lines, _ = serve(NATIVE, STATUS_REQUESTS[:3], make_app=_status_app)
+    assert calls == [200, 302, 399]
+    assert [line[0] for line in lines] == ["tornado.access"] * 3
+    monkeypatch.undo()
+    calls.clear()
+    _, lines, _ = serve(NATIVE, STATUS_REQUESTS[:2], make_app=_status_app,
+                        log_function=lambda handler: calls.append(("fn", handler.get_status())))
+    assert calls == [("fn", 200), ("fn", 302)]
+    assert lines == []
+
+    class Quiet(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            calls.append("emitted")
+            return True
+
+    access = logging.getLogger("tornado.access")
+    access.addFilter(Quiet())
+    try:
+        calls.clear()
+        monkeypatch.setattr(access, "isEnabledFor", lambda level: level >= logging.ERROR)
+        _, lines, _ = serve(NATIVE, STATUS_REQUESTS, make_app=_status_app)
+    finally:
+        access.filters.clear()
+    # Only the 5xx lines (and /claims, whose get_status says 500) are made.
+    assert [line[2].split()[0] for line in lines if line[0] == "tornado.access"] == \
+        ["500", "503", "500"]
+    assert calls == ["emitted"] * 3

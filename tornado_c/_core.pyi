@@ -317,6 +317,9 @@ def web_setup(env: Tuple[Any, ...]) -> None:
     """web's Application, _HandlerDelegate and RequestHandler pieces the native
     server stands in for while they are the originals (csrc/handler.c)."""
 
+def _log_request(application: Any, handler: Any) -> None:
+    """application.log_request(handler), in C while that is web.py's."""
+
 def _web_counts() -> Tuple[int, int, int]:
     """(_HandlerDelegates made, execute() steps run, handlers made) by the
     native server in C."""

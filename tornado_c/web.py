@@ -129,6 +129,7 @@ _JSON_TYPE = "application/json; charset=UTF-8"
 _FINISH_PARTS = ~(_PREPARE | _ON_FINISH | _SET_DEFAULT_HEADERS | _LOG)
 _override_mask = _core._override_mask
 _set_header = _core._set_header
+_log_request = _core._log_request
 _SERVER_HEADER = "TornadoServer/" + tornado_c.version
 _sha1 = hashlib.sha1
 _new_tuple = tuple.__new__
@@ -925,7 +926,8 @@ class RequestHandler:
         if mask & _LOG:
             self._log()
         else:
-            self.application.log_request(self)
+            # self.application.log_request(self), in C while it is ours
+            _log_request(self.application, self)
         self._finished = True
         if mask & _ON_FINISH:
             self.on_finish()
@@ -1912,6 +1914,8 @@ _core.web_setup(
         RequestHandler._convert_header_value,
         httputil.HTTPHeaders.__setitem__,
         httputil._normalize_header,
+        Application.log_request,
+        RequestHandler.get_status,
     )
 )
 
