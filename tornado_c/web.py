@@ -1891,9 +1891,10 @@ _ROUTE_ENV = (
 
 # While these are the functions defined here, the native server does what
 # Application.find_handler, get_handler_delegate, _HandlerDelegate's steps
-# and RequestHandler.__init__ / clear do without calling them
-# (csrc/handler.c); it compares them on every request, so overrides and
-# patches are called.
+# and RequestHandler.__init__ / clear do without calling them, and
+# set_header and finish's log_request step do theirs through _set_header
+# and _log_request (csrc/handler.c).  Each is compared at every use, so
+# overrides and patches are called.
 _core.web_setup(
     (
         Application,
