@@ -411,6 +411,18 @@ wb_transforms(PyObject *makers, PyObject *request)
     return out;
 }
 
+/* A new dict of mapping's items: what ``f(**mapping)`` hands the callee
+ * (never the caller's own dict). */
+static PyObject *
+wb_kwargs(PyObject *mapping)
+{
+    PyObject *d = PyDict_New();
+    if (d != NULL && PyDict_Merge(d, mapping, 1) < 0) {
+        Py_CLEAR(d);
+    }
+    return d;
+}
+
 /* handler._execute(transforms, *path_args, **path_kwargs) */
 static PyObject *
 wb_call_execute(tc_state *st, PyObject *handler, PyObject *transforms, PyObject *path_args,
@@ -451,20 +463,13 @@ wb_call_execute(tc_state *st, PyObject *handler, PyObject *transforms, PyObject 
         Py_DECREF(meth);
         return NULL;
     }
-    if (kw && !PyDict_Check(path_kwargs)) {
-        /* ** on a mapping that is not a dict: as the call would do it. */
-        PyObject *d = PyDict_New();
-        if (d == NULL || PyDict_Merge(d, path_kwargs, 1) < 0) {
-            Py_XDECREF(d);
-            Py_DECREF(args);
-            Py_DECREF(meth);
-            return NULL;
-        }
-        r = PyObject_Call(meth, args, d);
-        Py_DECREF(d);
+    if (kw) {
+        PyObject *d = wb_kwargs(path_kwargs);
+        r = d != NULL ? PyObject_Call(meth, args, d) : NULL;
+        Py_XDECREF(d);
     }
     else {
-        r = PyObject_Call(meth, args, kw ? path_kwargs : NULL);
+        r = PyObject_Call(meth, args, NULL);
     }
     Py_DECREF(args);
     Py_DECREF(meth);
@@ -742,7 +747,10 @@ wb_handler_new(tc_state *st, PyObject *cls, PyObject *app, PyObject *request, Py
     }
     if (truth || !wb_original(st, tp, WB(st, WB_initialize), WE_RH_INITIALIZE)) {
         PyObject *meth = PyObject_GetAttr(self, WB(st, WB_initialize));
-        r = meth != NULL ? PyObject_Call(meth, st->empty_tuple, truth ? kwargs : NULL) : NULL;
+        PyObject *d = meth != NULL && truth ? wb_kwargs(kwargs) : NULL;
+        r = meth != NULL && (d != NULL || !truth) ? PyObject_Call(meth, st->empty_tuple, d)
+                                                  : NULL;
+        Py_XDECREF(d);
         Py_XDECREF(meth);
         if (r == NULL) {
             goto error;
@@ -813,7 +821,9 @@ wb_execute(tc_state *st, PyObject *delegate)
     }
     else {
         PyObject *args = PyTuple_Pack(2, app, request);
-        handler = args != NULL ? PyObject_Call(cls, args, kwargs) : NULL;
+        PyObject *d = args != NULL ? wb_kwargs(kwargs) : NULL;
+        handler = d != NULL ? PyObject_Call(cls, args, d) : NULL;
+        Py_XDECREF(d);
         Py_XDECREF(args);
     }
     if (handler == NULL || PyObject_SetAttr(delegate, WB(st, WB_handler), handler) < 0) {
