@@ -823,13 +823,7 @@ class BaseIOStream:
         if self.closed():
             return
         if kind == _core.STREAM_EOF:
-            # The engine reads ahead and may meet the end of input in the
-            # same pass as the data before it; Tornado's stream only notices
-            # it by polling again once that data has been handled.  So the
-            # close comes in the loop's next iteration, after the callbacks
-            # this one queues (a request's handler still answers a client
-            # that shut its sending side after the request, as on Tornado).
-            self._native_loop.call_later(0, self._native_eof)
+            self.close()
         elif kind == _core.STREAM_UNSATISFIABLE:
             e = UnsatisfiableReadError(detail)
             gen_log.info("Unsatisfiable read, closing connection: %s" % e)
@@ -848,10 +842,6 @@ class BaseIOStream:
         elif kind == _core.STREAM_CONNECT:
             self._native_connected(detail)  # type: ignore[attr-defined]
 
-
-    def _native_eof(self) -> None:
-        if not self.closed():
-            self.close()
 
     # -- event dispatch --------------------------------------------------------
 
