@@ -428,8 +428,7 @@ static PyObject *
 wb_call_execute(tc_state *st, PyObject *handler, PyObject *transforms, PyObject *path_args,
                 PyObject *path_kwargs)
 {
-    PyObject *meth, *args, *r;
-    Py_ssize_t n, i;
+    PyObject *meth, *head, *rest, *args, *d, *r;
     int kw;
 
     if (PyList_CheckExact(path_args) && PyList_GET_SIZE(path_args) == 0 &&
@@ -438,41 +437,19 @@ wb_call_execute(tc_state *st, PyObject *handler, PyObject *transforms, PyObject 
         return PyObject_VectorcallMethod(WB(st, WB__execute), call,
                                          2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
     }
+    /* (transforms, *path_args) and a fresh dict of path_kwargs, if any */
     meth = PyObject_GetAttr(handler, WB(st, WB__execute));
-    if (meth == NULL) {
-        return NULL;
-    }
-    {
-        PyObject *seq = PySequence_Tuple(path_args);
-        args = NULL;
-        if (seq != NULL) {
-            n = PyTuple_GET_SIZE(seq);
-            args = PyTuple_New(n + 1);
-            if (args != NULL) {
-                PyTuple_SET_ITEM(args, 0, Py_NewRef(transforms));
-                for (i = 0; i < n; i++) {
-                    PyTuple_SET_ITEM(args, i + 1, Py_NewRef(PyTuple_GET_ITEM(seq, i)));
-                }
-            }
-            Py_DECREF(seq);
-        }
-    }
-    kw = PyObject_IsTrue(path_kwargs);
-    if (args == NULL || kw < 0) {
-        Py_XDECREF(args);
-        Py_DECREF(meth);
-        return NULL;
-    }
-    if (kw) {
-        PyObject *d = wb_kwargs(path_kwargs);
-        r = d != NULL ? PyObject_Call(meth, args, d) : NULL;
-        Py_XDECREF(d);
-    }
-    else {
-        r = PyObject_Call(meth, args, NULL);
-    }
-    Py_DECREF(args);
-    Py_DECREF(meth);
+    head = meth != NULL ? PyTuple_Pack(1, transforms) : NULL;
+    rest = head != NULL ? PySequence_Tuple(path_args) : NULL;
+    args = rest != NULL ? PySequence_Concat(head, rest) : NULL;
+    kw = args != NULL ? PyObject_IsTrue(path_kwargs) : -1;
+    d = kw > 0 ? wb_kwargs(path_kwargs) : NULL;
+    r = kw == 0 || d != NULL ? PyObject_Call(meth, args, d) : NULL;
+    Py_XDECREF(d);
+    Py_XDECREF(head);
+    Py_XDECREF(rest);
+    Py_XDECREF(args);
+    Py_XDECREF(meth);
     return r;
 }
 
@@ -746,12 +723,15 @@ wb_handler_new(tc_state *st, PyObject *cls, PyObject *app, PyObject *request, Py
         goto error;
     }
     if (truth || !wb_original(st, tp, WB(st, WB_initialize), WE_RH_INITIALIZE)) {
-        PyObject *meth = PyObject_GetAttr(self, WB(st, WB_initialize));
-        PyObject *d = meth != NULL && truth ? wb_kwargs(kwargs) : NULL;
-        r = meth != NULL && (d != NULL || !truth) ? PyObject_Call(meth, st->empty_tuple, d)
-                                                  : NULL;
+        /* self.initialize(**kwargs) */
+        PyObject *meth = PyObject_GetAttr(self, WB(st, WB_initialize)), *d = NULL;
+        if (meth == NULL || (truth && (d = wb_kwargs(kwargs)) == NULL)) {
+            Py_XDECREF(meth);
+            goto error;
+        }
+        r = PyObject_Call(meth, st->empty_tuple, d);
         Py_XDECREF(d);
-        Py_XDECREF(meth);
+        Py_DECREF(meth);
         if (r == NULL) {
             goto error;
         }
@@ -1158,12 +1138,8 @@ static PyMethodDef wb_functions[] = {
 int
 tc_web_init(PyObject *module, tc_state *st)
 {
-    int i;
-    for (i = 0; i < WB_COUNT; i++) {
-        st->wb_names[i] = PyUnicode_InternFromString(wb_texts[i]);
-        if (st->wb_names[i] == NULL) {
-            return -1;
-        }
+    if (tc_intern_names(st->wb_names, wb_texts, WB_COUNT) < 0) {
+        return -1;
     }
     return PyModule_AddFunctions(module, wb_functions);
 }
@@ -1179,10 +1155,7 @@ tc_web_traverse(tc_state *st, visitproc visit, void *arg)
 void
 tc_web_clear(tc_state *st)
 {
-    int i;
     Py_CLEAR(st->web_env);
     Py_CLEAR(st->web_globals);
-    for (i = 0; i < TC_WB_NAMES; i++) {
-        Py_CLEAR(st->wb_names[i]);
-    }
+    tc_clear_names(st->wb_names, TC_WB_NAMES);
 }

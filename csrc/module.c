@@ -41,6 +41,27 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
     return tc_request_traverse(st, visit, arg);
 }
 
+int
+tc_intern_names(PyObject **names, const char *const *texts, int n)
+{
+    int i;
+    for (i = 0; i < n; i++) {
+        if ((names[i] = PyUnicode_InternFromString(texts[i])) == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void
+tc_clear_names(PyObject **names, int n)
+{
+    int i;
+    for (i = 0; i < n; i++) {
+        Py_CLEAR(names[i]);
+    }
+}
+
 static int
 core_clear(PyObject *module)
 {

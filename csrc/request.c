@@ -541,12 +541,8 @@ static PyMethodDef rq_functions[] = {
 int
 tc_request_init(PyObject *module, tc_state *st)
 {
-    int i;
-    for (i = 0; i < RQ_COUNT; i++) {
-        st->rq_names[i] = PyUnicode_InternFromString(rq_texts[i]);
-        if (st->rq_names[i] == NULL) {
-            return -1;
-        }
+    if (tc_intern_names(st->rq_names, rq_texts, RQ_COUNT) < 0) {
+        return -1;
     }
     st->rq_kw_keep_blank = PyTuple_Pack(1, RQ(st, RQ_keep_blank_values));
     if (st->rq_kw_keep_blank == NULL) {
@@ -568,13 +564,10 @@ tc_request_traverse(tc_state *st, visitproc visit, void *arg)
 void
 tc_request_clear(tc_state *st)
 {
-    int i;
     Py_CLEAR(st->request_class);
     Py_CLEAR(st->request_init);
     Py_CLEAR(st->request_globals);
     Py_CLEAR(st->time_time);
     Py_CLEAR(st->rq_kw_keep_blank);
-    for (i = 0; i < TC_RQ_NAMES; i++) {
-        Py_CLEAR(st->rq_names[i]);
-    }
+    tc_clear_names(st->rq_names, TC_RQ_NAMES);
 }

@@ -212,6 +212,11 @@ typedef struct {
 
 extern PyModuleDef tc_module_def;
 
+/* names[i] = the interned texts[i], for i < n (module.c); -1 on error. */
+int tc_intern_names(PyObject **names, const char *const *texts, int n);
+/* Drops the n names (NULL entries allowed). */
+void tc_clear_names(PyObject **names, int n);
+
 /* Returns the module state reached through a type defined by this module
  * (borrowed; never NULL for our own types). */
 static inline tc_state *
