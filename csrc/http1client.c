@@ -296,8 +296,8 @@ hc_outcome(tc_h1client *c, PyObject *r, int what)
 
 /* The end of the head by Tornado's rule (the first match of \r?\n\r?\n),
  * or -1.  *scanned remembers where to search again. */
-static Py_ssize_t
-hc_head_end(const char *p, Py_ssize_t n, Py_ssize_t *scanned)
+Py_ssize_t
+tc_h1_head_end(const char *p, Py_ssize_t n, Py_ssize_t *scanned)
 {
     Py_ssize_t i = *scanned;
     while (i < n) {
@@ -335,8 +335,8 @@ hc_head_end(const char *p, Py_ssize_t n, Py_ssize_t *scanned)
  * "HTTP/1.[01] DDD reason" with a non-empty reason, CRLF line ends only,
  * no folded line and no control character but HTAB.  *reason_off and
  * *reason_len locate the reason phrase. */
-static int
-hc_head_is_plain(const char *p, Py_ssize_t n, Py_ssize_t *reason_off, Py_ssize_t *reason_len)
+int
+tc_h1_head_is_plain(const char *p, Py_ssize_t n, Py_ssize_t *reason_off, Py_ssize_t *reason_len)
 {
     Py_ssize_t i, eol;
     if (n < 17 || memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1') ||
@@ -389,7 +389,7 @@ hc_on_head(tc_h1client *c, Py_ssize_t head_len)
     PyObject *headers = NULL, *te = NULL, *args[2], *r;
     tc_h1_notes notes;
 
-    if (!hc_head_is_plain(base, head_len, &reason_off, &reason_len)) {
+    if (!tc_h1_head_is_plain(base, head_len, &reason_off, &reason_len)) {
         hc_fallback(c);
         return;
     }
@@ -747,7 +747,7 @@ hc_pump(tc_h1client *c)
     while (c->state == HC_HEAD || c->state == HC_BODY) {
         tc_buf *in = tc_stream_rbuf(c->stream);
         if (c->state == HC_HEAD) {
-            Py_ssize_t end = hc_head_end(tc_buf_head(in), in->len, &c->scanned);
+            Py_ssize_t end = tc_h1_head_end(tc_buf_head(in), in->len, &c->scanned);
             if ((end < 0 && in->len > c->max_header_size) || end > c->max_header_size) {
                 hc_unhook(c);
                 if (hc_call0(c, "_on_head_overflow") < 0) {

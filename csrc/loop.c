@@ -385,6 +385,7 @@ loop_dealloc(tc_loop *self)
     PyTypeObject *tp = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
     tc_stream_close_all(self);
+    tc_fetch_close_all(self);
     tc_http1_loop_closed(self);
     tc_transport_loop_closed(self);
     loop_close_uv(self);
@@ -1047,6 +1048,7 @@ loop_close_native(tc_loop *self, PyObject *Py_UNUSED(ignored))
 {
     self->closed = 1;
     tc_stream_close_all(self);
+    tc_fetch_close_all(self);
     tc_http1_loop_closed(self);
     tc_transport_loop_closed(self);
     loop_close_uv(self);

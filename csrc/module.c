@@ -393,6 +393,7 @@ core_exec(PyObject *module)
         tc_stream_type_init(module, st) < 0 || tc_http1_type_init(module, st) < 0 ||
         tc_transport_type_init(module, st) < 0 || tc_http1client_type_init(module, st) < 0 ||
         tc_dispatch_type_init(module, st) < 0 || tc_proxy_type_init(module, st) < 0 ||
+        tc_fetch_type_init(module, st) < 0 ||
         tc_route_init(st) < 0 || tc_request_init(module, st) < 0 ||
         tc_web_init(module, st) < 0) {
         return -1;

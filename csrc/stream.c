@@ -1192,6 +1192,32 @@ stream_take_buffer(tc_stream *s, PyObject *const *args, Py_ssize_t nargs)
     return stream_take(s, n);
 }
 
+PyDoc_STRVAR(unread_doc,
+"unread($self, data)\n--\n\n"
+"Put bytes back in front of the buffered input, as if they had just been\n"
+"read (the HTTP client's C fetch path hands a connection over with the\n"
+"response bytes it has read).  Only while no read is pending.");
+
+static PyObject *
+stream_unread(tc_stream *s, PyObject *data)
+{
+    Py_buffer view;
+    int rc;
+    if (s->read_mode != RM_NONE) {
+        PyErr_SetString(PyExc_RuntimeError, "unread() while a read is pending");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    rc = tc_buf_prepend(&s->rbuf, view.buf, view.len);
+    PyBuffer_Release(&view);
+    if (rc < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 PyDoc_STRVAR(take_error_doc,
 "take_error($self)\n--\n\n"
 "Return (and forget) the OSError of the last READ_ERROR result, or None.");
@@ -1918,6 +1944,7 @@ static PyMethodDef stream_methods[] = {
     {"cancel_read", (PyCFunction)stream_cancel_read, METH_NOARGS, cancel_read_doc},
     {"take_buffer", (PyCFunction)(void (*)(void))stream_take_buffer, METH_FASTCALL,
      take_buffer_doc},
+    {"unread", (PyCFunction)stream_unread, METH_O, unread_doc},
     {"peek", (PyCFunction)stream_peek, METH_NOARGS, peek_doc},
     {"take_error", (PyCFunction)stream_take_error, METH_NOARGS, take_error_doc},
     {"write", (PyCFunction)stream_write, METH_O, write_doc},

@@ -331,6 +331,9 @@ struct tc_loop_s {
      * (transport.c): a set holding them, as asyncio's selector holds a
      * reading transport, so a connection nobody references stays served. */
     PyObject *transports;
+    /* HTTP client fetches with open libuv handles (fetch.c), closed with
+     * the loop. */
+    struct tc_fetch_s *fetches;
 };
 
 /* Appends a handle to the ready queue (new reference taken).  0 / -1. */
@@ -664,6 +667,25 @@ int tc_stream_fd(tc_stream *s);
 /* Reports the OSError currently set as a write error to the stream's Python
  * side (which closes the stream).  Clears the exception. */
 void tc_stream_write_failed(tc_stream *s);
+
+/* The end of a response head by Tornado's rule (the first match of
+ * \r?\n\r?\n): its length, or -1 when not there yet; *scanned remembers
+ * where to search again. */
+Py_ssize_t tc_h1_head_end(const char *p, Py_ssize_t n, Py_ssize_t *scanned);
+
+/* 1 when a response head is plainly well formed, so that llhttp and
+ * Tornado's Python parser read it the same way (see http1client.c);
+ * *reason_off / *reason_len locate the reason phrase. */
+int tc_h1_head_is_plain(const char *p, Py_ssize_t n, Py_ssize_t *reason_off,
+                        Py_ssize_t *reason_len);
+
+/* ---------------------------------------------------------------- fetch.c */
+
+/* Fetch: one SimpleAsyncHTTPClient request done in C (_core.Fetch). */
+int tc_fetch_type_init(PyObject *module, tc_state *st);
+
+/* Closes the libuv handles of the loop's unfinished fetches (loop close). */
+void tc_fetch_close_all(tc_loop *loop);
 
 /* ------------------------------------------------------------ transport.c */
 

@@ -290,7 +290,10 @@ def test_native_connection_is_used() -> None:
 
 
 def test_simple_client_uses_native_connection() -> None:
-    """SimpleAsyncHTTPClient picks the native connection on a plain stream."""
+    """SimpleAsyncHTTPClient picks the native connection on a plain stream.
+
+    (A chunked response: the C fetch path, which reads Content-Length
+    responses itself, hands it over to the client's connection objects.)"""
     made: List[str] = []
     original = h1._NativeHTTP1ClientConnection.read_response
 
@@ -301,7 +304,7 @@ def test_simple_client_uses_native_connection() -> None:
     async def main() -> Any:
         async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             await read_request(reader)
-            writer.write(ok(body=b"native"))
+            writer.write(chunked(b"nat", b"ive"))
             await writer.drain()
             writer.close()
 

@@ -660,6 +660,15 @@ class HTTP1Connection(httputil.HTTPConnection):
         else:
             self._finish_request(None)
 
+    def _request_sent(self, start_line: httputil.RequestStartLine) -> None:
+        # The request went out by other means (the HTTP client's C fetch
+        # path): the state write_headers() and finish() leave behind.
+        self._request_start_line = start_line
+        self._expected_content_remaining = 0
+        self._write_finished = True
+        self._disconnect_on_finish = True
+        self._finish_request(None)
+
     def _on_write_complete(self, future: "Future[None]") -> None:
         failure = future.exception()
         if failure is not None and not isinstance(failure, iostream.StreamClosedError):

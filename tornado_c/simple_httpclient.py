@@ -8,6 +8,7 @@ request.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import copy
@@ -28,10 +29,12 @@ from tornado_c.httpclient import AsyncHTTPClient, HTTPError, HTTPRequest
 from tornado_c.httpclient import HTTPResponse, _RequestProxy, main
 from tornado_c.http1connection import HTTP1Connection, HTTP1ConnectionParameters
 from tornado_c.http1connection import _NativeHTTP1ClientConnection, native_client_eligible
+from tornado_c.http1connection import _core
 from tornado_c.iostream import IOStream, StreamClosedError
 from tornado_c.ioloop import IOLoop
 from tornado_c.log import gen_log
-from tornado_c.netutil import OverrideResolver, Resolver, is_valid_ip
+from tornado_c import netutil
+from tornado_c.netutil import DefaultLoopResolver, OverrideResolver, Resolver, is_valid_ip
 from tornado_c.netutil import _client_ssl_defaults
 from tornado_c.tcpclient import TCPClient
 
@@ -233,6 +236,8 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         release_callback: Callable[[], None],
         final_callback: Callable[[HTTPResponse], None],
     ) -> None:
+        if _native_fetch(self, request, release_callback, final_callback):
+            return
         factory = self._connection_class()
         factory(
             self, request, release_callback, final_callback,
@@ -299,6 +304,49 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         del self.waiting[key]
 
 
+def _complete_headers(
+    request: HTTPRequest, host: str, user: Optional[str], secret: Optional[str]
+) -> None:
+    # Add what the request needs and the caller left out.  The order of
+    # insertion is the order on the wire.
+    headers = request.headers
+    if "Connection" not in headers:
+        headers["Connection"] = "close"
+    if "Host" not in headers:
+        headers["Host"] = host
+    if user is not None:
+        assert secret is not None
+        if request.auth_mode not in (None, "basic"):
+            raise ValueError("unsupported auth_mode %s", request.auth_mode)
+        token = base64.b64encode(httputil.encode_username_password(user, secret))
+        headers["Authorization"] = "Basic " + _unicode(token)
+    if request.user_agent:
+        headers["User-Agent"] = request.user_agent
+    elif headers.get("User-Agent") is None:
+        headers["User-Agent"] = f"Tornado/{version}"
+    if not request.allow_nonstandard_methods:
+        # A body on a method that takes none (or none where one is
+        # expected) is almost always a mistake, so refuse it.
+        needs_body = request.method in ("POST", "PATCH", "PUT")
+        has_body = not (request.body is None and request.body_producer is None)
+        if needs_body != has_body:
+            negation = "not " if needs_body else ""
+            raise ValueError(
+                "Body must %sbe None for method %s (unless "
+                "allow_nonstandard_methods is true)" % (negation, request.method)
+            )
+    if request.expect_100_continue:
+        headers["Expect"] = "100-continue"
+    if request.body is not None:
+        # A body_producer's length is the caller's business (or the body
+        # goes out chunked).
+        headers["Content-Length"] = str(len(request.body))
+    if "Content-Type" not in headers and request.method == "POST":
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    if request.decompress_response:
+        headers["Accept-Encoding"] = "gzip"
+
+
 class _HTTPConnection(httputil.HTTPMessageDelegate):
     _SUPPORTED_METHODS = {"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"}
 
@@ -339,6 +387,60 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         # run() handles its own errors; anything else is logged by the loop.
         task = gen.convert_yielded(self.run())
         self.io_loop.add_future(task, lambda f: f.result())
+
+    @classmethod
+    def _adopt(cls, fetch: "_NativeFetch", stream: IOStream) -> "_HTTPConnection":
+        # Takes over a request the C fetch path sent (see _NativeFetch
+        # ._handover): the connection and the response bytes read so far
+        # are in ``stream``, and from here on everything is as if this
+        # object had sent the request itself.
+        client = fetch.client
+        self = cls.__new__(cls)
+        self.io_loop = fetch.io_loop
+        self.start_wall_time = fetch.start_wall_time
+        self.start_time = fetch.start_time
+        self.request = fetch.request
+        self.client = client
+        self.tcp_client = client.tcp_client
+        final_callback, release_callback = fetch.final_callback, fetch.release_callback
+        assert final_callback is not None and release_callback is not None
+        self.final_callback = final_callback
+        self.release_callback = release_callback
+        # (None for the limits left unset, as __init__ gets them.)
+        self.max_header_size = client.max_header_size  # type: ignore[assignment]
+        self.max_buffer_size = client.max_buffer_size
+        self.max_body_size = client.max_body_size  # type: ignore[assignment]
+        self.code = None
+        self.headers = None
+        self.chunks = []
+        self._decompressor = None
+        self._sockaddr = None
+        self._timeout = None
+        self._attempt = 0
+        self._no_pool = False
+        self._reused = False
+        self._locate()
+        self._pool_key = None
+        self.stream = stream
+        stream.set_close_callback(self.on_connection_close)
+        whole_limit = self.request.request_timeout
+        if whole_limit:
+            self._timeout = self.io_loop.add_timeout(
+                self.start_time + whole_limit,
+                functools.partial(self._on_timeout, "during request"),
+            )
+        self.connection = self._create_connection(stream)
+        self.connection._request_sent(fetch.start_line)
+        task = gen.convert_yielded(self._run_adopted())
+        self.io_loop.add_future(task, lambda f: f.result())
+        return self
+
+    async def _run_adopted(self) -> None:
+        try:
+            await self._read_answer()
+        except Exception:
+            if not self._handle_exception(*sys.exc_info()):
+                raise
 
     async def run(self) -> None:
         attempt = self._attempt
@@ -479,46 +581,8 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         return request.auth_username, request.auth_password or ""
 
     def _prepare_headers(self) -> None:
-        # Add what the request needs and the caller left out.  The order
-        # of insertion is the order on the wire.
-        request = self.request
-        headers = request.headers
-        if "Connection" not in headers:
-            headers["Connection"] = "close"
-        if "Host" not in headers:
-            headers["Host"] = _strip_userinfo(self.parsed.netloc)
         user, secret = self._credentials()
-        if user is not None:
-            assert secret is not None
-            if request.auth_mode not in (None, "basic"):
-                raise ValueError("unsupported auth_mode %s", request.auth_mode)
-            token = base64.b64encode(httputil.encode_username_password(user, secret))
-            headers["Authorization"] = "Basic " + _unicode(token)
-        if request.user_agent:
-            headers["User-Agent"] = request.user_agent
-        elif headers.get("User-Agent") is None:
-            headers["User-Agent"] = f"Tornado/{version}"
-        if not request.allow_nonstandard_methods:
-            # A body on a method that takes none (or none where one is
-            # expected) is almost always a mistake, so refuse it.
-            needs_body = request.method in ("POST", "PATCH", "PUT")
-            has_body = not (request.body is None and request.body_producer is None)
-            if needs_body != has_body:
-                negation = "not " if needs_body else ""
-                raise ValueError(
-                    "Body must %sbe None for method %s (unless "
-                    "allow_nonstandard_methods is true)" % (negation, request.method)
-                )
-        if request.expect_100_continue:
-            headers["Expect"] = "100-continue"
-        if request.body is not None:
-            # A body_producer's length is the caller's business (or the
-            # body goes out chunked).
-            headers["Content-Length"] = str(len(request.body))
-        if "Content-Type" not in headers and request.method == "POST":
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        if request.decompress_response:
-            headers["Accept-Encoding"] = "gzip"
+        _complete_headers(self.request, _strip_userinfo(self.parsed.netloc), user, secret)
 
     def _get_ssl_options(
         self, scheme: str
@@ -584,11 +648,14 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             if producing is not None:
                 await producing
         connection.finish()
-        if not start_read:
-            return
+        if start_read:
+            await self._read_answer()
+
+    async def _read_answer(self) -> None:
+        # Reads the response to the request sent on self.connection.
         attempt = self._attempt
         try:
-            await connection.read_response(self)
+            await self.connection.read_response(self)
         except StreamClosedError:
             if attempt != self._attempt:
                 return  # superseded by a retry
@@ -804,6 +871,242 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
             self.chunks.append(chunk)
         else:
             sink(chunk)
+
+
+# -- the C fetch path -------------------------------------------------------
+#
+# A request plain enough is done by _core.Fetch (csrc/fetch.c): connected,
+# sent and, for a response of the common shape, read and answered without
+# the objects above.  What the path stands in for must be this module's own
+# code (and TCPClient's, the resolver's), checked on every request; the
+# request itself must need nothing the C code does not do.  A response the
+# C code does not read is handed over, connection and bytes, to an
+# _HTTPConnection (_HTTPConnection._adopt), so its treatment is the usual one.
+
+_PLAIN_URL = re.compile(
+    r"http://(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9A-Fa-f:.]+)\])(?::(\d{1,5}))?([/?#][!-~]*)?\Z"
+)
+
+# The functions the C path stands in for, as this package defines them.
+_STOOD_IN_FOR = tuple(
+    (owner, name, owner.__dict__[name])
+    for owner, names in (
+        (_HTTPConnection, ("__init__", "run", "_perform", "_locate", "_prepare_headers",
+                           "_create_connection", "_write_body", "_read_answer",
+                           "headers_received", "data_received", "finish", "_on_timeout",
+                           "_handle_exception", "_run_callback", "on_connection_close",
+                           "_get_ssl_options", "_check_request_options")),
+        (TCPClient, ("connect", "_create_stream")),
+        (DefaultLoopResolver, ("resolve",)),
+        (IOStream, ("connect", "_connect_natively")),
+    )
+    for name in names
+)
+_GETADDRINFO = socket.getaddrinfo
+_CONNECTION_CLASS = SimpleAsyncHTTPClient._connection_class
+
+
+def _stood_in_for_intact(client: SimpleAsyncHTTPClient) -> bool:
+    if (
+        type(client.tcp_client) is not TCPClient
+        or type(client.resolver) is not DefaultLoopResolver
+        or socket.getaddrinfo is not _GETADDRINFO
+        or netutil._SOCKET_GETADDRINFO is not _GETADDRINFO
+    ):
+        return False
+    for owner, name, original in _STOOD_IN_FOR:
+        if getattr(owner, name) is not original:
+            return False
+    return type(client)._connection_class is _CONNECTION_CLASS
+
+
+def _native_fetch(
+    client: SimpleAsyncHTTPClient,
+    request: HTTPRequest,
+    release_callback: Callable[[], None],
+    final_callback: Callable[[HTTPResponse], None],
+) -> bool:
+    """Start ``request`` on the C fetch path; False when it does not apply
+    (nothing has been done then)."""
+    if _core is None or type(request) is not _RequestProxy:
+        return False
+    url = request.url
+    if type(url) is not str:
+        return False
+    match = _PLAIN_URL.match(url)
+    if match is None:
+        return False
+    method = request.method
+    body = request.body
+    if (
+        method not in _HTTPConnection._SUPPORTED_METHODS
+        or (body is not None) != (method in ("POST", "PATCH", "PUT"))
+        or request.allow_nonstandard_methods
+        or request.body_producer is not None
+        or request.streaming_callback is not None
+        or request.header_callback is not None
+        or request.expect_100_continue
+        or request.auth_username is not None
+        or request.network_interface
+        or any(getattr(request, option, None) for option in _PROXY_OPTIONS)
+    ):
+        return False
+    headers = request.headers
+    if "Connection" in headers or (body is None and "Content-Length" in headers):
+        return False
+    if type(headers) is not httputil.HTTPHeaders:
+        return False
+    ipv4, ipv6, port_text, rest = match.groups()
+    if ipv4 is not None:
+        host, family = ipv4, socket.AF_INET
+    else:
+        if request.allow_ipv6 is False:
+            return False
+        host, family = ipv6, socket.AF_INET6
+    port = int(port_text) if port_text is not None else 80
+    if not 0 < port < 65536:
+        return False
+    io_loop = client.io_loop
+    loop = io_loop.asyncio_loop  # type: ignore[attr-defined]
+    if not isinstance(loop, _core.LoopBase) or loop.is_closed():
+        return False
+    if not _stood_in_for_intact(client):
+        return False
+    target = (rest or "").partition("#")[0]
+    path, _, query = target.partition("?")
+    target = path or "/"
+    if query:
+        target = "%s?%s" % (target, query)
+    netloc = url[7 : len(url) - len(rest or "")]
+    start_time = io_loop.time()
+    start_wall_time = time.time()
+    _complete_headers(request, netloc, None, None)
+    start_line = httputil.RequestStartLine(method, target, "")
+    try:
+        head, chunking, _ = _core.h1_request_head(start_line, headers)
+    except ValueError:
+        return False  # the usual path raises it, at the usual point
+    if chunking:
+        return False
+    max_buffer = client.max_buffer_size
+    max_body = client.max_body_size if client.max_body_size is not None else max_buffer
+    try:
+        fetch = _NativeFetch(
+            loop, family, host, port, head + body if body else head,
+            _shortest(request.connect_timeout, request.request_timeout) or 0.0,
+            request.request_timeout or 0.0,
+            client.max_header_size or 65536,
+            min(max_body, max_buffer),
+            method == "HEAD",
+            bool(request.follow_redirects) and (request.max_redirects or 0) > 0,
+            bool(request.decompress_response),
+        )  # fmt: skip
+    except ValueError:
+        return False  # not an address inet_pton reads
+    fetch.client = client
+    fetch.request = request
+    fetch.release_callback = release_callback
+    fetch.final_callback = final_callback
+    fetch.io_loop = io_loop
+    fetch.start_time = start_time
+    fetch.start_wall_time = start_wall_time
+    fetch.start_line = start_line
+    fetch.start()
+    return True
+
+
+_FetchBase: Any = _core.Fetch if _core is not None else object
+
+
+class _NativeFetch(_FetchBase):
+    """A request done by the C fetch path (csrc/fetch.c); these methods
+    hear how it ended, as _HTTPConnection's would have."""
+
+    __slots__ = (
+        "client", "request", "release_callback", "final_callback", "io_loop",
+        "start_time", "start_wall_time", "start_line",
+    )  # fmt: skip
+
+    if TYPE_CHECKING:
+        client: SimpleAsyncHTTPClient
+        request: HTTPRequest
+        release_callback: Optional[Callable[[], None]]
+        final_callback: Optional[Callable[[HTTPResponse], None]]
+        io_loop: IOLoop
+        start_time: float
+        start_wall_time: float
+        start_line: httputil.RequestStartLine
+
+    def _answer(self, response: HTTPResponse) -> None:
+        release, self.release_callback = self.release_callback, None
+        if release is not None:
+            release()
+        callback, self.final_callback = self.final_callback, None
+        if callback is not None:
+            self.io_loop.add_callback(callback, response)
+
+    def _fetched(
+        self, code: int, reason: str, headers: httputil.HTTPHeaders, body: bytes
+    ) -> None:
+        # The response was read in C (as _HTTPConnection.finish).
+        request = self.request
+        self._answer(
+            HTTPResponse(
+                getattr(request, "original_request", request),
+                code,
+                headers=headers,
+                buffer=BytesIO(body),
+                effective_url=request.url,
+                reason=reason,
+                start_time=self.start_wall_time,
+                request_time=self.io_loop.time() - self.start_time,
+            )
+        )
+
+    def _failed(self, what: Union[str, int, BaseException]) -> None:
+        # A timeout ("while connecting" / "during request"), a failed
+        # connect (its errno, as IOStream reports it) or another error.
+        if isinstance(what, str):
+            error: BaseException = HTTPTimeoutError(_timeout_text(what))
+        elif isinstance(what, int):
+            error = socket.error(what, os.strerror(what))
+        else:
+            error = what
+        self._answer(
+            HTTPResponse(
+                self.request, 599, error=error,
+                request_time=self.io_loop.time() - self.start_time,
+                start_time=self.start_wall_time,
+            )  # fmt: skip
+        )
+
+    def _handover(self, fd: int, data: bytes, error: Optional[OSError]) -> None:
+        # The response is not one the C code reads: its connection (fd, a
+        # duplicate of the C handle's, now closed) and the bytes read so
+        # far go to an _HTTPConnection, with the read error that ended the
+        # input, if any.
+        try:
+            sock = socket.socket(fileno=fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        try:
+            stream = IOStream(sock, max_buffer_size=self.client.max_buffer_size)
+            if data:
+                native = stream._native
+                if native is not None:
+                    native.unread(data)
+                else:
+                    stream._read_buffer += data
+                    stream._read_buffer_size += len(data)
+            if error is not None:
+                # The socket reads as ended now; the stream closes at that
+                # end with the error it would have closed with.
+                stream.error = error
+            _HTTPConnection._adopt(self, stream)
+        except BaseException as exc:
+            sock.close()
+            self._failed(exc)
 
 
 if __name__ == "__main__":
