@@ -74,9 +74,6 @@ struct tc_fetch_s {
 
 typedef struct tc_fetch_s tc_fetch;
 
-/* The most one read appends. */
-#define FETCH_READ_MAX (1024 * 1024)
-
 /* The head being parsed: llhttp's callbacks fill fs. */
 typedef struct {
     tc_h1_fieldset fs;
@@ -448,47 +445,41 @@ fetch_process(tc_fetch *f)
 
 /* ---------------------------------------------------------------- I/O */
 
+/* Reads go into the loop's shared receive buffer and are copied out in
+ * on_read (a response is small next to a per-fetch 64 KiB buffer, which
+ * would cost an allocation and its page faults each time). */
 static void
 fetch_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     tc_fetch *f = (tc_fetch *)h->data;
-    Py_ssize_t want = TC_CHUNK_SIZE;
+    tc_loop *loop = f->loop;
     (void)suggested;
-    tc_loop_ensure_gil(f->loop);
-    if (f->head_len > 0 && f->head_len + f->body_len - f->in.len > want) {
-        /* The rest of the body in one read where it is not large; memory
-         * grows with what arrives, never with what is announced. */
-        want = f->head_len + f->body_len - f->in.len;
-        if (want > FETCH_READ_MAX) {
-            want = FETCH_READ_MAX;
-        }
+    if (loop->recvbuf == NULL) {
+        loop->recvbuf = PyMem_RawMalloc(TC_RECVBUF_SIZE);
     }
-    if (tc_buf_reserve(&f->in, want) < 0) {
-        PyErr_Clear(); /* on_read gets UV_ENOBUFS */
-        buf->base = NULL;
-        buf->len = 0;
-        return;
-    }
-    buf->base = f->in.data + f->in.start + f->in.len;
-    buf->len = (size_t)(f->in.cap - f->in.start - f->in.len);
+    buf->base = loop->recvbuf;
+    buf->len = loop->recvbuf == NULL ? 0 : TC_RECVBUF_SIZE;
 }
 
 static void
 fetch_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     tc_fetch *f = (tc_fetch *)s->data;
-    (void)buf;
     tc_loop_ensure_gil(f->loop);
     if (f->state != FS_READ) {
         return;
     }
     if (nread > 0) {
-        f->in.len += nread;
+        if (tc_buf_append(&f->in, buf->base, (Py_ssize_t)nread) < 0) {
+            uv_read_stop(s);
+            fetch_fail(f, NULL);
+            return;
+        }
         fetch_process(f);
     }
     else if (nread == UV_ENOBUFS) {
         uv_read_stop(s);
-        fetch_fail(f, PyErr_NoMemory() == NULL ? PyErr_GetRaisedException_compat() : NULL);
+        fetch_fail(f, PyErr_NoMemory());
     }
     else if (nread < 0) {
         /* The end of the input, or an error, before the response is whole:
@@ -660,6 +651,11 @@ fetch_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
                                      &host, &port, &payload, &connect_timeout,
                                      &request_timeout, &max_header, &max_body, &is_head,
                                      &follow, &decompress)) {
+        return NULL;
+    }
+    if (st->http_headers == NULL || st->http_input_error == NULL) {
+        /* (Set up when tornado_c.httputil is imported.) */
+        PyErr_SetString(PyExc_RuntimeError, "Fetch needs tornado_c.httputil imported first");
         return NULL;
     }
     if (!PyObject_TypeCheck(loop, st->LoopType)) {

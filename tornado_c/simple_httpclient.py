@@ -899,25 +899,30 @@ _STOOD_IN_FOR = tuple(
         (TCPClient, ("connect", "_create_stream")),
         (DefaultLoopResolver, ("resolve",)),
         (IOStream, ("connect", "_connect_natively")),
+        (httputil.HTTPHeaders, ("__setitem__", "__contains__", "get")),
     )
     for name in names
 )
+_STOOD_IN_FOR_OWNERS = tuple(owner for owner, _, _ in _STOOD_IN_FOR)
+_STOOD_IN_FOR_NAMES = tuple(name for _, name, _ in _STOOD_IN_FOR)
+_STOOD_IN_FOR_ORIGINALS = tuple(original for _, _, original in _STOOD_IN_FOR)
 _GETADDRINFO = socket.getaddrinfo
+_NORMALIZE_HEADER = httputil._normalize_header
 _CONNECTION_CLASS = SimpleAsyncHTTPClient._connection_class
+_USER_AGENT = f"Tornado/{version}"
 
 
 def _stood_in_for_intact(client: SimpleAsyncHTTPClient) -> bool:
-    if (
-        type(client.tcp_client) is not TCPClient
-        or type(client.resolver) is not DefaultLoopResolver
-        or socket.getaddrinfo is not _GETADDRINFO
-        or netutil._SOCKET_GETADDRINFO is not _GETADDRINFO
-    ):
-        return False
-    for owner, name, original in _STOOD_IN_FOR:
-        if getattr(owner, name) is not original:
-            return False
-    return type(client)._connection_class is _CONNECTION_CLASS
+    return (
+        type(client.tcp_client) is TCPClient
+        and type(client.resolver) is DefaultLoopResolver
+        and type(client)._connection_class is _CONNECTION_CLASS
+        and socket.getaddrinfo is _GETADDRINFO
+        and netutil._SOCKET_GETADDRINFO is _GETADDRINFO
+        and httputil._normalize_header is _NORMALIZE_HEADER
+        and tuple(map(getattr, _STOOD_IN_FOR_OWNERS, _STOOD_IN_FOR_NAMES))
+        == _STOOD_IN_FOR_ORIGINALS
+    )
 
 
 def _native_fetch(
@@ -938,6 +943,7 @@ def _native_fetch(
         return False
     method = request.method
     body = request.body
+    headers = request.headers
     if (
         method not in _HTTPConnection._SUPPORTED_METHODS
         or (body is not None) != (method in ("POST", "PATCH", "PUT"))
@@ -948,13 +954,13 @@ def _native_fetch(
         or request.expect_100_continue
         or request.auth_username is not None
         or request.network_interface
-        or any(getattr(request, option, None) for option in _PROXY_OPTIONS)
+        or request.proxy_host
+        or request.proxy_port
+        or request.proxy_username
+        or request.proxy_password
+        or request.proxy_auth_mode
+        or type(headers) is not httputil.HTTPHeaders
     ):
-        return False
-    headers = request.headers
-    if "Connection" in headers or (body is None and "Content-Length" in headers):
-        return False
-    if type(headers) is not httputil.HTTPHeaders:
         return False
     ipv4, ipv6, port_text, rest = match.groups()
     if ipv4 is not None:
@@ -964,23 +970,54 @@ def _native_fetch(
             return False
         host, family = ipv6, socket.AF_INET6
     port = int(port_text) if port_text is not None else 80
-    if not 0 < port < 65536:
-        return False
     io_loop = client.io_loop
     loop = io_loop.asyncio_loop  # type: ignore[attr-defined]
-    if not isinstance(loop, _core.LoopBase) or loop.is_closed():
+    if (
+        not 0 < port < 65536
+        or not isinstance(loop, _core.LoopBase)
+        or loop.is_closed()
+        or not _stood_in_for_intact(client)
+    ):
         return False
-    if not _stood_in_for_intact(client):
+    # (HTTPHeaders' own methods, checked above: its dicts used directly.)
+    fields = headers._dict
+    if "Connection" in fields or (body is None and "Content-Length" in fields):
         return False
-    target = (rest or "").partition("#")[0]
-    path, _, query = target.partition("?")
-    target = path or "/"
-    if query:
-        target = "%s?%s" % (target, query)
-    netloc = url[7 : len(url) - len(rest or "")]
+    if rest is None:
+        netloc, target = url[7:], "/"
+    else:
+        netloc = url[7 : len(url) - len(rest)]
+        path, _, query = rest.partition("#")[0].partition("?")
+        target = path or "/"
+        if query:
+            target = "%s?%s" % (target, query)
     start_time = io_loop.time()
     start_wall_time = time.time()
-    _complete_headers(request, netloc, None, None)
+    # _complete_headers, for such a request, in the same order.
+    lists = headers._as_list
+    fields["Connection"] = "close"
+    lists["Connection"] = ["close"]
+    if "Host" not in fields:
+        fields["Host"] = netloc
+        lists["Host"] = [netloc]
+    agent = request.user_agent
+    if agent:
+        fields["User-Agent"] = agent
+        lists["User-Agent"] = [agent]
+    elif fields.get("User-Agent") is None:
+        fields["User-Agent"] = _USER_AGENT
+        lists["User-Agent"] = [_USER_AGENT]
+    if body is not None:
+        length = str(len(body))
+        fields["Content-Length"] = length
+        lists["Content-Length"] = [length]
+        if method == "POST" and "Content-Type" not in fields:
+            fields["Content-Type"] = "application/x-www-form-urlencoded"
+            lists["Content-Type"] = ["application/x-www-form-urlencoded"]
+    decompress = request.decompress_response
+    if decompress:
+        fields["Accept-Encoding"] = "gzip"
+        lists["Accept-Encoding"] = ["gzip"]
     start_line = httputil.RequestStartLine(method, target, "")
     try:
         head, chunking, _ = _core.h1_request_head(start_line, headers)
@@ -988,18 +1025,20 @@ def _native_fetch(
         return False  # the usual path raises it, at the usual point
     if chunking:
         return False
+    connect_timeout = request.connect_timeout
+    request_timeout = request.request_timeout
     max_buffer = client.max_buffer_size
-    max_body = client.max_body_size if client.max_body_size is not None else max_buffer
+    max_body = client.max_body_size
     try:
         fetch = _NativeFetch(
             loop, family, host, port, head + body if body else head,
-            _shortest(request.connect_timeout, request.request_timeout) or 0.0,
-            request.request_timeout or 0.0,
+            _shortest(connect_timeout, request_timeout) or 0.0,
+            request_timeout or 0.0,
             client.max_header_size or 65536,
-            min(max_body, max_buffer),
+            max_buffer if max_body is None or max_body > max_buffer else max_body,
             method == "HEAD",
             bool(request.follow_redirects) and (request.max_redirects or 0) > 0,
-            bool(request.decompress_response),
+            bool(decompress),
         )  # fmt: skip
     except ValueError:
         return False  # not an address inet_pton reads
