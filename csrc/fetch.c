@@ -60,6 +60,9 @@ struct tc_fetch_s {
     uint64_t request_ms;        /* the request_timeout, 0: none */
     uint64_t connect_ms;        /* the connect limit, 0: none */
     PyObject *code, *reason, *headers; /* the parsed head */
+    /* What the Python methods (_NativeFetch) work with, as attributes. */
+    PyObject *client, *request, *release_callback, *final_callback, *io_loop;
+    PyObject *start_time, *start_wall_time, *start_line;
     int family;
     int open_handles;           /* of tcp and timer, not closed yet */
     char tcp_open;              /* tcp initialised and not closed */
@@ -632,6 +635,53 @@ fetch_ms(double seconds)
     return ms < 1.0 ? 1 : (uint64_t)(ms + 0.999);
 }
 
+/* Fills a new fetch's connection settings.  0, or -1 with ValueError for
+ * a host that is not a numeric address of the family. */
+static int
+fetch_configure(tc_fetch *f, tc_loop *loop, int family, const char *host, int port,
+                PyObject *payload, double connect_timeout, double request_timeout,
+                Py_ssize_t max_header, Py_ssize_t max_body, int is_head, int follow,
+                int decompress)
+{
+    int rc;
+    if (family == AF_INET) {
+        rc = uv_ip4_addr(host, port, (struct sockaddr_in *)&f->addr);
+    }
+    else if (family == AF_INET6) {
+        rc = strchr(host, '%') != NULL ? -1 : uv_ip6_addr(host, port, (struct sockaddr_in6 *)&f->addr);
+    }
+    else {
+        rc = -1;
+    }
+    if (rc != 0) {
+        PyErr_Format(PyExc_ValueError, "not a numeric address of family %d: %s", family, host);
+        return -1;
+    }
+    f->loop = (tc_loop *)Py_NewRef((PyObject *)loop);
+    f->payload = Py_NewRef(payload);
+    f->family = family;
+    f->connect_ms = fetch_ms(connect_timeout);
+    f->request_ms = fetch_ms(request_timeout);
+    f->max_header_size = max_header;
+    f->max_body_size = max_body;
+    f->is_head = (char)is_head;
+    f->follow_redirects = (char)follow;
+    f->decompress = (char)decompress;
+    return 0;
+}
+
+/* Refuses before httputil's setup (the headers type and its error). */
+static int
+fetch_ready(tc_state *st)
+{
+    if (st->http_headers == NULL || st->http_input_error == NULL ||
+        st->request_start_line == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Fetch needs tornado_c.httputil imported first");
+        return 0;
+    }
+    return 1;
+}
+
 static PyObject *
 fetch_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
@@ -642,7 +692,7 @@ fetch_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     tc_state *st = tc_state_from_type(type);
     PyObject *loop, *payload;
     const char *host;
-    int family, port, is_head, follow, decompress, rc;
+    int family, port, is_head, follow, decompress;
     double connect_timeout, request_timeout;
     Py_ssize_t max_header, max_body;
     tc_fetch *f;
@@ -653,9 +703,7 @@ fetch_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
                                      &follow, &decompress)) {
         return NULL;
     }
-    if (st->http_headers == NULL || st->http_input_error == NULL) {
-        /* (Set up when tornado_c.httputil is imported.) */
-        PyErr_SetString(PyExc_RuntimeError, "Fetch needs tornado_c.httputil imported first");
+    if (!fetch_ready(st)) {
         return NULL;
     }
     if (!PyObject_TypeCheck(loop, st->LoopType)) {
@@ -670,32 +718,12 @@ fetch_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (f == NULL) {
         return NULL;
     }
-    if (family == AF_INET) {
-        rc = uv_ip4_addr(host, port, (struct sockaddr_in *)&f->addr);
-    }
-    else if (family == AF_INET6) {
-        rc = strchr(host, '%') != NULL ? -1 : uv_ip6_addr(host, port, (struct sockaddr_in6 *)&f->addr);
-    }
-    else {
-        rc = -1;
-    }
-    if (rc != 0) {
+    if (fetch_configure(f, (tc_loop *)loop, family, host, port, payload, connect_timeout,
+                        request_timeout, max_header, max_body, is_head, follow,
+                        decompress) < 0) {
         Py_DECREF(f);
-        PyErr_Format(PyExc_ValueError, "not a numeric address of family %d: %s", family, host);
         return NULL;
     }
-    Py_INCREF(loop);
-    f->loop = (tc_loop *)loop;
-    Py_INCREF(payload);
-    f->payload = payload;
-    f->family = family;
-    f->connect_ms = fetch_ms(connect_timeout);
-    f->request_ms = fetch_ms(request_timeout);
-    f->max_header_size = max_header;
-    f->max_body_size = max_body;
-    f->is_head = (char)is_head;
-    f->follow_redirects = (char)follow;
-    f->decompress = (char)decompress;
     return (PyObject *)f;
 }
 
@@ -709,6 +737,14 @@ fetch_traverse(tc_fetch *f, visitproc visit, void *arg)
     Py_VISIT(f->code);
     Py_VISIT(f->reason);
     Py_VISIT(f->headers);
+    Py_VISIT(f->client);
+    Py_VISIT(f->request);
+    Py_VISIT(f->release_callback);
+    Py_VISIT(f->final_callback);
+    Py_VISIT(f->io_loop);
+    Py_VISIT(f->start_time);
+    Py_VISIT(f->start_wall_time);
+    Py_VISIT(f->start_line);
     return 0;
 }
 
@@ -724,6 +760,14 @@ fetch_clear(tc_fetch *f)
     Py_CLEAR(f->code);
     Py_CLEAR(f->reason);
     Py_CLEAR(f->headers);
+    Py_CLEAR(f->client);
+    Py_CLEAR(f->request);
+    Py_CLEAR(f->release_callback);
+    Py_CLEAR(f->final_callback);
+    Py_CLEAR(f->io_loop);
+    Py_CLEAR(f->start_time);
+    Py_CLEAR(f->start_wall_time);
+    Py_CLEAR(f->start_line);
     return 0;
 }
 
@@ -747,9 +791,700 @@ fetch_get_state(tc_fetch *f, void *Py_UNUSED(x))
     return PyUnicode_FromString(names[(int)f->state]);
 }
 
+
+/* ------------------------------------------------- starting from Python */
+
+/* fetch_setup()'s tuple. */
+enum {
+    FX_PROXY = 0,    /* httpclient._RequestProxy */
+    FX_CONNECTION,   /* simple_httpclient._HTTPConnection (_SUPPORTED_METHODS) */
+    FX_USER_AGENT,   /* "Tornado/<version>" */
+    FX_TIME,         /* simple_httpclient's ``time`` module */
+    FX_COUNT,
+};
+
+enum {
+    FE_url = 0, FE_method, FE_body, FE_headers, FE_allow_nonstandard_methods,
+    FE_body_producer, FE_streaming_callback, FE_header_callback, FE_expect_100_continue,
+    FE_auth_username, FE_network_interface, FE_proxy_host, FE_proxy_port,
+    FE_proxy_username, FE_proxy_password, FE_proxy_auth_mode, FE_allow_ipv6,
+    FE_user_agent, FE_decompress_response, FE_connect_timeout, FE_request_timeout,
+    FE_follow_redirects, FE_max_redirects, FE_io_loop, FE_asyncio_loop, FE_time,
+    FE_max_header_size, FE_max_body_size, FE_max_buffer_size, FE__dict, FE__as_list,
+    FE_request, FE_defaults, FE_get, FE__SUPPORTED_METHODS, FE_COUNT
+};
+
+static const char *const fe_texts[FE_COUNT] = {
+    "url", "method", "body", "headers", "allow_nonstandard_methods",
+    "body_producer", "streaming_callback", "header_callback", "expect_100_continue",
+    "auth_username", "network_interface", "proxy_host", "proxy_port",
+    "proxy_username", "proxy_password", "proxy_auth_mode", "allow_ipv6",
+    "user_agent", "decompress_response", "connect_timeout", "request_timeout",
+    "follow_redirects", "max_redirects", "io_loop", "asyncio_loop", "time",
+    "max_header_size", "max_body_size", "max_buffer_size", "_dict", "_as_list",
+    "request", "defaults", "get", "_SUPPORTED_METHODS",
+};
+
+#define FE(st, i) ((st)->fe_names[i])
+#define FX(st, i) (PyTuple_GET_ITEM((st)->fetch_env, (i)))
+
+/* A request option as _RequestProxy gives it: the request's attribute, or
+ * the default where that is None.  New reference or NULL. */
+static PyObject *
+fetch_option(tc_state *st, PyObject *request, PyObject *defaults, int name)
+{
+    PyObject *v = PyObject_GetAttr(request, FE(st, name));
+    if (v == Py_None && defaults != NULL && PyDict_CheckExact(defaults)) {
+        PyObject *d = PyDict_GetItemWithError(defaults, FE(st, name));
+        if (d != NULL) {
+            Py_SETREF(v, Py_NewRef(d));
+        }
+        else if (PyErr_Occurred()) {
+            Py_CLEAR(v);
+        }
+    }
+    else if (v == Py_None && defaults != NULL && defaults != Py_None) {
+        Py_SETREF(v, PyObject_CallMethodObjArgs(defaults, FE(st, FE_get), FE(st, name),
+                                                Py_None, NULL));
+    }
+    return v;
+}
+
+/* The parts of a URL the C path takes: "http://" then an IPv4 address in
+ * dotted form or a bracketed IPv6 one, an optional port, and a path, query
+ * and fragment of printable ASCII only.  0 when it is not one. */
+typedef struct {
+    Py_ssize_t host_off, host_len, netloc_len, rest_off;
+    int port, ipv6;
+} fetch_url;
+
+static int
+fetch_parse_url(const char *u, Py_ssize_t n, fetch_url *out)
+{
+    Py_ssize_t i = 7, j;
+    if (n < 8 || memcmp(u, "http://", 7) != 0) {
+        return 0;
+    }
+    out->ipv6 = u[i] == '[';
+    if (out->ipv6) {
+        for (j = i + 1; j < n && u[j] != ']'; j++) {
+            char c = u[j];
+            if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+                  c == ':' || c == '.')) {
+                return 0;
+            }
+        }
+        if (j >= n || j == i + 1) {
+            return 0;
+        }
+        out->host_off = i + 1;
+        out->host_len = j - i - 1;
+        i = j + 1;
+    }
+    else {
+        int groups = 0, digits = 0;
+        for (j = i; j < n; j++) {
+            char c = u[j];
+            if (c >= '0' && c <= '9') {
+                if (++digits > 3) {
+                    return 0;
+                }
+            }
+            else if (c == '.' && digits > 0 && groups < 3) {
+                groups++;
+                digits = 0;
+            }
+            else {
+                break;
+            }
+        }
+        if (groups != 3 || digits == 0) {
+            return 0;
+        }
+        out->host_off = i;
+        out->host_len = j - i;
+        i = j;
+    }
+    out->port = 80;
+    if (i < n && u[i] == ':') {
+        int digits = 0, port = 0;
+        for (i++; i < n && u[i] >= '0' && u[i] <= '9'; i++) {
+            if (++digits > 5) {
+                return 0;
+            }
+            port = port * 10 + (u[i] - '0');
+        }
+        if (digits == 0 || port < 1 || port > 65535) {
+            return 0;
+        }
+        out->port = port;
+    }
+    out->netloc_len = i - 7;
+    out->rest_off = i;
+    if (i < n && u[i] != '/' && u[i] != '?' && u[i] != '#') {
+        return 0;
+    }
+    for (; i < n; i++) {
+        if (u[i] < '!' || u[i] > '~') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* fields[key] = lists[key]... as HTTPHeaders.__setitem__ (the caller has
+ * checked that it is the original). */
+static int
+fetch_put(PyObject *fields, PyObject *lists, const char *key, PyObject *value)
+{
+    PyObject *k = PyUnicode_InternFromString(key), *list;
+    int rc = -1;
+    if (k == NULL) {
+        return -1;
+    }
+    list = PyList_New(1);
+    if (list != NULL) {
+        PyList_SET_ITEM(list, 0, Py_NewRef(value));
+        rc = PyDict_SetItem(fields, k, value) < 0 || PyDict_SetItem(lists, k, list) < 0 ? -1 : 0;
+        Py_DECREF(list);
+    }
+    Py_DECREF(k);
+    return rc;
+}
+
+static int
+fetch_put_str(PyObject *fields, PyObject *lists, const char *key, const char *value)
+{
+    PyObject *v = PyUnicode_InternFromString(value);
+    int rc = v == NULL ? -1 : fetch_put(fields, lists, key, v);
+    Py_XDECREF(v);
+    return rc;
+}
+
+static int
+fetch_has(PyObject *fields, const char *key)
+{
+    PyObject *k = PyUnicode_InternFromString(key);
+    int rc = k == NULL ? -1 : PyDict_Contains(fields, k);
+    Py_XDECREF(k);
+    return rc;
+}
+
+/* A timeout option as a number of seconds; 0 for None or 0. */
+static int
+fetch_seconds(PyObject *v, double *out)
+{
+    if (v == Py_None) {
+        *out = 0;
+        return 0;
+    }
+    *out = PyFloat_AsDouble(v);
+    return *out == -1.0 && PyErr_Occurred() ? -1 : 0;
+}
+
+PyDoc_STRVAR(fetch_begin_doc,
+"fetch_begin(cls, client, request, release_callback, final_callback)\n--\n\n"
+"Start request (a _RequestProxy) on the C fetch path as an instance of cls\n"
+"(a Fetch subclass) when it applies: returns True then, False (having done\n"
+"nothing) when it does not.  The caller has checked that the functions the\n"
+"path stands in for are the originals (simple_httpclient._native_fetch).");
+
+static PyObject *
+fetch_begin(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    tc_state *st = PyModule_GetState(module);
+    PyObject *cls, *client, *proxy, *release, *final;
+    PyObject *pdict, *request, *defaults, *v = NULL, *url = NULL, *method = NULL;
+    PyObject *body = NULL, *headers = NULL, *fields = NULL, *lists = NULL;
+    PyObject *io_loop = NULL, *loop = NULL, *start_time = NULL, *wall = NULL;
+    PyObject *target = NULL, *netloc = NULL, *host = NULL, *start_line = NULL;
+    PyObject *head = NULL, *payload = NULL, *result = Py_False, *decompress = NULL;
+    PyObject *empty = NULL;
+    tc_fetch *f = NULL;
+    const char *u;
+    Py_ssize_t n, max_header = 65536, max_body, max_buffer;
+    fetch_url parsed;
+    double connect_timeout, request_timeout;
+    int is_post_like, rc, truth, follow, inflate, i;
+    static const int must_be_none[] = {FE_body_producer, FE_streaming_callback,
+                                       FE_header_callback, FE_auth_username};
+    static const int must_be_false[] = {FE_allow_nonstandard_methods, FE_expect_100_continue,
+                                        FE_network_interface, FE_proxy_host, FE_proxy_port,
+                                        FE_proxy_username, FE_proxy_password,
+                                        FE_proxy_auth_mode};
+
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "fetch_begin takes 5 arguments");
+        return NULL;
+    }
+    cls = args[0];
+    client = args[1];
+    proxy = args[2];
+    release = args[3];
+    final = args[4];
+    if (st->fetch_env == NULL || !fetch_ready(st)) {
+        Py_RETURN_FALSE;
+    }
+    if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, st->FetchType)) {
+        PyErr_SetString(PyExc_TypeError, "fetch_begin: cls must be a Fetch subclass");
+        return NULL;
+    }
+    if ((PyObject *)Py_TYPE(proxy) != FX(st, FX_PROXY)) {
+        Py_RETURN_FALSE;
+    }
+    pdict = PyObject_GenericGetDict(proxy, NULL);
+    if (pdict == NULL) {
+        return NULL;
+    }
+    request = PyDict_GetItemWithError(pdict, FE(st, FE_request));
+    defaults = request == NULL ? NULL : PyDict_GetItemWithError(pdict, FE(st, FE_defaults));
+    Py_XINCREF(request);
+    Py_XINCREF(defaults);
+    Py_DECREF(pdict);
+    if (request == NULL) {
+        Py_XDECREF(defaults);
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+        Py_RETURN_FALSE;
+    }
+#define OPT(var, name)                                                   \
+    do {                                                                 \
+        (var) = fetch_option(st, request, defaults, (name));             \
+        if ((var) == NULL) {                                             \
+            result = NULL;                                               \
+            goto done;                                                   \
+        }                                                                \
+    } while (0)
+    OPT(url, FE_url);
+    if (!PyUnicode_Check(url) || !PyUnicode_IS_ASCII(url)) {
+        goto done;
+    }
+    u = (const char *)PyUnicode_DATA(url);
+    n = PyUnicode_GET_LENGTH(url);
+    if (!fetch_parse_url(u, n, &parsed)) {
+        goto done;
+    }
+    OPT(method, FE_method);
+    v = PyObject_GetAttr(FX(st, FX_CONNECTION), FE(st, FE__SUPPORTED_METHODS));
+    if (v == NULL) {
+        result = NULL;
+        goto done;
+    }
+    rc = PySequence_Contains(v, method);
+    Py_CLEAR(v);
+    if (rc <= 0) {
+        result = rc < 0 ? NULL : Py_False;
+        goto done;
+    }
+    is_post_like = PyUnicode_Check(method) &&
+                   (PyUnicode_CompareWithASCIIString(method, "POST") == 0 ||
+                    PyUnicode_CompareWithASCIIString(method, "PATCH") == 0 ||
+                    PyUnicode_CompareWithASCIIString(method, "PUT") == 0);
+    OPT(body, FE_body);
+    if ((body != Py_None) != is_post_like || (body != Py_None && !PyBytes_CheckExact(body))) {
+        goto done;
+    }
+    for (i = 0; i < (int)(sizeof must_be_none / sizeof must_be_none[0]); i++) {
+        OPT(v, must_be_none[i]);
+        truth = v != Py_None;
+        Py_CLEAR(v);
+        if (truth) {
+            goto done;
+        }
+    }
+    for (i = 0; i < (int)(sizeof must_be_false / sizeof must_be_false[0]); i++) {
+        OPT(v, must_be_false[i]);
+        truth = PyObject_IsTrue(v);
+        Py_CLEAR(v);
+        if (truth != 0) {
+            result = truth < 0 ? NULL : Py_False;
+            goto done;
+        }
+    }
+    OPT(headers, FE_headers);
+    if ((PyObject *)Py_TYPE(headers) != (PyObject *)st->http_headers) {
+        goto done;
+    }
+    if (parsed.ipv6) {
+        OPT(v, FE_allow_ipv6);
+        truth = v == Py_False;
+        Py_CLEAR(v);
+        if (truth) {
+            goto done;
+        }
+    }
+    io_loop = PyObject_GetAttr(client, FE(st, FE_io_loop));
+    loop = io_loop == NULL ? NULL : PyObject_GetAttr(io_loop, FE(st, FE_asyncio_loop));
+    if (loop == NULL) {
+        result = NULL;
+        goto done;
+    }
+    if (!PyObject_TypeCheck(loop, st->LoopType) || ((tc_loop *)loop)->closed ||
+        !((tc_loop *)loop)->uv_open) {
+        goto done;
+    }
+    fields = PyObject_GetAttr(headers, FE(st, FE__dict));
+    lists = fields == NULL ? NULL : PyObject_GetAttr(headers, FE(st, FE__as_list));
+    if (lists == NULL) {
+        result = NULL;
+        goto done;
+    }
+    if (!PyDict_CheckExact(fields) || !PyDict_CheckExact(lists)) {
+        goto done;
+    }
+    rc = fetch_has(fields, "Connection");
+    if (rc == 0 && body == Py_None) {
+        rc = fetch_has(fields, "Content-Length");
+    }
+    if (rc != 0) {
+        result = rc < 0 ? NULL : Py_False;
+        goto done;
+    }
+    /* Applies: from here on, what _HTTPConnection would do. */
+    netloc = PyUnicode_FromStringAndSize(u + 7, parsed.netloc_len);
+    host = PyUnicode_FromStringAndSize(u + parsed.host_off, parsed.host_len);
+    if (netloc == NULL || host == NULL) {
+        result = NULL;
+        goto done;
+    }
+    {
+        /* The target: path (or "/") and "?query" when there is one; the
+         * fragment is dropped. */
+        Py_ssize_t p = parsed.rest_off, end = n, q, pathlen;
+        const char *hash = memchr(u + p, '#', (size_t)(n - p));
+        const char *mark;
+        if (hash != NULL) {
+            end = hash - u;
+        }
+        mark = memchr(u + p, '?', (size_t)(end - p));
+        q = mark != NULL ? mark - u : end;
+        pathlen = q - p;
+        if (mark != NULL && end - q > 1) {
+            if (pathlen > 0) {
+                target = PyUnicode_FromStringAndSize(u + p, end - p);
+            }
+            else {
+                /* "/" then "?query" */
+                target = PyUnicode_New(end - q + 1, 127);
+                if (target != NULL) {
+                    Py_UCS1 *t = PyUnicode_1BYTE_DATA(target);
+                    t[0] = '/';
+                    memcpy(t + 1, u + q, (size_t)(end - q));
+                }
+            }
+        }
+        else {
+            target = pathlen > 0 ? PyUnicode_FromStringAndSize(u + p, pathlen)
+                                 : PyUnicode_FromString("/");
+        }
+        if (target == NULL) {
+            result = NULL;
+            goto done;
+        }
+    }
+    start_time = PyObject_CallMethodNoArgs(io_loop, FE(st, FE_time));
+    wall = start_time == NULL ? NULL : tc_time_time(st, FX(st, FX_TIME));
+    if (wall == NULL) {
+        result = NULL;
+        goto done;
+    }
+    /* _complete_headers, for such a request, in the same order. */
+    if (fetch_put_str(fields, lists, "Connection", "close") < 0) {
+        result = NULL;
+        goto done;
+    }
+    rc = fetch_has(fields, "Host");
+    if (rc < 0 || (rc == 0 && fetch_put(fields, lists, "Host", netloc) < 0)) {
+        result = NULL;
+        goto done;
+    }
+    OPT(v, FE_user_agent);
+    truth = PyObject_IsTrue(v);
+    if (truth < 0) {
+        result = NULL;
+        goto done;
+    }
+    if (truth) {
+        rc = fetch_put(fields, lists, "User-Agent", v);
+    }
+    else {
+        PyObject *k = PyUnicode_InternFromString("User-Agent"), *have;
+        rc = -1;
+        if (k != NULL) {
+            have = PyDict_GetItemWithError(fields, k);
+            rc = have == NULL && PyErr_Occurred() ? -1 : 0;
+            if (rc == 0 && (have == NULL || have == Py_None)) {
+                rc = fetch_put(fields, lists, "User-Agent", FX(st, FX_USER_AGENT));
+            }
+            Py_DECREF(k);
+        }
+    }
+    Py_CLEAR(v);
+    if (rc < 0) {
+        result = NULL;
+        goto done;
+    }
+    if (body != Py_None) {
+        v = PyUnicode_FromFormat("%zd", PyBytes_GET_SIZE(body));
+        if (v == NULL || fetch_put(fields, lists, "Content-Length", v) < 0) {
+            result = NULL;
+            goto done;
+        }
+        Py_CLEAR(v);
+        if (PyUnicode_CompareWithASCIIString(method, "POST") == 0) {
+            rc = fetch_has(fields, "Content-Type");
+            if (rc < 0 || (rc == 0 && fetch_put_str(fields, lists, "Content-Type",
+                                                    "application/x-www-form-urlencoded") < 0)) {
+                result = NULL;
+                goto done;
+            }
+        }
+    }
+    OPT(decompress, FE_decompress_response);
+    inflate = PyObject_IsTrue(decompress);
+    if (inflate < 0 || (inflate && fetch_put_str(fields, lists, "Accept-Encoding", "gzip") < 0)) {
+        result = NULL;
+        goto done;
+    }
+    empty = PyUnicode_New(0, 0);
+    start_line = empty == NULL ? NULL
+                               : tc_h1_start_line(st->request_start_line, method, target, empty);
+    if (start_line == NULL) {
+        result = NULL;
+        goto done;
+    }
+    head = tc_h1_request_head(st, start_line, headers);
+    if (head == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_ValueError)) {
+            PyErr_Clear(); /* the usual path raises it, at the usual point */
+            goto done;
+        }
+        result = NULL;
+        goto done;
+    }
+    if (PyTuple_GET_ITEM(head, 1) == Py_True) {
+        goto done; /* a chunked body: not for this path */
+    }
+    if (body == Py_None) {
+        payload = Py_NewRef(PyTuple_GET_ITEM(head, 0));
+    }
+    else {
+        payload = PyBytes_FromStringAndSize(NULL, PyBytes_GET_SIZE(PyTuple_GET_ITEM(head, 0)) +
+                                                      PyBytes_GET_SIZE(body));
+        if (payload == NULL) {
+            result = NULL;
+            goto done;
+        }
+        memcpy(PyBytes_AS_STRING(payload), PyBytes_AS_STRING(PyTuple_GET_ITEM(head, 0)),
+               (size_t)PyBytes_GET_SIZE(PyTuple_GET_ITEM(head, 0)));
+        memcpy(PyBytes_AS_STRING(payload) + PyBytes_GET_SIZE(PyTuple_GET_ITEM(head, 0)),
+               PyBytes_AS_STRING(body), (size_t)PyBytes_GET_SIZE(body));
+    }
+    /* Timeouts: the connect limit is the shorter of the two set. */
+    {
+        PyObject *ct = NULL, *rt = NULL;
+        OPT(ct, FE_connect_timeout);
+        rc = fetch_seconds(ct, &connect_timeout);
+        Py_DECREF(ct);
+        if (rc < 0) {
+            result = NULL;
+            goto done;
+        }
+        OPT(rt, FE_request_timeout);
+        rc = fetch_seconds(rt, &request_timeout);
+        Py_DECREF(rt);
+        if (rc < 0) {
+            result = NULL;
+            goto done;
+        }
+        if (connect_timeout == 0 || (request_timeout != 0 && request_timeout < connect_timeout)) {
+            connect_timeout = request_timeout;
+        }
+    }
+    /* Limits: max_header_size (65536 when unset), and the body limit the
+     * lower of max_body_size (max_buffer_size when unset) and
+     * max_buffer_size. */
+    v = PyObject_GetAttr(client, FE(st, FE_max_header_size));
+    if (v == NULL) {
+        result = NULL;
+        goto done;
+    }
+    truth = PyObject_IsTrue(v);
+    if (truth > 0) {
+        max_header = PyLong_AsSsize_t(v);
+    }
+    Py_CLEAR(v);
+    if (truth < 0 || (max_header == -1 && PyErr_Occurred())) {
+        result = NULL;
+        goto done;
+    }
+    v = PyObject_GetAttr(client, FE(st, FE_max_buffer_size));
+    max_buffer = v == NULL ? -1 : PyLong_AsSsize_t(v);
+    Py_CLEAR(v);
+    if (max_buffer == -1 && PyErr_Occurred()) {
+        result = NULL;
+        goto done;
+    }
+    v = PyObject_GetAttr(client, FE(st, FE_max_body_size));
+    if (v == NULL) {
+        result = NULL;
+        goto done;
+    }
+    max_body = v == Py_None ? max_buffer : PyLong_AsSsize_t(v);
+    Py_CLEAR(v);
+    if (max_body == -1 && PyErr_Occurred()) {
+        result = NULL;
+        goto done;
+    }
+    if (max_body > max_buffer) {
+        max_body = max_buffer;
+    }
+    if (max_header < 0 || max_body < 0) {
+        goto done;
+    }
+    OPT(v, FE_follow_redirects);
+    follow = PyObject_IsTrue(v);
+    Py_CLEAR(v);
+    if (follow > 0) {
+        long redirects;
+        OPT(v, FE_max_redirects);
+        redirects = v == Py_None ? 0 : PyLong_AsLong(v);
+        Py_CLEAR(v);
+        if (redirects == -1 && PyErr_Occurred()) {
+            result = NULL;
+            goto done;
+        }
+        follow = redirects > 0;
+    }
+    if (follow < 0) {
+        result = NULL;
+        goto done;
+    }
+    f = (tc_fetch *)((PyTypeObject *)cls)->tp_alloc((PyTypeObject *)cls, 0);
+    if (f == NULL) {
+        result = NULL;
+        goto done;
+    }
+    if (fetch_configure(f, (tc_loop *)loop, parsed.ipv6 ? AF_INET6 : AF_INET,
+                        PyUnicode_AsUTF8(host), parsed.port, payload, connect_timeout,
+                        request_timeout, max_header, max_body,
+                        PyUnicode_CompareWithASCIIString(method, "HEAD") == 0, follow,
+                        inflate) < 0) {
+        if (PyErr_ExceptionMatches(PyExc_ValueError)) {
+            PyErr_Clear(); /* not an address inet_pton reads */
+            goto done;
+        }
+        result = NULL;
+        goto done;
+    }
+    f->client = Py_NewRef(client);
+    f->request = Py_NewRef(proxy);
+    f->release_callback = Py_NewRef(release);
+    f->final_callback = Py_NewRef(final);
+    f->io_loop = Py_NewRef(io_loop);
+    f->start_time = Py_NewRef(start_time);
+    f->start_wall_time = Py_NewRef(wall);
+    f->start_line = Py_NewRef(start_line);
+    v = fetch_start(f, NULL);
+    if (v == NULL) {
+        result = NULL;
+        goto done;
+    }
+    Py_CLEAR(v);
+    result = Py_True;
+#undef OPT
+done:
+    Py_XDECREF((PyObject *)f);
+    Py_XDECREF(v);
+    Py_DECREF(request);
+    Py_XDECREF(defaults);
+    Py_XDECREF(url);
+    Py_XDECREF(method);
+    Py_XDECREF(body);
+    Py_XDECREF(headers);
+    Py_XDECREF(fields);
+    Py_XDECREF(lists);
+    Py_XDECREF(io_loop);
+    Py_XDECREF(loop);
+    Py_XDECREF(start_time);
+    Py_XDECREF(wall);
+    Py_XDECREF(target);
+    Py_XDECREF(netloc);
+    Py_XDECREF(host);
+    Py_XDECREF(start_line);
+    Py_XDECREF(head);
+    Py_XDECREF(payload);
+    Py_XDECREF(decompress);
+    Py_XDECREF(empty);
+    return Py_XNewRef(result);
+}
+
+PyDoc_STRVAR(fetch_setup_doc,
+"fetch_setup(request_proxy_class, connection_class, user_agent, time_module)\n--\n\n"
+"What fetch_begin needs from tornado_c.httpclient and simple_httpclient\n"
+"(called once, when simple_httpclient is imported).");
+
+static PyObject *
+fetch_setup(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    tc_state *st = PyModule_GetState(module);
+    PyObject *env;
+    if (nargs != FX_COUNT || !PyType_Check(args[FX_PROXY]) ||
+        !PyUnicode_Check(args[FX_USER_AGENT])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "fetch_setup(request_proxy_class, connection_class, user_agent, "
+                        "time_module)");
+        return NULL;
+    }
+    env = PyTuple_New(nargs);
+    if (env == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        PyTuple_SET_ITEM(env, i, Py_NewRef(args[i]));
+    }
+    Py_XSETREF(st->fetch_env, env);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef fetch_module_functions[] = {
+    {"fetch_begin", (PyCFunction)(void (*)(void))fetch_begin, METH_FASTCALL, fetch_begin_doc},
+    {"fetch_setup", (PyCFunction)(void (*)(void))fetch_setup, METH_FASTCALL, fetch_setup_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+int
+tc_fetch_traverse(tc_state *st, visitproc visit, void *arg)
+{
+    Py_VISIT(st->FetchType);
+    Py_VISIT(st->fetch_env);
+    return 0;
+}
+
+void
+tc_fetch_clear(tc_state *st)
+{
+    Py_CLEAR(st->FetchType);
+    Py_CLEAR(st->fetch_env);
+    tc_clear_names(st->fe_names, TC_FE_NAMES);
+}
+
 static PyMethodDef fetch_methods[] = {
     {"start", (PyCFunction)fetch_start, METH_NOARGS, fetch_start_doc},
     {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef fetch_members[] = {
+    {"client", T_OBJECT_EX, offsetof(tc_fetch, client), 0, NULL},
+    {"request", T_OBJECT_EX, offsetof(tc_fetch, request), 0, NULL},
+    {"release_callback", T_OBJECT_EX, offsetof(tc_fetch, release_callback), 0, NULL},
+    {"final_callback", T_OBJECT_EX, offsetof(tc_fetch, final_callback), 0, NULL},
+    {"io_loop", T_OBJECT_EX, offsetof(tc_fetch, io_loop), 0, NULL},
+    {"start_time", T_OBJECT_EX, offsetof(tc_fetch, start_time), 0, NULL},
+    {"start_wall_time", T_OBJECT_EX, offsetof(tc_fetch, start_wall_time), 0, NULL},
+    {"start_line", T_OBJECT_EX, offsetof(tc_fetch, start_line), 0, NULL},
+    {NULL, 0, 0, 0, NULL},
 };
 
 static PyGetSetDef fetch_getset[] = {
@@ -765,6 +1500,7 @@ static PyType_Slot fetch_slots[] = {
     {Py_tp_clear, fetch_clear},
     {Py_tp_methods, fetch_methods},
     {Py_tp_getset, fetch_getset},
+    {Py_tp_members, fetch_members},
     {0, NULL},
 };
 
@@ -783,15 +1519,16 @@ tc_fetch_type_init(PyObject *module, tc_state *st)
     fetch_settings.on_header_field = fetch_on_header_field;
     fetch_settings.on_header_value = fetch_on_header_value;
     fetch_settings.on_headers_complete = fetch_on_headers_complete;
-    (void)st;
+    if (tc_intern_names(st->fe_names, fe_texts, FE_COUNT) < 0) {
+        return -1;
+    }
     tp = PyType_FromModuleAndSpec(module, &fetch_spec, NULL);
     if (tp == NULL) {
         return -1;
     }
+    st->FetchType = (PyTypeObject *)tp;
     if (PyModule_AddObjectRef(module, "Fetch", tp) < 0) {
-        Py_DECREF(tp);
         return -1;
     }
-    Py_DECREF(tp);
-    return 0;
+    return PyModule_AddFunctions(module, fetch_module_functions);
 }

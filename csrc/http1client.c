@@ -1172,18 +1172,21 @@ PyDoc_STRVAR(h1_request_head_doc,
 static PyObject *
 h1_request_head(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    tc_state *st = PyModule_GetState(module);
-    PyObject *start_line, *headers, *dict = NULL, *cl, *opening = NULL, *expected = NULL;
-    PyObject *result = NULL;
-    tc_buf out = {0};
-    int chunking = 0;
-
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "h1_request_head takes 2 arguments");
         return NULL;
     }
-    start_line = args[0];
-    headers = args[1];
+    return tc_h1_request_head(PyModule_GetState(module), args[0], args[1]);
+}
+
+PyObject *
+tc_h1_request_head(tc_state *st, PyObject *start_line, PyObject *headers)
+{
+    PyObject *dict = NULL, *cl, *opening = NULL, *expected = NULL;
+    PyObject *result = NULL;
+    tc_buf out = {0};
+    int chunking = 0;
+
     if (!PyTuple_Check(start_line) || PyTuple_GET_SIZE(start_line) < 2) {
         PyErr_SetString(PyExc_TypeError, "start_line must be a RequestStartLine");
         return NULL;

@@ -34,6 +34,9 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->DispatchType);
     {
         int r = tc_web_traverse(st, visit, arg);
+        if (r == 0) {
+            r = tc_fetch_traverse(st, visit, arg);
+        }
         if (r != 0) {
             return r;
         }
@@ -83,6 +86,7 @@ core_clear(PyObject *module)
     Py_CLEAR(st->DispatchType);
     tc_request_clear(st);
     tc_web_clear(st);
+    tc_fetch_clear(st);
     Py_CLEAR(st->str_request);
     Py_CLEAR(st->str_defaults);
     Py_CLEAR(st->str_get);

@@ -133,6 +133,7 @@ tc_buf_head(tc_buf *b)
 #define TC_H1_METHODS 64
 #define TC_RQ_NAMES 32
 #define TC_WB_NAMES 68
+#define TC_FE_NAMES 40
 
 typedef struct {
     PyTypeObject *LoopType;
@@ -198,6 +199,10 @@ typedef struct {
     PyObject *web_env;                   /* web_setup()'s tuple */
     PyObject *web_globals;               /* web's module dict */
     PyObject *wb_names[TC_WB_NAMES];     /* interned names (handler.c) */
+    /* fetch.c */
+    PyTypeObject *FetchType;
+    PyObject *fetch_env;                 /* fetch_setup()'s tuple */
+    PyObject *fe_names[TC_FE_NAMES];     /* interned names (fetch.c) */
     /* http1client.c */
     PyTypeObject *HTTP1ClientType;
     PyTypeObject *response_start_line;   /* httputil.ResponseStartLine */
@@ -679,6 +684,11 @@ Py_ssize_t tc_h1_head_end(const char *p, Py_ssize_t n, Py_ssize_t *scanned);
 int tc_h1_head_is_plain(const char *p, Py_ssize_t n, Py_ssize_t *reason_off,
                         Py_ssize_t *reason_len);
 
+/* _core.h1_request_head(start_line, headers): the request head serialized
+ * as HTTP1Connection.write_headers does on a client, as a tuple
+ * (head_bytes, chunking, expected_length_or_None).  New reference or NULL. */
+PyObject *tc_h1_request_head(tc_state *st, PyObject *start_line, PyObject *headers);
+
 /* ---------------------------------------------------------------- fetch.c */
 
 /* Fetch: one SimpleAsyncHTTPClient request done in C (_core.Fetch). */
@@ -686,6 +696,8 @@ int tc_fetch_type_init(PyObject *module, tc_state *st);
 
 /* Closes the libuv handles of the loop's unfinished fetches (loop close). */
 void tc_fetch_close_all(tc_loop *loop);
+int tc_fetch_traverse(tc_state *st, visitproc visit, void *arg);
+void tc_fetch_clear(tc_state *st);
 
 /* ------------------------------------------------------------ transport.c */
 

@@ -13,6 +13,7 @@ for has been replaced.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import gzip
 import logging
@@ -67,6 +68,18 @@ class Counter:
     def __exit__(self, *exc: Any) -> None:
         for name, original in self.saved.items():
             setattr(sh._NativeFetch, name, original)
+
+
+@contextlib.contextmanager
+def c_path(enabled: bool) -> Any:
+    """The C fetch path allowed, or turned off for the block."""
+    saved = sh._native_fetch
+    if not enabled:
+        sh._native_fetch = lambda *args: False  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sh._native_fetch = saved
 
 
 def ok(code: int = 200, body: bytes = b"hello", extra: str = "", reason: str = "OK") -> bytes:
@@ -138,6 +151,27 @@ CASES: Dict[str, Tuple[Any, Dict[str, Any]]] = {
     ),
     "user agent": (ok(), {"user_agent": "probe/1.0"}),
     "query and fragment": (ok(), {"path": "/a/b?x=1&y=%20#frag"}),
+    "no path": (ok(), {"path": ""}),
+    "query only": (ok(), {"path": "?q=1"}),
+    "empty query": (ok(), {"path": "/p?"}),
+    "fragment only": (ok(), {"path": "#top"}),
+    "odd path characters": (ok(), {"path": "/a;b,c/d~e!f'g(h)*[i]@j:k$l"}),
+    "caller's host and agent": (
+        ok(), {"headers": {"Host": "example.test", "User-Agent": "mine/2", "X-A": "1"}}
+    ),
+    "caller's content type": (
+        ok(), {"method": "POST", "body": b"{}", "headers": {"Content-Type": "text/plain"}}
+    ),
+    "defaults": (
+        ok(),
+        {"client": {"defaults": {"user_agent": "from-defaults", "decompress_response": False}}},
+    ),
+    "no redirects left": (
+        ok(302, b"", extra="Location: /next\r\n", reason="Found"), {"max_redirects": 0}
+    ),
+    "delete": (ok(), {"method": "DELETE"}),
+    "options": (ok(), {"method": "OPTIONS"}),
+    "patch": (ok(), {"method": "PATCH", "body": b"p"}),
 }
 
 
@@ -201,13 +235,10 @@ async def fetch_case(
     for logger in loggers:
         logger.addHandler(catcher)
         logger.setLevel(logging.DEBUG)
-    saved = sh._native_fetch
-    if not native:
-        sh._native_fetch = lambda *args: False  # type: ignore[assignment]
     request = HTTPRequest(f"http://127.0.0.1:{port}{path}", **kwargs)
     result: Dict[str, Any] = {}
     try:
-        with Counter() as counter:
+        with c_path(native), Counter() as counter:
             try:
                 response_ = await client.fetch(request, raise_error=False)
                 result["response"] = (
@@ -219,7 +250,6 @@ async def fetch_case(
                 result["error"] = (type(exc).__name__, exc.args, str(exc))
             await asyncio.sleep(0.01)
     finally:
-        sh._native_fetch = saved
         for logger in loggers:
             logger.removeHandler(catcher)
             logger.setLevel(logging.NOTSET)
@@ -275,18 +305,14 @@ def test_connection_refused() -> None:
     sock.close()
 
     async def main(native: bool) -> Any:
-        saved = sh._native_fetch
-        if not native:
-            sh._native_fetch = lambda *args: False  # type: ignore[assignment]
         client = sh.SimpleAsyncHTTPClient(force_instance=True)
         try:
-            with Counter() as counter:
+            with c_path(native), Counter() as counter:
                 try:
                     await client.fetch(f"http://127.0.0.1:{port}/")
                 except Exception as exc:
                     return type(exc), exc.args, str(exc), counter.seen
         finally:
-            sh._native_fetch = saved
             client.close()
         raise AssertionError("no error")
 
@@ -471,6 +497,52 @@ def test_loop_closed_with_fetch_pending() -> None:
     listener.close()
     gc.collect()
     assert len(os.listdir("/proc/self/fd")) == fds
+
+
+def test_ipv6_literal() -> None:
+    """A bracketed IPv6 address takes the C path, with the same outcome."""
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    try:
+        probe = socket.socket(socket.AF_INET6)
+        probe.bind(("::1", 0))
+        probe.close()
+    except OSError:
+        pytest.skip("no IPv6 loopback address on this machine")
+
+    async def main(native: bool) -> Any:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            head = await reader.readuntil(b"\r\n\r\n")
+            writer.write(ok(body=head))
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(serve, "::1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = sh.SimpleAsyncHTTPClient(force_instance=True)
+        try:
+            with c_path(native), Counter() as counter:
+                response = await client.fetch(f"http://[::1]:{port}/v6")
+            return response.body.replace(str(port).encode(), b"PORT"), counter.seen
+        finally:
+            client.close()
+            server.close()
+            await server.wait_closed()
+
+    native = run(main(True))
+    python = run(main(False))
+    assert native[0] == python[0]
+    assert b"Host: [::1]:PORT" in native[0]
+    assert native[1] == ["_fetched"] and python[1] == []
+
+
+def test_fetch_begin_arguments() -> None:
+    with pytest.raises(TypeError, match="Fetch subclass"):
+        tornado_c._core.fetch_begin(object, None, None, None, None)
+    with pytest.raises(TypeError):
+        tornado_c._core.fetch_begin(sh._NativeFetch)
+    # Anything that is not a _RequestProxy is not for the C path.
+    assert tornado_c._core.fetch_begin(sh._NativeFetch, None, object(), None, None) is False
 
 
 def test_fetch_type_rejects_bad_arguments() -> None:

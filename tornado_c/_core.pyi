@@ -269,9 +269,24 @@ class Fetch:
         follow_redirects: bool,
         decompress: bool,
     ) -> Fetch: ...
+    client: Any
+    request: Any
+    release_callback: Any
+    final_callback: Any
+    io_loop: Any
+    start_time: float
+    start_wall_time: float
+    start_line: Any
     @property
     def state(self) -> str: ...
     def start(self) -> None: ...
+
+def fetch_begin(
+    cls: type, client: Any, request: Any, release_callback: Any, final_callback: Any
+) -> bool: ...
+def fetch_setup(
+    request_proxy_class: type, connection_class: type, user_agent: str, time_module: Any
+) -> None: ...
 
 def h1_request_head(start_line: Any, headers: Any) -> Tuple[bytes, bool, Optional[int]]:
     """A client request head serialized as HTTP1Connection.write_headers does:

@@ -883,10 +883,6 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
 # C code does not read is handed over, connection and bytes, to an
 # _HTTPConnection (_HTTPConnection._adopt), so its treatment is the usual one.
 
-_PLAIN_URL = re.compile(
-    r"http://(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9A-Fa-f:.]+)\])(?::(\d{1,5}))?([/?#][!-~]*)?\Z"
-)
-
 # The functions the C path stands in for, as this package defines them.
 _STOOD_IN_FOR = tuple(
     (owner, name, owner.__dict__[name])
@@ -932,126 +928,15 @@ def _native_fetch(
     final_callback: Callable[[HTTPResponse], None],
 ) -> bool:
     """Start ``request`` on the C fetch path; False when it does not apply
-    (nothing has been done then)."""
-    if _core is None or type(request) is not _RequestProxy:
-        return False
-    url = request.url
-    if type(url) is not str:
-        return False
-    match = _PLAIN_URL.match(url)
-    if match is None:
-        return False
-    method = request.method
-    body = request.body
-    headers = request.headers
-    if (
-        method not in _HTTPConnection._SUPPORTED_METHODS
-        or (body is not None) != (method in ("POST", "PATCH", "PUT"))
-        or request.allow_nonstandard_methods
-        or request.body_producer is not None
-        or request.streaming_callback is not None
-        or request.header_callback is not None
-        or request.expect_100_continue
-        or request.auth_username is not None
-        or request.network_interface
-        or request.proxy_host
-        or request.proxy_port
-        or request.proxy_username
-        or request.proxy_password
-        or request.proxy_auth_mode
-        or type(headers) is not httputil.HTTPHeaders
-    ):
-        return False
-    ipv4, ipv6, port_text, rest = match.groups()
-    if ipv4 is not None:
-        host, family = ipv4, socket.AF_INET
-    else:
-        if request.allow_ipv6 is False:
-            return False
-        host, family = ipv6, socket.AF_INET6
-    port = int(port_text) if port_text is not None else 80
-    io_loop = client.io_loop
-    loop = io_loop.asyncio_loop  # type: ignore[attr-defined]
-    if (
-        not 0 < port < 65536
-        or not isinstance(loop, _core.LoopBase)
-        or loop.is_closed()
-        or not _stood_in_for_intact(client)
-    ):
-        return False
-    # (HTTPHeaders' own methods, checked above: its dicts used directly.)
-    fields = headers._dict
-    if "Connection" in fields or (body is None and "Content-Length" in fields):
-        return False
-    if rest is None:
-        netloc, target = url[7:], "/"
-    else:
-        netloc = url[7 : len(url) - len(rest)]
-        path, _, query = rest.partition("#")[0].partition("?")
-        target = path or "/"
-        if query:
-            target = "%s?%s" % (target, query)
-    start_time = io_loop.time()
-    start_wall_time = time.time()
-    # _complete_headers, for such a request, in the same order.
-    lists = headers._as_list
-    fields["Connection"] = "close"
-    lists["Connection"] = ["close"]
-    if "Host" not in fields:
-        fields["Host"] = netloc
-        lists["Host"] = [netloc]
-    agent = request.user_agent
-    if agent:
-        fields["User-Agent"] = agent
-        lists["User-Agent"] = [agent]
-    elif fields.get("User-Agent") is None:
-        fields["User-Agent"] = _USER_AGENT
-        lists["User-Agent"] = [_USER_AGENT]
-    if body is not None:
-        length = str(len(body))
-        fields["Content-Length"] = length
-        lists["Content-Length"] = [length]
-        if method == "POST" and "Content-Type" not in fields:
-            fields["Content-Type"] = "application/x-www-form-urlencoded"
-            lists["Content-Type"] = ["application/x-www-form-urlencoded"]
-    decompress = request.decompress_response
-    if decompress:
-        fields["Accept-Encoding"] = "gzip"
-        lists["Accept-Encoding"] = ["gzip"]
-    start_line = httputil.RequestStartLine(method, target, "")
-    try:
-        head, chunking, _ = _core.h1_request_head(start_line, headers)
-    except ValueError:
-        return False  # the usual path raises it, at the usual point
-    if chunking:
-        return False
-    connect_timeout = request.connect_timeout
-    request_timeout = request.request_timeout
-    max_buffer = client.max_buffer_size
-    max_body = client.max_body_size
-    try:
-        fetch = _NativeFetch(
-            loop, family, host, port, head + body if body else head,
-            _shortest(connect_timeout, request_timeout) or 0.0,
-            request_timeout or 0.0,
-            client.max_header_size or 65536,
-            max_buffer if max_body is None or max_body > max_buffer else max_body,
-            method == "HEAD",
-            bool(request.follow_redirects) and (request.max_redirects or 0) > 0,
-            bool(decompress),
-        )  # fmt: skip
-    except ValueError:
-        return False  # not an address inet_pton reads
-    fetch.client = client
-    fetch.request = request
-    fetch.release_callback = release_callback
-    fetch.final_callback = final_callback
-    fetch.io_loop = io_loop
-    fetch.start_time = start_time
-    fetch.start_wall_time = start_wall_time
-    fetch.start_line = start_line
-    fetch.start()
-    return True
+    (nothing has been done then).  Which requests apply, and the header
+    completion and serialization done for them, are in ``_core.fetch_begin``
+    (csrc/fetch.c): the same as _HTTPConnection's ``_prepare_headers``
+    (``_complete_headers``) and ``write_headers`` for such a request."""
+    return (
+        _core is not None
+        and _stood_in_for_intact(client)
+        and _core.fetch_begin(_NativeFetch, client, request, release_callback, final_callback)
+    )
 
 
 _FetchBase: Any = _core.Fetch if _core is not None else object
@@ -1061,12 +946,7 @@ class _NativeFetch(_FetchBase):
     """A request done by the C fetch path (csrc/fetch.c); these methods
     hear how it ended, as _HTTPConnection's would have."""
 
-    __slots__ = (
-        "client", "request", "release_callback", "final_callback", "io_loop",
-        "start_time", "start_wall_time", "start_line",
-    )  # fmt: skip
-
-    if TYPE_CHECKING:
+    if TYPE_CHECKING:  # (the C type's attributes)
         client: SimpleAsyncHTTPClient
         request: HTTPRequest
         release_callback: Optional[Callable[[], None]]
@@ -1147,6 +1027,9 @@ class _NativeFetch(_FetchBase):
             sock.close()
             self._failed(exc)
 
+
+if _core is not None:
+    _core.fetch_setup(_RequestProxy, _HTTPConnection, _USER_AGENT, time)
 
 if __name__ == "__main__":
     AsyncHTTPClient.configure(SimpleAsyncHTTPClient)
