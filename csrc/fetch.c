@@ -9,15 +9,16 @@
  * and reads the response: the head is collected until Tornado's end-of-head
  * rule is met within max_header_size, checked to be plainly well formed
  * (tc_h1_head_is_plain) and parsed by llhttp; a final status with a
- * Content-Length body (or none: HEAD, 204, 304) is read to its end and
- * handed to _fetched(code, reason, headers, body) in one call.  Timeouts are
+ * Content-Length or chunked body (or none: HEAD, 204, 304) is read to its
+ * end and handed to _fetched(code, reason, headers, body) in one call.  Timeouts are
  * a libuv timer: _failed("while connecting") / _failed("during request");
  * a failed connect is _failed(errno) and a failed write _failed(OSError).
  *
- * Everything else — informational responses, redirects to follow, chunked
- * or close-delimited bodies, any Content-Encoding to decompress, odd
- * framing, a head over the limit, the connection ending or failing before
- * the response is whole — is handed over (_handover(fd, data)): the socket
+ * Everything else — informational responses, redirects to follow,
+ * close-delimited bodies, any Content-Encoding to decompress, odd framing
+ * (a chunk-size line or chunk end Tornado would not take included), a head
+ * or body over the limit, the connection ending or failing before the
+ * response is whole — is handed over (_handover(fd, data)): the socket
  * (a duplicate of the handle's fd) and every byte read so far go to the
  * Python code, which reads the response with SimpleAsyncHTTPClient's own
  * objects exactly as if they had sent the request (with the read error
@@ -72,10 +73,21 @@ struct tc_fetch_s {
     char follow_redirects;
     char decompress;
     char writing;               /* write_req is queued */
+    char chunked;               /* the body is chunked (body_len unknown) */
+    char cstate;                /* where the chunked body is (CS_*) */
+    Py_ssize_t pos;             /* chunked: bytes of the buffer checked */
+    Py_ssize_t remaining;       /* chunked: data bytes of this chunk to come */
+    Py_ssize_t declared;        /* chunked: the chunk sizes so far */
     char reading;
 };
 
 typedef struct tc_fetch_s tc_fetch;
+
+/* A chunked body, as Tornado reads it: a size line (strict hex, CRLF within
+ * 64 bytes), the data and a CRLF, until a zero size and a final CRLF (no
+ * trailer). */
+enum { CS_LINE = 0, CS_DATA, CS_CRLF, CS_LAST };
+#define FETCH_SIZE_LINE_MAX 64
 
 /* The head being parsed: llhttp's callbacks fill fs. */
 typedef struct {
@@ -321,7 +333,7 @@ fetch_parse_head(tc_fetch *f, Py_ssize_t head_len)
     tc_state *st = f->loop->st;
     const char *base = tc_buf_head(&f->in);
     Py_ssize_t reason_off, reason_len, i, cl = -1;
-    int ncl = 0, status, result = 0;
+    int ncl = 0, nte = 0, te_chunked = 0, status, result = 0;
     llhttp_t parser;
     llhttp_errno_t err;
     fetch_scan sc;
@@ -365,19 +377,30 @@ fetch_parse_head(tc_fetch *f, Py_ssize_t head_len)
             }
         }
         else if (tc_h1_name_is(name, fl->name_len, "transfer-encoding")) {
-            goto done; /* chunked (or worse): the Python code */
+            nte++;
+            te_chunked = vl == 7 && strncasecmp(v, "chunked", 7) == 0;
         }
         else if (f->decompress && tc_h1_name_is(name, fl->name_len, "content-encoding")) {
             goto done; /* a body to decompress: the Python code */
         }
     }
     if (status == 304 || f->is_head) {
+        if (nte > 0) {
+            goto done; /* (framing of a body that is not there: Python's) */
+        }
         cl = 0;
     }
     else if (status == 204) {
-        if (cl > 0 || cl == -2 || ncl > 1) {
+        if (cl > 0 || cl == -2 || ncl > 1 || nte > 0) {
             goto done;
         }
+        cl = 0;
+    }
+    else if (nte > 0) {
+        if (nte > 1 || ncl > 0 || !te_chunked) {
+            goto done; /* framing Tornado rejects: its code says so */
+        }
+        f->chunked = 1;
         cl = 0;
     }
     else if (ncl != 1 || cl < 0 || cl > f->max_body_size) {
@@ -401,6 +424,7 @@ fetch_parse_head(tc_fetch *f, Py_ssize_t head_len)
     }
     f->head_len = head_len;
     f->body_len = cl;
+    f->pos = head_len;
     result = 1;
 done:
     PyMem_Free(sc.fs.v);
@@ -409,6 +433,117 @@ done:
         Py_CLEAR(f->reason);
     }
     return result;
+}
+
+/* The size on a chunk-size line p[0, n) (strict hex, not empty), or -1. */
+static Py_ssize_t
+fetch_chunk_size(const char *p, Py_ssize_t n)
+{
+    Py_ssize_t i, size = 0;
+    if (n == 0) {
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        int d;
+        if (ch >= '0' && ch <= '9') {
+            d = ch - '0';
+        }
+        else if (ch >= 'a' && ch <= 'f') {
+            d = ch - 'a' + 10;
+        }
+        else if (ch >= 'A' && ch <= 'F') {
+            d = ch - 'A' + 10;
+        }
+        else {
+            return -1;
+        }
+        if (size > (PY_SSIZE_T_MAX >> 4)) {
+            return -1;
+        }
+        size = (size << 4) | d;
+    }
+    return size;
+}
+
+/* Checks as much of a chunked body as has been read.  1 when it is
+ * complete (f->pos is its end), 0 to wait for more, -1 when it is not
+ * one the C code takes (handed over: Tornado's code says what is wrong). */
+static int
+fetch_scan_chunks(tc_fetch *f)
+{
+    const char *p = tc_buf_head(&f->in);
+    for (;;) {
+        Py_ssize_t avail = f->in.len - f->pos;
+        if (f->cstate == CS_LINE) {
+            Py_ssize_t look = avail < FETCH_SIZE_LINE_MAX ? avail : FETCH_SIZE_LINE_MAX;
+            Py_ssize_t i, size;
+            for (i = 0; i + 1 < look; i++) {
+                if (p[f->pos + i] == '\r' && p[f->pos + i + 1] == '\n') {
+                    break;
+                }
+            }
+            if (i + 1 >= look) {
+                return avail > FETCH_SIZE_LINE_MAX ? -1 : 0;
+            }
+            size = fetch_chunk_size(p + f->pos, i);
+            if (size < 0 || size > f->max_body_size - f->declared) {
+                return -1;
+            }
+            f->pos += i + 2;
+            if (size == 0) {
+                f->cstate = CS_LAST;
+                continue;
+            }
+            f->declared += size;
+            f->remaining = size;
+            f->cstate = CS_DATA;
+        }
+        else if (f->cstate == CS_DATA) {
+            if (avail < f->remaining) {
+                return 0;
+            }
+            f->pos += f->remaining;
+            f->cstate = CS_CRLF;
+        }
+        else {
+            if (avail < 2) {
+                return 0;
+            }
+            if (p[f->pos] != '\r' || p[f->pos + 1] != '\n') {
+                return -1;
+            }
+            f->pos += 2;
+            if (f->cstate == CS_LAST) {
+                return 1;
+            }
+            f->cstate = CS_LINE;
+        }
+    }
+}
+
+/* The data of a complete chunked body (checked by fetch_scan_chunks). */
+static PyObject *
+fetch_chunked_body(tc_fetch *f)
+{
+    const char *p = tc_buf_head(&f->in);
+    PyObject *body = PyBytes_FromStringAndSize(NULL, f->declared);
+    Py_ssize_t at = f->head_len, out = 0;
+    if (body == NULL) {
+        return NULL;
+    }
+    for (;;) {
+        const char *eol = memchr(p + at, '\r', (size_t)(f->pos - at));
+        Py_ssize_t size = fetch_chunk_size(p + at, eol - (p + at));
+        at = eol - p + 2;
+        if (size == 0) {
+            break;
+        }
+        memcpy(PyBytes_AS_STRING(body) + out, p + at, (size_t)size);
+        out += size;
+        at += size + 2;
+    }
+    return body;
 }
 
 /* Moves the response along with what has been read. */
@@ -435,12 +570,24 @@ fetch_process(tc_fetch *f)
             return;
         }
     }
+    if (f->chunked) {
+        int rc = fetch_scan_chunks(f);
+        if (rc < 0) {
+            fetch_hand_over(f, NULL);
+            return;
+        }
+        if (rc == 0) {
+            return;
+        }
+    }
     if (f->in.len - f->head_len >= f->body_len) {
         PyObject *args[4];
         args[0] = f->code;
         args[1] = f->reason;
         args[2] = f->headers;
-        args[3] = PyBytes_FromStringAndSize(tc_buf_head(&f->in) + f->head_len, f->body_len);
+        args[3] = f->chunked ? fetch_chunked_body(f)
+                            : PyBytes_FromStringAndSize(tc_buf_head(&f->in) + f->head_len,
+                                                        f->body_len);
         f->code = f->reason = f->headers = NULL;
         fetch_end(f, "_fetched", args, 4);
     }

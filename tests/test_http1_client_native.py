@@ -292,8 +292,9 @@ def test_native_connection_is_used() -> None:
 def test_simple_client_uses_native_connection() -> None:
     """SimpleAsyncHTTPClient picks the native connection on a plain stream.
 
-    (A chunked response: the C fetch path, which reads Content-Length
-    responses itself, hands it over to the client's connection objects.)"""
+    (A body that runs to the connection's close: the C fetch path, which
+    reads Content-Length and chunked responses itself, hands it over to the
+    client's connection objects.)"""
     made: List[str] = []
     original = h1._NativeHTTP1ClientConnection.read_response
 
@@ -304,7 +305,7 @@ def test_simple_client_uses_native_connection() -> None:
     async def main() -> Any:
         async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             await read_request(reader)
-            writer.write(chunked(b"nat", b"ive"))
+            writer.write(b"HTTP/1.1 200 OK\r\n\r\nnative")
             await writer.drain()
             writer.close()
 

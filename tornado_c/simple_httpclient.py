@@ -349,6 +349,8 @@ def _complete_headers(
 
 class _HTTPConnection(httputil.HTTPMessageDelegate):
     _SUPPORTED_METHODS = {"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"}
+    # (Set by _adopt, for _perform: a request the C fetch path sent.)
+    _adopted: "Tuple[IOStream, httputil.RequestStartLine]"
 
     def __init__(
         self,
@@ -392,35 +394,26 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
     def _adopt(cls, fetch: "_NativeFetch", stream: IOStream) -> "_HTTPConnection":
         # Takes over a request the C fetch path sent (see _NativeFetch
         # ._handover): the connection and the response bytes read so far
-        # are in ``stream``, and from here on everything is as if this
+        # are in ``stream``.  Made as _handle_request makes one, the fetch's
+        # start times put back before run() starts, which goes straight to
+        # reading the response (_perform); from there on all is as if this
         # object had sent the request itself.
         client = fetch.client
         self = cls.__new__(cls)
-        self.io_loop = fetch.io_loop
-        self.start_wall_time = fetch.start_wall_time
+        self._adopted = (stream, fetch.start_line)
+        self.__init__(  # type: ignore[misc]
+            client, fetch.request, fetch.release_callback, fetch.final_callback,
+            client.max_buffer_size, client.tcp_client,
+            client.max_header_size, client.max_body_size,
+        )  # fmt: skip
         self.start_time = fetch.start_time
-        self.request = fetch.request
-        self.client = client
-        self.tcp_client = client.tcp_client
-        final_callback, release_callback = fetch.final_callback, fetch.release_callback
-        assert final_callback is not None and release_callback is not None
-        self.final_callback = final_callback
-        self.release_callback = release_callback
-        # (None for the limits left unset, as __init__ gets them.)
-        self.max_header_size = client.max_header_size  # type: ignore[assignment]
-        self.max_buffer_size = client.max_buffer_size
-        self.max_body_size = client.max_body_size  # type: ignore[assignment]
-        self.code = None
-        self.headers = None
-        self.chunks = []
-        self._decompressor = None
-        self._sockaddr = None
-        self._timeout = None
-        self._attempt = 0
-        self._no_pool = False
-        self._reused = False
+        self.start_wall_time = fetch.start_wall_time
+        return self
+
+    def _take_over(self, stream: IOStream, start_line: httputil.RequestStartLine) -> None:
+        # The state _perform leaves once the request is sent (_adopt).
         self._locate()
-        self._pool_key = None
+        self._pool_key: "Optional[Tuple[Any, ...]]" = None
         self.stream = stream
         stream.set_close_callback(self.on_connection_close)
         whole_limit = self.request.request_timeout
@@ -430,17 +423,7 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
                 functools.partial(self._on_timeout, "during request"),
             )
         self.connection = self._create_connection(stream)
-        self.connection._request_sent(fetch.start_line)
-        task = gen.convert_yielded(self._run_adopted())
-        self.io_loop.add_future(task, lambda f: f.result())
-        return self
-
-    async def _run_adopted(self) -> None:
-        try:
-            await self._read_answer()
-        except Exception:
-            if not self._handle_exception(*sys.exc_info()):
-                raise
+        self.connection._request_sent(start_line)
 
     async def run(self) -> None:
         attempt = self._attempt
@@ -513,6 +496,11 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
                 raise NotImplementedError("%s not supported" % option)
 
     async def _perform(self) -> None:
+        adopted = self.__dict__.pop("_adopted", None)
+        if adopted is not None:
+            self._take_over(*adopted)
+            await self._read_answer()
+            return
         request = self.request
         host, port = self._locate()
         family = socket.AF_UNSPEC
