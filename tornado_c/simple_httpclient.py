@@ -882,7 +882,7 @@ _STOOD_IN_FOR = tuple(
                            "_get_ssl_options", "_check_request_options")),
         (TCPClient, ("connect", "_create_stream")),
         (DefaultLoopResolver, ("resolve",)),
-        (IOStream, ("connect", "_connect_natively")),
+        (IOStream, ("__init__", "connect", "_connect_natively")),
         (httputil.HTTPHeaders, ("__setitem__", "__contains__", "get")),
     )
     for name in names
@@ -891,6 +891,7 @@ _STOOD_IN_FOR_OWNERS = tuple(owner for owner, _, _ in _STOOD_IN_FOR)
 _STOOD_IN_FOR_NAMES = tuple(name for _, name, _ in _STOOD_IN_FOR)
 _STOOD_IN_FOR_ORIGINALS = tuple(original for _, _, original in _STOOD_IN_FOR)
 _GETADDRINFO = socket.getaddrinfo
+_SOCKET = socket.socket
 _NORMALIZE_HEADER = httputil._normalize_header
 _CONNECTION_CLASS = SimpleAsyncHTTPClient._connection_class
 _USER_AGENT = f"Tornado/{version}"
@@ -902,6 +903,7 @@ def _stood_in_for_intact(client: SimpleAsyncHTTPClient) -> bool:
         and type(client.resolver) is DefaultLoopResolver
         and type(client)._connection_class is _CONNECTION_CLASS
         and socket.getaddrinfo is _GETADDRINFO
+        and socket.socket is _SOCKET
         and netutil._SOCKET_GETADDRINFO is _GETADDRINFO
         and httputil._normalize_header is _NORMALIZE_HEADER
         and tuple(map(getattr, _STOOD_IN_FOR_OWNERS, _STOOD_IN_FOR_NAMES))
