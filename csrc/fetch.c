@@ -38,6 +38,8 @@ enum {
     FS_FAILING,     /* a failure to report from the timer (connect refused
                        synchronously) */
     FS_DONE,        /* answered or handed over; handles closing */
+    FS_KEEP,        /* answered; the client decides whether to keep it */
+    FS_IDLE,        /* kept open in the client's pool for the next request */
 };
 
 struct tc_fetch_s {
@@ -63,7 +65,7 @@ struct tc_fetch_s {
     PyObject *code, *reason, *headers; /* the parsed head */
     /* What the Python methods (_NativeFetch) work with, as attributes. */
     PyObject *client, *request, *release_callback, *final_callback, *io_loop;
-    PyObject *start_time, *start_wall_time, *start_line;
+    PyObject *start_time, *start_wall_time, *start_line, *pool_key;
     int family;
     int open_handles;           /* of tcp and timer, not closed yet */
     char tcp_open;              /* tcp initialised and not closed */
@@ -74,6 +76,10 @@ struct tc_fetch_s {
     char decompress;
     char writing;               /* write_req is queued */
     char chunked;               /* the body is chunked (body_len unknown) */
+    char keepalive;             /* the request asked for Connection: keep-alive */
+    char reused;                /* sent on a pooled connection */
+    char retryable;             /* its method may be sent again (RFC 9110 9.2.2) */
+    char http11;                /* the response is HTTP/1.1 */
     char cstate;                /* where the chunked body is (CS_*) */
     Py_ssize_t pos;             /* chunked: bytes of the buffer checked */
     Py_ssize_t remaining;       /* chunked: data bytes of this chunk to come */
@@ -97,6 +103,8 @@ typedef struct {
 } fetch_scan;
 
 static llhttp_settings_t fetch_settings;
+
+static void fetch_send(tc_fetch *f);
 
 static int
 fetch_on_header_field(llhttp_t *p, const char *at, size_t len)
@@ -212,13 +220,22 @@ fetch_report(tc_fetch *f, const char *what)
 /* Ends the fetch: handles closed, then self.<name>(*args) (args stolen).
  * NULL entries mean building them failed (MemoryError): the request is
  * then answered with _failed(that error), so that it is answered. */
+static void fetch_call(tc_fetch *f, const char *name, PyObject **args, Py_ssize_t nargs);
+
 static void
 fetch_end(tc_fetch *f, const char *name, PyObject **args, Py_ssize_t nargs)
 {
-    PyObject *r = NULL, *failure = NULL, *pyname;
-    Py_ssize_t i;
     f->state = FS_DONE;
     fetch_close_handles(f);
+    fetch_call(f, name, args, nargs);
+}
+
+/* self.<name>(*args), as fetch_end describes, the handles left as they are. */
+static void
+fetch_call(tc_fetch *f, const char *name, PyObject **args, Py_ssize_t nargs)
+{
+    PyObject *r = NULL, *failure = NULL, *pyname;
+    Py_ssize_t i;
     for (i = 0; i < nargs; i++) {
         if (args[i] == NULL && failure == NULL) {
             if (!PyErr_Occurred()) {
@@ -226,6 +243,10 @@ fetch_end(tc_fetch *f, const char *name, PyObject **args, Py_ssize_t nargs)
             }
             failure = PyErr_GetRaisedException_compat();
         }
+    }
+    if (args == NULL && PyErr_Occurred()) {
+        fetch_report(f, "Exception in tornado_c HTTP client fetch");
+        return;
     }
     if (failure != NULL || PyErr_Occurred()) {
         for (i = 0; i < nargs; i++) {
@@ -240,7 +261,7 @@ fetch_end(tc_fetch *f, const char *name, PyObject **args, Py_ssize_t nargs)
     }
     pyname = PyUnicode_InternFromString(name);
     if (pyname != NULL) {
-        PyObject *call[5] = {(PyObject *)f};
+        PyObject *call[6] = {(PyObject *)f};
         for (i = 0; i < nargs; i++) {
             call[i + 1] = args[i];
         }
@@ -296,6 +317,31 @@ fetch_hand_over(tc_fetch *f, PyObject *error)
         close(copy);
     }
     fetch_end(f, "_handover", args, 3);
+}
+
+/* A request sent on a kept connection that the server closed before any
+ * answer (it may have closed it as the request went out) is sent once more
+ * on a new connection when its method allows (Python: _HTTPConnection
+ * ._may_retry); 1 when that was done. */
+static int
+fetch_retry(tc_fetch *f)
+{
+    if (!f->reused || f->head_len != 0 || !f->retryable) {
+        return 0;
+    }
+    fetch_end(f, "_retry", NULL, 0);
+    return 1;
+}
+
+/* A write failed: retried as above, else the error is the answer. */
+static void
+fetch_lost(tc_fetch *f, PyObject *error)
+{
+    if (fetch_retry(f)) {
+        Py_XDECREF(error);
+        return;
+    }
+    fetch_fail(f, error);
 }
 
 /* ---------------------------------------------------------------- timer */
@@ -355,6 +401,7 @@ fetch_parse_head(tc_fetch *f, Py_ssize_t head_len)
     if (status < 200) {
         goto done; /* informational: the Python code */
     }
+    f->http11 = parser.http_major == 1 && parser.http_minor == 1;
     if (f->follow_redirects && (status == 301 || status == 302 || status == 303 ||
                                 status == 307 || status == 308)) {
         goto done; /* a redirect to follow: the Python code */
@@ -581,15 +628,33 @@ fetch_process(tc_fetch *f)
         }
     }
     if (f->in.len - f->head_len >= f->body_len) {
-        PyObject *args[4];
+        PyObject *args[5];
+        Py_ssize_t end = f->chunked ? f->pos : f->head_len + f->body_len;
+        /* A keep-alive request's connection may be kept when the answer is
+         * HTTP/1.1 and nothing follows it (the client checks the rest). */
+        int keep = f->keepalive && f->http11 && f->in.len == end;
         args[0] = f->code;
         args[1] = f->reason;
         args[2] = f->headers;
         args[3] = f->chunked ? fetch_chunked_body(f)
                             : PyBytes_FromStringAndSize(tc_buf_head(&f->in) + f->head_len,
                                                         f->body_len);
+        args[4] = Py_NewRef(keep ? Py_True : Py_False);
         f->code = f->reason = f->headers = NULL;
-        fetch_end(f, "_fetched", args, 4);
+        if (!keep) {
+            fetch_end(f, "_fetched", args, 5);
+            return;
+        }
+        f->state = FS_KEEP;
+        uv_timer_stop(&f->timer);
+        Py_INCREF(f);
+        fetch_call(f, "_fetched", args, 5);
+        if (f->state == FS_KEEP) {
+            /* Neither kept (park) nor closed: closed. */
+            f->state = FS_DONE;
+            fetch_close_handles(f);
+        }
+        Py_DECREF(f);
     }
 }
 
@@ -616,6 +681,14 @@ fetch_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     tc_fetch *f = (tc_fetch *)s->data;
     tc_loop_ensure_gil(f->loop);
+    if (f->state == FS_IDLE) {
+        if (nread != 0) {
+            /* A kept connection the server closed (or wrote to): out of
+             * the pool. */
+            fetch_end(f, "_forget", NULL, 0);
+        }
+        return;
+    }
     if (f->state != FS_READ) {
         return;
     }
@@ -634,7 +707,11 @@ fetch_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     else if (nread < 0) {
         /* The end of the input, or an error, before the response is whole:
          * the Python code meets it where it is. */
+        if (nread == UV_EOF && fetch_retry(f)) {
+            return;
+        }
         uv_read_stop(s);
+        f->reading = 0;
         fetch_hand_over(f, nread == UV_EOF ? NULL : fetch_uv_error((int)nread));
     }
 }
@@ -647,7 +724,7 @@ fetch_on_write(uv_write_t *req, int status)
     f->writing = 0;
     Py_CLEAR(f->payload);
     if (status < 0 && status != UV_ECANCELED && f->state == FS_READ) {
-        fetch_fail(f, fetch_uv_error(status));
+        fetch_lost(f, fetch_uv_error(status));
     }
 }
 
@@ -668,9 +745,6 @@ static void
 fetch_on_connect(uv_connect_t *req, int status)
 {
     tc_fetch *f = (tc_fetch *)req->data;
-    const char *p;
-    Py_ssize_t n;
-    int rc;
     tc_loop_ensure_gil(f->loop);
     if (f->state != FS_CONNECT) {
         return;
@@ -679,11 +753,19 @@ fetch_on_connect(uv_connect_t *req, int status)
         fetch_fail(f, PyLong_FromLong(-status));
         return;
     }
+    (void)uv_tcp_nodelay(&f->tcp, 1);
+    fetch_send(f);
+}
+
+/* Writes the request (the connection is up) and reads the response. */
+static void
+fetch_send(tc_fetch *f)
+{
+    const char *p = PyBytes_AS_STRING(f->payload);
+    Py_ssize_t n = PyBytes_GET_SIZE(f->payload);
+    int rc;
     f->state = FS_READ;
     fetch_arm(f, f->request_ms);
-    (void)uv_tcp_nodelay(&f->tcp, 1);
-    p = PyBytes_AS_STRING(f->payload);
-    n = PyBytes_GET_SIZE(f->payload);
     rc = uv_try_write((uv_stream_t *)&f->tcp, &(uv_buf_t){.base = (char *)p, .len = (size_t)n}, 1);
     if (rc == UV_EAGAIN) {
         rc = 0;
@@ -700,15 +782,17 @@ fetch_on_connect(uv_connect_t *req, int status)
         Py_CLEAR(f->payload);
     }
     if (rc < 0) {
-        fetch_fail(f, fetch_uv_error(rc));
+        fetch_lost(f, fetch_uv_error(rc));
         return;
     }
-    rc = uv_read_start((uv_stream_t *)&f->tcp, fetch_on_alloc, fetch_on_read);
-    if (rc < 0) {
-        fetch_fail(f, fetch_uv_error(rc));
-        return;
+    if (!f->reading) {
+        rc = uv_read_start((uv_stream_t *)&f->tcp, fetch_on_alloc, fetch_on_read);
+        if (rc < 0) {
+            fetch_fail(f, fetch_uv_error(rc));
+            return;
+        }
+        f->reading = 1;
     }
-    f->reading = 1;
 }
 
 /* --------------------------------------------------------------- Python */
@@ -892,6 +976,7 @@ fetch_traverse(tc_fetch *f, visitproc visit, void *arg)
     Py_VISIT(f->start_time);
     Py_VISIT(f->start_wall_time);
     Py_VISIT(f->start_line);
+    Py_VISIT(f->pool_key);
     return 0;
 }
 
@@ -915,6 +1000,7 @@ fetch_clear(tc_fetch *f)
     Py_CLEAR(f->start_time);
     Py_CLEAR(f->start_wall_time);
     Py_CLEAR(f->start_line);
+    Py_CLEAR(f->pool_key);
     return 0;
 }
 
@@ -934,7 +1020,8 @@ fetch_dealloc(tc_fetch *f)
 static PyObject *
 fetch_get_state(tc_fetch *f, void *Py_UNUSED(x))
 {
-    static const char *const names[] = {"new", "connecting", "reading", "failing", "done"};
+    static const char *const names[] = {"new", "connecting", "reading", "failing", "done",
+                                        "keep", "idle"};
     return PyUnicode_FromString(names[(int)f->state]);
 }
 
@@ -1129,11 +1216,50 @@ fetch_seconds(PyObject *v, double *out)
     return *out == -1.0 && PyErr_Occurred() ? -1 : 0;
 }
 
+/* A kept connection of the client's pool for key (client._native_idle:
+ * key -> list of parked fetches, the last parked first), or NULL (an
+ * exception set on error). */
+static tc_fetch *
+fetch_take_idle(tc_state *st, PyObject *client, PyObject *key, tc_loop *loop)
+{
+    PyObject *pool = PyObject_GetAttrString(client, "_native_idle"), *list;
+    tc_fetch *found = NULL;
+    if (pool == NULL || !PyDict_CheckExact(pool)) {
+        Py_XDECREF(pool);
+        PyErr_Clear();
+        return NULL;
+    }
+    list = PyDict_GetItemWithError(pool, key);
+    Py_XINCREF(list);
+    while (list != NULL && PyList_CheckExact(list) && PyList_GET_SIZE(list) > 0) {
+        Py_ssize_t last = PyList_GET_SIZE(list) - 1;
+        PyObject *cand = Py_NewRef(PyList_GET_ITEM(list, last));
+        if (PyList_SetSlice(list, last, last + 1, NULL) < 0) {
+            Py_DECREF(cand);
+            break;
+        }
+        if (PyObject_TypeCheck(cand, st->FetchType) && ((tc_fetch *)cand)->state == FS_IDLE &&
+            ((tc_fetch *)cand)->loop == loop) {
+            found = (tc_fetch *)cand;
+            break;
+        }
+        Py_DECREF(cand);
+    }
+    if (list != NULL && PyList_CheckExact(list) && PyList_GET_SIZE(list) == 0 &&
+        PyDict_DelItem(pool, key) < 0) {
+        PyErr_Clear();
+    }
+    Py_XDECREF(list);
+    Py_DECREF(pool);
+    return found;
+}
+
 PyDoc_STRVAR(fetch_begin_doc,
-"fetch_begin(cls, client, request, release_callback, final_callback)\n--\n\n"
+"fetch_begin(cls, client, request, release_callback, final_callback, no_pool=False)\n--\n\n"
 "Start request (a _RequestProxy) on the C fetch path as an instance of cls\n"
-"(a Fetch subclass) when it applies: returns True then, False (having done\n"
-"nothing) when it does not.  The caller has checked that the functions the\n"
+"(a Fetch subclass) when it applies: returns the fetch then, False (having\n"
+"done nothing) when it does not.  A keep-alive request takes a parked\n"
+"connection of client._native_idle unless no_pool.  The caller has checked that the functions the\n"
 "path stands in for are the originals (simple_httpclient._native_fetch).");
 
 static PyObject *
@@ -1146,13 +1272,13 @@ fetch_begin(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *io_loop = NULL, *loop = NULL, *start_time = NULL, *wall = NULL;
     PyObject *target = NULL, *netloc = NULL, *host = NULL, *start_line = NULL;
     PyObject *head = NULL, *payload = NULL, *result = Py_False, *decompress = NULL;
-    PyObject *empty = NULL;
+    PyObject *empty = NULL, *pool_key = NULL;
     tc_fetch *f = NULL;
     const char *u;
     Py_ssize_t n, max_header = 65536, max_body, max_buffer;
     fetch_url parsed;
     double connect_timeout, request_timeout;
-    int is_post_like, rc, truth, follow, inflate, i;
+    int is_post_like, rc, truth, follow, inflate, i, no_pool, keepalive = 0;
     static const int must_be_none[] = {FE_body_producer, FE_streaming_callback,
                                        FE_header_callback, FE_auth_username};
     static const int must_be_false[] = {FE_allow_nonstandard_methods, FE_expect_100_continue,
@@ -1160,10 +1286,11 @@ fetch_begin(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                                         FE_proxy_username, FE_proxy_password,
                                         FE_proxy_auth_mode};
 
-    if (nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "fetch_begin takes 5 arguments");
+    if (nargs != 5 && nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "fetch_begin takes 5 or 6 arguments");
         return NULL;
     }
+    no_pool = nargs == 6 && PyObject_IsTrue(args[5]) == 1;
     cls = args[0];
     client = args[1];
     proxy = args[2];
@@ -1280,10 +1407,29 @@ fetch_begin(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (!PyDict_CheckExact(fields) || !PyDict_CheckExact(lists)) {
         goto done;
     }
-    rc = fetch_has(fields, "Connection");
-    if (rc == 0 && body == Py_None) {
-        rc = fetch_has(fields, "Content-Length");
+    {
+        /* A Connection header of the caller's: only "keep-alive" (the
+         * client's pool, beyond Tornado) is for this path. */
+        PyObject *k = PyUnicode_InternFromString("Connection"), *c;
+        if (k == NULL) {
+            result = NULL;
+            goto done;
+        }
+        c = PyDict_GetItemWithError(fields, k);
+        Py_DECREF(k);
+        if (c == NULL && PyErr_Occurred()) {
+            result = NULL;
+            goto done;
+        }
+        if (c != NULL) {
+            if (!PyUnicode_Check(c) || !PyUnicode_IS_ASCII(c) || PyUnicode_GET_LENGTH(c) != 10 ||
+                strncasecmp((const char *)PyUnicode_DATA(c), "keep-alive", 10) != 0) {
+                goto done;
+            }
+            keepalive = 1;
+        }
     }
+    rc = body == Py_None ? fetch_has(fields, "Content-Length") : 0;
     if (rc != 0) {
         result = rc < 0 ? NULL : Py_False;
         goto done;
@@ -1337,7 +1483,7 @@ fetch_begin(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         goto done;
     }
     /* _complete_headers, for such a request, in the same order. */
-    if (fetch_put_str(fields, lists, "Connection", "close") < 0) {
+    if (!keepalive && fetch_put_str(fields, lists, "Connection", "close") < 0) {
         result = NULL;
         goto done;
     }
@@ -1508,40 +1654,82 @@ fetch_begin(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         result = NULL;
         goto done;
     }
-    f = (tc_fetch *)((PyTypeObject *)cls)->tp_alloc((PyTypeObject *)cls, 0);
-    if (f == NULL) {
-        result = NULL;
-        goto done;
-    }
-    if (fetch_configure(f, (tc_loop *)loop, parsed.ipv6 ? AF_INET6 : AF_INET,
-                        PyUnicode_AsUTF8(host), parsed.port, payload, connect_timeout,
-                        request_timeout, max_header, max_body,
-                        PyUnicode_CompareWithASCIIString(method, "HEAD") == 0, follow,
-                        inflate) < 0) {
-        if (PyErr_ExceptionMatches(PyExc_ValueError)) {
-            PyErr_Clear(); /* not an address inet_pton reads */
+    if (keepalive) {
+        pool_key = Py_BuildValue("(Oii)", host, parsed.port, parsed.ipv6 ? AF_INET6 : AF_INET);
+        if (pool_key == NULL) {
+            result = NULL;
             goto done;
         }
-        result = NULL;
-        goto done;
+        if (!no_pool) {
+            f = fetch_take_idle(st, client, pool_key, (tc_loop *)loop);
+            if (f == NULL && PyErr_Occurred()) {
+                result = NULL;
+                goto done;
+            }
+        }
     }
-    f->client = Py_NewRef(client);
-    f->request = Py_NewRef(proxy);
-    f->release_callback = Py_NewRef(release);
-    f->final_callback = Py_NewRef(final);
-    f->io_loop = Py_NewRef(io_loop);
-    f->start_time = Py_NewRef(start_time);
-    f->start_wall_time = Py_NewRef(wall);
-    f->start_line = Py_NewRef(start_line);
-    v = fetch_start(f, NULL);
-    if (v == NULL) {
-        result = NULL;
-        goto done;
+    if (f != NULL) {
+        /* A kept connection: the new request's settings. */
+        Py_XSETREF(f->payload, Py_NewRef(payload));
+        f->connect_ms = fetch_ms(connect_timeout);
+        f->request_ms = fetch_ms(request_timeout);
+        f->max_header_size = max_header;
+        f->max_body_size = max_body;
+        f->is_head = PyUnicode_CompareWithASCIIString(method, "HEAD") == 0;
+        f->follow_redirects = (char)follow;
+        f->decompress = (char)inflate;
+        f->reused = 1;
     }
-    Py_CLEAR(v);
-    result = Py_True;
+    else {
+        f = (tc_fetch *)((PyTypeObject *)cls)->tp_alloc((PyTypeObject *)cls, 0);
+        if (f == NULL) {
+            result = NULL;
+            goto done;
+        }
+        if (fetch_configure(f, (tc_loop *)loop, parsed.ipv6 ? AF_INET6 : AF_INET,
+                            PyUnicode_AsUTF8(host), parsed.port, payload, connect_timeout,
+                            request_timeout, max_header, max_body,
+                            PyUnicode_CompareWithASCIIString(method, "HEAD") == 0, follow,
+                            inflate) < 0) {
+            if (PyErr_ExceptionMatches(PyExc_ValueError)) {
+                PyErr_Clear(); /* not an address inet_pton reads */
+                goto done;
+            }
+            result = NULL;
+            goto done;
+        }
+        f->keepalive = (char)keepalive;
+        f->pool_key = Py_XNewRef(pool_key);
+    }
+    f->retryable = PyUnicode_CompareWithASCIIString(method, "GET") == 0 ||
+                   PyUnicode_CompareWithASCIIString(method, "HEAD") == 0 ||
+                   PyUnicode_CompareWithASCIIString(method, "OPTIONS") == 0 ||
+                   PyUnicode_CompareWithASCIIString(method, "PUT") == 0 ||
+                   PyUnicode_CompareWithASCIIString(method, "DELETE") == 0;
+    Py_XSETREF(f->client, Py_NewRef(client));
+    Py_XSETREF(f->request, Py_NewRef(proxy));
+    Py_XSETREF(f->release_callback, Py_NewRef(release));
+    Py_XSETREF(f->final_callback, Py_NewRef(final));
+    Py_XSETREF(f->io_loop, Py_NewRef(io_loop));
+    Py_XSETREF(f->start_time, Py_NewRef(start_time));
+    Py_XSETREF(f->start_wall_time, Py_NewRef(wall));
+    Py_XSETREF(f->start_line, Py_NewRef(start_line));
+    if (f->reused) {
+        f->started = uv_now(&f->loop->uvloop);
+        fetch_send(f);
+    }
+    else {
+        v = fetch_start(f, NULL);
+        if (v == NULL) {
+            result = NULL;
+            goto done;
+        }
+        Py_CLEAR(v);
+    }
+    result = (PyObject *)f;
 #undef OPT
 done:
+    Py_XINCREF(result);
     Py_XDECREF((PyObject *)f);
     Py_XDECREF(v);
     Py_DECREF(request);
@@ -1564,7 +1752,8 @@ done:
     Py_XDECREF(payload);
     Py_XDECREF(decompress);
     Py_XDECREF(empty);
-    return Py_XNewRef(result);
+    Py_XDECREF(pool_key);
+    return result;
 }
 
 PyDoc_STRVAR(fetch_setup_doc,
@@ -1617,8 +1806,52 @@ tc_fetch_clear(tc_state *st)
     tc_clear_names(st->fe_names, TC_FE_NAMES);
 }
 
+PyDoc_STRVAR(fetch_park_doc,
+"park($self)\n--\n\n"
+"Keep the connection of an answered keep-alive request open for the next\n"
+"one (the caller puts it in the client's pool); a close or any input while\n"
+"idle closes it and calls _forget().");
+
+static PyObject *
+fetch_park(tc_fetch *f, PyObject *Py_UNUSED(ignored))
+{
+    if (f->state != FS_KEEP) {
+        PyErr_SetString(PyExc_RuntimeError, "park() needs an answered keep-alive fetch");
+        return NULL;
+    }
+    tc_buf_drop(&f->in, f->in.len);
+    f->scanned = f->head_len = f->body_len = 0;
+    f->pos = f->remaining = f->declared = 0;
+    f->chunked = f->cstate = f->http11 = 0;
+    Py_CLEAR(f->code);
+    Py_CLEAR(f->reason);
+    Py_CLEAR(f->headers);
+    Py_CLEAR(f->request);
+    Py_CLEAR(f->release_callback);
+    Py_CLEAR(f->final_callback);
+    Py_CLEAR(f->start_line);
+    f->state = FS_IDLE;
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(fetch_close_doc,
+"close($self)\n--\n\n"
+"Close the connection (nothing is called back).");
+
+static PyObject *
+fetch_close(tc_fetch *f, PyObject *Py_UNUSED(ignored))
+{
+    if (f->state != FS_NEW) {
+        f->state = FS_DONE;
+        fetch_close_handles(f);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef fetch_methods[] = {
     {"start", (PyCFunction)fetch_start, METH_NOARGS, fetch_start_doc},
+    {"park", (PyCFunction)fetch_park, METH_NOARGS, fetch_park_doc},
+    {"close", (PyCFunction)fetch_close, METH_NOARGS, fetch_close_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1631,6 +1864,7 @@ static PyMemberDef fetch_members[] = {
     {"start_time", T_OBJECT_EX, offsetof(tc_fetch, start_time), 0, NULL},
     {"start_wall_time", T_OBJECT_EX, offsetof(tc_fetch, start_wall_time), 0, NULL},
     {"start_line", T_OBJECT_EX, offsetof(tc_fetch, start_line), 0, NULL},
+    {"pool_key", T_OBJECT, offsetof(tc_fetch, pool_key), READONLY, NULL},
     {NULL, 0, 0, 0, NULL},
 };
 

@@ -433,8 +433,8 @@ def test_replaced_function_turns_c_path_off(owner: Any, name: str) -> None:
         {"streaming_callback": lambda chunk: None},
         {"header_callback": lambda line: None},
         {"auth_username": "u", "auth_password": "p"},
-        {"headers": {"Connection": "keep-alive"}},
         {"headers": {"Connection": "close"}},
+        {"headers": {"Connection": "Keep-Alive, Upgrade"}},
         {"network_interface": "127.0.0.1"},
         {"allow_nonstandard_methods": True},
         {"body_producer": None, "method": "POST", "body": None, "allow_nonstandard_methods": True},
@@ -575,6 +575,119 @@ def test_loop_closed_with_fetch_pending() -> None:
     listener.close()
     gc.collect()
     assert len(os.listdir("/proc/self/fd")) == fds
+
+
+async def keepalive_case(
+    script: List[List[str]], fetches: List[Dict[str, Any]], native: bool, max_clients: int = 10
+) -> Dict[str, Any]:
+    """Keep-alive requests against a server whose n-th connection answers
+    its requests as script[n] says: "ok" (HTTP/1.1, kept open), "close"
+    (answered, then closed), "drop" (closed without an answer), "http10",
+    "extra" (bytes after the response).  Returns what the caller and the
+    server saw."""
+    connections: List[List[bytes]] = []
+    handlers: List[Any] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.append(asyncio.current_task())
+        plan = script[len(connections)] if len(connections) < len(script) else ["ok"] * 9
+        seen: List[bytes] = []
+        connections.append(seen)
+        try:
+            for step in plan:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                seen.append(head + (await reader.readexactly(length) if length else b""))
+                if step == "drop":
+                    break
+                body = b"answer %d.%d" % (len(connections), len(seen))
+                if step == "http10":
+                    writer.write(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s"
+                                 % (len(body), body))
+                else:
+                    writer.write(ok(body=body) + (b"JUNK" if step == "extra" else b""))
+                await writer.drain()
+                if step == "close":
+                    break
+            else:
+                await reader.read()  # until the client closes
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = sh.SimpleAsyncHTTPClient(force_instance=True, max_clients=max_clients)
+    outcomes: List[Any] = []
+    try:
+        with c_path(native), Counter() as counter:
+            for kwargs in fetches:
+                kwargs = dict(kwargs)
+                together = kwargs.pop("together", 1)
+                headers = {"Connection": "keep-alive"}
+                requests = [
+                    client.fetch(f"http://127.0.0.1:{port}/k", raise_error=False,
+                                 headers=headers, **kwargs)
+                    for _ in range(together)
+                ]  # fmt: skip
+                for outcome in await asyncio.gather(*requests, return_exceptions=True):
+                    if isinstance(outcome, Exception):
+                        outcomes.append((type(outcome).__name__, str(outcome)))
+                    else:
+                        outcomes.append((outcome.code, outcome.body, type(outcome.error).__name__))
+                await asyncio.sleep(0.02)
+        pooled = sum(len(v) for v in client._native_idle.values()) + sum(
+            len(v) for v in client._idle_streams.values()
+        )
+    finally:
+        client.close()
+        await asyncio.sleep(0.02)
+        server.close()
+        await server.wait_closed()
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+    return {
+        "outcomes": outcomes,
+        "connections": [[r.replace(str(port).encode(), b"PORT") for r in c] for c in connections],
+        "pooled": pooled,
+        "c path": counter.seen,
+    }
+
+
+KEEPALIVE_CASES: Dict[str, Tuple[List[List[str]], List[Dict[str, Any]], int]] = {
+    "reused": ([["ok", "ok", "ok"]], [{}, {}, {}], 10),
+    "server says close": ([["close"], ["ok"]], [{}, {}], 10),
+    "closed while idle": ([["close"], ["ok", "ok"]], [{}, {}, {}], 10),
+    "dropped then retried": ([["ok", "drop"], ["ok"]], [{}, {}], 10),
+    "post not retried": ([["ok", "drop"], ["ok"]], [{}, {"method": "POST", "body": b"x"}], 10),
+    "head and 304": ([["ok", "ok"]], [{"method": "HEAD"}, {}], 10),
+    "http/1.0 answer": ([["http10"], ["ok"]], [{}, {}], 10),
+    "bytes after": ([["extra"], ["ok"]], [{}, {}], 10),
+    "pool limit": ([["ok", "ok"], ["ok", "ok"]], [{"together": 2}, {}], 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(KEEPALIVE_CASES))
+def test_keepalive_same_as_python_path(name: str) -> None:
+    """Connection reuse (beyond Tornado) on the C path: the same answers,
+    connections and requests on them, and pool, as the Python path's."""
+    script, fetches, max_clients = KEEPALIVE_CASES[name]
+    python = run(keepalive_case(script, fetches, False, max_clients))
+    native = run(keepalive_case(script, fetches, True, max_clients))
+    used = native.pop("c path")
+    python.pop("c path")
+    assert native == python
+    assert used and set(used) <= {"_fetched", "_failed", "_handover"}
+
+
+def test_keepalive_reuse_takes_c_path() -> None:
+    result = run(keepalive_case([["ok", "ok", "ok"]], [{}, {}, {}], True))
+    assert result["c path"] == ["_fetched"] * 3
+    assert len(result["connections"]) == 1 and result["pooled"] == 1
 
 
 def test_ipv6_literal() -> None:

@@ -178,8 +178,10 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
             )
         self.tcp_client = TCPClient(resolver=self.resolver)
         # Beyond Tornado: connections kept open after a request that asked
-        # for "Connection: keep-alive", by (host, port, family, source).
+        # for "Connection: keep-alive", by (host, port, family, source); and
+        # those of the C fetch path, by (host, port, family).
         self._idle_streams: "Dict[Tuple[Any, ...], List[IOStream]]" = {}
+        self._native_idle: "Dict[Tuple[Any, ...], List[_NativeFetch]]" = {}
 
     def close(self) -> None:
         idle, self._idle_streams = self._idle_streams, {}
@@ -187,6 +189,10 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
             for stream in streams:
                 stream.set_close_callback(None)
                 stream.close()
+        native_idle, self._native_idle = self._native_idle, {}
+        for fetches in native_idle.values():
+            for fetch in fetches:
+                fetch.close()
         super().close()
         # A resolver passed in by the caller stays open.
         owned = self.resolver if self.own_resolver else None
@@ -926,6 +932,7 @@ def _native_fetch(
         _core is not None
         and _stood_in_for_intact(client)
         and _core.fetch_begin(_NativeFetch, client, request, release_callback, final_callback)
+        is not False
     )
 
 
@@ -945,6 +952,7 @@ class _NativeFetch(_FetchBase):
         start_time: float
         start_wall_time: float
         start_line: httputil.RequestStartLine
+        pool_key: Optional[Tuple[str, int, int]]
 
     def _answer(self, response: HTTPResponse) -> None:
         release, self.release_callback = self.release_callback, None
@@ -955,9 +963,17 @@ class _NativeFetch(_FetchBase):
             self.io_loop.add_callback(callback, response)
 
     def _fetched(
-        self, code: int, reason: str, headers: httputil.HTTPHeaders, body: bytes
+        self,
+        code: int,
+        reason: str,
+        headers: httputil.HTTPHeaders,
+        body: bytes,
+        reusable: bool = False,
     ) -> None:
-        # The response was read in C (as _HTTPConnection.finish).
+        # The response was read in C (as _HTTPConnection.finish).  When
+        # ``reusable`` (a keep-alive request answered in HTTP/1.1 with
+        # nothing after it), the connection is open and waits for a
+        # park() or close().
         request = self.request
         self._answer(
             HTTPResponse(
@@ -971,6 +987,49 @@ class _NativeFetch(_FetchBase):
                 request_time=self.io_loop.time() - self.start_time,
             )
         )
+        if reusable:
+            self._keep(headers)
+
+    def _keep(self, headers: httputil.HTTPHeaders) -> None:
+        # As _HTTPConnection._reusable / SimpleAsyncHTTPClient
+        # ._keep_idle_stream: pooled unless the server said close, the
+        # client is closed or the pool is full.
+        client = self.client
+        key = self.pool_key
+        assert key is not None  # (only keep-alive fetches are reusable)
+        if (headers.get("Connection") or "").lower() == "close" or client._closed:
+            self.close()
+            return
+        idle = client._native_idle.setdefault(key, [])
+        if len(idle) >= client.max_clients:
+            self.close()
+            if not idle:
+                del client._native_idle[key]
+            return
+        self.park()
+        idle.append(self)
+
+    def _forget(self) -> None:
+        # A parked connection closed: out of the pool.
+        key = self.pool_key
+        assert key is not None  # (only keep-alive fetches are parked)
+        idle = self.client._native_idle.get(key)
+        if idle and self in idle:
+            idle.remove(self)
+            if not idle:
+                del self.client._native_idle[key]
+
+    def _retry(self) -> None:
+        # The kept connection the request went out on was closed before
+        # any answer: sent once more on a new connection (as
+        # _HTTPConnection._retry).
+        release, final = self.release_callback, self.final_callback
+        self.release_callback = self.final_callback = None
+        retried = _core.fetch_begin(type(self), self.client, self.request, release, final, True)
+        if retried is False:
+            # (Not expected: the request was taken once.)
+            self.release_callback, self.final_callback = release, final
+            self._failed(HTTPStreamClosedError("Connection closed"))
 
     def _failed(self, what: Union[str, int, BaseException]) -> None:
         # A timeout ("while connecting" / "during request"), a failed
