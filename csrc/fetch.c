@@ -631,8 +631,9 @@ fetch_process(tc_fetch *f)
         PyObject *args[5];
         Py_ssize_t end = f->chunked ? f->pos : f->head_len + f->body_len;
         /* A keep-alive request's connection may be kept when the answer is
-         * HTTP/1.1 and nothing follows it (the client checks the rest). */
-        int keep = f->keepalive && f->http11 && f->in.len == end;
+         * HTTP/1.1, nothing follows it and the request is all written (the
+         * client checks the rest). */
+        int keep = f->keepalive && f->http11 && f->in.len == end && !f->writing;
         args[0] = f->code;
         args[1] = f->reason;
         args[2] = f->headers;

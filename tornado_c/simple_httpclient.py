@@ -1025,11 +1025,18 @@ class _NativeFetch(_FetchBase):
         # _HTTPConnection._retry).
         release, final = self.release_callback, self.final_callback
         self.release_callback = self.final_callback = None
-        retried = _core.fetch_begin(type(self), self.client, self.request, release, final, True)
-        if retried is False:
+        try:
+            retried = _core.fetch_begin(
+                type(self), self.client, self.request, release, final, True
+            )
+        except Exception as exc:
+            retried, failure = False, exc
+        else:
             # (Not expected: the request was taken once.)
+            failure = HTTPStreamClosedError("Connection closed")
+        if retried is False:
             self.release_callback, self.final_callback = release, final
-            self._failed(HTTPStreamClosedError("Connection closed"))
+            self._failed(failure)
 
     def _failed(self, what: Union[str, int, BaseException]) -> None:
         # A timeout ("while connecting" / "during request"), a failed
