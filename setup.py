@@ -35,8 +35,8 @@ def pkg_config(*args: str) -> list[str]:
     try:
         out = subprocess.check_output(["pkg-config", *args], stderr=subprocess.DEVNULL)
     except subprocess.CalledProcessError:
-        fail("libuv was not found by pkg-config: install it "
-             "(Debian: apt-get install libuv1-dev).")
+        fail("libuv or zlib was not found by pkg-config: install them "
+             "(Debian: apt-get install libuv1-dev zlib1g-dev).")
     return out.decode().split()
 
 
@@ -85,8 +85,8 @@ def stage_llhttp(sources: list[str], inc_dir: str) -> tuple[list[str], list[str]
 
 
 def extension() -> Extension:
-    cflags = pkg_config("--cflags", "libuv")
-    libs = pkg_config("--libs", "libuv")
+    cflags = pkg_config("--cflags", "libuv", "zlib")
+    libs = pkg_config("--libs", "libuv", "zlib")
     ll_sources, ll_include = llhttp_sources()
     # setuptools wants source paths relative to this directory.
     # The extension's own sources are listed relative to this directory, as

@@ -14,8 +14,11 @@
  * a libuv timer: _failed("while connecting") / _failed("during request");
  * a failed connect is _failed(errno) and a failed write _failed(OSError).
  *
+ * A gzip body (Content-Encoding: gzip with decompress_response) is inflated
+ * with zlib once whole, the headers changed as _GzipMessageDelegate does.
+ *
  * Everything else — informational responses, redirects to follow,
- * close-delimited bodies, any Content-Encoding to decompress, odd framing
+ * close-delimited bodies, a gzip body that does not inflate cleanly, odd framing
  * (a chunk-size line or chunk end Tornado would not take included), a head
  * or body over the limit, the connection ending or failing before the
  * response is whole — is handed over (_handover(fd, data)): the socket
@@ -30,6 +33,7 @@
 #include <llhttp.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 enum {
     FS_NEW = 0,     /* start() not called yet */
@@ -63,6 +67,7 @@ struct tc_fetch_s {
     uint64_t request_ms;        /* the request_timeout, 0: none */
     uint64_t connect_ms;        /* the connect limit, 0: none */
     PyObject *code, *reason, *headers; /* the parsed head */
+    PyObject *coding;           /* gunzip: the Content-Encoding value */
     /* What the Python methods (_NativeFetch) work with, as attributes. */
     PyObject *client, *request, *release_callback, *final_callback, *io_loop;
     PyObject *start_time, *start_wall_time, *start_line, *pool_key;
@@ -80,6 +85,7 @@ struct tc_fetch_s {
     char reused;                /* sent on a pooled connection */
     char retryable;             /* its method may be sent again (RFC 9110 9.2.2) */
     char http11;                /* the response is HTTP/1.1 */
+    char gunzip;                /* Content-Encoding: gzip, to inflate */
     char cstate;                /* where the chunked body is (CS_*) */
     Py_ssize_t pos;             /* chunked: bytes of the buffer checked */
     Py_ssize_t remaining;       /* chunked: data bytes of this chunk to come */
@@ -379,7 +385,8 @@ fetch_parse_head(tc_fetch *f, Py_ssize_t head_len)
     tc_state *st = f->loop->st;
     const char *base = tc_buf_head(&f->in);
     Py_ssize_t reason_off, reason_len, i, cl = -1;
-    int ncl = 0, nte = 0, te_chunked = 0, status, result = 0;
+    int ncl = 0, nte = 0, te_chunked = 0, nce = 0, gzip = 0, status, result = 0;
+    Py_ssize_t ce_off = 0, ce_len = 0;
     llhttp_t parser;
     llhttp_errno_t err;
     fetch_scan sc;
@@ -428,7 +435,15 @@ fetch_parse_head(tc_fetch *f, Py_ssize_t head_len)
             te_chunked = vl == 7 && strncasecmp(v, "chunked", 7) == 0;
         }
         else if (f->decompress && tc_h1_name_is(name, fl->name_len, "content-encoding")) {
-            goto done; /* a body to decompress: the Python code */
+            /* As _GzipMessageDelegate: a single value "gzip" (any case) is
+             * inflated, others pass through; several (joined with ",") are
+             * the Python code's. */
+            if (++nce > 1) {
+                goto done;
+            }
+            gzip = vl == 4 && strncasecmp(v, "gzip", 4) == 0;
+            ce_off = v - base;
+            ce_len = vl;
         }
     }
     if (status == 304 || f->is_head) {
@@ -469,6 +484,14 @@ fetch_parse_head(tc_fetch *f, Py_ssize_t head_len)
         PyErr_Clear(); /* the Python code says what is wrong with it */
         goto done;
     }
+    if (gzip) {
+        f->coding = PyUnicode_DecodeLatin1(base + ce_off, ce_len, NULL);
+        if (f->coding == NULL) {
+            result = -1;
+            goto done;
+        }
+    }
+    f->gunzip = (char)gzip;
     f->head_len = head_len;
     f->body_len = cl;
     f->pos = head_len;
@@ -478,6 +501,8 @@ done:
     if (result != 1) {
         Py_CLEAR(f->code);
         Py_CLEAR(f->reason);
+        Py_CLEAR(f->headers);
+        Py_CLEAR(f->coding);
     }
     return result;
 }
@@ -593,6 +618,84 @@ fetch_chunked_body(tc_fetch *f)
     return body;
 }
 
+/* The gzip body p[0, n) inflated (a new bytes object); NULL without an
+ * exception when it is not one that inflates cleanly to its end (the
+ * Python code then says what is wrong with it), NULL with one on error.
+ * As GzipDecompressor: a gzip header and trailer around a deflate stream;
+ * bytes after the stream's end are ignored. */
+static PyObject *
+fetch_inflate(const char *p, Py_ssize_t n)
+{
+    z_stream z;
+    PyObject *out;
+    /* Room for twice the input to start with (at most 16 MiB), doubled
+     * as needed. */
+    Py_ssize_t cap = n > 8 * 1024 * 1024 ? 16 * 1024 * 1024 : 2 * n + 4096, len = 0;
+    int rc;
+    if (n == 0) {
+        return PyBytes_FromStringAndSize(NULL, 0);
+    }
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) {
+        return PyErr_NoMemory();
+    }
+    out = PyBytes_FromStringAndSize(NULL, cap);
+    if (out == NULL) {
+        inflateEnd(&z);
+        return NULL;
+    }
+    z.next_in = (Bytef *)p;
+    for (;;) {
+        Py_ssize_t before_in = n - (Py_ssize_t)((const char *)z.next_in - p);
+        Py_ssize_t take = before_in > (Py_ssize_t)UINT_MAX ? (Py_ssize_t)UINT_MAX : before_in;
+        Py_ssize_t room = cap - len;
+        z.avail_in = (uInt)take;
+        z.next_out = (Bytef *)PyBytes_AS_STRING(out) + len;
+        z.avail_out = room > (Py_ssize_t)UINT_MAX ? UINT_MAX : (uInt)room;
+        rc = inflate(&z, Z_NO_FLUSH);
+        len = (Py_ssize_t)((char *)z.next_out - PyBytes_AS_STRING(out));
+        if (rc == Z_STREAM_END) {
+            break;
+        }
+        if (rc != Z_OK && rc != Z_BUF_ERROR) {
+            Py_CLEAR(out); /* corrupt: the Python code's to report */
+            break;
+        }
+        if (len == cap) {
+            if (cap > PY_SSIZE_T_MAX / 2 || _PyBytes_Resize(&out, cap * 2) < 0) {
+                inflateEnd(&z);
+                Py_XDECREF(out);
+                return PyErr_NoMemory();
+            }
+            cap *= 2;
+        }
+        else if ((const char *)z.next_in - p >= n) {
+            Py_CLEAR(out); /* cut short: the Python code's to judge */
+            break;
+        }
+    }
+    inflateEnd(&z);
+    if (out != NULL && _PyBytes_Resize(&out, len) < 0) {
+        return NULL;
+    }
+    return out;
+}
+
+/* The response's headers as _GzipMessageDelegate leaves them for an
+ * inflated body: X-Consumed-Content-Encoding added, Content-Encoding
+ * removed (HTTPHeaders' own methods).  0 / -1. */
+static int
+fetch_consumed_coding(tc_fetch *f)
+{
+    PyObject *r = PyObject_CallMethod(f->headers, "add", "sO", "X-Consumed-Content-Encoding",
+                                      f->coding);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return PyObject_DelItemString(f->headers, "Content-Encoding");
+}
+
 /* Moves the response along with what has been read. */
 static void
 fetch_process(tc_fetch *f)
@@ -634,12 +737,23 @@ fetch_process(tc_fetch *f)
          * HTTP/1.1, nothing follows it and the request is all written (the
          * client checks the rest). */
         int keep = f->keepalive && f->http11 && f->in.len == end && !f->writing;
-        args[0] = f->code;
-        args[1] = f->reason;
-        args[2] = f->headers;
         args[3] = f->chunked ? fetch_chunked_body(f)
                             : PyBytes_FromStringAndSize(tc_buf_head(&f->in) + f->head_len,
                                                         f->body_len);
+        if (f->gunzip && args[3] != NULL) {
+            PyObject *plain = fetch_inflate(PyBytes_AS_STRING(args[3]), PyBytes_GET_SIZE(args[3]));
+            Py_SETREF(args[3], plain);
+            if (plain == NULL && !PyErr_Occurred()) {
+                fetch_hand_over(f, NULL);
+                return;
+            }
+            if (plain != NULL && fetch_consumed_coding(f) < 0) {
+                Py_CLEAR(args[3]);
+            }
+        }
+        args[0] = f->code;
+        args[1] = f->reason;
+        args[2] = f->headers;
         args[4] = Py_NewRef(keep ? Py_True : Py_False);
         f->code = f->reason = f->headers = NULL;
         if (!keep) {
@@ -969,6 +1083,7 @@ fetch_traverse(tc_fetch *f, visitproc visit, void *arg)
     Py_VISIT(f->code);
     Py_VISIT(f->reason);
     Py_VISIT(f->headers);
+    Py_VISIT(f->coding);
     Py_VISIT(f->client);
     Py_VISIT(f->request);
     Py_VISIT(f->release_callback);
@@ -993,6 +1108,7 @@ fetch_clear(tc_fetch *f)
     Py_CLEAR(f->code);
     Py_CLEAR(f->reason);
     Py_CLEAR(f->headers);
+    Py_CLEAR(f->coding);
     Py_CLEAR(f->client);
     Py_CLEAR(f->request);
     Py_CLEAR(f->release_callback);
@@ -1823,7 +1939,8 @@ fetch_park(tc_fetch *f, PyObject *Py_UNUSED(ignored))
     tc_buf_drop(&f->in, f->in.len);
     f->scanned = f->head_len = f->body_len = 0;
     f->pos = f->remaining = f->declared = 0;
-    f->chunked = f->cstate = f->http11 = 0;
+    f->chunked = f->cstate = f->http11 = f->gunzip = 0;
+    Py_CLEAR(f->coding);
     Py_CLEAR(f->code);
     Py_CLEAR(f->reason);
     Py_CLEAR(f->headers);

@@ -170,6 +170,30 @@ CASES: Dict[str, Tuple[Any, Dict[str, Any]]] = {
     "100 continue": (b"HTTP/1.1 100 Continue\r\n\r\n" + ok(), {}),
     "gzip": (ok(body=GZ, extra="Content-Encoding: gzip\r\n"), {}),
     "gzip kept": (ok(body=GZ, extra="Content-Encoding: gzip\r\n"), {"decompress_response": False}),
+    "gzip upper case": (ok(body=GZ, extra="Content-Encoding: GZip\r\n"), {}),
+    "gzip then junk": (ok(body=GZ + b"junk", extra="Content-Encoding: gzip\r\n"), {}),
+    "gzip cut short": (ok(body=GZ[:-6], extra="Content-Encoding: gzip\r\n"), {}),
+    "gzip corrupt": (
+        ok(body=GZ[:12] + b"\xff" * 8 + GZ[20:], extra="Content-Encoding: gzip\r\n"),
+        {"request_timeout": 0.5},
+    ),
+    "gzip empty": (ok(body=b"", extra="Content-Encoding: gzip\r\n"), {}),
+    "gzip big": (ok(body=gzip.compress(bytes(range(256)) * 2000),
+                    extra="Content-Encoding: gzip\r\n"), {}),
+    "gzip chunked": (
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"%x\r\n" % len(GZ) + GZ + b"\r\n0\r\n\r\n",
+        {},
+    ),
+    "gzip consumed header there": (
+        ok(body=GZ, extra="X-Consumed-Content-Encoding: x\r\nContent-Encoding: gzip\r\n"), {}
+    ),
+    "gzip twice": (
+        ok(body=GZ, extra="Content-Encoding: gzip\r\nContent-Encoding: gzip\r\n"), {}
+    ),
+    "brotli passes": (ok(body=b"br-bytes", extra="Content-Encoding: br\r\n"), {}),
+    "gzip head": (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 50\r\n\r\n",
+                  {"method": "HEAD"}),
     "redirect": (ok(302, b"", extra="Location: /next\r\n", reason="Found"), {}),
     "redirect not followed": (
         ok(302, b"", extra="Location: /next\r\n", reason="Found"),
@@ -349,7 +373,9 @@ def test_c_path_answers_plain_responses() -> None:
         "plain": "_fetched", "404": "_fetched", "204": "_fetched", "head": "_fetched",
         "redirect not followed": "_fetched", "gzip kept": "_fetched", "timeout": "_failed",
         "chunked": "_fetched", "chunks": "_fetched", "chunk trailer": "_handover",
-        "chunk extension": "_handover", "redirect": "_handover", "gzip": "_handover",
+        "chunk extension": "_handover", "redirect": "_handover", "gzip chunked": "_fetched",
+        "gzip then junk": "_fetched", "gzip cut short": "_handover", "gzip corrupt": "_handover",
+        "brotli passes": "_fetched", "gzip twice": "_handover", "gzip": "_fetched",
         "eof in body": "_handover", "reset in body": "_handover", "100 continue": "_handover",
         "bare lf": "_handover", "head too big": "_handover", "body too big": "_handover",
     }  # fmt: skip

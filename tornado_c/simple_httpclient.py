@@ -30,6 +30,8 @@ from tornado_c.httpclient import HTTPResponse, _RequestProxy, main
 from tornado_c.http1connection import HTTP1Connection, HTTP1ConnectionParameters
 from tornado_c.http1connection import _NativeHTTP1ClientConnection, native_client_eligible
 from tornado_c.http1connection import _core
+from tornado_c import http1connection
+from tornado_c.util import GzipDecompressor
 from tornado_c.iostream import IOStream, StreamClosedError
 from tornado_c.ioloop import IOLoop
 from tornado_c.log import gen_log
@@ -890,6 +892,9 @@ _STOOD_IN_FOR = tuple(
         (DefaultLoopResolver, ("resolve",)),
         (IOStream, ("__init__", "connect", "_connect_natively")),
         (httputil.HTTPHeaders, ("__setitem__", "__contains__", "get")),
+        (http1connection._GzipMessageDelegate, ("headers_received", "finish")),
+        (http1connection._GzipEagerDelegate, ("data_received",)),
+        (GzipDecompressor, ("decompress", "flush")),
     )
     for name in names
 )
