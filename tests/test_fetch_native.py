@@ -789,3 +789,35 @@ def test_fetch_type_rejects_bad_arguments() -> None:
         loop.close()
     with pytest.raises(RuntimeError, match="closed"):
         fetch.start()
+
+
+def test_stream_unread() -> None:
+    """Stream.unread puts bytes back in front of the buffered input (the
+    handover's way of giving the Python code what the C path read)."""
+    from tornado_c.iostream import IOStream
+
+    async def main() -> Tuple[bytes, bytes, str]:
+        left, right = socket.socketpair()
+        stream = IOStream(left)
+        assert stream._native is not None
+        try:
+            right.sendall(b"-tail")
+            stream._native.unread(b"head")
+            first = await stream.read_bytes(9)
+            pending = stream.read_bytes(1)
+            try:
+                stream._native.unread(b"x")
+            except RuntimeError as exc:
+                refused = str(exc)
+            else:
+                refused = ""
+            right.sendall(b"!")
+            return first, await pending, refused
+        finally:
+            stream.close()
+            right.close()
+
+    first, second, refused = run(main())
+    assert first == b"head-tail"
+    assert second == b"!"
+    assert "pending" in refused
