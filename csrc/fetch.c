@@ -1,32 +1,39 @@
 /*
  * fetch.c — Fetch, one SimpleAsyncHTTPClient request done in C.
  *
- * Serves tornado_c.simple_httpclient (its Python subclass _NativeFetch).  For
- * a request the client has found plain enough (see _native_fetch there: an
- * http URL to a numeric address, no callbacks, no body producer, no auth, no
- * "Connection" header of the caller's), the object connects a libuv TCP
- * handle of its own, writes the request bytes the Python code serialized,
- * and reads the response: the head is collected until Tornado's end-of-head
+ * Serves tornado_c.simple_httpclient (its Python subclass _NativeFetch).
+ * fetch_begin() takes a request that is plain enough (an http URL to an
+ * address literal; no callbacks, body producer, auth, proxy or
+ * network_interface; no Connection header of the caller's but
+ * "keep-alive"), completes its headers as _HTTPConnection would and
+ * serializes the head.  The Fetch then connects a libuv TCP handle of its
+ * own (or reuses a parked one, for keep-alive), writes the request and
+ * reads the response: the head is collected until Tornado's end-of-head
  * rule is met within max_header_size, checked to be plainly well formed
  * (tc_h1_head_is_plain) and parsed by llhttp; a final status with a
  * Content-Length or chunked body (or none: HEAD, 204, 304) is read to its
- * end and handed to _fetched(code, reason, headers, body) in one call.  Timeouts are
- * a libuv timer: _failed("while connecting") / _failed("during request");
- * a failed connect is _failed(errno) and a failed write _failed(OSError).
- *
- * A gzip body (Content-Encoding: gzip with decompress_response) is inflated
- * with zlib once whole, the headers changed as _GzipMessageDelegate does.
+ * end — a gzip one inflated with zlib, the headers changed as
+ * _GzipMessageDelegate does — and handed to _fetched(code, reason, headers,
+ * body, reusable) in one call.  Timeouts are a libuv timer
+ * (_failed("while connecting") / _failed("during request")); a failed
+ * connect is _failed(errno).
  *
  * Everything else — informational responses, redirects to follow,
- * close-delimited bodies, a gzip body that does not inflate cleanly, odd framing
- * (a chunk-size line or chunk end Tornado would not take included), a head
- * or body over the limit, the connection ending or failing before the
- * response is whole — is handed over (_handover(fd, data)): the socket
- * (a duplicate of the handle's fd) and every byte read so far go to the
- * Python code, which reads the response with SimpleAsyncHTTPClient's own
- * objects exactly as if they had sent the request (with the read error
- * that ended the input, if one did: the stream closes with it).  No response bytes are
- * interpreted twice and nothing is lost in the handover.
+ * close-delimited bodies, a gzip body that does not inflate cleanly, odd
+ * framing (a chunk-size line or chunk end Tornado would not take
+ * included), a head or body over the limit, the connection ending or
+ * failing before the response is whole — is handed over
+ * (_handover(fd, data, error)): a duplicate of the socket's fd and every
+ * byte read so far go to the Python code, which reads the response with
+ * SimpleAsyncHTTPClient's own objects exactly as if they had sent the
+ * request (with the read error that ended the input, if one did).  The C
+ * code never consumes response bytes, so nothing is interpreted twice or
+ * lost.
+ *
+ * Keep-alive: an HTTP/1.1 answer with nothing after it leaves the handle
+ * open for the client to park (park(): reading on, so a close or stray
+ * input while idle drops it, _forget()) or close; a request sent on a
+ * parked connection that closes before any answer is retried (_retry()).
  */
 #include "tc.h"
 
@@ -68,6 +75,7 @@ struct tc_fetch_s {
     uint64_t connect_ms;        /* the connect limit, 0: none */
     PyObject *code, *reason, *headers; /* the parsed head */
     PyObject *coding;           /* gunzip: the Content-Encoding value */
+    PyObject *handover_error;   /* handing_over: the read error, if any */
     /* What the Python methods (_NativeFetch) work with, as attributes. */
     PyObject *client, *request, *release_callback, *final_callback, *io_loop;
     PyObject *start_time, *start_wall_time, *start_line, *pool_key;
@@ -86,6 +94,7 @@ struct tc_fetch_s {
     char retryable;             /* its method may be sent again (RFC 9110 9.2.2) */
     char http11;                /* the response is HTTP/1.1 */
     char gunzip;                /* Content-Encoding: gzip, to inflate */
+    char handing_over;          /* a handover waits for the request's write */
     char cstate;                /* where the chunked body is (CS_*) */
     Py_ssize_t pos;             /* chunked: bytes of the buffer checked */
     Py_ssize_t remaining;       /* chunked: data bytes of this chunk to come */
@@ -300,13 +309,24 @@ fetch_uv_error(int rc)
 }
 
 /* Gives the connection and the bytes read so far to the Python code, with
- * the read error that ended the input (stolen), if any. */
+ * the read error that ended the input (stolen), if any.  While the request
+ * is still being written, that waits for the write (the Python code takes
+ * the request as sent); reading stops meanwhile. */
 static void
 fetch_hand_over(tc_fetch *f, PyObject *error)
 {
     uv_os_fd_t fd;
     int copy = -1;
     PyObject *args[3];
+    if (f->writing) {
+        if (f->reading) {
+            uv_read_stop((uv_stream_t *)&f->tcp);
+            f->reading = 0;
+        }
+        f->handing_over = 1;
+        Py_XSETREF(f->handover_error, error);
+        return;
+    }
     if (uv_fileno((uv_handle_t *)&f->tcp, &fd) == 0) {
         copy = dup(fd);
     }
@@ -838,6 +858,18 @@ fetch_on_write(uv_write_t *req, int status)
     tc_loop_ensure_gil(f->loop);
     f->writing = 0;
     Py_CLEAR(f->payload);
+    if (f->handing_over && f->state == FS_READ && status != UV_ECANCELED) {
+        /* The request is out (or the write failed, which the stream then
+         * closes with): the handover goes ahead. */
+        PyObject *error = f->handover_error;
+        f->handover_error = NULL;
+        f->handing_over = 0;
+        if (status < 0) {
+            Py_XSETREF(error, fetch_uv_error(status));
+        }
+        fetch_hand_over(f, error);
+        return;
+    }
     if (status < 0 && status != UV_ECANCELED && f->state == FS_READ) {
         fetch_lost(f, fetch_uv_error(status));
     }
@@ -1084,6 +1116,7 @@ fetch_traverse(tc_fetch *f, visitproc visit, void *arg)
     Py_VISIT(f->reason);
     Py_VISIT(f->headers);
     Py_VISIT(f->coding);
+    Py_VISIT(f->handover_error);
     Py_VISIT(f->client);
     Py_VISIT(f->request);
     Py_VISIT(f->release_callback);
@@ -1109,6 +1142,7 @@ fetch_clear(tc_fetch *f)
     Py_CLEAR(f->reason);
     Py_CLEAR(f->headers);
     Py_CLEAR(f->coding);
+    Py_CLEAR(f->handover_error);
     Py_CLEAR(f->client);
     Py_CLEAR(f->request);
     Py_CLEAR(f->release_callback);

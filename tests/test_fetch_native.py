@@ -821,3 +821,37 @@ def test_stream_unread() -> None:
     assert first == b"head-tail"
     assert second == b"!"
     assert "pending" in refused
+
+
+def test_handover_waits_for_the_request_body() -> None:
+    """A response that needs the Python code arriving while a large request
+    body is still being written: the body still goes out in full."""
+    size = 8 * 1024 * 1024
+
+    async def main(native: bool) -> Tuple[Any, int]:
+        received: List[int] = []
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nX-Early: 1\r\n\r\nearly")  # read to the close
+            await writer.drain()
+            got = len(await reader.readexactly(size))
+            received.append(got)
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = sh.SimpleAsyncHTTPClient(force_instance=True)
+        try:
+            with c_path(native), Counter() as counter:
+                response = await client.fetch(
+                    f"http://127.0.0.1:{port}/", method="POST", body=b"b" * size
+                )
+            assert counter.seen == (["_handover"] if native else [])
+            return (response.code, response.body), received[0]
+        finally:
+            client.close()
+            server.close()
+            await server.wait_closed()
+
+    assert run(main(True)) == run(main(False)) == ((200, b"early"), size)
