@@ -1196,7 +1196,10 @@ enum {
     FE_user_agent, FE_decompress_response, FE_connect_timeout, FE_request_timeout,
     FE_follow_redirects, FE_max_redirects, FE_io_loop, FE_asyncio_loop, FE_time,
     FE_max_header_size, FE_max_body_size, FE_max_buffer_size, FE__dict, FE__as_list,
-    FE_request, FE_defaults, FE_get, FE__SUPPORTED_METHODS, FE_COUNT
+    FE_request, FE_defaults, FE_get, FE__SUPPORTED_METHODS,
+    /* header names and values fetch_begin writes */
+    FE_H_Connection, FE_H_Host, FE_H_User_Agent, FE_H_Content_Length, FE_H_Content_Type,
+    FE_H_Accept_Encoding, FE_V_close, FE_V_gzip, FE_V_form, FE_COUNT
 };
 
 static const char *const fe_texts[FE_COUNT] = {
@@ -1208,6 +1211,8 @@ static const char *const fe_texts[FE_COUNT] = {
     "follow_redirects", "max_redirects", "io_loop", "asyncio_loop", "time",
     "max_header_size", "max_body_size", "max_buffer_size", "_dict", "_as_list",
     "request", "defaults", "get", "_SUPPORTED_METHODS",
+    "Connection", "Host", "User-Agent", "Content-Length", "Content-Type",
+    "Accept-Encoding", "close", "gzip", "application/x-www-form-urlencoded",
 };
 
 #define FE(st, i) ((st)->fe_names[i])
@@ -1317,41 +1322,19 @@ fetch_parse_url(const char *u, Py_ssize_t n, fetch_url *out)
     return 1;
 }
 
-/* fields[key] = lists[key]... as HTTPHeaders.__setitem__ (the caller has
- * checked that it is the original). */
+/* fields[key] = value, lists[key] = [value], as HTTPHeaders.__setitem__
+ * (the caller has checked that it is the original).  0 / -1. */
 static int
-fetch_put(PyObject *fields, PyObject *lists, const char *key, PyObject *value)
+fetch_put(PyObject *fields, PyObject *lists, PyObject *key, PyObject *value)
 {
-    PyObject *k = PyUnicode_InternFromString(key), *list;
-    int rc = -1;
-    if (k == NULL) {
+    PyObject *list = PyList_New(1);
+    int rc;
+    if (list == NULL) {
         return -1;
     }
-    list = PyList_New(1);
-    if (list != NULL) {
-        PyList_SET_ITEM(list, 0, Py_NewRef(value));
-        rc = PyDict_SetItem(fields, k, value) < 0 || PyDict_SetItem(lists, k, list) < 0 ? -1 : 0;
-        Py_DECREF(list);
-    }
-    Py_DECREF(k);
-    return rc;
-}
-
-static int
-fetch_put_str(PyObject *fields, PyObject *lists, const char *key, const char *value)
-{
-    PyObject *v = PyUnicode_InternFromString(value);
-    int rc = v == NULL ? -1 : fetch_put(fields, lists, key, v);
-    Py_XDECREF(v);
-    return rc;
-}
-
-static int
-fetch_has(PyObject *fields, const char *key)
-{
-    PyObject *k = PyUnicode_InternFromString(key);
-    int rc = k == NULL ? -1 : PyDict_Contains(fields, k);
-    Py_XDECREF(k);
+    PyList_SET_ITEM(list, 0, Py_NewRef(value));
+    rc = PyDict_SetItem(fields, key, value) < 0 || PyDict_SetItem(lists, key, list) < 0 ? -1 : 0;
+    Py_DECREF(list);
     return rc;
 }
 
@@ -1561,13 +1544,7 @@ fetch_begin(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     {
         /* A Connection header of the caller's: only "keep-alive" (the
          * client's pool, beyond Tornado) is for this path. */
-        PyObject *k = PyUnicode_InternFromString("Connection"), *c;
-        if (k == NULL) {
-            result = NULL;
-            goto done;
-        }
-        c = PyDict_GetItemWithError(fields, k);
-        Py_DECREF(k);
+        PyObject *c = PyDict_GetItemWithError(fields, FE(st, FE_H_Connection));
         if (c == NULL && PyErr_Occurred()) {
             result = NULL;
             goto done;
@@ -1580,7 +1557,7 @@ fetch_begin(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             keepalive = 1;
         }
     }
-    rc = body == Py_None ? fetch_has(fields, "Content-Length") : 0;
+    rc = body == Py_None ? PyDict_Contains(fields, FE(st, FE_H_Content_Length)) : 0;
     if (rc != 0) {
         result = rc < 0 ? NULL : Py_False;
         goto done;
@@ -1634,12 +1611,12 @@ fetch_begin(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         goto done;
     }
     /* _complete_headers, for such a request, in the same order. */
-    if (!keepalive && fetch_put_str(fields, lists, "Connection", "close") < 0) {
+    if (!keepalive && fetch_put(fields, lists, FE(st, FE_H_Connection), FE(st, FE_V_close)) < 0) {
         result = NULL;
         goto done;
     }
-    rc = fetch_has(fields, "Host");
-    if (rc < 0 || (rc == 0 && fetch_put(fields, lists, "Host", netloc) < 0)) {
+    rc = PyDict_Contains(fields, FE(st, FE_H_Host));
+    if (rc < 0 || (rc == 0 && fetch_put(fields, lists, FE(st, FE_H_Host), netloc) < 0)) {
         result = NULL;
         goto done;
     }
@@ -1650,18 +1627,13 @@ fetch_begin(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         goto done;
     }
     if (truth) {
-        rc = fetch_put(fields, lists, "User-Agent", v);
+        rc = fetch_put(fields, lists, FE(st, FE_H_User_Agent), v);
     }
     else {
-        PyObject *k = PyUnicode_InternFromString("User-Agent"), *have;
-        rc = -1;
-        if (k != NULL) {
-            have = PyDict_GetItemWithError(fields, k);
-            rc = have == NULL && PyErr_Occurred() ? -1 : 0;
-            if (rc == 0 && (have == NULL || have == Py_None)) {
-                rc = fetch_put(fields, lists, "User-Agent", FX(st, FX_USER_AGENT));
-            }
-            Py_DECREF(k);
+        PyObject *have = PyDict_GetItemWithError(fields, FE(st, FE_H_User_Agent));
+        rc = have == NULL && PyErr_Occurred() ? -1 : 0;
+        if (rc == 0 && (have == NULL || have == Py_None)) {
+            rc = fetch_put(fields, lists, FE(st, FE_H_User_Agent), FX(st, FX_USER_AGENT));
         }
     }
     Py_CLEAR(v);
@@ -1671,15 +1643,15 @@ fetch_begin(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     if (body != Py_None) {
         v = PyUnicode_FromFormat("%zd", PyBytes_GET_SIZE(body));
-        if (v == NULL || fetch_put(fields, lists, "Content-Length", v) < 0) {
+        if (v == NULL || fetch_put(fields, lists, FE(st, FE_H_Content_Length), v) < 0) {
             result = NULL;
             goto done;
         }
         Py_CLEAR(v);
         if (PyUnicode_CompareWithASCIIString(method, "POST") == 0) {
-            rc = fetch_has(fields, "Content-Type");
-            if (rc < 0 || (rc == 0 && fetch_put_str(fields, lists, "Content-Type",
-                                                    "application/x-www-form-urlencoded") < 0)) {
+            rc = PyDict_Contains(fields, FE(st, FE_H_Content_Type));
+            if (rc < 0 || (rc == 0 && fetch_put(fields, lists, FE(st, FE_H_Content_Type),
+                                                FE(st, FE_V_form)) < 0)) {
                 result = NULL;
                 goto done;
             }
@@ -1687,7 +1659,7 @@ fetch_begin(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     OPT(decompress, FE_decompress_response);
     inflate = PyObject_IsTrue(decompress);
-    if (inflate < 0 || (inflate && fetch_put_str(fields, lists, "Accept-Encoding", "gzip") < 0)) {
+    if (inflate < 0 || (inflate && fetch_put(fields, lists, FE(st, FE_H_Accept_Encoding), FE(st, FE_V_gzip)) < 0)) {
         result = NULL;
         goto done;
     }

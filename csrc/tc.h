@@ -133,7 +133,7 @@ tc_buf_head(tc_buf *b)
 #define TC_H1_METHODS 64
 #define TC_RQ_NAMES 32
 #define TC_WB_NAMES 68
-#define TC_FE_NAMES 40
+#define TC_FE_NAMES 48
 
 typedef struct {
     PyTypeObject *LoopType;

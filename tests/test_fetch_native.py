@@ -432,6 +432,17 @@ async def hello_server() -> Any:
     return await asyncio.start_server(serve, "127.0.0.1", 0)
 
 
+async def c_path_used(**kwargs: Any) -> List[str]:
+    """How a fetch of hello_server's page ended on the C path ([]: it did
+    not take it)."""
+    server = await hello_server()
+    try:
+        return await count_c_path(server.sockets[0].getsockname()[1], **kwargs)
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
 @pytest.mark.parametrize(
     "owner,name",
     [(owner, name) for owner, name, _ in sh._STOOD_IN_FOR],
@@ -447,17 +458,9 @@ def test_replaced_function_turns_c_path_off(owner: Any, name: str) -> None:
         calls.append(1)
         return original(*args, **kwargs)
 
-    async def main() -> List[str]:
-        server = await hello_server()
-        try:
-            return await count_c_path(server.sockets[0].getsockname()[1])
-        finally:
-            server.close()
-            await server.wait_closed()
-
     setattr(owner, name, wrapper)
     try:
-        seen = run(main())
+        seen = run(c_path_used())
     finally:
         setattr(owner, name, original)
     assert seen == []
@@ -479,15 +482,7 @@ def test_replaced_function_turns_c_path_off(owner: Any, name: str) -> None:
     ids=lambda kw: ",".join(sorted(kw)),
 )
 def test_requests_the_c_path_leaves_alone(kwargs: Dict[str, Any]) -> None:
-    async def main() -> List[str]:
-        server = await hello_server()
-        try:
-            return await count_c_path(server.sockets[0].getsockname()[1], **kwargs)
-        finally:
-            server.close()
-            await server.wait_closed()
-
-    assert run(main()) == []
+    assert run(c_path_used(**kwargs)) == []
 
 
 @pytest.mark.parametrize(
@@ -505,16 +500,8 @@ def test_replaced_module_function_turns_c_path_off(
         calls.append(1)
         return original(*args, **kwargs)
 
-    async def main() -> List[str]:
-        server = await hello_server()
-        try:
-            return await count_c_path(server.sockets[0].getsockname()[1])
-        finally:
-            server.close()
-            await server.wait_closed()
-
     monkeypatch.setattr(module, name, wrapper)
-    assert run(main()) == []
+    assert run(c_path_used()) == []
     assert calls
 
 
