@@ -108,7 +108,6 @@ typedef struct tc_fetch_s tc_fetch;
  * 64 bytes), the data and a CRLF, until a zero size and a final CRLF (no
  * trailer). */
 enum { CS_LINE = 0, CS_DATA, CS_CRLF, CS_LAST };
-#define FETCH_SIZE_LINE_MAX 64
 
 /* The head being parsed: llhttp's callbacks fill fs. */
 typedef struct {
@@ -404,9 +403,9 @@ fetch_parse_head(tc_fetch *f, Py_ssize_t head_len)
 {
     tc_state *st = f->loop->st;
     const char *base = tc_buf_head(&f->in);
-    Py_ssize_t reason_off, reason_len, i, cl = -1;
-    int ncl = 0, nte = 0, te_chunked = 0, nce = 0, gzip = 0, status, result = 0;
-    Py_ssize_t ce_off = 0, ce_len = 0;
+    Py_ssize_t reason_off, reason_len, cl;
+    int ncl, nte, gzip = 0, status, result = 0;
+    tc_h1_framing fr;
     llhttp_t parser;
     llhttp_errno_t err;
     fetch_scan sc;
@@ -433,38 +432,18 @@ fetch_parse_head(tc_fetch *f, Py_ssize_t head_len)
                                 status == 307 || status == 308)) {
         goto done; /* a redirect to follow: the Python code */
     }
-    for (i = 0; i < sc.fs.n; i++) {
-        tc_h1_field *fl = &sc.fs.v[i];
-        const char *name = base + fl->name_off, *v = base + fl->val_off;
-        Py_ssize_t vl = fl->val_len;
-        tc_h1_trim(&v, &vl);
-        if (tc_h1_name_is(name, fl->name_len, "content-length")) {
-            Py_ssize_t k;
-            ncl++;
-            cl = vl == 0 ? -2 : 0;
-            for (k = 0; k < vl; k++) {
-                if (v[k] < '0' || v[k] > '9' || cl > (PY_SSIZE_T_MAX - 9) / 10) {
-                    cl = -2;
-                    break;
-                }
-                cl = cl * 10 + (v[k] - '0');
-            }
+    tc_h1_scan_framing(base, sc.fs.v, sc.fs.n, &fr);
+    ncl = fr.ncl;
+    cl = fr.cl;
+    nte = fr.nte;
+    if (f->decompress) {
+        /* As _GzipMessageDelegate: a single value "gzip" (any case) is
+         * inflated, others pass through; several (joined with ",") are the
+         * Python code's. */
+        if (fr.nce > 1) {
+            goto done;
         }
-        else if (tc_h1_name_is(name, fl->name_len, "transfer-encoding")) {
-            nte++;
-            te_chunked = vl == 7 && strncasecmp(v, "chunked", 7) == 0;
-        }
-        else if (f->decompress && tc_h1_name_is(name, fl->name_len, "content-encoding")) {
-            /* As _GzipMessageDelegate: a single value "gzip" (any case) is
-             * inflated, others pass through; several (joined with ",") are
-             * the Python code's. */
-            if (++nce > 1) {
-                goto done;
-            }
-            gzip = vl == 4 && strncasecmp(v, "gzip", 4) == 0;
-            ce_off = v - base;
-            ce_len = vl;
-        }
+        gzip = fr.nce == 1 && fr.ce_len == 4 && strncasecmp(base + fr.ce_off, "gzip", 4) == 0;
     }
     if (status == 304 || f->is_head) {
         if (nte > 0) {
@@ -479,7 +458,7 @@ fetch_parse_head(tc_fetch *f, Py_ssize_t head_len)
         cl = 0;
     }
     else if (nte > 0) {
-        if (nte > 1 || ncl > 0 || !te_chunked) {
+        if (nte > 1 || ncl > 0 || !fr.te_chunked) {
             goto done; /* framing Tornado rejects: its code says so */
         }
         f->chunked = 1;
@@ -505,7 +484,7 @@ fetch_parse_head(tc_fetch *f, Py_ssize_t head_len)
         goto done;
     }
     if (gzip) {
-        f->coding = PyUnicode_DecodeLatin1(base + ce_off, ce_len, NULL);
+        f->coding = PyUnicode_DecodeLatin1(base + fr.ce_off, fr.ce_len, NULL);
         if (f->coding == NULL) {
             result = -1;
             goto done;
@@ -527,37 +506,6 @@ done:
     return result;
 }
 
-/* The size on a chunk-size line p[0, n) (strict hex, not empty), or -1. */
-static Py_ssize_t
-fetch_chunk_size(const char *p, Py_ssize_t n)
-{
-    Py_ssize_t i, size = 0;
-    if (n == 0) {
-        return -1;
-    }
-    for (i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)p[i];
-        int d;
-        if (ch >= '0' && ch <= '9') {
-            d = ch - '0';
-        }
-        else if (ch >= 'a' && ch <= 'f') {
-            d = ch - 'a' + 10;
-        }
-        else if (ch >= 'A' && ch <= 'F') {
-            d = ch - 'A' + 10;
-        }
-        else {
-            return -1;
-        }
-        if (size > (PY_SSIZE_T_MAX >> 4)) {
-            return -1;
-        }
-        size = (size << 4) | d;
-    }
-    return size;
-}
-
 /* Checks as much of a chunked body as has been read.  1 when it is
  * complete (f->pos is its end), 0 to wait for more, -1 when it is not
  * one the C code takes (handed over: Tornado's code says what is wrong). */
@@ -568,17 +516,12 @@ fetch_scan_chunks(tc_fetch *f)
     for (;;) {
         Py_ssize_t avail = f->in.len - f->pos;
         if (f->cstate == CS_LINE) {
-            Py_ssize_t look = avail < FETCH_SIZE_LINE_MAX ? avail : FETCH_SIZE_LINE_MAX;
-            Py_ssize_t i, size;
-            for (i = 0; i + 1 < look; i++) {
-                if (p[f->pos + i] == '\r' && p[f->pos + i + 1] == '\n') {
-                    break;
-                }
+            Py_ssize_t look = avail < TC_H1_SIZE_LINE_MAX ? avail : TC_H1_SIZE_LINE_MAX;
+            Py_ssize_t i = tc_h1_find_crlf(p + f->pos, look), size;
+            if (i < 0) {
+                return avail > TC_H1_SIZE_LINE_MAX ? -1 : 0;
             }
-            if (i + 1 >= look) {
-                return avail > FETCH_SIZE_LINE_MAX ? -1 : 0;
-            }
-            size = fetch_chunk_size(p + f->pos, i);
+            size = tc_h1_chunk_size(p + f->pos, i);
             if (size < 0 || size > f->max_body_size - f->declared) {
                 return -1;
             }
@@ -626,7 +569,7 @@ fetch_chunked_body(tc_fetch *f)
     }
     for (;;) {
         const char *eol = memchr(p + at, '\r', (size_t)(f->pos - at));
-        Py_ssize_t size = fetch_chunk_size(p + at, eol - (p + at));
+        Py_ssize_t size = tc_h1_chunk_size(p + at, eol - (p + at));
         at = eol - p + 2;
         if (size == 0) {
             break;

@@ -47,9 +47,6 @@ enum {
 /* What the pending awaitable was returned by. */
 enum { AW_NONE = 0, AW_HEADERS, AW_BODY };
 
-/* Tornado reads a chunk-size line with this limit (read_until max_bytes). */
-#define HC_SIZE_LINE_MAX 64
-
 typedef struct {
     PyObject_HEAD
     tc_stream *stream;      /* strong while a read runs */
@@ -372,6 +369,86 @@ tc_h1_head_is_plain(const char *p, Py_ssize_t n, Py_ssize_t *reason_off, Py_ssiz
     return 1;
 }
 
+void
+tc_h1_scan_framing(const char *base, const tc_h1_field *v, Py_ssize_t n, tc_h1_framing *out)
+{
+    Py_ssize_t i;
+    memset(out, 0, sizeof *out);
+    out->cl = -1;
+    for (i = 0; i < n; i++) {
+        const char *name = base + v[i].name_off, *val = base + v[i].val_off;
+        Py_ssize_t nl = v[i].name_len, vl = v[i].val_len;
+        tc_h1_trim(&val, &vl);
+        if (tc_h1_name_is(name, nl, "content-length")) {
+            Py_ssize_t k, cl = vl == 0 ? -2 : 0;
+            for (k = 0; k < vl && cl >= 0; k++) {
+                if (val[k] < '0' || val[k] > '9' || cl > (PY_SSIZE_T_MAX - 9) / 10) {
+                    cl = -2;
+                }
+                else {
+                    cl = cl * 10 + (val[k] - '0');
+                }
+            }
+            out->ncl++;
+            out->cl = cl;
+        }
+        else if (tc_h1_name_is(name, nl, "transfer-encoding")) {
+            out->nte++;
+            out->te_chunked = vl == 7 && strncasecmp(val, "chunked", 7) == 0;
+        }
+        else if (tc_h1_name_is(name, nl, "content-encoding")) {
+            out->nce++;
+            out->ce_off = val - base;
+            out->ce_len = vl;
+        }
+    }
+}
+
+Py_ssize_t
+tc_h1_find_crlf(const char *p, Py_ssize_t n)
+{
+    Py_ssize_t i;
+    for (i = 0; i + 1 < n; i++) {
+        if (p[i] == '\r' && p[i + 1] == '\n') {
+            return i;
+        }
+    }
+    return -1;
+}
+
+Py_ssize_t
+tc_h1_chunk_size(const char *p, Py_ssize_t n)
+{
+    Py_ssize_t i, size = 0;
+    int big = 0;
+    if (n == 0) {
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        int d;
+        if (ch >= '0' && ch <= '9') {
+            d = ch - '0';
+        }
+        else if (ch >= 'a' && ch <= 'f') {
+            d = ch - 'a' + 10;
+        }
+        else if (ch >= 'A' && ch <= 'F') {
+            d = ch - 'A' + 10;
+        }
+        else {
+            return -1;
+        }
+        if (size > (PY_SSIZE_T_MAX >> 4)) {
+            big = 1;
+        }
+        else {
+            size = (size << 4) | d;
+        }
+    }
+    return big ? -2 : size;
+}
+
 static void hc_after_headers(tc_h1client *c);
 
 /* The head is in the buffer, head_len bytes long: parse it, and either
@@ -382,8 +459,9 @@ hc_on_head(tc_h1client *c, Py_ssize_t head_len)
     tc_state *st = hc_state(c);
     tc_buf *in = tc_stream_rbuf(c->stream);
     const char *base = tc_buf_head(in);
-    Py_ssize_t reason_off, reason_len, i, cl = -1;
-    int ncl = 0, nte = 0, te_chunked = 0, status, has_body, chunked;
+    Py_ssize_t reason_off, reason_len, cl;
+    int ncl, nte, status, has_body, chunked;
+    tc_h1_framing fr;
     llhttp_errno_t err;
     PyObject *version, *code = NULL, *reason = NULL, *start_line = NULL;
     PyObject *headers = NULL, *te = NULL, *args[2], *r;
@@ -411,36 +489,15 @@ hc_on_head(tc_h1client *c, Py_ssize_t head_len)
         hc_fallback(c); /* informational responses: the Python code */
         return;
     }
-    for (i = 0; i < c->fs.n; i++) {
-        tc_h1_field *f = &c->fs.v[i];
-        const char *v = base + f->val_off;
-        Py_ssize_t vl = f->val_len;
-        tc_h1_trim(&v, &vl);
-        if (tc_h1_name_is(base + f->name_off, f->name_len, "content-length")) {
-            Py_ssize_t k;
-            ncl++;
-            cl = 0;
-            for (k = 0; k < vl; k++) {
-                if (v[k] < '0' || v[k] > '9' || cl > (PY_SSIZE_T_MAX - 9) / 10) {
-                    cl = -2;
-                    break;
-                }
-                cl = cl * 10 + (v[k] - '0');
-            }
-            if (vl == 0) {
-                cl = -2;
-            }
-        }
-        else if (tc_h1_name_is(base + f->name_off, f->name_len, "transfer-encoding")) {
-            nte++;
-            te_chunked = vl == 7 && strncasecmp(v, "chunked", 7) == 0;
-        }
-    }
+    tc_h1_scan_framing(base, c->fs.v, c->fs.n, &fr);
+    ncl = fr.ncl;
+    cl = fr.cl;
+    nte = fr.nte;
     has_body = status != 304 && !c->is_head;
     chunked = 0;
     if (has_body) {
         /* Framing the Python code would reject or read to the close. */
-        if (nte > 1 || (nte == 1 && (ncl > 0 || !te_chunked)) || ncl > 1 || cl == -2) {
+        if (nte > 1 || (nte == 1 && (ncl > 0 || !fr.te_chunked)) || ncl > 1 || cl == -2) {
             hc_fallback(c);
             return;
         }
@@ -665,17 +722,11 @@ static int
 hc_size_line(tc_h1client *c, tc_buf *in, Py_ssize_t max_body)
 {
     const char *p = tc_buf_head(in);
-    Py_ssize_t avail = in->len, look = avail < HC_SIZE_LINE_MAX ? avail : HC_SIZE_LINE_MAX;
-    Py_ssize_t loc = -1, i, size = 0;
-    int big = 0;
-    for (i = 0; i + 1 < look; i++) {
-        if (p[i] == '\r' && p[i + 1] == '\n') {
-            loc = i;
-            break;
-        }
-    }
+    Py_ssize_t avail = in->len;
+    Py_ssize_t loc = tc_h1_find_crlf(p, avail < TC_H1_SIZE_LINE_MAX ? avail : TC_H1_SIZE_LINE_MAX);
+    Py_ssize_t size;
     if (loc < 0) {
-        if (avail > HC_SIZE_LINE_MAX) {
+        if (avail > TC_H1_SIZE_LINE_MAX) {
             hc_unhook(c);
             if (hc_call0(c, "_on_bad_chunk_line") < 0) {
                 hc_fail_current(c, 0);
@@ -688,41 +739,19 @@ hc_size_line(tc_h1client *c, tc_buf *in, Py_ssize_t max_body)
         hc_need_input(c);
         return 1;
     }
-    for (i = 0; i < loc; i++) {
-        unsigned char ch = (unsigned char)p[i];
-        int d;
-        if (ch >= '0' && ch <= '9') {
-            d = ch - '0';
-        }
-        else if (ch >= 'a' && ch <= 'f') {
-            d = ch - 'a' + 10;
-        }
-        else if (ch >= 'A' && ch <= 'F') {
-            d = ch - 'A' + 10;
-        }
-        else {
-            hc_fail_input(c, "invalid chunk size");
-            return 1;
-        }
-        if (size > (PY_SSIZE_T_MAX >> 4)) {
-            big = 1;
-        }
-        else {
-            size = (size << 4) | d;
-        }
-    }
-    if (loc == 0) {
+    size = tc_h1_chunk_size(p, loc);
+    if (size == -1) {
         hc_fail_input(c, "invalid chunk size");
         return 1;
     }
-    if (size == 0 && !big) {
+    if (size == 0) {
         if (hc_feed(c, in, loc + 2) != 0) {
             return 1;
         }
         c->mode = BM_LAST;
         return 0;
     }
-    if (big || size > max_body - c->declared) {
+    if (size < 0 || size > max_body - c->declared) {
         hc_fail_input(c, "chunked body too large");
         return 1;
     }

@@ -684,6 +684,35 @@ Py_ssize_t tc_h1_head_end(const char *p, Py_ssize_t n, Py_ssize_t *scanned);
 int tc_h1_head_is_plain(const char *p, Py_ssize_t n, Py_ssize_t *reason_off,
                         Py_ssize_t *reason_len);
 
+/* The framing fields of a parsed response head, as both C HTTP/1 clients
+ * (http1client.c, fetch.c) read them. */
+typedef struct {
+    int ncl;               /* Content-Length fields */
+    Py_ssize_t cl;         /* the last one's value: -1 none, -2 not decimal */
+    int nte;               /* Transfer-Encoding fields */
+    int te_chunked;        /* the last one is exactly "chunked" (any case) */
+    int nce;               /* Content-Encoding fields */
+    Py_ssize_t ce_off;     /* the last one's value (trimmed), from base */
+    Py_ssize_t ce_len;
+} tc_h1_framing;
+
+/* Fills *out from the n fields v of the head at base. */
+void tc_h1_scan_framing(const char *base, const tc_h1_field *v, Py_ssize_t n,
+                        tc_h1_framing *out);
+
+/* The longest chunk-size line either client looks for its CRLF in (as
+ * Tornado's read_until("\r\n", max_bytes=64)). */
+#define TC_H1_SIZE_LINE_MAX 64
+
+/* Where a chunk-size line's CRLF starts within the first n bytes of p
+ * (n already capped at TC_H1_SIZE_LINE_MAX), or -1. */
+Py_ssize_t tc_h1_find_crlf(const char *p, Py_ssize_t n);
+
+/* The size on a chunk-size line p[0, n) (the CRLF excluded): strictly
+ * hexadecimal and not empty, as Tornado's int(line, 16) after its checks.
+ * -1 when it is not, -2 when it is but does not fit a Py_ssize_t. */
+Py_ssize_t tc_h1_chunk_size(const char *p, Py_ssize_t n);
+
 /* _core.h1_request_head(start_line, headers): the request head serialized
  * as HTTP1Connection.write_headers does on a client, as a tuple
  * (head_bytes, chunking, expected_length_or_None).  New reference or NULL. */
