@@ -112,9 +112,11 @@ def run_app(
     build: Callable[[Any], Any],
     raws: List[bytes],
     loop_factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop,
-) -> Tuple[List[Response], List[Tuple[str, str, str]]]:
+    parse: Callable[[bytes], Any] = _parse_response,
+) -> Tuple[List[Any], List[Tuple[str, str, str]]]:
     """Serve ``build(impl.web)`` and send each raw request on its own
-    connection; return the parsed responses and the tornado.* log lines."""
+    connection; return the parsed responses (``parse``, given the bytes
+    received) and the tornado.* log lines."""
     web = impl.mod("web")
     httpserver = impl.mod("httpserver")
     capture = _Capture()
@@ -124,7 +126,7 @@ def run_app(
         lg.addHandler(capture)
         lg.setLevel(logging.DEBUG)
 
-    async def main() -> List[Response]:
+    async def main() -> List[Any]:
         app = build(web)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -137,7 +139,7 @@ def run_app(
         try:
             out = []
             for raw in raws:
-                out.append(_parse_response(await _send(port, raw)))
+                out.append(parse(await _send(port, raw)))
                 # Let the server finish its side (on_finish, logging).
                 for _ in range(3):
                     await asyncio.sleep(0)
@@ -1438,6 +1440,185 @@ def test_static_get_content_pieces(impl: Any, tmp_path: Any, size: int, span: An
     with pytest.raises(IsADirectoryError):
         list(web.StaticFileHandler.get_content(str(tmp_path)))
     assert len(os.listdir("/proc/self/fd")) == fds
+
+
+# --- StaticFileHandler.get's short way (tornado_c) -------------------------
+#
+# While a handler class keeps every hook web._STATIC_NAMES lists, get() with
+# a body serves a whole regular file of at most one 64 KiB piece through
+# _plain_body; anything else takes the usual way.  Both must answer alike,
+# and alike with Tornado.
+
+_TC = Impl("tornado_c")
+
+
+def _static_tree(tmp_path: Any) -> Any:
+    root = tmp_path / "static"
+    (root / "sub").mkdir(parents=True)
+    for name, size in [("empty.bin", 0), ("one.txt", 1), ("below.bin", 65535), ("piece.bin", 65536),
+                       ("over.bin", 65537), ("page.html", 300), ("data.tar.gz", 10), ("noext", 5),
+                       ("sub/index.html", 12)]:
+        (root / name).write_bytes(bytes(i % 251 for i in range(size)))
+    for f in root.rglob("*"):
+        os.utime(f, (1300000000, 1300000000))
+    return root
+
+
+def _short_way_spy(monkeypatch: pytest.MonkeyPatch) -> List[bool]:
+    # Records, per call of tornado_c's _plain_body, whether it answered.
+    web = _TC.web
+    original = web.StaticFileHandler._plain_body
+    answered: List[bool] = []
+
+    def spy(self: Any, path: str) -> Any:
+        body = original(self, path)
+        answered.append(body is not None)
+        return body
+
+    monkeypatch.setattr(web.StaticFileHandler, "_plain_body", spy)
+    return answered
+
+
+def test_static_short_way_matches_tornado(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _static_tree(tmp_path)
+    answered = _short_way_spy(monkeypatch)
+
+    def build(web: Any) -> Any:
+        class Quiet(web.StaticFileHandler):
+            pass  # a subclass that replaces nothing keeps the short way
+
+        web.StaticFileHandler.reset()
+        return web.Application(
+            [(r"/sub/(.*)", Quiet, {"path": str(root)}),
+             (r"/rel/(.*)", web.StaticFileHandler, {"path": str(root) + "/sub/../"}),
+             (r"/dir/(.*)", web.StaticFileHandler, {"path": str(root), "default_filename": "index.html"})],
+            static_path=str(root),
+        )
+
+    paths = ["/static/empty.bin", "/static/one.txt", "/static/below.bin", "/static/piece.bin",
+             "/static/over.bin", "/static/page.html", "/static/data.tar.gz", "/static/noext",
+             "/static/page.html?v=1", "/static/page.html?v=", "/static/sub/index.html",
+             "/static/sub/../one.txt", "/static//one.txt", "/static/missing", "/static/sub",
+             "/static/../static/one.txt", "/sub/one.txt", "/rel/one.txt", "/dir/sub", "/dir/sub/",
+             "/dir/one.txt"]
+    raws = [get(p) for p in paths] + [
+        request("HEAD", "/static/one.txt"),
+        get("/static/one.txt", Range="bytes=0-0"),
+        get("/static/one.txt", If_None_Match='"x"'),
+        get("/static/one.txt", If_Modified_Since="Mon, 01 Jan 2001 00:00:00 GMT"),
+        get("/static/one.txt", If_None_Match=""),
+    ]
+    # Twice: the first request for a root remembers its prefix.
+    resps = exchange(_TC, build, raws + raws)
+    assert resps[len(raws):] == resps[: len(raws)]
+    sizes = {0: 0, 1: 1, 2: 65535, 3: 65536, 4: 65537}
+    for i, size in sizes.items():
+        assert resps[i][0] == 200 and len(resps[i][3]) == size
+        assert header(resps[i], "Content-Length") == str(size)
+    assert header(resps[8], "Cache-Control") == "max-age=315360000"
+    assert header(resps[9], "Cache-Control") == "max-age=315360000"
+    assert answered.count(True) >= 20, answered
+
+
+def test_static_short_way_across_loops(tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+                                       loop_factory: Any) -> None:
+    root = _static_tree(tmp_path)
+    answered = _short_way_spy(monkeypatch)
+
+    def build(web: Any) -> Any:
+        return web.Application([], static_path=str(root))
+
+    raws = [get("/static/piece.bin"), get("/static/page.html")] * 2
+    first, _ = run_app(_TC, build, raws, loop_factory)
+    assert [r[0] for r in first] == [200] * 4 and first[2] == first[0]
+    assert answered == [False, True, True, True]
+
+
+def _wrap(raw: Any, name: str, calls: List[str]) -> Any:
+    # A stand-in for a class attribute that records its calls.
+    if isinstance(raw, classmethod):
+        inner = raw.__func__
+
+        def cm(cls: Any, *args: Any, **kwargs: Any) -> Any:
+            calls.append(name)
+            return inner(cls, *args, **kwargs)
+
+        return classmethod(cm)
+
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(name)
+        return raw(self, *args, **kwargs)
+
+    return method
+
+
+def _static_names() -> List[str]:
+    return list(_TC.web._STATIC_NAMES)
+
+
+@pytest.mark.parametrize("name", _static_names())
+def test_static_short_way_steps_aside(tmp_path: Any, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    # Each hook replaced (on the class itself, as a patch would) is called,
+    # the short way is not taken, and the answers stay the same.
+    web = _TC.web
+    root = _static_tree(tmp_path)
+
+    def build(web: Any) -> Any:
+        web.StaticFileHandler.reset()
+        return web.Application([], static_path=str(root))
+
+    raws = [get("/static/one.txt"), get("/static/page.html?v=2"), get("/static/piece.bin")]
+    plain, _ = run_app(_TC, build, raws)
+    answered = _short_way_spy(monkeypatch)
+    calls: List[str] = []
+    cls = web.StaticFileHandler
+    raw = next(k.__dict__[name] for k in cls.__mro__ if name in k.__dict__)
+    monkeypatch.setattr(cls, name, _wrap(raw, name, calls))
+    patched, _ = run_app(_TC, build, raws)
+    assert patched == plain
+    assert name in calls
+    assert answered == []
+
+
+@pytest.mark.parametrize("change", [-10, 10])
+def test_static_short_way_file_changed_under_it(tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+                                                change: int) -> None:
+    # A file that grew or shrank between the stat and the read: Content-Length
+    # is the stat's, the bytes are what was read -- the same outcome either way.
+    web = _TC.web
+    root = _static_tree(tmp_path)
+    target = str(root / "page.html")
+    real_stat = os.stat
+
+    def stat(path: Any, *args: Any, **kwargs: Any) -> Any:
+        found = real_stat(path, *args, **kwargs)
+        if os.fspath(path) == target:
+            fields = list(found[:10])
+            fields[6] += change
+            return os.stat_result(fields)
+        return found
+
+    def build(web: Any) -> Any:
+        web.StaticFileHandler.reset()
+        return web.Application([], static_path=str(root))
+
+    raws = [get("/static/one.txt"), get("/static/page.html")]
+    monkeypatch.setattr(os, "stat", stat)
+    answered = _short_way_spy(monkeypatch)
+    short, short_logs = run_app(_TC, build, raws, parse=bytes)
+    assert answered == [False, True]
+    monkeypatch.setattr(web.StaticFileHandler, "set_extra_headers",
+                        _wrap(web.StaticFileHandler.set_extra_headers, "x", []))
+    usual, usual_logs = run_app(_TC, build, raws, parse=bytes)
+    assert answered == [False, True]
+    assert short == usual and short_logs == usual_logs
+    if change > 0:
+        # Shrank: the head and what there was, then the connection closed.
+        assert b"Content-Length: 310\r\n" in short[1] and short[1].endswith(bytes(range(251))[:49])
+    else:
+        # Grew: more than Content-Length is refused before anything is sent.
+        assert short[1] == b""
+    assert ("tornado.application", "ERROR", "Uncaught exception GET /static/page.html (127.0.0.1)") in short_logs
 
 
 def test_compress_response(impl: Any) -> None:
