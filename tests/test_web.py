@@ -1470,8 +1470,8 @@ def _short_way_spy(monkeypatch: pytest.MonkeyPatch) -> List[bool]:
     original = web.StaticFileHandler._plain_body
     answered: List[bool] = []
 
-    def spy(self: Any, path: str) -> Any:
-        body = original(self, path)
+    def spy(self: Any, path: str, include_body: bool = True) -> Any:
+        body = original(self, path, include_body)
         answered.append(body is not None)
         return body
 
@@ -1501,12 +1501,29 @@ def test_static_short_way_matches_tornado(tmp_path: Any, monkeypatch: pytest.Mon
              "/static/sub/../one.txt", "/static//one.txt", "/static/missing", "/static/sub",
              "/static/../static/one.txt", "/sub/one.txt", "/rel/one.txt", "/dir/sub", "/dir/sub/",
              "/dir/one.txt"]
+    (first,), _ = run_app(REFERENCE, build, [get("/static/one.txt")])
+    etag = header(first, "Etag")
+    assert etag
+    stamp = "Mon, 14 Mar 2011 07:06:40 GMT"  # the files' mtime
     raws = [get(p) for p in paths] + [
         request("HEAD", "/static/one.txt"),
+        request("HEAD", "/static/piece.bin?v=1"),
+        request("HEAD", "/static/missing"),
+        request("HEAD", "/static/one.txt", {"If-None-Match": etag}),
         get("/static/one.txt", Range="bytes=0-0"),
         get("/static/one.txt", If_None_Match='"x"'),
+        get("/static/one.txt", If_None_Match=etag),
+        get("/static/one.txt", If_None_Match="*"),
+        get("/static/one.txt", If_None_Match='"x", W/' + etag),
+        get("/static/one.txt", If_None_Match=etag, If_Modified_Since="Mon, 01 Jan 2001 00:00:00 GMT"),
+        get("/static/one.txt", If_None_Match='"x"', If_Modified_Since=stamp),
         get("/static/one.txt", If_Modified_Since="Mon, 01 Jan 2001 00:00:00 GMT"),
+        get("/static/one.txt", If_Modified_Since=stamp),
+        get("/static/one.txt", If_Modified_Since="Mon, 14 Mar 2011 07:06:40"),
+        get("/static/one.txt", If_Modified_Since="garbage"),
         get("/static/one.txt", If_None_Match=""),
+        get("/static/one.txt", If_None_Match="", If_Modified_Since=stamp),
+        get("/static/empty.bin", If_Modified_Since=stamp),
     ]
     # Twice: the first request for a root remembers its prefix.
     resps = exchange(_TC, build, raws + raws)
@@ -1517,7 +1534,10 @@ def test_static_short_way_matches_tornado(tmp_path: Any, monkeypatch: pytest.Mon
         assert header(resps[i], "Content-Length") == str(size)
     assert header(resps[8], "Cache-Control") == "max-age=315360000"
     assert header(resps[9], "Cache-Control") == "max-age=315360000"
-    assert answered.count(True) >= 20, answered
+    codes = [r[0] for r in resps[len(paths): len(raws)]]
+    assert codes == [200, 200, 404, 304, 200, 200, 304, 304, 304, 304, 200, 200, 304, 304, 200, 200,
+                     304, 304]
+    assert answered.count(True) >= 30, answered
 
 
 def test_static_short_way_across_loops(tmp_path: Any, monkeypatch: pytest.MonkeyPatch,

@@ -2062,11 +2062,11 @@ class StaticFileHandler(RequestHandler):
         return self.get(path, include_body=False)
 
     async def get(self, path: str, include_body: bool = True) -> None:
-        if include_body and not _override_mask(type(self), _STATIC_NAMES, _STATIC_ORIGINALS):
+        if not _override_mask(type(self), _STATIC_NAMES, _STATIC_ORIGINALS):
             # Every hook is this class's own: the common case (a whole
-            # regular file of one piece, no conditional or Range header)
-            # takes the short way, with the same results.
-            whole = self._plain_body(path)
+            # regular file of one piece, no Range header) takes the short
+            # way, with the same results.
+            whole = self._plain_body(path, include_body)
             if whole is not None:
                 if whole:
                     try:
@@ -2110,15 +2110,16 @@ class StaticFileHandler(RequestHandler):
             except iostream.StreamClosedError:
                 return
 
-    def _plain_body(self, path: str) -> Optional[bytes]:
-        # What get() with include_body does, for a handler whose hooks are
-        # all StaticFileHandler's own (get() checks), when the answer is the
-        # whole of a regular file under the root of at most one piece and
-        # the request has no Range, If-None-Match or If-Modified-Since:
-        # the same attributes and headers, in the same order, from the same
+    def _plain_body(self, path: str, include_body: bool = True) -> Optional[bytes]:
+        # What get() does, for a handler whose hooks are all
+        # StaticFileHandler's own (get() checks), when the answer is the
+        # whole of a regular file under the root of at most one piece (or a
+        # 304, or HEAD's headers) and the request has no Range: the same
+        # attributes, headers and status, in the same order, from the same
         # calls to os, mimetypes and httputil, without the hooks' layering.
-        # Returns the file's bytes, or None -- with nothing done -- for
-        # every other case, which get() then takes the usual way.
+        # Returns the bytes to write (empty for none), or None -- with
+        # nothing done -- for every other case, which get() then takes the
+        # usual way.
         request = self.request
         asked = request.headers
         root = self.root
@@ -2131,7 +2132,7 @@ class StaticFileHandler(RequestHandler):
         ):
             return None
         fields = asked._dict
-        if "Range" in fields or "If-None-Match" in fields or "If-Modified-Since" in fields:
+        if "Range" in fields:
             return None
         # get_absolute_path() and validate_absolute_path()'s checks.
         if path[:1] == "/":
@@ -2173,7 +2174,13 @@ class StaticFileHandler(RequestHandler):
                 expiry = datetime.datetime.now(_UTC) + datetime.timedelta(seconds=lifetime)
                 self.set_header("Expires", expiry)
                 self.set_header("Cache-Control", f"max-age={lifetime}")
+        if ("If-None-Match" in fields or "If-Modified-Since" in fields) and self.should_return_304():
+            self.set_status(304)
+            return b""
         self.set_header("Content-Length", size)
+        if not include_body:
+            assert request.method == "HEAD"
+            return b""
         # get_content(): one piece, then the read that finds the end (a file
         # that grew meanwhile overruns Content-Length, as it would there).
         fd = os.open(absolute, os.O_RDONLY)
