@@ -2050,22 +2050,93 @@ tc_h1_put_chunk(tc_buf *out, const char *p, Py_ssize_t n, int chunking)
     return 0;
 }
 
+/* Accounts for n body bytes against the declared length: -1 with
+ * HTTPOutputError (the stream closed) when they go over it. */
+static int
+h1_account(tc_http1 *c, Py_ssize_t n)
+{
+    if (c->expected_remaining >= 0) {
+        c->expected_remaining -= n;
+        if (c->expected_remaining < 0) {
+            h1_close_stream(c);
+            PyErr_SetString(h1_state(c)->http_output_error,
+                            "Tried to write more data than Content-Length");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Accounts for a body chunk against the declared length and appends its
  * framing to out. */
 static int
 h1_put_chunk(tc_http1 *c, tc_buf *out, Py_buffer *chunk)
 {
-    tc_state *st = h1_state(c);
-    if (c->expected_remaining >= 0) {
-        c->expected_remaining -= chunk->len;
-        if (c->expected_remaining < 0) {
-            h1_close_stream(c);
-            PyErr_SetString(st->http_output_error,
-                            "Tried to write more data than Content-Length");
-            return -1;
-        }
+    if (h1_account(c, chunk->len) < 0) {
+        return -1;
     }
     return tc_h1_put_chunk(out, chunk->buf, chunk->len, c->chunking);
+}
+
+/* Bodies at least this large are written from their own bytes object after
+ * the bytes before them (one writev), not copied behind those. */
+#define H1_BODY_BY_REF 16384
+
+static int
+h1_by_ref(PyObject *chunk)
+{
+    return PyBytes_CheckExact(chunk) && PyBytes_GET_SIZE(chunk) >= H1_BODY_BY_REF &&
+           PyBytes_GET_SIZE(chunk) <= INT32_MAX;
+}
+
+/* For a chunk written by reference: accounts for it and appends to out what
+ * goes before it (its chunk-size line when the response is chunked). */
+static int
+h1_put_by_ref(tc_http1 *c, tc_buf *out, PyObject *chunk)
+{
+    Py_ssize_t n = PyBytes_GET_SIZE(chunk);
+    char size[32];
+    int k;
+    if (h1_account(c, n) < 0) {
+        return -1;
+    }
+    if (!c->chunking) {
+        return 0;
+    }
+    k = snprintf(size, sizeof(size), "%zx\r\n", n);
+    return tc_buf_append(out, size, k);
+}
+
+/* Sends out (the serialized bytes before body), body, and the CRLF after it
+ * when chunked, and returns the write's Future.  While dispatching, what
+ * the cork holds goes first, in the same system call. */
+static PyObject *
+h1_send_framed(tc_http1 *c, tc_buf *out, PyObject *body)
+{
+    Py_ssize_t q;
+    if (c->stream == NULL || !tc_stream_is_open(c->stream)) {
+        tc_buf_free(out);
+        return h1_call(c, "_closed_write", NULL);
+    }
+    if (c->in_pump && c->cork.len > 0) {
+        if (tc_buf_append(&c->cork, tc_buf_head(out), out->len) < 0) {
+            tc_buf_free(out);
+            return NULL;
+        }
+        tc_buf_free(out);
+        *out = c->cork;
+        memset(&c->cork, 0, sizeof(c->cork));
+    }
+    q = tc_stream_write_framed(c->stream, tc_buf_head(out), out->len, body, "\r\n",
+                               c->chunking ? 2 : 0);
+    tc_buf_free(out);
+    if (q < 0) {
+        if (!PyErr_ExceptionMatches(PyExc_OSError)) {
+            return NULL;
+        }
+        tc_stream_write_failed(c->stream);
+    }
+    return h1_write_result(c);
 }
 
 /* Sends out (the serialized bytes) and returns the write's Future. */
@@ -2256,6 +2327,13 @@ h1_write_headers(tc_http1 *c, PyObject *const *args, Py_ssize_t nargs, PyObject 
     if (tc_buf_append(&out, "\r\n\r\n", 4) < 0) {
         goto error;
     }
+    if (chunk != Py_None && h1_by_ref(chunk)) {
+        if (h1_put_by_ref(c, &out, chunk) < 0) {
+            goto error;
+        }
+        Py_DECREF(dict);
+        return h1_send_framed(c, &out, chunk);
+    }
     if (chunk != Py_None) {
         if (PyObject_GetBuffer(chunk, &view, PyBUF_SIMPLE) < 0) {
             goto error;
@@ -2286,6 +2364,16 @@ h1_write(tc_http1 *c, PyObject *chunk)
 {
     Py_buffer view;
     tc_buf out = {0};
+    if (h1_by_ref(chunk)) {
+        if (c->stream == NULL || !tc_stream_is_open(c->stream)) {
+            return h1_call(c, "_closed_write", NULL);
+        }
+        if (h1_put_by_ref(c, &out, chunk) < 0) {
+            tc_buf_free(&out);
+            return NULL;
+        }
+        return h1_send_framed(c, &out, chunk);
+    }
     if (PyObject_GetBuffer(chunk, &view, PyBUF_SIMPLE) < 0) {
         return NULL;
     }

@@ -114,6 +114,7 @@ typedef struct {
     uv_write_t req;
     Py_buffer view;           /* pins the caller's bytes until written */
     Py_ssize_t len;           /* bytes this request writes */
+    char *extra;              /* a framed write's head / tail left (owned), or NULL */
 } stream_write_req;
 
 static int stream_update_reading(tc_stream *s);
@@ -1249,6 +1250,7 @@ stream_on_write(uv_write_t *req, int status)
 
     tc_loop_ensure_gil(loop);
     PyBuffer_Release(&wr->view);
+    PyMem_RawFree(wr->extra);
     if (s != NULL) {
         s->write_queued -= wr->len;
         if (status >= 0) {
@@ -1384,6 +1386,45 @@ stream_write(tc_stream *s, PyObject *data)
     return queued < 0 ? NULL : PyLong_FromSsize_t(queued);
 }
 
+/* Starts the write request wr (its view, extra and len set) for bufs; on
+ * failure frees it.  Returns what tc_stream_write returns. */
+static Py_ssize_t
+stream_submit(tc_stream *s, stream_write_req *wr, const uv_buf_t *bufs, unsigned int nb)
+{
+    int rc = uv_write(&wr->req, s->uvs, bufs, nb, stream_on_write);
+    if (rc < 0) {
+        PyBuffer_Release(&wr->view);
+        PyMem_RawFree(wr->extra);
+        PyMem_RawFree(wr);
+        tc_raise_uv_error(rc);
+        return -1;
+    }
+    s->write_queued += wr->len;
+    s->write_reqs++;
+    return s->write_queued;
+}
+
+/* As much of bufs as the socket takes now, when nothing is queued before
+ * it (uv_try_write): the bytes written (0 when it would block or writes are
+ * queued), or -1 with the OSError set. */
+static Py_ssize_t
+stream_try_write(tc_stream *s, const uv_buf_t *bufs, unsigned int nb)
+{
+    int rc;
+    if (s->write_queued != 0) {
+        return 0;
+    }
+    rc = uv_try_write(s->uvs, bufs, nb);
+    if (rc >= 0) {
+        return rc;
+    }
+    if (rc == UV_EAGAIN || rc == UV_ENOSYS) {
+        return 0;
+    }
+    tc_raise_uv_error(rc);
+    return -1;
+}
+
 Py_ssize_t
 tc_stream_write(tc_stream *s, PyObject *data)
 {
@@ -1391,7 +1432,6 @@ tc_stream_write(tc_stream *s, PyObject *data)
     Py_ssize_t written = 0;
     stream_write_req *wr;
     uv_buf_t buf;
-    int rc;
 
     if (s->uvs == NULL) {
         PyErr_SetString(PyExc_OSError, "write to a closed stream");
@@ -1404,21 +1444,11 @@ tc_stream_write(tc_stream *s, PyObject *data)
         PyBuffer_Release(&view);
         return s->write_queued;
     }
-    if (s->write_queued == 0) {
-        buf = uv_buf_init(view.buf, (unsigned int)(view.len > UINT32_MAX ? UINT32_MAX : view.len));
-        rc = uv_try_write(s->uvs, &buf, 1);
-        if (rc >= 0) {
-            written = rc;
-        }
-        else if (rc != UV_EAGAIN && rc != UV_ENOSYS) {
-            PyBuffer_Release(&view);
-            tc_raise_uv_error(rc);
-            return -1;
-        }
-        if (written == view.len) {
-            PyBuffer_Release(&view);
-            return 0;
-        }
+    buf = uv_buf_init(view.buf, (unsigned int)(view.len > UINT32_MAX ? UINT32_MAX : view.len));
+    written = stream_try_write(s, &buf, 1);
+    if (written < 0 || written == view.len) {
+        PyBuffer_Release(&view);
+        return written < 0 ? -1 : 0;
     }
     wr = PyMem_RawMalloc(sizeof(stream_write_req));
     if (wr == NULL) {
@@ -1427,18 +1457,80 @@ tc_stream_write(tc_stream *s, PyObject *data)
         return -1;
     }
     wr->view = view;
+    wr->extra = NULL;
     wr->len = view.len - written;
     buf = uv_buf_init((char *)view.buf + written, (unsigned int)wr->len);
-    rc = uv_write(&wr->req, s->uvs, &buf, 1, stream_on_write);
-    if (rc < 0) {
-        PyBuffer_Release(&wr->view);
-        PyMem_RawFree(wr);
-        tc_raise_uv_error(rc);
+    return stream_submit(s, wr, &buf, 1);
+}
+
+Py_ssize_t
+tc_stream_write_framed(tc_stream *s, const char *head, Py_ssize_t hn, PyObject *body,
+                       const char *tail, Py_ssize_t tn)
+{
+    Py_ssize_t bn = PyBytes_GET_SIZE(body), total = hn + bn + tn, written = 0;
+    Py_ssize_t hl, bl, tl;
+    stream_write_req *wr;
+    uv_buf_t bufs[3];
+    unsigned int nb = 0;
+
+    if (s->uvs == NULL) {
+        PyErr_SetString(PyExc_OSError, "write to a closed stream");
         return -1;
     }
-    s->write_queued += wr->len;
-    s->write_reqs++;
-    return s->write_queued;
+    if (bn > UINT32_MAX || hn > UINT32_MAX || tn > UINT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "write too large");
+        return -1;
+    }
+    if (hn > 0) {
+        bufs[nb++] = uv_buf_init((char *)head, (unsigned int)hn);
+    }
+    bufs[nb++] = uv_buf_init(PyBytes_AS_STRING(body), (unsigned int)bn);
+    if (tn > 0) {
+        bufs[nb++] = uv_buf_init((char *)tail, (unsigned int)tn);
+    }
+    written = stream_try_write(s, bufs, nb);
+    if (written < 0 || written == total) {
+        return written < 0 ? -1 : 0;
+    }
+    /* What is left goes out as one request, as a single write would: the
+     * head's and tail's remainders copied, the body's referenced. */
+    hl = written < hn ? hn - written : 0;
+    bl = written <= hn ? bn : (written < hn + bn ? hn + bn - written : 0);
+    tl = total - written - hl - bl;
+    wr = PyMem_RawMalloc(sizeof(stream_write_req));
+    if (wr == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    wr->extra = NULL;
+    wr->view.obj = NULL;
+    if (hl + tl > 0) {
+        wr->extra = PyMem_RawMalloc((size_t)(hl + tl));
+        if (wr->extra == NULL) {
+            PyMem_RawFree(wr);
+            PyErr_NoMemory();
+            return -1;
+        }
+        memcpy(wr->extra, head + hn - hl, (size_t)hl);
+        memcpy(wr->extra + hl, tail + tn - tl, (size_t)tl);
+    }
+    if (PyObject_GetBuffer(body, &wr->view, PyBUF_SIMPLE) < 0) {
+        PyMem_RawFree(wr->extra);
+        PyMem_RawFree(wr);
+        return -1;
+    }
+    nb = 0;
+    if (hl > 0) {
+        bufs[nb++] = uv_buf_init(wr->extra, (unsigned int)hl);
+    }
+    if (bl > 0) {
+        bufs[nb++] = uv_buf_init(PyBytes_AS_STRING(body) + bn - bl, (unsigned int)bl);
+    }
+    if (tl > 0) {
+        bufs[nb++] = uv_buf_init(wr->extra + hl, (unsigned int)tl);
+    }
+    wr->len = total - written;
+    return stream_submit(s, wr, bufs, nb);
 }
 
 /* ------------------------------------------------------------- lifecycle */
@@ -2018,7 +2110,8 @@ tc_stream_type_init(PyObject *module, tc_state *st)
 Py_ssize_t
 tc_stream_write_raw(tc_stream *s, const char *p, Py_ssize_t n)
 {
-    Py_ssize_t written = 0;
+    Py_ssize_t written;
+    uv_buf_t buf;
     PyObject *rest;
     Py_ssize_t q;
     if (s->uvs == NULL) {
@@ -2028,19 +2121,10 @@ tc_stream_write_raw(tc_stream *s, const char *p, Py_ssize_t n)
     if (n == 0) {
         return s->write_queued;
     }
-    if (s->write_queued == 0) {
-        uv_buf_t buf = uv_buf_init((char *)p, (unsigned int)(n > UINT32_MAX ? UINT32_MAX : n));
-        int rc = uv_try_write(s->uvs, &buf, 1);
-        if (rc >= 0) {
-            written = rc;
-        }
-        else if (rc != UV_EAGAIN && rc != UV_ENOSYS) {
-            tc_raise_uv_error(rc);
-            return -1;
-        }
-        if (written == n) {
-            return 0;
-        }
+    buf = uv_buf_init((char *)p, (unsigned int)(n > UINT32_MAX ? UINT32_MAX : n));
+    written = stream_try_write(s, &buf, 1);
+    if (written < 0 || written == n) {
+        return written < 0 ? -1 : 0;
     }
     /* The remainder is queued from a bytes object of its own. */
     rest = PyBytes_FromStringAndSize(p + written, n - written);

@@ -658,6 +658,13 @@ Py_ssize_t tc_stream_write(tc_stream *s, PyObject *data);
  * possible, the remainder copied and queued.  Same return values. */
 Py_ssize_t tc_stream_write_raw(tc_stream *s, const char *p, Py_ssize_t n);
 
+/* Writes head[0, hn), the bytes object body and tail[0, tn) in that order,
+ * as tc_stream_write does one buffer: one writev when nothing is queued,
+ * the rest queued as one request (head and tail copied, body referenced,
+ * not copied).  Returns what tc_stream_write returns. */
+Py_ssize_t tc_stream_write_framed(tc_stream *s, const char *head, Py_ssize_t hn, PyObject *body,
+                                  const char *tail, Py_ssize_t tn);
+
 /* Closes the libuv handle (and its fd) now; queued writes are dropped and
  * no protocol hook runs afterwards.  Buffered input stays readable. */
 void tc_stream_close(tc_stream *s);

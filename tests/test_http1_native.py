@@ -14,6 +14,7 @@ import gc
 import os
 import socket
 import sys
+import time
 from typing import Any, List
 
 import pytest
@@ -190,6 +191,134 @@ def test_large_response_waits_for_the_reader(impl: Any) -> None:
 
     received = run(impl, main)
     assert received > size and resolved == [True]
+
+
+def _pattern(n: int, seed: int) -> bytes:
+    return bytes((i * 7 + seed) % 251 for i in range(n))
+
+
+# Pieces around the size from which the C connection writes a body from its
+# own bytes object (one writev after the head or chunk-size line) instead of
+# copying it: 16 KiB.
+_PIECES = {
+    "/cl": [100_000, 10, 300_001, 16_383, 16_384, 20_000],
+    "/chunked": [70_000, 3, 16_384, 200_000, 1, 16_383],
+    "/one": [65_536],
+}
+
+
+def _large_writes_exchange(impl: Any) -> bytes:
+    httputil = impl.mod("httputil")
+
+    def callback(request: Any) -> None:
+        conn = request.connection
+        # A small send buffer: large writes go out in part, the rest queued.
+        conn.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+        sizes = _PIECES[request.path]
+        pieces = [_pattern(n, i) for i, n in enumerate(sizes)]
+        fields = {"X-Path": request.path}
+        if request.path != "/chunked":
+            fields["Content-Length"] = str(sum(sizes))
+        conn.write_headers(httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
+                           httputil.HTTPHeaders(fields), pieces[0])
+        for piece in pieces[1:]:
+            conn.write(piece)
+        conn.finish()
+
+    raw = b"".join(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % p.encode()
+                   for p in ["/cl", "/chunked", "/one", "/cl"])
+    raw += b"GET /one HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+    def slow_client(port: int) -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            s.sendall(raw)
+            # Nothing read at first, then slowly: the server's writes go out
+            # in part and queue the rest.
+            time.sleep(0.05)
+            pieces = []
+            reads = 0
+            while True:
+                chunk = s.recv(16384 if reads < 60 else 1 << 20)
+                if not chunk:
+                    return b"".join(pieces)
+                reads += 1
+                if reads < 60 and reads % 10 == 0:
+                    time.sleep(0.005)
+                pieces.append(chunk)
+
+    async def main() -> Any:
+        server = impl.mod("httpserver").HTTPServer(callback)
+        port = listen(impl, server)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, slow_client, port)
+        finally:
+            server.stop()
+            await server.close_all_connections()
+
+    return run(impl, main)
+
+
+def _parse_framed(data: bytes) -> List[Any]:
+    # (status, body) per response, Content-Length or chunked.
+    out = []
+    while data:
+        head, sep, data = data.partition(b"\r\n\r\n")
+        assert sep
+        lines = head.split(b"\r\n")
+        fields = dict(line.lower().split(b": ", 1) for line in lines[1:])
+        if b"content-length" in fields:
+            size = int(fields[b"content-length"])
+            body, data = data[:size], data[size:]
+        else:
+            assert fields[b"transfer-encoding"] == b"chunked"
+            body = b""
+            while True:
+                line, _, data = data.partition(b"\r\n")
+                size = int(line, 16)
+                body += data[:size]
+                assert data[size:size + 2] == b"\r\n"
+                data = data[size + 2:]
+                if size == 0:
+                    break
+        out.append((int(lines[0].split(b" ")[1]), body))
+    return out
+
+
+def test_large_writes_in_order_under_backpressure(impl: Any) -> None:
+    # Large and small writes mixed, Content-Length and chunked, pipelined,
+    # to a client whose receive buffer is small and that reads slowly: every
+    # byte arrives in order, as Tornado sends them.
+    data = _large_writes_exchange(impl)
+    want = []
+    for path in ["/cl", "/chunked", "/one", "/cl", "/one"]:
+        want.append((200, b"".join(_pattern(n, i) for i, n in enumerate(_PIECES[path]))))
+    assert _parse_framed(data) == want
+    if impl.name != "tornado":
+        from conftest import Impl
+
+        assert data == _large_writes_exchange(Impl("tornado"))
+
+
+@pytest.mark.parametrize("declared", [0, 16_383, 16_384, 20_000])
+def test_large_write_over_content_length(impl: Any, declared: int) -> None:
+    # A body piece that goes past Content-Length is refused before anything
+    # of it is sent, however large it is, and the connection is closed.
+    httputil = impl.mod("httputil")
+    errors: List[str] = []
+
+    def callback(request: Any) -> None:
+        conn = request.connection
+        try:
+            conn.write_headers(httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
+                               httputil.HTTPHeaders({"Content-Length": str(declared)}),
+                               _pattern(20_001, 1))
+        except Exception as e:
+            errors.append(f"{type(e).__name__}: {e}")
+
+    data, closed = _serve(impl, callback, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (data, closed) == (b"", True)
+    assert errors == ["HTTPOutputError: Tried to write more data than Content-Length"]
 
 
 def test_nothing_accumulates_per_request(impl: Any) -> None:
