@@ -2119,7 +2119,7 @@ h1_send_framed(tc_http1 *c, tc_buf *out, PyObject *body)
         return h1_call(c, "_closed_write", NULL);
     }
     if (c->in_pump && c->cork.len > 0) {
-        if (tc_buf_append(&c->cork, tc_buf_head(out), out->len) < 0) {
+        if (out->len > 0 && tc_buf_append(&c->cork, tc_buf_head(out), out->len) < 0) {
             tc_buf_free(out);
             return NULL;
         }

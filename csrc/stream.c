@@ -1511,8 +1511,12 @@ tc_stream_write_framed(tc_stream *s, const char *head, Py_ssize_t hn, PyObject *
             PyErr_NoMemory();
             return -1;
         }
-        memcpy(wr->extra, head + hn - hl, (size_t)hl);
-        memcpy(wr->extra + hl, tail + tn - tl, (size_t)tl);
+        if (hl > 0) {
+            memcpy(wr->extra, head + hn - hl, (size_t)hl);
+        }
+        if (tl > 0) {
+            memcpy(wr->extra + hl, tail + tn - tl, (size_t)tl);
+        }
     }
     if (PyObject_GetBuffer(body, &wr->view, PyBUF_SIMPLE) < 0) {
         PyMem_RawFree(wr->extra);
