@@ -717,3 +717,16 @@ def test_headers_subclass_setitem_sees_dict_items(mod: Any) -> None:
     h = Recording({"content-type": "a", "X-Y": "b"})
     assert seen == ["content-type", "X-Y"]
     assert dict(h) == {"Content-Type": "a", "X-Y": "b"}
+
+
+def test_get_goes_through_a_subclass_getitem() -> None:
+    # HTTPHeaders.get is Mapping.get in Tornado: a subclass's __getitem__ is
+    # what it reads, and the key may be passed by name.
+    for mod in (ref, tc_httputil):
+        class Upper(mod.HTTPHeaders):  # type: ignore[name-defined, misc]
+            def __getitem__(self, name: str) -> str:
+                return super().__getitem__(name).upper()
+
+        h = Upper({"X-A": "value"})
+        assert h.get("x-a") == "VALUE" and h.get("x-b", "d") == "d"
+        assert mod.HTTPHeaders({"X-A": "v"}).get(key="X-A") == "v"

@@ -115,6 +115,10 @@ _normalize_header: Callable[[str], str] = _core.normalize_header
 _headers_fill = _core.headers_fill
 
 
+# The mapping type HTTPHeaders implements (for annotations, as in Tornado).
+StrMutableMapping = collections.abc.MutableMapping
+
+
 class HTTPHeaders(collections.abc.MutableMapping):
     """A case-insensitive dictionary of HTTP headers that keeps every value.
 
@@ -302,8 +306,11 @@ class HTTPHeaders(collections.abc.MutableMapping):
     def __contains__(self, name: object) -> bool:
         return _normalize_header(name) in self._dict  # type: ignore[arg-type]
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
-        return self._dict.get(_normalize_header(name), default)
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        if type(self) is not HTTPHeaders:
+            # Mapping.get, through a subclass's own __getitem__.
+            return super().get(key, default)
+        return self._dict.get(_normalize_header(key), default)
 
     def __len__(self) -> int:
         return len(self._dict)

@@ -1609,7 +1609,7 @@ class SSLIOStream(IOStream):
     `IOStream.connect` succeeds.
     """
 
-    socket: ssl.SSLSocket
+    socket: ssl.SSLSocket = None  # type: ignore[assignment]  # (a class attribute, as in Tornado)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """Accepts the `IOStream` arguments plus ``ssl_options``: an
