@@ -727,6 +727,15 @@ def test_get_goes_through_a_subclass_getitem() -> None:
             def __getitem__(self, name: str) -> str:
                 return super().__getitem__(name).upper()
 
+        class Hiding(mod.HTTPHeaders):  # type: ignore[name-defined, misc]
+            def __getitem__(self, name: str) -> str:
+                if name.lower() == "x-secret":
+                    raise KeyError(name)
+                return super().__getitem__(name)
+
         h = Upper({"X-A": "value"})
         assert h.get("x-a") == "VALUE" and h.get("x-b", "d") == "d"
+        hidden = Hiding({"X-Secret": "1", "X-A": "2"})
+        assert "X-Secret" not in hidden and "x-a" in hidden
+        assert hidden.get("X-Secret") is None
         assert mod.HTTPHeaders({"X-A": "v"}).get(key="X-A") == "v"

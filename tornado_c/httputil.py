@@ -303,8 +303,11 @@ class HTTPHeaders(collections.abc.MutableMapping):
         del self._dict[key]
         del self._as_list[key]
 
-    def __contains__(self, name: object) -> bool:
-        return _normalize_header(name) in self._dict  # type: ignore[arg-type]
+    def __contains__(self, key: object) -> bool:
+        if type(self) is not HTTPHeaders:
+            # Mapping.__contains__, through a subclass's own __getitem__.
+            return super().__contains__(key)
+        return _normalize_header(key) in self._dict  # type: ignore[arg-type]
 
     def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
         if type(self) is not HTTPHeaders:
