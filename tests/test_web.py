@@ -1444,21 +1444,26 @@ def test_static_get_content_pieces(impl: Any, tmp_path: Any, size: int, span: An
 
 # --- StaticFileHandler.get's short way (tornado_c) -------------------------
 #
-# While a handler class keeps every hook web._STATIC_NAMES lists, get() with
-# a body serves a whole regular file of at most one 64 KiB piece through
-# _plain_body; anything else takes the usual way.  Both must answer alike,
-# and alike with Tornado.
+# While a handler class keeps every hook web._STATIC_NAMES lists, get()
+# serves a whole regular file (or its HEAD, or a 304) through _plain_body;
+# anything else takes the usual way.  Both must answer alike, and alike with
+# Tornado.
 
 _TC = Impl("tornado_c")
+
+
+def _static_tree_bytes(size: int) -> bytes:
+    return bytes(i % 251 for i in range(size))
 
 
 def _static_tree(tmp_path: Any) -> Any:
     root = tmp_path / "static"
     (root / "sub").mkdir(parents=True)
     for name, size in [("empty.bin", 0), ("one.txt", 1), ("below.bin", 65535), ("piece.bin", 65536),
-                       ("over.bin", 65537), ("page.html", 300), ("data.tar.gz", 10), ("noext", 5),
+                       ("over.bin", 65537), ("big.bin", 200_001), ("page.html", 300), ("data.tar.gz", 10),
+                       ("noext", 5),
                        ("sub/index.html", 12)]:
-        (root / name).write_bytes(bytes(i % 251 for i in range(size)))
+        (root / name).write_bytes(_static_tree_bytes(size))
     for f in root.rglob("*"):
         os.utime(f, (1300000000, 1300000000))
     return root
@@ -1471,9 +1476,9 @@ def _short_way_spy(monkeypatch: pytest.MonkeyPatch) -> List[bool]:
     answered: List[bool] = []
 
     def spy(self: Any, path: str, include_body: bool = True) -> Any:
-        body = original(self, path, include_body)
-        answered.append(body is not None)
-        return body
+        pieces = original(self, path, include_body)
+        answered.append(pieces is not None)
+        return pieces
 
     monkeypatch.setattr(web.StaticFileHandler, "_plain_body", spy)
     return answered
@@ -1500,7 +1505,7 @@ def test_static_short_way_matches_tornado(tmp_path: Any, monkeypatch: pytest.Mon
              "/static/page.html?v=1", "/static/page.html?v=", "/static/sub/index.html",
              "/static/sub/../one.txt", "/static//one.txt", "/static/missing", "/static/sub",
              "/static/../static/one.txt", "/sub/one.txt", "/rel/one.txt", "/dir/sub", "/dir/sub/",
-             "/dir/one.txt"]
+             "/dir/one.txt", "/static/big.bin", "/static/big.bin?v=1"]
     (first,), _ = run_app(REFERENCE, build, [get("/static/one.txt")])
     etag = header(first, "Etag")
     assert etag
@@ -1509,6 +1514,7 @@ def test_static_short_way_matches_tornado(tmp_path: Any, monkeypatch: pytest.Mon
         request("HEAD", "/static/one.txt"),
         request("HEAD", "/static/piece.bin?v=1"),
         request("HEAD", "/static/missing"),
+        request("HEAD", "/static/big.bin"),
         request("HEAD", "/static/one.txt", {"If-None-Match": etag}),
         get("/static/one.txt", Range="bytes=0-0"),
         get("/static/one.txt", If_None_Match='"x"'),
@@ -1534,8 +1540,9 @@ def test_static_short_way_matches_tornado(tmp_path: Any, monkeypatch: pytest.Mon
         assert header(resps[i], "Content-Length") == str(size)
     assert header(resps[8], "Cache-Control") == "max-age=315360000"
     assert header(resps[9], "Cache-Control") == "max-age=315360000"
+    assert resps[len(paths) - 2][3] == _static_tree_bytes(200_001)
     codes = [r[0] for r in resps[len(paths): len(raws)]]
-    assert codes == [200, 200, 404, 304, 200, 200, 304, 304, 304, 304, 200, 200, 304, 304, 200, 200,
+    assert codes == [200, 200, 404, 200, 304, 200, 200, 304, 304, 304, 304, 200, 200, 304, 304, 200, 200,
                      304, 304]
     assert answered.count(True) >= 30, answered
 
@@ -1601,13 +1608,14 @@ def test_static_short_way_steps_aside(tmp_path: Any, monkeypatch: pytest.MonkeyP
 
 
 @pytest.mark.parametrize("change", [-10, 10])
+@pytest.mark.parametrize("name, size", [("page.html", 300), ("big.bin", 200_001)])
 def test_static_short_way_file_changed_under_it(tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
-                                                change: int) -> None:
+                                                change: int, name: str, size: int) -> None:
     # A file that grew or shrank between the stat and the read: Content-Length
     # is the stat's, the bytes are what was read -- the same outcome either way.
     web = _TC.web
     root = _static_tree(tmp_path)
-    target = str(root / "page.html")
+    target = str(root / name)
     real_stat = os.stat
 
     def stat(path: Any, *args: Any, **kwargs: Any) -> Any:
@@ -1622,7 +1630,7 @@ def test_static_short_way_file_changed_under_it(tmp_path: Any, monkeypatch: pyte
         web.StaticFileHandler.reset()
         return web.Application([], static_path=str(root))
 
-    raws = [get("/static/one.txt"), get("/static/page.html")]
+    raws = [get("/static/one.txt"), get("/static/" + name)]
     monkeypatch.setattr(os, "stat", stat)
     answered = _short_way_spy(monkeypatch)
     short, short_logs = run_app(_TC, build, raws, parse=bytes)
@@ -1632,13 +1640,18 @@ def test_static_short_way_file_changed_under_it(tmp_path: Any, monkeypatch: pyte
     usual, usual_logs = run_app(_TC, build, raws, parse=bytes)
     assert answered == [False, True]
     assert short == usual and short_logs == usual_logs
+    head, _, body = short[1].partition(b"\r\n\r\n")
     if change > 0:
         # Shrank: the head and what there was, then the connection closed.
-        assert b"Content-Length: 310\r\n" in short[1] and short[1].endswith(bytes(range(251))[:49])
+        assert b"Content-Length: %d\r\n" % (size + change) in head
+        assert body == _static_tree_bytes(size)
     else:
-        # Grew: more than Content-Length is refused before anything is sent.
-        assert short[1] == b""
-    assert ("tornado.application", "ERROR", "Uncaught exception GET /static/page.html (127.0.0.1)") in short_logs
+        # Grew: the piece that would go past Content-Length is refused, with
+        # what came before it sent (for a file of one piece, nothing).
+        assert _static_tree_bytes(size).startswith(body) and len(body) < size + change
+        assert short[1] != b"" if size > 65536 else short[1] == b""
+    assert ("tornado.application", "ERROR",
+            f"Uncaught exception GET /static/{name} (127.0.0.1)") in short_logs
 
 
 def test_compress_response(impl: Any) -> None:

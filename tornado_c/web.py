@@ -2064,16 +2064,16 @@ class StaticFileHandler(RequestHandler):
     async def get(self, path: str, include_body: bool = True) -> None:
         if not _override_mask(type(self), _STATIC_NAMES, _STATIC_ORIGINALS):
             # Every hook is this class's own: the common case (a whole
-            # regular file of one piece, no Range header) takes the short
-            # way, with the same results.
-            whole = self._plain_body(path, include_body)
-            if whole is not None:
-                if whole:
+            # regular file, no Range header) takes the short way, with the
+            # same results.
+            pieces = self._plain_body(path, include_body)
+            if pieces is not None:
+                for piece in pieces:
                     try:
-                        self.write(whole)
+                        self.write(piece)
                         await self.flush()
                     except iostream.StreamClosedError:
-                        pass
+                        return
                 return
         # From now on only the parsed form (self.path) is used.
         relative = self.path = self.parse_url_path(path)
@@ -2110,16 +2110,17 @@ class StaticFileHandler(RequestHandler):
             except iostream.StreamClosedError:
                 return
 
-    def _plain_body(self, path: str, include_body: bool = True) -> Optional[bytes]:
+    def _plain_body(
+        self, path: str, include_body: bool = True
+    ) -> Optional[Iterable[bytes]]:
         # What get() does, for a handler whose hooks are all
         # StaticFileHandler's own (get() checks), when the answer is the
-        # whole of a regular file under the root of at most one piece (or a
-        # 304, or HEAD's headers) and the request has no Range: the same
-        # attributes, headers and status, in the same order, from the same
-        # calls to os, mimetypes and httputil, without the hooks' layering.
-        # Returns the bytes to write (empty for none), or None -- with
-        # nothing done -- for every other case, which get() then takes the
-        # usual way.
+        # whole of a regular file under the root (or a 304, or HEAD's
+        # headers) and the request has no Range: the same attributes,
+        # headers and status, in the same order, from the same calls to os,
+        # mimetypes and httputil, without the hooks' layering.  Returns the
+        # pieces to write, or None -- with nothing done -- for every other
+        # case, which get() then takes the usual way.
         request = self.request
         asked = request.headers
         root = self.root
@@ -2149,7 +2150,7 @@ class StaticFileHandler(RequestHandler):
         except (OSError, ValueError):
             return None
         size = found.st_size
-        if not stat.S_ISREG(found.st_mode) or size > _STATIC_CHUNK:
+        if not stat.S_ISREG(found.st_mode):
             return None
         self.path = path
         self.absolute_path = absolute
@@ -2176,13 +2177,16 @@ class StaticFileHandler(RequestHandler):
                 self.set_header("Cache-Control", f"max-age={lifetime}")
         if ("If-None-Match" in fields or "If-Modified-Since" in fields) and self.should_return_304():
             self.set_status(304)
-            return b""
+            return ()
         self.set_header("Content-Length", size)
         if not include_body:
             assert request.method == "HEAD"
-            return b""
-        # get_content(): one piece, then the read that finds the end (a file
-        # that grew meanwhile overruns Content-Length, as it would there).
+            return ()
+        if size > _STATIC_CHUNK:
+            return self.get_content(absolute, None, None)
+        # get_content() for a file of one piece: the piece, then the read
+        # that finds the end (a file that grew meanwhile overruns
+        # Content-Length, as it would there).
         fd = os.open(absolute, os.O_RDONLY)
         try:
             body = os.read(fd, _STATIC_CHUNK)
@@ -2190,7 +2194,7 @@ class StaticFileHandler(RequestHandler):
                 body += os.read(fd, _STATIC_CHUNK)
         finally:
             os.close(fd)
-        return body
+        return (body,) if body else ()
 
     def _requested_span(
         self, size: int
