@@ -355,6 +355,11 @@ dispatch_on_connection_close(tc_dispatch *d, PyObject *Py_UNUSED(ignored))
 {
     tc_state *st = dispatch_state(d);
     if (d->mode == DISPATCH_ROUTER) {
+        /* As _RoutingDelegate: nothing to tell when no delegate was chosen
+         * (the request was refused before routing, e.g. a bad Host). */
+        if (d->inner == NULL) {
+            Py_RETURN_NONE;
+        }
         return dispatch_forward(d, st->str_on_connection_close, NULL);
     }
     /* The request will never complete: let the buffered body go. */

@@ -1654,6 +1654,34 @@ def test_static_short_way_file_changed_under_it(tmp_path: Any, monkeypatch: pyte
             f"Uncaught exception GET /static/{name} (127.0.0.1)") in short_logs
 
 
+def test_request_refused_before_routing(loop_factory: Any) -> None:
+    # HTTPServerRequest refuses the Host (several, malformed, missing): a 400
+    # and a close, and nothing logged above INFO -- no delegate was chosen,
+    # so there is none to tell the connection closed.
+    def build(web: Any) -> Any:
+        class Hello(web.RequestHandler):
+            def get(self) -> None:
+                self.write("hi")
+
+            def post(self) -> None:
+                self.write("hi")
+
+        return web.Application([("/", Hello)])
+
+    raws = [
+        b"GET / HTTP/1.1\r\nHost: x\r\nHost: x\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nHost: y\r\nContent-Length: 3\r\n\r\nabc",
+        get("/"),
+    ]
+    want, want_logs = run_app(REFERENCE, build, raws)
+    got, got_logs = run_app(_TC, build, raws, loop_factory)
+    assert got == want and [r[0] for r in got] == [400, 400, 400, 400, 200]
+    assert got_logs == want_logs
+    assert all(level in ("DEBUG", "INFO") for _, level, _ in got_logs)
+
+
 def test_compress_response(impl: Any) -> None:
     def build(web: Any) -> Any:
         class Big(web.RequestHandler):

@@ -157,7 +157,10 @@ class _RoutingDelegate(httputil.HTTPMessageDelegate):
         chosen.finish()
 
     def on_connection_close(self) -> None:
-        self._chosen().on_connection_close()
+        # No delegate yet: the request was refused before it could be routed
+        # (HTTPServerRequest found its Host bad, say); nothing to tell.
+        if self.delegate is not None:
+            self.delegate.on_connection_close()
 
 
 def _unrouted(
