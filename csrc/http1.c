@@ -1419,10 +1419,15 @@ h1_exec(tc_http1 *c, const char *data, Py_ssize_t len, Py_ssize_t *used_out)
         c->need_exec = 1;
     }
     else {
-        if (err == HPE_INVALID_METHOD && !c->method_done) {
-            /* A method llhttp does not know (Tornado takes any token):
-             * hand the connection to the Python parser, from the start of
-             * this request. */
+        const char *at = llhttp_get_error_pos(&c->parser);
+        if ((err == HPE_INVALID_METHOD && !c->method_done) ||
+            (err == HPE_INVALID_URL && !c->line_checked && at != NULL && at >= data &&
+             at < data + len && (unsigned char)*at >= 0x80)) {
+            /* A method llhttp does not know (Tornado takes any token), or a
+             * byte above ASCII in the request target (llhttp's strict build
+             * refuses it; Tornado reads the line as Latin-1, and a raw UTF-8
+             * path is no framing hazard): hand the connection to the Python
+             * parser, from the start of this request. */
             PyObject *r;
             c->state = H1_DONE;
             c->deadline = 0;

@@ -1682,6 +1682,28 @@ def test_request_refused_before_routing(loop_factory: Any) -> None:
     assert all(level in ("DEBUG", "INFO") for _, level, _ in got_logs)
 
 
+def test_raw_non_ascii_request_target(loop_factory: Any) -> None:
+    # A client that sends UTF-8 unencoded: the target is read as Latin-1 (so
+    # the path argument is the Latin-1 reading, re-encoded), as in Tornado --
+    # not refused, as llhttp's strict build alone would.
+    def build(web: Any) -> Any:
+        class Echo(web.RequestHandler):
+            def get(self, arg: str) -> None:
+                self.write({"arg": arg, "path": self.request.path, "q": self.get_argument("q", "")})
+
+        return web.Application([("/u/(.*)", Echo)])
+
+    raws = [
+        b"GET /u/caf\xc3\xa9?q=\xc3\xbc HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET /u/\xff HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        get("/u/plain"),
+    ]
+    want, want_logs = run_app(REFERENCE, build, raws)
+    got, got_logs = run_app(_TC, build, raws, loop_factory)
+    assert got == want and got_logs == want_logs
+    assert b'"arg": "caf\\u00c3\\u00a9"' in got[0][3] and [r[0] for r in got] == [200, 200, 200]
+
+
 def test_compress_response(impl: Any) -> None:
     def build(web: Any) -> Any:
         class Big(web.RequestHandler):

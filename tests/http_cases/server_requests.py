@@ -97,6 +97,18 @@ CASES: List[Case] = [
          [ok("get", "/", 0)], False),
     Case("extension-method", b"M-SEARCH * HTTP/1.1\r\n" + H + b"\r\n",
          [ok("M-SEARCH", "*", 0)], False),
+    # Bytes above ASCII in the request target (raw UTF-8 from clients that do
+    # not percent-encode): read as Latin-1, as Tornado does.
+    Case("utf8-in-path", b"GET /caf\xc3\xa9 HTTP/1.1\r\n" + H + b"\r\n",
+         [ok("GET", "/caf\xc3\xa9", 0)], False),
+    Case("latin1-in-query-then-next", b"GET /?a=\xe9 HTTP/1.1\r\n" + H + b"\r\n"
+         b"GET /n HTTP/1.1\r\n" + H + b"\r\n", [ok("GET", "/?a=\xe9", 0), ok("GET", "/n", 0)],
+         False),
+    Case("next-request-high-byte", b"GET /a HTTP/1.1\r\n" + H + b"\r\n"
+         b"POST /\xff HTTP/1.1\r\n" + H + b"Content-Length: 3\r\n\r\nabc",
+         [ok("GET", "/a", 0), ok("POST", "/\xff", 3)], False),
+    Case("high-byte-then-bad-header", b"GET /\xff HTTP/1.1\r\n" + H + b"X\x01: y\r\n\r\n",
+         BAD, True),
     Case("host-with-port", b"GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n",
          [ok("GET", "/", 0)], False),
     Case("empty-host", b"GET / HTTP/1.1\r\nHost:\r\n\r\n", [ok("GET", "/", 0)], False),
