@@ -1419,15 +1419,14 @@ h1_exec(tc_http1 *c, const char *data, Py_ssize_t len, Py_ssize_t *used_out)
         c->need_exec = 1;
     }
     else {
-        const char *at = llhttp_get_error_pos(&c->parser);
         if ((err == HPE_INVALID_METHOD && !c->method_done) ||
-            (err == HPE_INVALID_URL && !c->line_checked && at != NULL && at >= data &&
-             at < data + len && (unsigned char)*at >= 0x80)) {
+            (err == HPE_INVALID_URL && !c->line_checked)) {
             /* A method llhttp does not know (Tornado takes any token), or a
-             * byte above ASCII in the request target (llhttp's strict build
-             * refuses it; Tornado reads the line as Latin-1, and a raw UTF-8
-             * path is no framing hazard): hand the connection to the Python
-             * parser, from the start of this request. */
+             * request target llhttp refuses (bytes above ASCII, which its
+             * strict build does not take, or a target in none of the RFC
+             * 9112 forms; Tornado takes anything without a space, and the
+             * target is no framing hazard): hand the connection to the
+             * Python parser, from the start of this request. */
             PyObject *r;
             c->state = H1_DONE;
             c->deadline = 0;

@@ -107,6 +107,11 @@ CASES: List[Case] = [
     Case("next-request-high-byte", b"GET /a HTTP/1.1\r\n" + H + b"\r\n"
          b"POST /\xff HTTP/1.1\r\n" + H + b"Content-Length: 3\r\n\r\nabc",
          [ok("GET", "/a", 0), ok("POST", "/\xff", 3)], False),
+    Case("target-not-origin-form", b"OPTIONS cho HTTP/1.1\r\n" + H + b"\r\n",
+         [ok("OPTIONS", "cho", 0)], False),
+    Case("target-authority-like", b"GET x:80 HTTP/1.1\r\n" + H + b"\r\n",
+         [ok("GET", "x:80", 0)], False),
+    Case("target-nul", b"GET /\x00 HTTP/1.1\r\n" + H + b"\r\n", BAD, True),
     Case("high-byte-then-bad-header", b"GET /\xff HTTP/1.1\r\n" + H + b"X\x01: y\r\n\r\n",
          BAD, True),
     Case("host-with-port", b"GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n",
