@@ -652,7 +652,7 @@ tc_h1_build_headers(tc_state *st, const char *base, const tc_h1_field *fields,
 {
     PyObject *headers = NULL, *d = NULL, *lists = NULL, *last = Py_None;
     Py_ssize_t i;
-    int conn_count = 0;
+    int conn_count = 0, expect_count = 0;
 
     notes->keepalive = 0;
     notes->expect_continue = 0;
@@ -692,7 +692,11 @@ tc_h1_build_headers(tc_state *st, const char *base, const tc_h1_field *fields,
                                conn_count == 1;
         }
         else if (tc_h1_name_is(np, h->name_len, "expect")) {
-            notes->expect_continue = vl == 12 && memcmp(vp, "100-continue", 12) == 0;
+            /* Tornado compares the joined value: two Expect fields never
+             * equal "100-continue". */
+            expect_count++;
+            notes->expect_continue = vl == 12 && memcmp(vp, "100-continue", 12) == 0 &&
+                                     expect_count == 1;
         }
         else if (tc_h1_name_is(np, h->name_len, "transfer-encoding")) {
             Py_XSETREF(*te_out, Py_NewRef(value));

@@ -107,6 +107,8 @@ CASES: List[Case] = [
     Case("next-request-high-byte", b"GET /a HTTP/1.1\r\n" + H + b"\r\n"
          b"POST /\xff HTTP/1.1\r\n" + H + b"Content-Length: 3\r\n\r\nabc",
          [ok("GET", "/a", 0), ok("POST", "/\xff", 3)], False),
+    Case("expect-twice", b"GET / HTTP/1.1\r\n" + H + b"Expect: 100-continue\r\n"
+         b"Expect: 100-continue\r\n\r\n", [ok("GET", "/", 0)], False),
     Case("target-not-origin-form", b"OPTIONS cho HTTP/1.1\r\n" + H + b"\r\n",
          [ok("OPTIONS", "cho", 0)], False),
     Case("target-authority-like", b"GET x:80 HTTP/1.1\r\n" + H + b"\r\n",
