@@ -1158,6 +1158,14 @@ h1_reset(tc_http1 *c)
     c->pre_scanned = 0;
     c->size_line = -1;
     c->chunk_pause = 0;
+    if (c->parser.upgrade) {
+        /* The request asked to upgrade (or was a CONNECT) and its handler
+         * kept the connection as HTTP (a WebSocket handshake refused, say):
+         * what follows is read as the next request, as Tornado reads it,
+         * not as llhttp's upgraded byte stream. */
+        llhttp_init(&c->parser, HTTP_REQUEST, &h1_settings);
+        c->parser.data = c;
+    }
     c->body_flush = 0;
     if (c->head.cap > 16384) {
         tc_buf_free(&c->head);

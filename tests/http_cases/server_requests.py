@@ -107,6 +107,16 @@ CASES: List[Case] = [
     Case("next-request-high-byte", b"GET /a HTTP/1.1\r\n" + H + b"\r\n"
          b"POST /\xff HTTP/1.1\r\n" + H + b"Content-Length: 3\r\n\r\nabc",
          [ok("GET", "/a", 0), ok("POST", "/\xff", 3)], False),
+    # A request that asks to upgrade (or a CONNECT) whose handler keeps the
+    # connection as HTTP: what follows is the next request, as in Tornado.
+    Case("upgrade-kept-then-next", b"GET /u HTTP/1.1\r\n" + H + b"Connection: Upgrade\r\n"
+         b"Upgrade: foo\r\n\r\nGET /n HTTP/1.1\r\n" + H + b"\r\n",
+         [ok("GET", "/u", 0), ok("GET", "/n", 0)], False),
+    Case("upgrade-kept-then-crlf", b"GET /u HTTP/1.1\r\n" + H + b"Connection: Upgrade\r\n"
+         b"Upgrade: websocket\r\n\r\n\r\n", [ok("GET", "/u", 0)], False),
+    Case("connect-then-next", b"CONNECT x:443 HTTP/1.1\r\n" + H + b"\r\n"
+         b"GET /n HTTP/1.1\r\n" + H + b"\r\n", [ok("CONNECT", "x:443", 0), ok("GET", "/n", 0)],
+         False),
     Case("expect-twice", b"GET / HTTP/1.1\r\n" + H + b"Expect: 100-continue\r\n"
          b"Expect: 100-continue\r\n\r\n", [ok("GET", "/", 0)], False),
     Case("target-not-origin-form", b"OPTIONS cho HTTP/1.1\r\n" + H + b"\r\n",
