@@ -4,6 +4,7 @@
 #   make test         install what is missing, build, run every test
 #   make conformance  run Tornado's own test suite against tornado_c
 #   make bench        benchmarks (side by side with asyncio / pure Tornado)
+#   make fuzz         differential fuzz of the HTTP server against pure Tornado
 #   make asan         the test suite on an ASan+UBSan build of the extension
 #   make debug        build with assertions and debug counters
 
@@ -16,7 +17,7 @@ EXT_SUFFIX := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config
 EXT := tornado_c/_core$(EXT_SUFFIX)
 PYTEST_ARGS ?=
 
-.PHONY: all deps sysdeps pydeps build run test conformance bench asan debug lint clean
+.PHONY: all deps sysdeps pydeps build run test conformance bench fuzz asan debug lint clean
 
 all: build
 
@@ -96,6 +97,14 @@ $(RAW_LOAD): benchmarks/raw_server/echo_load.c
 
 bench: build $(RAW)
 	$(PYTHON) benchmarks/bench_loop.py --out-dir benchmarks/results
+
+# Differential fuzz of the HTTP server against pure-Python Tornado (loopback,
+# bounded; a few minutes).  FUZZ_ROUNDS per seed and mode.
+FUZZ_ROUNDS ?= 300
+fuzz: build
+	for mode in plain gz xh nka; do for seed in 1 2; do \
+	  $(PYTHON) tests/fuzz/http_server_diff.py --mode $$mode --seed $$seed -n $(FUZZ_ROUNDS) || exit 1; \
+	done; done
 
 # ASan+UBSan: the instrumented extension is built into build/asan (next to a
 # copy of the Python package) and run inside the ordinary interpreter binary
