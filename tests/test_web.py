@@ -1633,11 +1633,14 @@ def test_static_short_way_file_changed_under_it(tmp_path: Any, monkeypatch: pyte
     raws = [get("/static/one.txt"), get("/static/" + name)]
     monkeypatch.setattr(os, "stat", stat)
     answered = _short_way_spy(monkeypatch)
-    short, short_logs = run_app(_TC, build, raws, parse=bytes)
+    def raw(data: bytes) -> bytes:  # the bytes received, the Date blanked
+        return re.sub(rb"\r\nDate: [^\r]*", b"\r\nDate: *", data)
+
+    short, short_logs = run_app(_TC, build, raws, parse=raw)
     assert answered == [False, True]
     monkeypatch.setattr(web.StaticFileHandler, "set_extra_headers",
                         _wrap(web.StaticFileHandler.set_extra_headers, "x", []))
-    usual, usual_logs = run_app(_TC, build, raws, parse=bytes)
+    usual, usual_logs = run_app(_TC, build, raws, parse=raw)
     assert answered == [False, True]
     assert short == usual and short_logs == usual_logs
     head, _, body = short[1].partition(b"\r\n\r\n")
