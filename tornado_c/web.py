@@ -2062,19 +2062,24 @@ class StaticFileHandler(RequestHandler):
         return self.get(path, include_body=False)
 
     async def get(self, path: str, include_body: bool = True) -> None:
+        pieces: Optional[Iterable[bytes]] = None
         if not _override_mask(type(self), _STATIC_NAMES, _STATIC_ORIGINALS):
             # Every hook is this class's own: the common case (a whole
             # regular file, no Range header) takes the short way, with the
             # same results.
             pieces = self._plain_body(path, include_body)
-            if pieces is not None:
-                for piece in pieces:
-                    try:
-                        self.write(piece)
-                        await self.flush()
-                    except iostream.StreamClosedError:
-                        return
+        if pieces is None:
+            pieces = self._hooked_body(path, include_body)
+        for piece in pieces:
+            try:
+                self.write(piece)
+                await self.flush()
+            except iostream.StreamClosedError:
                 return
+
+    def _hooked_body(self, path: str, include_body: bool) -> Iterable[bytes]:
+        # get() through every hook: prepares the response and returns the
+        # pieces of the body to write (none for a redirect, 304, 416 or HEAD).
         # From now on only the parsed form (self.path) is used.
         relative = self.path = self.parse_url_path(path)
         resolved = self.validate_absolute_path(
@@ -2082,33 +2087,27 @@ class StaticFileHandler(RequestHandler):
         )
         self.absolute_path = resolved
         if resolved is None:
-            return
+            return ()
         self.modified = self.get_modified_time()
         self.set_headers()
         fresh = self.should_return_304()
         if fresh:
             self.set_status(304)
-            return
+            return ()
         size = self.get_content_size()
         span = self._requested_span(size)
         if span is None:
-            return  # 416 already prepared
+            return ()  # 416 already prepared
         start, end = span
         self.set_header("Content-Length", (size if end is None else end) - (start or 0))
         if not include_body:
             assert self.request.method == "HEAD"
-            return
+            return ()
         # (Read again: a hook may have changed it, as in Tornado.)
         source = self.absolute_path
         assert source is not None
         body = self.get_content(source, start, end)
-        pieces = [body] if isinstance(body, bytes) else body
-        for piece in pieces:
-            try:
-                self.write(piece)
-                await self.flush()
-            except iostream.StreamClosedError:
-                return
+        return [body] if isinstance(body, bytes) else body
 
     def _plain_body(
         self, path: str, include_body: bool = True
@@ -2117,10 +2116,10 @@ class StaticFileHandler(RequestHandler):
         # StaticFileHandler's own (get() checks), when the answer is the
         # whole of a regular file under the root (or a 304, or HEAD's
         # headers) and the request has no Range: the same attributes,
-        # headers and status, in the same order, from the same calls to os,
-        # mimetypes and httputil, without the hooks' layering.  Returns the
-        # pieces to write, or None -- with nothing done -- for every other
-        # case, which get() then takes the usual way.
+        # headers (set_headers() itself) and status, with one stat and, for
+        # a file of one piece, one read.  Returns the pieces to write, or
+        # None -- with nothing done -- for every other case, which get()
+        # then takes the usual way.
         request = self.request
         asked = request.headers
         root = self.root
@@ -2135,11 +2134,8 @@ class StaticFileHandler(RequestHandler):
         fields = asked._dict
         if "Range" in fields:
             return None
-        # get_absolute_path() and validate_absolute_path()'s checks.
-        if path[:1] == "/":
-            absolute = os.path.normpath(path)
-        else:
-            absolute = os.path.normpath(root + path if root[-1] == "/" else root + "/" + path)
+        # validate_absolute_path()'s checks, without its errors.
+        absolute = self.get_absolute_path(root, path)
         prefix = _root_prefixes.get(root)
         if prefix is None or not (absolute if absolute[-1] == "/" else absolute + "/").startswith(
             prefix
@@ -2156,25 +2152,8 @@ class StaticFileHandler(RequestHandler):
         self.absolute_path = absolute
         self._validated_stat = (absolute, found)
         self._stat_result = found
-        modified = self.modified = datetime.datetime.fromtimestamp(int(found.st_mtime), _UTC)
-        # set_headers()
-        self.set_header("Accept-Ranges", "bytes")
-        digest = self._get_cached_version(absolute)
-        if digest:
-            self.set_header("Etag", f'"{digest}"')
-        self.set_header("Last-Modified", httputil.format_timestamp(modified))
-        guessed, encoding = mimetypes.guess_type(absolute)
-        if encoding is None:
-            mime = guessed or "application/octet-stream"
-        else:
-            mime = "application/gzip" if encoding == "gzip" else "application/octet-stream"
-        self.set_header("Content-Type", mime)
-        if "v" in request.arguments:
-            lifetime = self.CACHE_MAX_AGE
-            if lifetime > 0:
-                expiry = datetime.datetime.now(_UTC) + datetime.timedelta(seconds=lifetime)
-                self.set_header("Expires", expiry)
-                self.set_header("Cache-Control", f"max-age={lifetime}")
+        self.modified = datetime.datetime.fromtimestamp(int(found.st_mtime), _UTC)
+        self.set_headers()
         if ("If-None-Match" in fields or "If-Modified-Since" in fields) and self.should_return_304():
             self.set_status(304)
             return ()
