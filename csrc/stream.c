@@ -2116,8 +2116,7 @@ tc_stream_write_raw(tc_stream *s, const char *p, Py_ssize_t n)
 {
     Py_ssize_t written;
     uv_buf_t buf;
-    PyObject *rest;
-    Py_ssize_t q;
+    stream_write_req *wr;
     if (s->uvs == NULL) {
         PyErr_SetString(PyExc_OSError, "write to a closed stream");
         return -1;
@@ -2125,19 +2124,32 @@ tc_stream_write_raw(tc_stream *s, const char *p, Py_ssize_t n)
     if (n == 0) {
         return s->write_queued;
     }
-    buf = uv_buf_init((char *)p, (unsigned int)(n > UINT32_MAX ? UINT32_MAX : n));
+    if (n > UINT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "write too large");
+        return -1;
+    }
+    buf = uv_buf_init((char *)p, (unsigned int)n);
     written = stream_try_write(s, &buf, 1);
     if (written < 0 || written == n) {
         return written < 0 ? -1 : 0;
     }
-    /* The remainder is queued from a bytes object of its own. */
-    rest = PyBytes_FromStringAndSize(p + written, n - written);
-    if (rest == NULL) {
+    /* The remainder is copied into the request (as a framed write's head). */
+    wr = PyMem_RawMalloc(sizeof(stream_write_req));
+    if (wr == NULL) {
+        PyErr_NoMemory();
         return -1;
     }
-    q = tc_stream_write(s, rest);
-    Py_DECREF(rest);
-    return q;
+    wr->view.obj = NULL;
+    wr->len = n - written;
+    wr->extra = PyMem_RawMalloc((size_t)wr->len);
+    if (wr->extra == NULL) {
+        PyMem_RawFree(wr);
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(wr->extra, p + written, (size_t)wr->len);
+    buf = uv_buf_init(wr->extra, (unsigned int)wr->len);
+    return stream_submit(s, wr, &buf, 1);
 }
 
 int
