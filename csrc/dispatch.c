@@ -263,6 +263,15 @@ tc_bytes_join(PyObject *chunks)
     if (empty == NULL || chunks == NULL) {
         return empty;
     }
+    if (PyList_CheckExact(chunks) && PyList_GET_SIZE(chunks) <= 1) {
+        /* What join gives for no chunk or a single bytes chunk. */
+        PyObject *only = PyList_GET_SIZE(chunks) ? PyList_GET_ITEM(chunks, 0) : empty;
+        if (PyBytes_CheckExact(only)) {
+            out = Py_NewRef(only);
+            Py_DECREF(empty);
+            return out;
+        }
+    }
     out = PyObject_CallMethod(empty, "join", "O", chunks);
     Py_DECREF(empty);
     return out;

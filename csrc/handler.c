@@ -54,6 +54,7 @@ enum {
     WE_NORMALIZE,            /* httputil._normalize_header (normalize_header) */
     WE_APP_LOG_REQUEST,      /* Application.log_request */
     WE_RH_GET_STATUS,        /* RequestHandler.get_status */
+    WE_GET_RUNNING_LOOP,     /* asyncio.get_running_loop */
     WE_SIZE
 };
 
@@ -462,8 +463,16 @@ wb_start(tc_state *st, PyObject *work)
     PyObject *r = NULL;
 
     if (PyCoro_CheckExact(work)) {
-        PyObject *get_loop = wb_global(st, WB__get_running_loop), *eager = NULL;
-        PyObject *loop = get_loop != NULL ? PyObject_CallNoArgs(get_loop) : NULL;
+        PyObject *get_loop = wb_global(st, WB__get_running_loop), *eager = NULL, *loop;
+        if (get_loop == WE(st, WE_GET_RUNNING_LOOP) && tc_loop_current != NULL) {
+            /* The native loop running this iteration in this thread is
+             * what asyncio.get_running_loop() answers (without its
+             * getpid() system call). */
+            loop = Py_NewRef((PyObject *)tc_loop_current);
+        }
+        else {
+            loop = get_loop != NULL ? PyObject_CallNoArgs(get_loop) : NULL;
+        }
         if (loop == NULL) {
             return -1;
         }

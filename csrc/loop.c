@@ -812,7 +812,7 @@ loop_run_foreign(PyObject *obj)
  * timer), queue ready fds' and expired timers' handles, then run exactly the
  * handles that were ready when the iteration started running them. */
 static PyObject *
-loop_run_once(tc_loop *self, PyObject *Py_UNUSED(ignored))
+loop_run_once_impl(tc_loop *self)
 {
     tc_state *st = loop_state(self);
     uv_run_mode mode = UV_RUN_ONCE;
@@ -898,6 +898,24 @@ loop_run_once(tc_loop *self, PyObject *Py_UNUSED(ignored))
         }
     }
     Py_RETURN_NONE;
+}
+
+/* The native loop whose iteration is running in this thread (the running
+ * loop asyncio.get_running_loop() answers, without its getpid() call), or
+ * NULL.  Everything the loop runs -- I/O callbacks, timers, handles -- runs
+ * inside _run_once. */
+_Thread_local tc_loop *tc_loop_current = NULL;
+
+static PyObject *
+loop_run_once(tc_loop *self, PyObject *Py_UNUSED(ignored))
+{
+    tc_loop *outer = tc_loop_current;
+    PyObject *r;
+
+    tc_loop_current = self;
+    r = loop_run_once_impl(self);
+    tc_loop_current = outer;
+    return r;
 }
 
 /* _add_callback(handle): asyncio's internal "queue this Handle" (used for

@@ -236,6 +236,9 @@ tc_state_from_type(PyTypeObject *tp)
 /* asyncio.Handle / TimerHandle equivalents.  A Handle owns its callback, its
  * argument tuple and its contextvars.Context until it runs or is cancelled. */
 typedef struct tc_loop_s tc_loop;
+
+/* loop.c: the native loop running an iteration in this thread, or NULL. */
+extern _Thread_local tc_loop *tc_loop_current;
 typedef struct tc_stream_s tc_stream;
 
 typedef struct {

@@ -254,6 +254,11 @@ def _wrappers(web: Any) -> Dict[str, Tuple[Any, str, Callable[[Any, List[str]], 
         "_start_execute": (web, "_start_execute",
                            lambda original, calls: lambda work: (
                                calls.append("_start_execute"), original(work))[1]),
+        # (The C path asks the loop running the request instead, while this
+        # is asyncio.get_running_loop.)
+        "_get_running_loop": (web, "_get_running_loop",
+                              lambda original, calls: lambda: (
+                                  calls.append("_get_running_loop"), original())[1]),
     }
 
 
@@ -290,6 +295,9 @@ def test_native_application_path_calls_patches(name: str,
         # on a loop with _eager_task -- itself; the streamed PUT's execute()
         # is Python's.)
         "_start_execute": 1,
+        # Every handler's _execute but /boom's (whose handler never comes
+        # to be).
+        "_get_running_loop": len(REQUESTS) - 1,
     }[name]
     assert len(calls) == expected, calls
 

@@ -1917,6 +1917,7 @@ _core.web_setup(
         httputil._normalize_header,
         Application.log_request,
         RequestHandler.get_status,
+        asyncio.get_running_loop,
     )
 )
 
