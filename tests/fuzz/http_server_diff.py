@@ -37,6 +37,9 @@ import time
 from typing import IO, Dict, List, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from mutation import chunked, mutate  # noqa: E402
 APP = os.path.join(HERE, "server_app.py")
 
 PATHS = ["/echo", "/echo/x?a=1&b=%ff&a=", "/stream", "/cookie", "/big", "/static/f.txt",
@@ -86,34 +89,12 @@ class Generator:
             fields.append(("Content-Length", str(len(body))))
         elif body and framing < 0.9:
             fields.append(("Transfer-Encoding", "chunked"))
-            raw_body, i = b"", 0
-            while i < len(body):
-                piece = body[i:i + rnd.randint(1, 2000)]
-                i += len(piece)
-                raw_body += b"%x%s\r\n%s\r\n" % (len(piece), rnd.choice([b"", b";ext=1"]), piece)
-            raw_body += b"0\r\n" + rnd.choice([b"", b"Trailer: x\r\n"]) + b"\r\n"
+            raw_body = chunked(rnd, body, 2000)
         head = f"{method} {path} {version}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields)
         return self.mutate(head.encode("latin1") + b"\r\n" + raw_body)
 
     def mutate(self, data: bytes) -> bytes:
-        rnd, out = self.rnd, bytearray(data)
-        for _ in range(rnd.choice([0, 0, 0, 1, 1, 2, 3, 8])):
-            pos = rnd.randrange(len(out)) if out else 0
-            op = rnd.randint(0, 5)
-            if op == 0 and out:
-                out[pos] = rnd.randrange(256)
-            elif op == 1:
-                out[pos:pos] = rnd.choice(INSERTS)
-            elif op == 2:
-                del out[pos:pos + rnd.randint(1, 10)]
-            elif op == 3:
-                out[pos:pos] = out[pos:pos + rnd.randint(1, 40)]
-            elif op == 4:
-                del out[pos:]
-            else:
-                name = "X-%x" % rnd.getrandbits(40)
-                out[pos:pos] = f"{name}: {'v' * rnd.choice([1, 100, 9000])}\r\n".encode()
-        return bytes(out)
+        return mutate(self.rnd, data, INSERTS, [0, 0, 0, 1, 1, 2, 3, 8])
 
     def round(self) -> Tuple[bytes, List[Tuple[int, int]]]:
         count = self.rnd.choice([1, 1, 1, 2, 3])
