@@ -91,17 +91,20 @@ struct tc_http1_s {
     char delegate_open, read_finished, write_finished, disconnect;
     char chunking, is_head, http10, keepalive_req, expect_continue;
     char deadline_is_body, no_keep_alive, closed_seen;
-    char lead_lf;
-    char prev_lf;
-    char last_cr;              /* the last byte fed to llhttp was CR */              /* the last head byte seen was LF (obs-fold) */
-    char need_start;
-    char chunk_pause;
-    char body_flush;           /* a chunk or the body ended: deliver the rest */          /* 1: paused after a size line, 2: after a chunk */           /* start_request is owed for the next request */
+    char lead_lf;              /* blank-line LFs ahead of the request line */
+    char head_nl;              /* the head's last bytes: 1 after LF, 2 after
+                                  LF CR, else 0 (obs-fold and the head end) */
+    char last_cr;              /* the last byte fed to llhttp was CR */
+    char need_start;           /* start_request is owed for the next request */
+    char chunk_pause;          /* 1: paused after a size line, 2: after a chunk */
+    char body_flush;           /* a chunk or the body ended: deliver the rest */
     char line_checked;         /* the request line passed Tornado's split */
     Py_ssize_t pre_scanned;    /* pre: bytes already searched for the LF */
-    Py_ssize_t size_line;      /* bytes of the chunk-size line so far, -1 */              /* blank-line LFs ahead of the request line */
+    Py_ssize_t size_line;      /* bytes of the chunk-size line so far, -1 */
     char need_exec;            /* llhttp paused: run it even with no input,
                                   it may complete the message */
+    PyObject *refusal;         /* a malformed head's HTTPInputError message,
+                                  held until the head ends (h1_refuse); NULL */
 };
 
 static llhttp_settings_t h1_settings;
@@ -1151,7 +1154,7 @@ h1_reset(tc_http1 *c)
     tc_buf_free(&c->body);
     c->need_exec = 0;
     c->lead_lf = 0;
-    c->prev_lf = 0;
+    c->head_nl = 0;
     c->last_cr = 0;
     c->need_start = 1;
     c->line_checked = 0;
@@ -1376,6 +1379,92 @@ h1_bare_lf(const char *data, Py_ssize_t len, int last_cr)
     return -1;
 }
 
+/* The head-end scan's next state after ch (see head_nl). */
+static inline char
+h1_next_nl(char nl, char ch)
+{
+    return ch == '\n' ? 1 : (ch == '\r' && nl == 1) ? 2 : 0;
+}
+
+/* The head outgrew max_header_size: closed without an answer, as Tornado's
+ * bounded read of the head (_on_overflow).  The connection is done. */
+static void
+h1_overflow(tc_http1 *c)
+{
+    PyObject *w;
+    c->state = H1_DONE;
+    c->deadline = 0;
+    w = h1_call(c, "_on_overflow", NULL);
+    if (w == NULL) {
+        PyErr_WriteUnraisable((PyObject *)c);
+    }
+    Py_XDECREF(w);
+}
+
+/* Input while a malformed head is held (h1_refuse): data[from:len] is
+ * searched for the head's end, Tornado's \n\r?\n (data[0:from] has been
+ * scanned and counted already).  At the end the 400 goes out, as Tornado's
+ * parse of the whole head answers; past max_header_size first, the
+ * connection closes without an answer; else everything is consumed and more
+ * is awaited (the idle timeout still runs).  Returns 1 (stop). */
+static int
+h1_refusing(tc_http1 *c, const char *data, Py_ssize_t from, Py_ssize_t len,
+            Py_ssize_t *used_out)
+{
+    Py_ssize_t i;
+
+    for (i = from; i < len; i++) {
+        if (data[i] == '\n' && c->head_nl != 0) {
+            PyObject *message = c->refusal;
+            c->head_bytes += i + 1 - from;
+            c->refusal = NULL;
+            if (c->head_bytes > c->max_header_size) {
+                Py_DECREF(message);
+                h1_overflow(c);
+            }
+            else {
+                h1_fail_input(c, message);
+            }
+            return 1;
+        }
+        c->head_nl = h1_next_nl(c->head_nl, data[i]);
+    }
+    c->head_bytes += len - from;
+    *used_out = len;
+    if (c->head_bytes > c->max_header_size || c->hdr_done != 0) {
+        /* (llhttp has seen a head end this scan has not: cannot happen,
+         * as its line ends are a subset of Tornado's; answer now.) */
+        PyObject *message = c->refusal;
+        c->refusal = NULL;
+        if (c->hdr_done != 0 && c->head_bytes <= c->max_header_size) {
+            h1_fail_input(c, message);
+        }
+        else {
+            Py_DECREF(message);
+            h1_overflow(c);
+        }
+    }
+    return 1;
+}
+
+/* A fault in the head before its end: Tornado reads a head to its end
+ * before parsing it, so the answer (400, or nothing past max_header_size)
+ * waits for that end.  data[0:len] is all the buffered input not yet
+ * consumed, of which data[0:from] has been scanned for the end and counted
+ * in head_bytes; message is the HTTPInputError's (NULL: an error is set). */
+static int
+h1_refuse(tc_http1 *c, PyObject *message, const char *data, Py_ssize_t from,
+          Py_ssize_t len, Py_ssize_t *used_out)
+{
+    if (message == NULL) {
+        h1_fail_current(c);
+        return 1;
+    }
+    c->refusal = message;
+    c->head_bytes += from;
+    return h1_refusing(c, data, from, len, used_out);
+}
+
 /* Runs llhttp over the buffered input.  Returns 0 to go on, 1 to stop
  * (more input needed, or the connection is done). */
 static int
@@ -1383,10 +1472,13 @@ h1_exec(tc_http1 *c, const char *data, Py_ssize_t len, Py_ssize_t *used_out)
 {
     tc_buf *in = tc_stream_rbuf(c->stream);
     const char *stop;
-    Py_ssize_t used;
+    Py_ssize_t used, avail = len; /* (len may be cut at a bare LF below) */
     llhttp_errno_t err;
 
     c->need_exec = 0;
+    if (c->refusal != NULL) {
+        return h1_refusing(c, data, 0, len, used_out);
+    }
     if (!c->msg_begun) {
         /* One empty line before a request is skipped; Tornado takes a
          * second one for the end of an empty head. */
@@ -1408,8 +1500,8 @@ h1_exec(tc_http1 *c, const char *data, Py_ssize_t len, Py_ssize_t *used_out)
             err = llhttp_execute(&c->parser, "\r", 1);
             c->last_cr = 1;
             if (err != HPE_OK) {
-                h1_fail_input(c, h1_error_message(c, err, "\r", 1));
-                return 1;
+                return h1_refuse(c, h1_error_message(c, err, "\r", 1), data, 0, avail,
+                                 used_out);
             }
             i = h1_bare_lf(data + 1, len - 1, 0);
             if (i >= 0) {
@@ -1460,6 +1552,9 @@ h1_exec(tc_http1 *c, const char *data, Py_ssize_t len, Py_ssize_t *used_out)
             h1_fail_current(c);
             return 1;
         }
+        if (c->hdr_done == 0) {
+            return h1_refuse(c, h1_error_message(c, err, data, len), data, 0, avail, used_out);
+        }
         h1_fail_input(c, h1_error_message(c, err, data, len));
         return 1;
     }
@@ -1506,8 +1601,8 @@ h1_exec(tc_http1 *c, const char *data, Py_ssize_t len, Py_ssize_t *used_out)
                 }
             }
             if (spaces != 2 || empty) {
-                h1_fail_input(c, PyUnicode_FromString("Malformed HTTP request line"));
-                return 1;
+                return h1_refuse(c, PyUnicode_FromString("Malformed HTTP request line"),
+                                 data, 0, avail, used_out);
             }
             c->line_checked = 1;
         }
@@ -1543,23 +1638,16 @@ h1_exec(tc_http1 *c, const char *data, Py_ssize_t len, Py_ssize_t *used_out)
         Py_ssize_t i;
         for (i = 0; i < used; i++) {
             char ch = data[i];
-            if (c->prev_lf && (ch == ' ' || ch == '\t')) {
-                h1_fail_input(c, PyUnicode_FromString("obs-fold line in the header block"));
-                return 1;
+            if (c->head_nl == 1 && (ch == ' ' || ch == '\t')) {
+                return h1_refuse(c, PyUnicode_FromString("obs-fold line in the header block"),
+                                 data, i, avail, used_out);
             }
-            c->prev_lf = ch == '\n';
+            c->head_nl = h1_next_nl(c->head_nl, ch);
         }
         c->head_bytes += used;
         if (c->hdr_done == 0 && c->head_bytes > c->max_header_size) {
-            PyObject *w;
             *used_out = used;
-            c->state = H1_DONE;
-            c->deadline = 0;
-            w = h1_call(c, "_on_overflow", NULL);
-            if (w == NULL) {
-                PyErr_WriteUnraisable((PyObject *)c);
-            }
-            Py_XDECREF(w);
+            h1_overflow(c);
             return 1;
         }
     }
@@ -2700,6 +2788,7 @@ h1_clear(tc_http1 *c)
     Py_CLEAR(c->pieces);
     Py_CLEAR(c->whole);
     Py_CLEAR(c->dict);
+    Py_CLEAR(c->refusal);
     return 0;
 }
 
