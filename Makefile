@@ -98,12 +98,12 @@ $(RAW_LOAD): benchmarks/raw_server/echo_load.c
 bench: build $(RAW)
 	$(PYTHON) benchmarks/bench_loop.py --out-dir benchmarks/results
 
-# Differential fuzz of the HTTP server and of the HTTP client against
-# pure-Python Tornado (loopback, bounded; several minutes).  FUZZ_ROUNDS per
+# Differential fuzz of the HTTP server (WebSocket sessions too) and of the HTTP
+# client against pure-Python Tornado (loopback, bounded; several minutes).  FUZZ_ROUNDS per
 # seed and mode (the client's rounds are slower: a third as many).
 FUZZ_ROUNDS ?= 300
 fuzz: build
-	for mode in plain gz xh nka; do for seed in 1 2; do \
+	for mode in plain gz xh nka ws; do for seed in 1 2; do \
 	  $(PYTHON) tests/fuzz/http_server_diff.py --mode $$mode --seed $$seed -n $(FUZZ_ROUNDS) || exit 1; \
 	done; done
 	for ka in "" --keep-alive; do for seed in 1 2; do \

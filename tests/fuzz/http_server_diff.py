@@ -244,7 +244,7 @@ _STRICT_ANY = re.compile(
 _STRICT_HEAD = re.compile(rb"\n[ \t]|\r[^\n]")
 
 
-_VALUELESS_OFFER = re.compile(rb"Sec-WebSocket-Extensions: [^\r]*_no_context_takeover[;\r]")
+_VALUELESS_OFFER = re.compile(rb"Sec-WebSocket-Extensions: [^\r]*;[ \t]*[^=;,\r]*[;,\r]")
 _EXTENSIONS_LINE = re.compile(rb"Sec-Websocket-Extensions: [^\r]*\r\n")
 
 
@@ -273,11 +273,12 @@ def known_kind(data: bytes, ours: Tuple[bytes, str, List[str]],
         # loop raises and drops the connection.
         return "close-reason-not-utf8"
     if _VALUELESS_OFFER.search(data) and ours[2] == theirs[2]:
-        # A permessage-deflate offer with server_ / client_no_context_takeover
-        # (no value): tornado_c honours and echoes them (RFC 7692), Tornado's
-        # header parser drops them, so its compressor keeps its context and
-        # later compressed frames differ too.  How the session went (the
-        # logged close) must be the same.
+        # A permessage-deflate offer with a parameter without a value:
+        # tornado_c honours and echoes server_ / client_no_context_takeover
+        # and declines an unknown one (RFC 7692); Tornado's header parser
+        # drops them all, so it accepts, and its compressor keeps its
+        # context (later compressed frames differ too).  How the session
+        # went (the logged close) must be the same.
         ours_ext = _EXTENSIONS_LINE.sub(b"", ours[0])
         theirs_ext = _EXTENSIONS_LINE.sub(b"", theirs[0])
         if ours_ext[:120] == theirs_ext[:120]:

@@ -3,18 +3,22 @@ Tornado's API: run by pure-Python Tornado as ``python server_app.py ...`` and
 by tornado_c, unchanged, as ``python -m tornado_c server_app.py ...``.
 
 Usage: server_app.py PORT MODE STATIC_DIR, MODE one of plain, gz
-(``decompress_request``), xh (``xheaders`` with a trusted downstream) and nka
-(``no_keep_alive``).  Prints ``ready`` once listening on 127.0.0.1.
+(``decompress_request``), xh (``xheaders`` with a trusted downstream), nka
+(``no_keep_alive``) and ws (plain; the WebSocket fuzz).  Prints ``ready`` once
+listening on 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
+from typing import Any, Dict, Optional, Union
 
 import tornado.httpserver
 import tornado.web
+import tornado.websocket
 
 
 class Echo(tornado.web.RequestHandler):
@@ -56,10 +60,28 @@ class Big(tornado.web.RequestHandler):
             await self.flush()
 
 
+class WSEcho(tornado.websocket.WebSocketHandler):
+    """Echoes each message; /ws/z offers permessage-deflate.  How each
+    session ends is logged at WARNING, so the fuzz compares it."""
+
+    def get_compression_options(self) -> Optional[Dict[str, Any]]:
+        return {} if self.request.path.endswith("/z") else None
+
+    def on_message(self, message: Union[str, bytes]) -> None:
+        self.write_message(message, binary=isinstance(message, bytes))
+
+    def on_ping(self, data: bytes) -> None:
+        logging.warning("ping %r", data)
+
+    def on_close(self) -> None:
+        logging.warning("closed %r %r", self.close_code, self.close_reason)
+
+
 async def main(port: int, mode: str, static: str) -> None:
     app = tornado.web.Application(
-        [(r"/echo(.*)", Echo), (r"/stream", Stream), (r"/cookie", Cookie), (r"/big", Big)],
-        static_path=static, cookie_secret="s" * 32)
+        [(r"/echo(.*)", Echo), (r"/stream", Stream), (r"/cookie", Cookie), (r"/big", Big),
+         (r"/ws(?:/z)?", WSEcho)],
+        static_path=static, cookie_secret="s" * 32, websocket_max_message_size=4096)
     server = tornado.httpserver.HTTPServer(
         app, max_body_size=1 << 20, max_header_size=8192, idle_connection_timeout=2,
         body_timeout=2, decompress_request=mode == "gz", xheaders=mode == "xh",
