@@ -318,3 +318,80 @@ def test_multiprocess(impl: Any, style: str) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "".join(sorted(proc.stdout)) == "012"
     assert proc.stderr == ""
+
+
+_FD_LIMIT_SERVER = textwrap.dedent("""
+    import asyncio, os, resource, socket
+    import tornado_c
+    from tornado_c import httpserver, httputil
+
+    def answer(request):
+        request.connection.write_headers(
+            httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
+            httputil.HTTPHeaders({"Content-Length": "2"}), b"ok")
+        request.connection.finish()
+
+    async def main():
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        sock.setblocking(False)
+        server = httpserver.HTTPServer(answer)
+        server.add_sockets([sock])
+        print(sock.getsockname()[1], flush=True)
+        # (The test makes one request first: what the first connection sets
+        # up once is not counted.)
+        await asyncio.get_running_loop().run_in_executor(None, input)
+        # Room for NATIVE connections of two fds each, and one fd more: the
+        # limit is one past the highest of that many fds opened now (new
+        # fds take the lowest free numbers), which are then closed.
+        room = [os.open(os.devnull, os.O_RDONLY) for _ in range(2 * NATIVE + 1)]
+        limit = max(room) + 1
+        for fd in room:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+        print("limited", flush=True)
+        await asyncio.sleep(30)
+
+    tornado_c.new_event_loop().run_until_complete(main())
+""")
+
+
+def test_stream_without_an_fd_for_the_engine_uses_the_python_path(tmp_path: Any) -> None:
+    """A stream on the native engine holds a second fd (libuv's duplicate).
+    A connection accepted when no fd is left for that duplicate stays on the
+    Python path, on its one fd, and is served (it used to fail: "Error in
+    connection callback", the socket left to the garbage collector)."""
+    native = 5
+    script = tmp_path / "server.py"
+    script.write_text(_FD_LIMIT_SERVER.replace("NATIVE", str(native)))
+    # (Its log goes to a file: a pipe nobody reads would fill and block it.)
+    log = open(tmp_path / "log.txt", "w+")
+    proc = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT)
+    held = []
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.strip().isdigit(), (tmp_path / "log.txt").read_text()
+        port = int(line)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            while s.recv(1000):
+                pass
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline() == "limited\n"
+        for _ in range(native + 1):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            held.append(s)
+        replies = [s.recv(1000) for s in held]
+    finally:
+        for s in held:
+            s.close()
+        proc.kill()
+        proc.communicate()
+        log.close()
+    assert all(r.startswith(b"HTTP/1.1 200 OK\r\n") and r.endswith(b"ok") for r in replies)
+    assert "Error in connection callback" not in (tmp_path / "log.txt").read_text()

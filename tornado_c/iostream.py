@@ -1294,13 +1294,23 @@ class IOStream(BaseIOStream):
         if kind == -1:
             kind = self._native_kind()
         if kind is not None:
-            self._native_loop = self.io_loop.asyncio_loop
-            self._native = _core.Stream(
-                self._native_loop, self.socket, kind, self._native_event,
-                self._max_buffer_size, self._read_chunk_size,
-            )
+            loop = self.io_loop.asyncio_loop
+            try:
+                native = _core.Stream(
+                    loop, self.socket, kind, self._native_event,
+                    self._max_buffer_size, self._read_chunk_size,
+                )
+            except OSError as e:
+                if e.errno not in (errno.EMFILE, errno.ENFILE):
+                    raise
+                # No fd left for the engine's duplicate of the socket's:
+                # this stream stays on the Python path, on the one fd, as
+                # Tornado's would.
+                return
+            self._native_loop = loop
+            self._native = native
             if self._close_callback is not None:
-                self._native.watch_close = True
+                native.watch_close = True
 
     def fileno(self) -> Union[int, ioloop._Selectable]:
         return self.socket
