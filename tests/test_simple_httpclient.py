@@ -602,11 +602,11 @@ def test_native_loop(impl: Any) -> None:
 
 # --- connection reuse (tornado_c only reuses, and only when asked) ------------
 
-def _keep_alive_handler(close_after: bool = False) -> Any:
-    """Answers "ok"; keeps the connection unless the request said close (or
-    ``close_after``: the server drops every connection after answering,
-    without saying so in the response)."""
-    data = response_bytes(200, b"ok")
+def _keep_alive_handler(close_after: bool = False, data: bytes = b"") -> Any:
+    """Answers "ok" (or ``data``, raw); keeps the connection unless the
+    request said close (or ``close_after``: the server drops every
+    connection after answering, without saying so in the response)."""
+    data = data or response_bytes(200, b"ok")
 
     async def handler(request: Request, writer: asyncio.StreamWriter) -> bool:
         writer.write(data)
@@ -666,14 +666,42 @@ def test_keep_alive_not_for_unframed_response(impl: Any) -> None:
     async def main() -> Tuple[List[Any], int]:
         async with ScriptServer(handler) as srv:
             client = make_client(impl)
-            bodies = []
-            for _ in range(2):
-                response = await client.fetch(srv.url(), headers={"Connection": "keep-alive"})
-                bodies.append(response.body)
+            bodies = await _fetch_keep_alive(client, srv.url(), 2)
             client.close()
             return bodies, len(srv.writers)
 
     assert run(main) == ([b"all", b"all"], 2)
+
+
+async def _fetch_keep_alive(client: Any, url: str, times: int, pause: float = 0) -> List[Any]:
+    # The bodies of ``times`` fetches asking for keep-alive, one at a time.
+    bodies = []
+    for _ in range(times):
+        response = await client.fetch(url, headers={"Connection": "keep-alive"})
+        bodies.append(response.body)
+        await asyncio.sleep(pause)
+    return bodies
+
+
+def test_keep_alive_not_after_an_interim_response(impl: Any) -> None:
+    # After a 1xx response the HTTP layer reads on to the close once the
+    # final response is done (Tornado's), so the connection is not kept: it
+    # closes at once, as in Tornado, and the next request gets a new one.
+    # (The server would keep the connection.)
+    interim = b"HTTP/1.1 100 Continue\r\n\r\n"
+    handler = _keep_alive_handler(data=interim + response_bytes(200, b"ok"))
+
+    async def main() -> Tuple[List[Any], List[bool]]:
+        async with ScriptServer(handler) as srv:
+            client = make_client(impl)
+            bodies = await _fetch_keep_alive(client, srv.url(), 2, pause=0.1)
+            # The server has seen each connection's end (the client closed
+            # it) and closed its side.
+            ended = [w.is_closing() for w in srv.writers]
+            client.close()
+            return bodies, ended
+
+    assert run(main) == ([b"ok", b"ok"], [True, True])
 
 
 def test_keep_alive_stale_connection_retried(impl: Any) -> None:

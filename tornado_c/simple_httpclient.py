@@ -729,6 +729,11 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         headers: httputil.HTTPHeaders,
     ) -> None:
         assert isinstance(first_line, httputil.ResponseStartLine)
+        if 100 <= first_line.code < 200:
+            # After an interim response the HTTP layer reads on to the close
+            # once the final one is done (as Tornado's does): the connection
+            # cannot be reused.
+            self._interim_seen = True
         if first_line.code == 100 and self.request.expect_100_continue:
             await self._write_body(False)
             return
@@ -833,6 +838,8 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
         # The response was read completely and leaves the connection usable.
         headers = self.headers
         if getattr(self, "_pool_key", None) is None or headers is None or self.code is None:
+            return False
+        if getattr(self, "_interim_seen", False):
             return False
         if getattr(self, "_response_version", "") != "HTTP/1.1":
             return False
