@@ -243,6 +243,7 @@ _STRICT_ANY = re.compile(
     re.I,
 )
 _STRICT_HEAD = re.compile(rb"\n[ \t]|\r[^\n]")
+_CONTINUE = b"HTTP/1.1 100 (Continue)\r\n\r\n"
 
 
 _VALUELESS_OFFER = re.compile(rb"Sec-WebSocket-Extensions: [^\r]*;[ \t]*[^=;,\r]*[;,\r]")
@@ -272,6 +273,16 @@ def known_kind(data: bytes, ours: Tuple[bytes, str, List[str]],
         return "tornado-reset"
     if ours[0].endswith(bad) and theirs[0].startswith(ours[0][:-len(bad)]) and strict_input(data):
         return "strict-parser"
+    if (ours[0].endswith(bad) and theirs[0] == ours[0][:-len(bad)] + _CONTINUE + bad
+            and re.search(rb"\nexpect: *100-continue\r?\n", data, re.I)):
+        # Framing headers refused while the head is parsed: no 100 (Continue)
+        # first, which Tornado sends before it checks them.
+        return "framing-refused-before-continue"
+    if (any(line.startswith("WARNING:root:closed None") for line in ours[2])
+            and any("zlib.error" in line for line in theirs[2])):
+        # Bad compressed WebSocket data: tornado_c drops the connection (and
+        # on_close runs); in Tornado the zlib error escapes the receive loop.
+        return "bad-deflate-data"
     if (any(line.startswith("WARNING:root:closed ") and "\ufffd" in line for line in ours[2])
             and not any(line.startswith("WARNING:root:closed ") for line in theirs[2])):
         # A close frame whose reason is not UTF-8: tornado_c decodes it with
