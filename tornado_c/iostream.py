@@ -1294,7 +1294,7 @@ class IOStream(BaseIOStream):
         if kind == -1:
             kind = self._native_kind()
         if kind is not None:
-            loop = self.io_loop.asyncio_loop
+            loop: Any = self.io_loop.asyncio_loop  # (a LoopBase: _native_kind checked)
             try:
                 native = _core.Stream(
                     loop, self.socket, kind, self._native_event,
