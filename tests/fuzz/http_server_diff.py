@@ -222,7 +222,10 @@ class Server:
         self.log.seek(self.pos)
         text = self.log.read()
         self.pos = self.log.tell()
-        return [re.sub(r" \d+\.\d+ms$", " <t>ms", line) for line in text.splitlines()
+        # (An exception's qualified name starts with the package: tornado_c's
+        # classes are tornado.*'s under the alias, named tornado_c.*.)
+        return [re.sub(r" \d+\.\d+ms$", " <t>ms", line).replace("tornado_c.", "tornado.")
+                for line in text.splitlines()
                 if line.strip() and not line.startswith((" ", "Traceback"))]
 
     def close(self) -> None:
