@@ -500,21 +500,25 @@ def test_body_timeout(impl: Any, caplog: Any) -> None:
         "Timeout reading body from 127.0.0.1"]
 
 
-def test_idle_connection_timeout(impl: Any) -> None:
+def _idle_timeout_exchange(impl: Any, raw: bytes) -> Tuple[bytes, bool]:
+    # Sends raw to an echo server with a 50 ms idle timeout; what came back
+    # and whether the server closed.
     async def main() -> Any:
         httpserver = impl.mod("httpserver")
         server = httpserver.HTTPServer(echo_callback(impl), idle_connection_timeout=0.05)
         port = listen(impl, server)
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(
-                None, client_exchange, port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET",
-                False, 5.0)
+            return await loop.run_in_executor(None, client_exchange, port, raw, False, 5.0)
         finally:
             server.stop()
             await server.close_all_connections()
 
-    data, closed = run(impl, main)
+    return run(impl, main)
+
+
+def test_idle_connection_timeout(impl: Any) -> None:
+    data, closed = _idle_timeout_exchange(impl, b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET")
     assert (parse_responses(data), closed) == ([(200, b"GET / 0")], True)
 
 
@@ -524,21 +528,7 @@ def test_malformed_unfinished_head_meets_idle_timeout(impl: Any, caplog: Any) ->
     with no response and no "Malformed" line.  Its end arriving in time
     gets the 400 (test_request_table)."""
     caplog.set_level(logging.INFO)
-
-    async def main() -> Any:
-        httpserver = impl.mod("httpserver")
-        server = httpserver.HTTPServer(echo_callback(impl), idle_connection_timeout=0.05)
-        port = listen(impl, server)
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(
-                None, client_exchange, port, b"GET / HTTP/1.1\r\nX(y): z\r\nHost: x\r\n",
-                False, 5.0)
-        finally:
-            server.stop()
-            await server.close_all_connections()
-
-    data, closed = run(impl, main)
+    data, closed = _idle_timeout_exchange(impl, b"GET / HTTP/1.1\r\nX(y): z\r\nHost: x\r\n")
     assert (data, closed) == (b"", True)
     assert not [r for r in caplog.records if "Malformed" in r.getMessage()]
 
