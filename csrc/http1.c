@@ -98,6 +98,8 @@ struct tc_http1_s {
     char need_start;           /* start_request is owed for the next request */
     char chunk_pause;          /* 1: paused after a size line, 2: after a chunk */
     char body_flush;           /* a chunk or the body ended: deliver the rest */
+    char flush_queued;         /* the cork goes out when the loop's I/O
+                                  dispatch ends (tc_loop_defer) */
     char line_checked;         /* the request line passed Tornado's split */
     Py_ssize_t pre_scanned;    /* pre: bytes already searched for the LF */
     Py_ssize_t size_line;      /* bytes of the chunk-size line so far, -1 */
@@ -420,6 +422,7 @@ http1_on_message_complete(llhttp_t *p)
 /* ------------------------------------------------------- Python helpers */
 
 static void h1_flush(tc_http1 *c);
+static void h1_flush_soon(tc_http1 *c);
 
 /* Calls a method of the Python subclass (the rare events), after sending
  * any corked responses; returns its result or NULL. */
@@ -1709,6 +1712,9 @@ h1_pump(tc_http1 *c)
     if (c->in_pump) {
         return; /* the running pump sees the new state */
     }
+    if (c->stream != NULL) {
+        (void)tc_loop_deferred_due(tc_stream_loop(c->stream));
+    }
     c->in_pump = 1;
     Py_INCREF(c);
     while (c->stream != NULL && c->state != H1_DONE && c->state != H1_WAIT) {
@@ -1802,7 +1808,7 @@ h1_pump(tc_http1 *c)
         }
     }
     c->in_pump = 0;
-    h1_flush(c);
+    h1_flush_soon(c);
     Py_DECREF(c);
 }
 
@@ -1838,7 +1844,21 @@ h1_on_drain(void *ctx)
     Py_DECREF(c);
 }
 
-static const tc_stream_proto h1_proto = {h1_on_data, h1_on_drain, h1_on_direct};
+/* Closed by its owner (the server's close_all_connections(), a handler
+ * closing request.connection.stream): responses written so far, held back
+ * while the loop dispatches I/O, still go out. */
+static void
+h1_on_close(void *ctx)
+{
+    h1_flush((tc_http1 *)ctx);
+}
+
+static const tc_stream_proto h1_proto = {
+    .on_data = h1_on_data,
+    .on_drain = h1_on_drain,
+    .on_direct = h1_on_direct,
+    .on_close = h1_on_close,
+};
 
 /* --------------------------------------------------------------- writing */
 
@@ -1853,7 +1873,7 @@ h1_out(tc_http1 *c, const char *p, Py_ssize_t n)
     if (c->stream == NULL || !tc_stream_is_open(c->stream)) {
         return 0;
     }
-    if (c->in_pump) {
+    if (c->in_pump || c->cork.len > 0) {
         return tc_buf_append(&c->cork, p, n);
     }
     q = tc_stream_write_raw(c->stream, p, n);
@@ -1873,6 +1893,7 @@ static void
 h1_flush(tc_http1 *c)
 {
     Py_ssize_t q;
+    tc_buf out;
     if (c->cork.len == 0) {
         return;
     }
@@ -1880,8 +1901,12 @@ h1_flush(tc_http1 *c)
         tc_buf_free(&c->cork);
         return;
     }
-    q = tc_stream_write_raw(c->stream, tc_buf_head(&c->cork), c->cork.len);
-    tc_buf_free(&c->cork);
+    /* Taken out first: a failing write closes the stream, which calls
+     * h1_on_close. */
+    out = c->cork;
+    memset(&c->cork, 0, sizeof(c->cork));
+    q = tc_stream_write_raw(c->stream, tc_buf_head(&out), out.len);
+    tc_buf_free(&out);
     if (q < 0) {
         if (PyErr_ExceptionMatches(PyExc_OSError)) {
             tc_stream_write_failed(c->stream);
@@ -1890,6 +1915,38 @@ h1_flush(tc_http1 *c)
             PyErr_WriteUnraisable((PyObject *)c);
         }
     }
+}
+
+static void
+h1_deferred_flush(PyObject *obj)
+{
+    tc_http1 *c = (tc_http1 *)obj;
+    c->flush_queued = 0;
+    h1_flush(c);
+}
+
+/* At the end of a pass: sends the cork now, or, while the loop dispatches
+ * the I/O of one poll, when that ends, so that the replies to all the
+ * connections served in it go out together (the peers are woken once, not
+ * once per reply). */
+static void
+h1_flush_soon(tc_http1 *c)
+{
+    int rc;
+    if (c->cork.len == 0 || c->flush_queued) {
+        return;
+    }
+    if (c->stream != NULL && tc_stream_is_open(c->stream)) {
+        rc = tc_loop_defer(tc_stream_loop(c->stream), (PyObject *)c, h1_deferred_flush);
+        if (rc > 0) {
+            c->flush_queued = 1;
+            return;
+        }
+        if (rc < 0) {
+            PyErr_Clear();
+        }
+    }
+    h1_flush(c);
 }
 
 static int
@@ -2222,7 +2279,7 @@ h1_send_framed(tc_http1 *c, tc_buf *out, PyObject *body)
         tc_buf_free(out);
         return h1_call(c, "_closed_write", NULL);
     }
-    if (c->in_pump && c->cork.len > 0) {
+    if (c->cork.len > 0) {
         if (out->len > 0 && tc_buf_append(&c->cork, tc_buf_head(out), out->len) < 0) {
             tc_buf_free(out);
             return NULL;

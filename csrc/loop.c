@@ -302,6 +302,68 @@ loop_walk_close(uv_handle_t *handle, void *arg)
     }
 }
 
+/* Output held back longer than this (slow handlers between the first
+ * reply and the end of the dispatch) goes out at once. */
+#define TC_DEFER_MAX_NS 1000000
+
+static void loop_run_deferred(tc_loop *self);
+
+int
+tc_loop_deferred_due(tc_loop *loop)
+{
+    if (loop->deferred_len == 0 || uv_hrtime() - loop->deferred_since <= TC_DEFER_MAX_NS) {
+        return 0;
+    }
+    loop_run_deferred(loop);
+    return 1;
+}
+
+int
+tc_loop_defer(tc_loop *loop, PyObject *obj, void (*fn)(PyObject *obj))
+{
+    if (!loop->in_poll) {
+        return 0;
+    }
+    if (loop->deferred_len == 0) {
+        loop->deferred_since = uv_hrtime();
+    }
+    else if (tc_loop_deferred_due(loop)) {
+        return 0;
+    }
+    if (loop->deferred_len == loop->deferred_cap) {
+        Py_ssize_t cap = loop->deferred_cap ? loop->deferred_cap * 2 : 64;
+        tc_deferred *d = PyMem_Realloc(loop->deferred, (size_t)cap * sizeof(tc_deferred));
+        if (d == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        loop->deferred = d;
+        loop->deferred_cap = cap;
+    }
+    loop->deferred[loop->deferred_len].obj = Py_NewRef(obj);
+    loop->deferred[loop->deferred_len].fn = fn;
+    loop->deferred_len++;
+    return 1;
+}
+
+/* Runs what tc_loop_defer queued, in order.  An entry's function may run
+ * Python code (a failed write closes its stream); whatever that writes goes
+ * out at once. */
+static void
+loop_run_deferred(tc_loop *self)
+{
+    char in_poll = self->in_poll;
+    Py_ssize_t i;
+    self->in_poll = 0; /* nothing is queued meanwhile */
+    for (i = 0; i < self->deferred_len; i++) {
+        tc_deferred d = self->deferred[i];
+        d.fn(d.obj);
+        Py_DECREF(d.obj);
+    }
+    self->deferred_len = 0;
+    self->in_poll = in_poll;
+}
+
 /* Closes every libuv handle and the uv loop itself; runs no Python code. */
 static void
 loop_close_uv(tc_loop *self)
@@ -346,6 +408,16 @@ loop_release_queues(tc_loop *self)
         Py_DECREF(heap[i]);
     }
     PyMem_Free(heap);
+    {
+        tc_deferred *d = self->deferred;
+        Py_ssize_t n = self->deferred_len;
+        self->deferred = NULL;
+        self->deferred_len = self->deferred_cap = 0;
+        for (i = 0; i < n; i++) {
+            Py_DECREF(d[i].obj);
+        }
+        PyMem_Free(d);
+    }
 }
 
 static int
@@ -358,6 +430,9 @@ loop_traverse(tc_loop *self, visitproc visit, void *arg)
     }
     for (i = 0; i < self->heap_len; i++) {
         Py_VISIT(self->heap[i]);
+    }
+    for (i = 0; i < self->deferred_len; i++) {
+        Py_VISIT(self->deferred[i].obj);
     }
     Py_VISIT(self->transports);
     return tc_poll_traverse(self, visit, arg);
@@ -853,8 +928,11 @@ loop_run_once_impl(tc_loop *self)
         usleep(self->stall_us);
     }
     self->has_gil = 1;
+    self->in_poll = 1;
     uv_run(&self->uvloop, mode);
     tc_loop_ensure_gil(self);
+    self->in_poll = 0;
+    loop_run_deferred(self);
 
     /* A signal (SIGINT) interrupted the poll: run its Python handler now so a
      * KeyboardInterrupt surfaces from run_forever. */

@@ -665,6 +665,9 @@ stream_on_read(uv_stream_t *uvs, ssize_t nread, const uv_buf_t *buf)
         return; /* orphaned: the Stream object is gone */
     }
     tc_loop_ensure_gil(s->loop);
+    /* Replies held back for the end of this dispatch go now if they have
+     * waited long enough (a slow callback earlier in the dispatch). */
+    (void)tc_loop_deferred_due(s->loop);
     if (nread == UV_ENOBUFS && buf->len == 0 && !stream_wants_input(s)) {
         stream_stop_reading(s); /* the lazy stop (see stream_update_reading) */
         return;
@@ -1713,6 +1716,9 @@ PyDoc_STRVAR(close_doc,
 static PyObject *
 stream_close(tc_stream *s, PyObject *Py_UNUSED(ignored))
 {
+    if (s->proto != NULL && s->proto->on_close != NULL && tc_stream_is_open(s)) {
+        s->proto->on_close(s->proto_ctx);
+    }
     stream_close_handle(s);
     /* As Tornado's close(): a pending read that the buffered data satisfies
      * completes (read_until_close gets everything); any other is dropped

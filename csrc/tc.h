@@ -342,7 +342,32 @@ struct tc_loop_s {
     /* HTTP client fetches with open libuv handles (fetch.c), closed with
      * the loop. */
     struct tc_fetch_s *fetches;
+    /* Output held back while libuv dispatches I/O (tc_loop_defer): each
+     * entry's fn(obj) runs once uv_run returns, so the replies to every
+     * request read in one poll go out together. */
+    struct tc_deferred_s *deferred;
+    Py_ssize_t deferred_len;
+    Py_ssize_t deferred_cap;
+    uint64_t deferred_since; /* uv_hrtime() of the first queued entry */
+    char in_poll;           /* inside uv_run (I/O callbacks are running) */
 };
+
+typedef struct tc_deferred_s {
+    PyObject *obj;
+    void (*fn)(PyObject *obj);
+} tc_deferred;
+
+/* While the loop is dispatching I/O, queues fn(obj) (a new reference to obj
+ * is held) to run when the dispatch ends, and returns 1; returns 0 when the
+ * loop is not dispatching, or has held output back for over a millisecond
+ * already (then what was queued runs now): the caller does the work now.
+ * -1 with MemoryError. */
+int tc_loop_defer(tc_loop *loop, PyObject *obj, void (*fn)(PyObject *obj));
+
+/* Runs what tc_loop_defer queued if the oldest entry has waited over a
+ * millisecond (called before more requests are dispatched, so a slow one
+ * does not hold back the replies written before it).  1 if it ran them. */
+int tc_loop_deferred_due(tc_loop *loop);
 
 /* Appends a handle to the ready queue (new reference taken).  0 / -1. */
 int tc_loop_push_ready(tc_loop *loop, PyObject *handle);
@@ -612,6 +637,9 @@ typedef struct {
     /* Optional: one queued write went out in full and later ones are
      * still queued (on_drain comes when none are). */
     void (*on_written)(void *ctx);
+    /* Optional: the stream's owner is closing it (Stream.close()); what the
+     * protocol has accepted but not yet written goes out now. */
+    void (*on_close)(void *ctx);
     /* 1: while writes are queued, read at most once per loop iteration, as
      * asyncio's transports read once per iteration (libuv would read up to
      * 32 times per readiness event, queueing data faster than it goes out). */

@@ -356,6 +356,117 @@ def test_nothing_accumulates_per_request(impl: Any) -> None:
     assert growth < 200, growth
 
 
+
+# --- replies to the requests of one poll go out together ------------------
+
+def _arrived(sock: socket.socket) -> bytes:
+    try:
+        return sock.recv(65536, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return b""
+
+
+def _one_pass(impl: Any, count: int, on_request: Any) -> List[bytes]:
+    """``count`` connections, accepted first, then each sends one request
+    (``/0`` ...), all before the server's loop polls again, so that one poll
+    finds them all readable.  ``on_request(request, index, clients)`` runs in
+    each request callback, before it answers (on the next loop iteration if
+    it returns True); returns what each client got."""
+
+    def callback(request: Any) -> None:
+        index = int(request.path[1:])
+        reply = b"reply %d" % index
+        if on_request(request, index, clients):
+            asyncio.get_running_loop().call_soon(_respond, impl, request.connection, reply)
+        else:
+            _respond(impl, request.connection, reply)
+
+    clients: List[socket.socket] = []
+
+    async def main() -> Any:
+        server = impl.mod("httpserver").HTTPServer(callback)
+        port = listen(impl, server)
+        try:
+            for _ in range(count):
+                sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+                sock.setblocking(False)
+                clients.append(sock)
+            await asyncio.sleep(0.1)  # every connection accepted and reading
+            for i, sock in enumerate(clients):
+                sock.sendall(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
+            received = [b""] * count
+            for _ in range(200):
+                await asyncio.sleep(0.01)
+                for i, sock in enumerate(clients):
+                    received[i] += _arrived(sock) and sock.recv(65536)
+                if all(r.endswith(b"reply %d" % i) for i, r in enumerate(received)):
+                    break
+            return received
+        finally:
+            for sock in clients:
+                sock.close()
+            server.stop()
+            await server.close_all_connections()
+
+    return run(impl, main)
+
+
+def test_replies_of_one_poll_go_out_together(impl: Any) -> None:
+    # tornado_c holds each reply until the loop has dispatched every
+    # connection the poll found readable, then writes them one after the
+    # other (the client is woken once for all); Tornado writes each at once.
+    if impl.name != "tornado_c" or not NATIVE:
+        pytest.skip("only tornado_c's native connection holds replies back")
+    seen: List[List[bytes]] = []
+
+    def on_request(request: Any, index: int, clients: List[socket.socket]) -> bool:
+        seen.append([_arrived(sock) for sock in clients])
+        return False
+
+    received = _one_pass(impl, 4, on_request)
+    assert [parse_responses(r) for r in received] == [
+        [(200, b"reply %d" % i)] for i in range(4)]
+    assert seen == [[b""] * 4] * 4
+
+
+def test_slow_request_does_not_hold_earlier_replies(impl: Any) -> None:
+    # A callback that blocks (here 20 ms, answering later) does not keep the
+    # replies written before it waiting for the end of the pass: held
+    # replies go out before the next request is dispatched once they have
+    # waited a millisecond.
+    order: List[int] = []
+    seen: List[List[bool]] = []
+
+    def on_request(request: Any, index: int, clients: List[socket.socket]) -> bool:
+        order.append(index)
+        seen.append([bool(_arrived(sock)) for sock in clients])
+        if len(order) == 2:
+            time.sleep(0.02)
+            return True
+        return False
+
+    received = _one_pass(impl, 3, on_request)
+    assert [parse_responses(r) for r in received] == [
+        [(200, b"reply %d" % i)] for i in range(3)]
+    assert seen[2][order[0]], (order, seen)
+
+
+def test_reply_held_back_survives_a_close(impl: Any) -> None:
+    # Another request's callback closes a connection whose reply is written
+    # but (on tornado_c) still held back: the reply goes out before the close.
+    requests: List[Any] = []
+
+    def on_request(request: Any, index: int, clients: List[socket.socket]) -> bool:
+        if requests:
+            requests[0].connection.stream.close()
+        requests.append(request)
+        return False
+
+    received = _one_pass(impl, 2, on_request)
+    first = int(requests[0].path[1:])
+    assert parse_responses(received[first]) == [(200, b"reply %d" % first)]
+
+
 # --- bodies: collected whole, or streamed in chunk_size pieces ------------
 
 _BODY = bytes(range(256)) * 1029  # 263,424 bytes: four 64 KiB chunks and a bit
