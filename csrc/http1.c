@@ -69,6 +69,10 @@ struct tc_http1_s {
     tc_buf body;               /* body bytes parsed, not yet delivered */
     tc_buf cork;               /* responses written while the engine
                                   dispatches: sent once per pass */
+    PyObject *cork_body;       /* a body held by reference after the cork's
+                                  bytes (its chunk CRLF after it when
+                                  cork_crlf); nothing is added behind it */
+    char cork_crlf;
     tc_buf pre;                /* bytes of a request line before its method
                                   was recognised (for the Python fallback) */
     tc_h1_fieldset fs;         /* the head's fields (offsets into head) */
@@ -1718,7 +1722,7 @@ h1_pump(tc_http1 *c)
     c->in_pump = 1;
     Py_INCREF(c);
     while (c->stream != NULL && c->state != H1_DONE && c->state != H1_WAIT) {
-        if (c->write_finished && c->disconnect && c->cork.len > 0) {
+        if (c->write_finished && c->disconnect && (c->cork.len > 0 || c->cork_body != NULL)) {
             /* The connection closes once this is written: send it now,
              * and wait for the drain if it does not all go at once. */
             h1_flush(c);
@@ -1873,6 +1877,9 @@ h1_out(tc_http1 *c, const char *p, Py_ssize_t n)
     if (c->stream == NULL || !tc_stream_is_open(c->stream)) {
         return 0;
     }
+    if (c->cork_body != NULL) {
+        h1_flush(c); /* nothing goes behind a held body */
+    }
     if (c->in_pump || c->cork.len > 0) {
         return tc_buf_append(&c->cork, p, n);
     }
@@ -1894,19 +1901,28 @@ h1_flush(tc_http1 *c)
 {
     Py_ssize_t q;
     tc_buf out;
-    if (c->cork.len == 0) {
-        return;
-    }
-    if (c->stream == NULL || !tc_stream_is_open(c->stream)) {
-        tc_buf_free(&c->cork);
+    PyObject *body;
+    if (c->cork.len == 0 && c->cork_body == NULL) {
         return;
     }
     /* Taken out first: a failing write closes the stream, which calls
      * h1_on_close. */
     out = c->cork;
     memset(&c->cork, 0, sizeof(c->cork));
-    q = tc_stream_write_raw(c->stream, tc_buf_head(&out), out.len);
+    body = c->cork_body;
+    c->cork_body = NULL;
+    if (c->stream == NULL || !tc_stream_is_open(c->stream)) {
+        q = 0;
+    }
+    else if (body != NULL) {
+        q = tc_stream_write_framed(c->stream, tc_buf_head(&out), out.len, body, "\r\n",
+                                   c->cork_crlf ? 2 : 0);
+    }
+    else {
+        q = tc_stream_write_raw(c->stream, tc_buf_head(&out), out.len);
+    }
     tc_buf_free(&out);
+    Py_XDECREF(body);
     if (q < 0) {
         if (PyErr_ExceptionMatches(PyExc_OSError)) {
             tc_stream_write_failed(c->stream);
@@ -1933,7 +1949,7 @@ static void
 h1_flush_soon(tc_http1 *c)
 {
     int rc;
-    if (c->cork.len == 0 || c->flush_queued) {
+    if ((c->cork.len == 0 && c->cork_body == NULL) || c->flush_queued) {
         return;
     }
     if (c->stream != NULL && tc_stream_is_open(c->stream)) {
@@ -2279,6 +2295,25 @@ h1_send_framed(tc_http1 *c, tc_buf *out, PyObject *body)
         tc_buf_free(out);
         return h1_call(c, "_closed_write", NULL);
     }
+    if (c->cork_body != NULL) {
+        h1_flush(c); /* nothing goes behind a held body */
+    }
+    if (c->in_pump) {
+        /* Held, by reference, until the pass (or the poll's dispatch)
+         * ends, after what the cork holds. */
+        if (c->cork.len == 0) {
+            c->cork = *out;
+            memset(out, 0, sizeof(*out));
+        }
+        else if (out->len > 0 && tc_buf_append(&c->cork, tc_buf_head(out), out->len) < 0) {
+            tc_buf_free(out);
+            return NULL;
+        }
+        tc_buf_free(out);
+        c->cork_body = Py_NewRef(body);
+        c->cork_crlf = c->chunking;
+        return h1_write_result(c);
+    }
     if (c->cork.len > 0) {
         if (out->len > 0 && tc_buf_append(&c->cork, tc_buf_head(out), out->len) < 0) {
             tc_buf_free(out);
@@ -2307,6 +2342,9 @@ h1_send(tc_http1 *c, tc_buf *out)
     if (c->stream == NULL || !tc_stream_is_open(c->stream)) {
         tc_buf_free(out);
         return h1_call(c, "_closed_write", NULL);
+    }
+    if (c->cork_body != NULL) {
+        h1_flush(c); /* nothing goes behind a held body */
     }
     if (c->in_pump && c->cork.len == 0) {
         /* The first response of this pass: the buffer becomes the cork. */
@@ -2824,6 +2862,7 @@ h1_traverse(tc_http1 *c, visitproc visit, void *arg)
     Py_VISIT(c->pieces);
     Py_VISIT(c->whole);
     Py_VISIT(c->dict);
+    Py_VISIT(c->cork_body);
     return 0;
 }
 
@@ -2846,6 +2885,7 @@ h1_clear(tc_http1 *c)
     Py_CLEAR(c->whole);
     Py_CLEAR(c->dict);
     Py_CLEAR(c->refusal);
+    Py_CLEAR(c->cork_body);
     return 0;
 }
 

@@ -366,16 +366,17 @@ def _arrived(sock: socket.socket) -> bytes:
         return b""
 
 
-def _one_pass(impl: Any, count: int, on_request: Any) -> List[bytes]:
+def _one_pass(impl: Any, count: int, on_request: Any, pad: int = 0) -> List[bytes]:
     """``count`` connections, accepted first, then each sends one request
     (``/0`` ...), all before the server's loop polls again, so that one poll
     finds them all readable.  ``on_request(request, index, clients)`` runs in
     each request callback, before it answers (on the next loop iteration if
-    it returns True); returns what each client got."""
+    it returns True) with ``pad`` bytes and ``reply <index>``; returns what
+    each client got."""
 
     def callback(request: Any) -> None:
         index = int(request.path[1:])
-        reply = b"reply %d" % index
+        reply = b"." * pad + b"reply %d" % index
         if on_request(request, index, clients):
             asyncio.get_running_loop().call_soon(_respond, impl, request.connection, reply)
         else:
@@ -451,9 +452,11 @@ def test_slow_request_does_not_hold_earlier_replies(impl: Any) -> None:
     assert seen[2][order[0]], (order, seen)
 
 
-def test_reply_held_back_survives_a_close(impl: Any) -> None:
+@pytest.mark.parametrize("pad", [0, 100_000])
+def test_reply_held_back_survives_a_close(impl: Any, pad: int) -> None:
     # Another request's callback closes a connection whose reply is written
     # but (on tornado_c) still held back: the reply goes out before the close.
+    # (A large body is held by reference, a small one copied.)
     requests: List[Any] = []
 
     def on_request(request: Any, index: int, clients: List[socket.socket]) -> bool:
@@ -462,9 +465,9 @@ def test_reply_held_back_survives_a_close(impl: Any) -> None:
         requests.append(request)
         return False
 
-    received = _one_pass(impl, 2, on_request)
+    received = _one_pass(impl, 2, on_request, pad)
     first = int(requests[0].path[1:])
-    assert parse_responses(received[first]) == [(200, b"reply %d" % first)]
+    assert parse_responses(received[first]) == [(200, b"." * pad + b"reply %d" % first)]
 
 
 # --- bodies: collected whole, or streamed in chunk_size pieces ------------
