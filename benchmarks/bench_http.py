@@ -93,6 +93,8 @@ SCENARIOS: Dict[str, Scenario] = {
                  description="hello RequestHandler"),
         Scenario("handler_async", "handler", "/async", _ok_body(b"Hello, world"),
                  description="hello RequestHandler with async def get"),
+        Scenario("handler_await", "handler", "/await", _ok_body(b"Hello, world"),
+                 description="async def get that suspends once before writing"),
         Scenario("handler_json", "handler", "/json",
                  lambda st, b: st == 200 and b.startswith(b'{"items"'),
                  description="dict -> JSON"),

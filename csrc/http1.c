@@ -428,6 +428,14 @@ http1_on_message_complete(llhttp_t *p)
 static void h1_flush(tc_http1 *c);
 static void h1_flush_soon(tc_http1 *c);
 
+/* Whether output is held in the cork now: while the engine dispatches,
+ * and while the loop runs a poll's callbacks or its ready handles. */
+static inline int
+h1_holding(tc_http1 *c)
+{
+    return c->in_pump || (c->stream != NULL && tc_stream_loop(c->stream)->holding);
+}
+
 /* Calls a method of the Python subclass (the rare events), after sending
  * any corked responses; returns its result or NULL. */
 static PyObject *
@@ -1880,8 +1888,14 @@ h1_out(tc_http1 *c, const char *p, Py_ssize_t n)
     if (c->cork_body != NULL) {
         h1_flush(c); /* nothing goes behind a held body */
     }
-    if (c->in_pump || c->cork.len > 0) {
-        return tc_buf_append(&c->cork, p, n);
+    if (h1_holding(c) || c->cork.len > 0) {
+        if (tc_buf_append(&c->cork, p, n) < 0) {
+            return -1;
+        }
+        if (!c->in_pump) {
+            h1_flush_soon(c);
+        }
+        return 0;
     }
     q = tc_stream_write_raw(c->stream, p, n);
     if (q < 0) {
@@ -1941,10 +1955,11 @@ h1_deferred_flush(PyObject *obj)
     h1_flush(c);
 }
 
-/* At the end of a pass: sends the cork now, or, while the loop dispatches
- * the I/O of one poll, when that ends, so that the replies to all the
- * connections served in it go out together (the peers are woken once, not
- * once per reply). */
+/* At the end of a pass, or after output held outside one: sends the cork
+ * now, or, while the loop holds output (dispatching the I/O of one poll, or
+ * running its ready handles), when that ends, so that the replies written
+ * meanwhile go out together (the peers are woken once, not once per
+ * reply). */
 static void
 h1_flush_soon(tc_http1 *c)
 {
@@ -2298,7 +2313,7 @@ h1_send_framed(tc_http1 *c, tc_buf *out, PyObject *body)
     if (c->cork_body != NULL) {
         h1_flush(c); /* nothing goes behind a held body */
     }
-    if (c->in_pump) {
+    if (h1_holding(c)) {
         /* Held, by reference, until the pass (or the poll's dispatch)
          * ends, after what the cork holds. */
         if (c->cork.len == 0) {
@@ -2312,6 +2327,9 @@ h1_send_framed(tc_http1 *c, tc_buf *out, PyObject *body)
         tc_buf_free(out);
         c->cork_body = Py_NewRef(body);
         c->cork_crlf = c->chunking;
+        if (!c->in_pump) {
+            h1_flush_soon(c);
+        }
         return h1_write_result(c);
     }
     if (c->cork.len > 0) {
@@ -2346,10 +2364,13 @@ h1_send(tc_http1 *c, tc_buf *out)
     if (c->cork_body != NULL) {
         h1_flush(c); /* nothing goes behind a held body */
     }
-    if (c->in_pump && c->cork.len == 0) {
+    if (h1_holding(c) && c->cork.len == 0) {
         /* The first response of this pass: the buffer becomes the cork. */
         c->cork = *out;
         memset(out, 0, sizeof(*out));
+        if (!c->in_pump) {
+            h1_flush_soon(c);
+        }
         return h1_write_result(c);
     }
     if (h1_out(c, tc_buf_head(out), out->len) < 0) {

@@ -321,7 +321,7 @@ tc_loop_deferred_due(tc_loop *loop)
 int
 tc_loop_defer(tc_loop *loop, PyObject *obj, void (*fn)(PyObject *obj))
 {
-    if (!loop->in_poll) {
+    if (!loop->holding) {
         return 0;
     }
     if (loop->deferred_len == 0) {
@@ -352,16 +352,16 @@ tc_loop_defer(tc_loop *loop, PyObject *obj, void (*fn)(PyObject *obj))
 static void
 loop_run_deferred(tc_loop *self)
 {
-    char in_poll = self->in_poll;
+    char holding = self->holding;
     Py_ssize_t i;
-    self->in_poll = 0; /* nothing is queued meanwhile */
+    self->holding = 0; /* nothing is queued meanwhile */
     for (i = 0; i < self->deferred_len; i++) {
         tc_deferred d = self->deferred[i];
         d.fn(d.obj);
         Py_DECREF(d.obj);
     }
     self->deferred_len = 0;
-    self->in_poll = in_poll;
+    self->holding = holding;
 }
 
 /* Closes every libuv handle and the uv loop itself; runs no Python code. */
@@ -928,10 +928,10 @@ loop_run_once_impl(tc_loop *self)
         usleep(self->stall_us);
     }
     self->has_gil = 1;
-    self->in_poll = 1;
+    self->holding = 1;
     uv_run(&self->uvloop, mode);
     tc_loop_ensure_gil(self);
-    self->in_poll = 0;
+    self->holding = 0;
     loop_run_deferred(self);
 
     /* A signal (SIGINT) interrupted the poll: run its Python handler now so a
@@ -960,9 +960,13 @@ loop_run_once_impl(tc_loop *self)
     }
 
     ntodo = self->ready_len;
+    self->holding = 1;
     for (i = 0; i < ntodo && self->ready_len > 0; i++) {
         PyObject *obj = loop_pop_ready(self);
         int rc;
+        if (self->deferred_len > 0) {
+            (void)tc_loop_deferred_due(self);
+        }
         if (Py_IS_TYPE(obj, st->HandleType) || Py_IS_TYPE(obj, st->TimerHandleType)) {
             tc_handle *h = (tc_handle *)obj;
             rc = h->cancelled ? 0 : tc_handle_run(st, h);
@@ -972,9 +976,13 @@ loop_run_once_impl(tc_loop *self)
         }
         Py_DECREF(obj);
         if (rc < 0) {
+            self->holding = 0;
+            loop_run_deferred(self);
             return NULL;
         }
     }
+    self->holding = 0;
+    loop_run_deferred(self);
     Py_RETURN_NONE;
 }
 

@@ -342,14 +342,15 @@ struct tc_loop_s {
     /* HTTP client fetches with open libuv handles (fetch.c), closed with
      * the loop. */
     struct tc_fetch_s *fetches;
-    /* Output held back while libuv dispatches I/O (tc_loop_defer): each
-     * entry's fn(obj) runs once uv_run returns, so the replies to every
-     * request read in one poll go out together. */
+    /* Output held back while libuv dispatches I/O or the ready handles run
+     * (tc_loop_defer): each entry's fn(obj) runs once uv_run returns or the
+     * pass ends, so the replies written in it go out together. */
     struct tc_deferred_s *deferred;
     Py_ssize_t deferred_len;
     Py_ssize_t deferred_cap;
     uint64_t deferred_since; /* uv_hrtime() of the first queued entry */
-    char in_poll;           /* inside uv_run (I/O callbacks are running) */
+    char holding;           /* output may be held: inside uv_run (I/O
+                               callbacks) or the pass over the ready queue */
 };
 
 typedef struct tc_deferred_s {
@@ -357,16 +358,17 @@ typedef struct tc_deferred_s {
     void (*fn)(PyObject *obj);
 } tc_deferred;
 
-/* While the loop is dispatching I/O, queues fn(obj) (a new reference to obj
- * is held) to run when the dispatch ends, and returns 1; returns 0 when the
- * loop is not dispatching, or has held output back for over a millisecond
- * already (then what was queued runs now): the caller does the work now.
- * -1 with MemoryError. */
+/* While the loop is dispatching I/O or running its ready handles, queues
+ * fn(obj) (a new reference to obj is held) to run when that ends, and
+ * returns 1; returns 0 when the loop is doing neither, or has held output
+ * back for over a millisecond already (then what was queued runs now): the
+ * caller does the work now.  -1 with MemoryError. */
 int tc_loop_defer(tc_loop *loop, PyObject *obj, void (*fn)(PyObject *obj));
 
 /* Runs what tc_loop_defer queued if the oldest entry has waited over a
- * millisecond (called before more requests are dispatched, so a slow one
- * does not hold back the replies written before it).  1 if it ran them. */
+ * millisecond (called before more input is dispatched or another ready
+ * handle runs, so a slow callback does not hold back the replies written
+ * before it).  1 if it ran them. */
 int tc_loop_deferred_due(tc_loop *loop);
 
 /* Appends a handle to the ready queue (new reference taken).  0 / -1. */

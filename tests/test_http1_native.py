@@ -370,15 +370,22 @@ def _one_pass(impl: Any, count: int, on_request: Any, pad: int = 0) -> List[byte
     """``count`` connections, accepted first, then each sends one request
     (``/0`` ...), all before the server's loop polls again, so that one poll
     finds them all readable.  ``on_request(request, index, clients)`` runs in
-    each request callback, before it answers (on the next loop iteration if
-    it returns True) with ``pad`` bytes and ``reply <index>``; returns what
-    each client got."""
+    each request callback, before it answers with ``pad`` bytes and ``reply
+    <index>``; if it returns something true, the answer is given from a
+    callback the loop runs next (which first calls what it returned, when
+    that is callable).  Returns what each client got."""
 
     def callback(request: Any) -> None:
         index = int(request.path[1:])
         reply = b"." * pad + b"reply %d" % index
-        if on_request(request, index, clients):
-            asyncio.get_running_loop().call_soon(_respond, impl, request.connection, reply)
+        later = on_request(request, index, clients)
+        if later:
+            def answer() -> None:
+                if callable(later):
+                    later()
+                _respond(impl, request.connection, reply)
+
+            asyncio.get_running_loop().call_soon(answer)
         else:
             _respond(impl, request.connection, reply)
 
@@ -428,6 +435,44 @@ def test_replies_of_one_poll_go_out_together(impl: Any) -> None:
     assert [parse_responses(r) for r in received] == [
         [(200, b"reply %d" % i)] for i in range(4)]
     assert seen == [[b""] * 4] * 4
+
+
+def test_replies_of_one_ready_pass_go_out_together(impl: Any) -> None:
+    # The same for replies written from the callbacks the loop runs after
+    # the poll (a handler that awaited something).
+    if impl.name != "tornado_c" or not NATIVE:
+        pytest.skip("only tornado_c's native connection holds replies back")
+    seen: List[List[bytes]] = []
+
+    def on_request(request: Any, index: int, clients: List[socket.socket]) -> Any:
+        return lambda: seen.append([_arrived(sock) for sock in clients])
+
+    received = _one_pass(impl, 4, on_request)
+    assert [parse_responses(r) for r in received] == [
+        [(200, b"reply %d" % i)] for i in range(4)]
+    assert seen == [[b""] * 4] * 4
+
+
+def test_slow_callback_does_not_hold_earlier_replies(impl: Any) -> None:
+    # Replies written from callbacks run after the poll: a callback that
+    # blocks (20 ms) does not hold back the replies written before it past
+    # the callback that follows it.
+    order: List[int] = []
+    seen: List[List[bool]] = []
+
+    def on_request(request: Any, index: int, clients: List[socket.socket]) -> Any:
+        def before_answer() -> None:
+            order.append(index)
+            seen.append([bool(_arrived(sock)) for sock in clients])
+
+        if index == 1:
+            asyncio.get_running_loop().call_soon(time.sleep, 0.02)
+        return before_answer
+
+    received = _one_pass(impl, 2, on_request)
+    assert [parse_responses(r) for r in received] == [
+        [(200, b"reply %d" % i)] for i in range(2)]
+    assert order == [0, 1] and seen[1][0], (order, seen)
 
 
 def test_slow_request_does_not_hold_earlier_replies(impl: Any) -> None:

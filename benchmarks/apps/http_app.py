@@ -5,7 +5,8 @@ unchanged, as ``python -m tornado_c http_app.py ...``.
 
 Scenarios (``--scenario``):
   callback   a plain HTTPServer request callback answering "Hello, world"
-  handler    a web.Application with hello / async hello / JSON / template /
+  handler    a web.Application with hello / async hello (with and without
+             suspending) / JSON / template /
              64 KiB / upload / static routes (a 404 for anything else)
 """
 
@@ -51,6 +52,12 @@ class AsyncHelloHandler(tornado.web.RequestHandler):
         self.write("Hello, world")
 
 
+class AwaitHelloHandler(tornado.web.RequestHandler):
+    async def get(self) -> None:
+        await asyncio.sleep(0)  # suspends: the reply is written from a later callback
+        self.write("Hello, world")
+
+
 class JSONHandler(tornado.web.RequestHandler):
     def get(self) -> None:
         self.write({"items": ITEMS, "count": len(ITEMS)})
@@ -78,6 +85,7 @@ def make_app(static_path: str) -> tornado.web.Application:
         [
             (r"/", HelloHandler),
             (r"/async", AsyncHelloHandler),
+            (r"/await", AwaitHelloHandler),
             (r"/json", JSONHandler),
             (r"/template", TemplateHandler),
             (r"/big", BigHandler),
