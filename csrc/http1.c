@@ -1724,11 +1724,12 @@ h1_pump(tc_http1 *c)
     if (c->in_pump) {
         return; /* the running pump sees the new state */
     }
-    if (c->stream != NULL) {
-        (void)tc_loop_deferred_due(tc_stream_loop(c->stream));
-    }
     c->in_pump = 1;
     Py_INCREF(c);
+    if (c->stream != NULL) {
+        /* (Held replies written now may fail and run Python code.) */
+        (void)tc_loop_deferred_due(tc_stream_loop(c->stream));
+    }
     while (c->stream != NULL && c->state != H1_DONE && c->state != H1_WAIT) {
         if (c->write_finished && c->disconnect && (c->cork.len > 0 || c->cork_body != NULL)) {
             /* The connection closes once this is written: send it now,

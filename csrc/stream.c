@@ -665,9 +665,6 @@ stream_on_read(uv_stream_t *uvs, ssize_t nread, const uv_buf_t *buf)
         return; /* orphaned: the Stream object is gone */
     }
     tc_loop_ensure_gil(s->loop);
-    /* Replies held back for the end of this dispatch go now if they have
-     * waited long enough (a slow callback earlier in the dispatch). */
-    (void)tc_loop_deferred_due(s->loop);
     if (nread == UV_ENOBUFS && buf->len == 0 && !stream_wants_input(s)) {
         stream_stop_reading(s); /* the lazy stop (see stream_update_reading) */
         return;
@@ -680,6 +677,12 @@ stream_on_read(uv_stream_t *uvs, ssize_t nread, const uv_buf_t *buf)
         s->read_poll = s->loop->polls;
     }
     Py_INCREF(s);
+    /* Replies held back for the end of this dispatch go now if they have
+     * waited long enough (a slow callback earlier in the dispatch).  That
+     * writes to other streams, whose failures run Python code (which may
+     * close this one: what was read is then handled as after a close in a
+     * callback). */
+    (void)tc_loop_deferred_due(s->loop);
     if (s->direct != NULL && buf->base == PyBytes_AS_STRING(s->direct)) {
         PyObject *direct = s->direct;
         s->direct = NULL;
