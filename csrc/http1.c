@@ -102,8 +102,8 @@ struct tc_http1_s {
     char need_start;           /* start_request is owed for the next request */
     char chunk_pause;          /* 1: paused after a size line, 2: after a chunk */
     char body_flush;           /* a chunk or the body ended: deliver the rest */
-    char flush_queued;         /* the cork goes out when the loop's I/O
-                                  dispatch ends (tc_loop_defer) */
+    char flush_queued;         /* the cork goes out when the loop stops
+                                  holding output (tc_loop_defer) */
     char line_checked;         /* the request line passed Tornado's split */
     Py_ssize_t pre_scanned;    /* pre: bytes already searched for the LF */
     Py_ssize_t size_line;      /* bytes of the chunk-size line so far, -1 */
@@ -2315,8 +2315,8 @@ h1_send_framed(tc_http1 *c, tc_buf *out, PyObject *body)
         h1_flush(c); /* nothing goes behind a held body */
     }
     if (h1_holding(c)) {
-        /* Held, by reference, until the pass (or the poll's dispatch)
-         * ends, after what the cork holds. */
+        /* Held, by reference, after what the cork holds, until the pass
+         * ends or the loop stops holding output. */
         if (c->cork.len == 0) {
             c->cork = *out;
             memset(out, 0, sizeof(*out));
