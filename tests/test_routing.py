@@ -443,7 +443,8 @@ def test_application_find_handler(impl: Any, path: str) -> None:
 _PREFIX_PATTERNS = [
     "/", "/a", r"/a\.b/(.*)", r"/ab?c/(\d+)", "/x|/y", "/x(?:yz|w)", r"(?i)/CASE/(\w+)",
     r"/p(?i:Q)r", "[/]k", r"/n{2}", r"/(?P<k>[^/]+)/z", r"/static/(.*)", r"/(favicon\.ico)",
-    r"/é/(.+)", "(?x)/ s p a c e d", r"/\d+", "/tail$",
+    r"/é/(.+)", "(?x)/ s p a c e d", r"/\d+", "/tail$", r"/(a)(b)c", r"/(a(b))c+",
+    r"/(?:ab)c", r"/(ab)+", r"/(a)?b", r"/(?P<k>x)/y", r"/(a|b)c", r"/(x(?i:Y))z",
 ]
 
 
@@ -456,7 +457,8 @@ def test_literal_prefix_never_rules_out_a_match() -> None:
 
     rng = random.Random(3)
     alphabet = ["/", "a", "b", ".", "c", "1", "x", "y", "z", "w", "k", "n", "p", "q", "Q", "r",
-                "s", "CASE", "case", "é", "static", "favicon.ico", " ", "tail"]
+                "s", "CASE", "case", "é", "static", "favicon.ico", " ", "tail", "ab", "abc",
+                "Y", "xYz"]
     matchers = [routing.PathMatches(p) for p in _PREFIX_PATTERNS]
     for matcher in matchers:
         regex, prefix = matcher._literal_prefix
@@ -466,6 +468,27 @@ def test_literal_prefix_never_rules_out_a_match() -> None:
         for matcher in matchers:
             if matcher.regex.match(path):
                 assert path.startswith(matcher._literal_prefix[1]), (matcher.regex, path)
+
+
+def test_literal_prefix_reads_into_plain_groups() -> None:
+    """The prefix goes on into a group without flags of its own, so a path
+    that cannot match a static rule such as ``/(favicon\\.ico)`` is not run
+    through its pattern."""
+    import tornado_c.routing as routing
+
+    def prefix(pattern: str) -> str:
+        return routing.PathMatches(pattern)._literal_prefix[1]
+
+    assert prefix(r"/(favicon\.ico)") == "/favicon.ico"
+    assert prefix(r"/(robots\.txt)") == "/robots.txt"
+    assert prefix(r"/static/(.*)") == "/static/"
+    assert prefix(r"/(a)(b)c") == "/abc"
+    assert prefix(r"/(a(b))c+") == "/ab"
+    assert prefix(r"/(?:ab)c") == "/abc"
+    assert prefix(r"/(?P<k>x)/y") == "/x/y"
+    for pattern in (r"/(ab)+", r"/(a)?b", r"/(a|b)c", r"/(?i:Q)r"):
+        assert prefix(pattern) == "/", pattern
+    assert prefix(r"/(x(?i:Y))z") == "/x"
 
 
 def test_application_routes_random_paths_as_tornado(impl: Any) -> None:

@@ -42,21 +42,36 @@ __all__ = [
 
 def _literal_prefix(regex: Pattern) -> str:
     """The text every match of ``regex`` starts with: its leading literal
-    characters, as the regex parser reads them ("" when case is ignored,
-    for bytes patterns, or when the pattern does not start with a literal;
-    a quantified character, a group or an alternation ends it)."""
+    characters, as the regex parser reads them, read on into a plain group
+    ("/(favicon\\.ico)" gives "/favicon.ico").  "" when case is ignored, for
+    bytes patterns, or when the pattern does not start with a literal; a
+    quantified character or group, an alternation, a class or a group with
+    flags of its own ends it."""
     if not isinstance(regex.pattern, str) or regex.flags & (re.IGNORECASE | re.LOCALE):
         return ""
     try:
         parsed = _sre_parse.parse(regex.pattern, regex.flags)
     except Exception:  # noqa: BLE001 (compiled already; never expected)
         return ""
-    chars = []
-    for op, value in parsed:
-        if op is not _SRE_LITERAL:
-            break
-        chars.append(chr(value))
+    chars: List[str] = []
+    _literal_run(parsed, chars)
     return "".join(chars)
+
+
+def _literal_run(items: Any, chars: List[str]) -> bool:
+    # Appends the leading literal characters of parsed items to chars;
+    # True when every item was one (so what follows the group continues the
+    # text).
+    for op, value in items:
+        if op is _SRE_LITERAL:
+            chars.append(chr(value))
+            continue
+        if op is _SRE_SUBPATTERN:
+            _group, add_flags, del_flags, inner = value
+            if not add_flags and not del_flags and _literal_run(inner, chars):
+                continue
+        return False
+    return True
 
 
 def _sre_modules() -> Tuple[Any, Any]:
@@ -69,6 +84,7 @@ def _sre_modules() -> Tuple[Any, Any]:
 
 _sre_parse, _sre_constants = _sre_modules()
 _SRE_LITERAL = _sre_constants.LITERAL
+_SRE_SUBPATTERN = _sre_constants.SUBPATTERN
 
 
 def _anchored(pattern: Union[str, Pattern]) -> Pattern:
