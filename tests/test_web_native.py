@@ -164,7 +164,7 @@ def serve(impl: Impl, raws: List[bytes], native: bool = True,
     return responses, capture.lines, seen
 
 
-def counts() -> Tuple[int, int]:
+def counts() -> Tuple[int, int, int]:
     from tornado_c import _core
 
     return _core._web_counts()
@@ -627,3 +627,156 @@ def test_log_request_calls_replacements(monkeypatch: pytest.MonkeyPatch) -> None
     assert [line[2].split()[0] for line in lines if line[0] == "tornado.access"] == \
         ["500", "503", "500"]
     assert calls == ["emitted"] * 3
+
+
+def _finish_app(web: Any, seen: List[Any], **settings: Any) -> Any:
+    class Finishing(web.RequestHandler):
+        def get(self, case: str) -> None:
+            q = self.get_query_argument
+            if case == "len":
+                # A body of n bytes: Etags across SHA-1's block boundaries.
+                n = int(q("n"))
+                self.write(bytes((i * 7 + n) % 256 for i in range(n)))
+            elif case == "pieces":
+                self.write("a")
+                self.write(b"bc")
+                self.write({"d": [1, 2]})
+            elif case == "status":
+                self.set_status(int(q("code")))
+                if q("body", None):
+                    self.write("body")
+            elif case == "cookie":
+                self.set_cookie("a", "1")
+                self.set_cookie("b", "2", path="/x", httponly=True)
+                self.write("cookies")
+            elif case == "preset":
+                self.set_header("Etag", '"mine"')
+                self.set_header("Content-Length", "3")
+                self.write("abc")
+            elif case == "chunk":
+                self.finish("given to finish")
+                seen.append(self._finished)
+            elif case == "twice":
+                self.finish()
+                try:
+                    self.finish()
+                except RuntimeError as e:
+                    seen.append(str(e))
+            elif case == "reason":
+                self.set_status(299, "Fine")
+                self.write("r")
+
+        def head(self, case: str) -> None:
+            self.write("head body")
+
+        def post(self, case: str) -> None:
+            self.write("posted")
+
+        def on_connection_close(self) -> None:
+            seen.append("closed")
+
+    return web.Application([(r"/(\w+)", Finishing)], **settings)
+
+
+FINISH_REQUESTS = (
+    [request("GET", f"/len?n={n}") for n in (0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 511, 512,
+                                              513, 4000)]
+    + [
+        request("GET", "/pieces"),
+        request("GET", "/status?code=204"),
+        request("GET", "/status?code=304"),
+        request("GET", "/status?code=404&body=1"),
+        request("GET", "/status?code=201&body=1"),
+        request("GET", "/status?code=204&body=1"),  # an assertion: a 500
+        request("GET", "/cookie"),
+        request("GET", "/preset"),
+        request("GET", "/chunk"),
+        request("GET", "/twice"),
+        request("GET", "/reason"),
+        request("HEAD", "/any"),
+        request("POST", "/any", {"Content-Type": "text/plain"}, b"x"),
+        request("GET", "/len?n=5", {"If-None-Match": '"0c0cc37fc0e40e89a2a9e1f3a3b1a1bd92e02e3a"'}),
+        request("GET", "/len?n=3", {"If-None-Match": "*"}),
+        request("GET", "/len?n=3", {"If-None-Match": 'W/"nomatch", "other"'}),
+    ]
+)
+
+
+def test_finish_matches_tornado() -> None:
+    """finish()'s C step gives Tornado's responses, log lines and handler
+    state: Etags (body lengths around SHA-1's blocks), If-None-Match and 304s, bodiless statuses, cookies,
+    preset headers, HEAD, finish(chunk) and finish() twice."""
+    got = serve(NATIVE, FINISH_REQUESTS, make_app=_finish_app)
+    want = serve(REFERENCE, FINISH_REQUESTS, native=False, make_app=_finish_app)
+    assert got[0] == want[0]
+    assert got[1] == want[1]
+    assert got[2] == want[2]
+
+
+def test_finish_etag_matches_hashlib() -> None:
+    """The Etag finish() sets is the SHA-1 of the body, in hex between
+    quotes, and Content-Length its length, for bodies of many lengths."""
+    import hashlib
+
+    from tornado_c import web
+
+    class Fake:
+        def __init__(self) -> None:
+            self.sent: List[Any] = []
+
+        def set_close_callback(self, callback: Any) -> None:
+            pass
+
+        def write_headers(self, start_line: Any, headers: Any, chunk: bytes) -> None:
+            self.sent.append((start_line, headers, chunk))
+
+        def finish(self) -> None:
+            pass
+
+    app = web.Application(log_function=lambda handler: None)
+    for n in list(range(0, 200)) + [511, 512, 513, 1000]:
+        body = bytes((i * 31 + n) % 256 for i in range(n))
+        conn = Fake()
+        req = NATIVE.mod("httputil").HTTPServerRequest(method="GET", uri="/", connection=conn)
+        handler = web.RequestHandler(app, req)
+        handler._transforms = []
+        handler.write(body)
+        handler.finish()
+        ((line, headers, chunk),) = conn.sent
+        assert chunk == body
+        assert headers["Etag"] == '"%s"' % hashlib.sha1(body).hexdigest(), n
+        assert headers["Content-Length"] == str(n)
+        assert handler._finished
+
+
+def test_finish_calls_replacements(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A handler replacing a method finish() calls (compute_etag, flush,
+    set_status, ...), on_finish or _log, or a patched web._sha1, gets it
+    called and the same response."""
+    web = NATIVE.web
+    calls: List[str] = []
+    raws = [request("GET", "/len?n=20"), request("GET", "/status?code=304"),
+            request("GET", "/len?n=3", {"If-None-Match": "*"})]
+    plain = serve(NATIVE, raws, make_app=_finish_app)
+    names = ["compute_etag", "set_etag_header", "check_etag_header", "flush", "set_status",
+             "_clear_representation_headers", "on_finish", "_log", "_send_whole_response"]
+    for name in names:
+        original = web.RequestHandler.__dict__[name]
+
+        def wrapper(self: Any, *args: Any, _o: Any = original, _n: str = name,
+                    **kwargs: Any) -> Any:
+            calls.append(_n)
+            return _o(self, *args, **kwargs)
+
+        with monkeypatch.context() as m:
+            m.setattr(web.RequestHandler, name, wrapper)
+            calls.clear()
+            patched = serve(NATIVE, raws, make_app=_finish_app)
+        assert patched[0] == plain[0], name
+        assert name in calls, name
+    sha1 = web._sha1
+    with monkeypatch.context() as m:
+        m.setattr(web, "_sha1", lambda data: (calls.append("sha1"), sha1(data))[1])
+        calls.clear()
+        assert serve(NATIVE, raws, make_app=_finish_app)[0] == plain[0]
+        assert calls.count("sha1") == 2  # (not for the 304 set by the handler)
