@@ -976,8 +976,11 @@ class RequestHandler:
         # flush(include_footers=True) of the first and only chunk.
         self._write_buffer = []
         self._headers_written = True
-        if "_new_cookie" in self.__dict__:
-            for morsel in self._new_cookie.values():
+        # (getattr, as flush() does: reading self.__dict__ would turn the
+        # handler's inline attribute values into a dict on every request.)
+        jar = getattr(self, "_new_cookie", None)
+        if jar is not None:
+            for morsel in jar.values():
                 self.add_header("Set-Cookie", morsel.OutputString(None))
         if method == "HEAD":
             body = b""
@@ -2352,7 +2355,7 @@ class StaticFileHandler(RequestHandler):
             return self._stat_result
         except AttributeError:
             pass
-        validated = self.__dict__.get("_validated_stat")
+        validated = getattr(self, "_validated_stat", None)
         found: os.stat_result
         if validated is not None and validated[0] == self.absolute_path:
             found = validated[1]
