@@ -53,6 +53,29 @@ json_string(tc_buf *out, PyObject *s)
     Py_UCS4 prev = 0;
     char *dst;
 
+    if (PyUnicode_IS_ASCII(s)) {
+        /* Most strings need no escape at all: copied whole once a scan
+         * finds nothing to escape (control characters, DEL, '"', '\\',
+         * or a '/' after '<'). */
+        const unsigned char *p = PyUnicode_1BYTE_DATA(s);
+        for (i = 0; i < n; i++) {
+            unsigned char c = p[i];
+            if (c < ' ' || c == '"' || c == '\\' || c == 0x7f || (c == '/' && i && p[i - 1] == '<')) {
+                break;
+            }
+        }
+        if (i == n) {
+            if (tc_buf_reserve(out, n + 2) < 0) {
+                return JSON_ERROR;
+            }
+            dst = tc_buf_head(out) + out->len;
+            *dst++ = '"';
+            memcpy(dst, p, (size_t)n);
+            dst[n] = '"';
+            out->len += n + 2;
+            return JSON_OK;
+        }
+    }
     /* The longest form of one character is a surrogate pair (12 bytes). */
     if (n > (PY_SSIZE_T_MAX - 2) / 12) {
         PyErr_NoMemory();

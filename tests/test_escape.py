@@ -282,6 +282,25 @@ def test_json_encode_random(value: Any) -> None:
     same("json_encode", value)
 
 
+def test_json_encode_ascii_strings_exhaustive() -> None:
+    """Every ASCII string of up to two characters, and of three over the
+    characters that need escaping, gives json_encode's text exactly (the C
+    encoder copies an ASCII string that needs no escape whole)."""
+    import json
+
+    from tornado_c import _core
+
+    chars = [chr(c) for c in range(128)]
+    special = ["<", "/", '"', "\\", "\x00", "\x1f", "\x7f", "\n", " ", "a", "~"]
+    texts = [""] + chars + [a + b for a in chars for b in chars]
+    texts += [a + b + c for a in special for b in special for c in special]
+    for text in texts:
+        want = json.dumps(text).replace("</", "<\\/")
+        assert _core._json_encode(text) == want, repr(text)
+        assert _core._json_encode({text: [text]}) == json.dumps({text: [text]}).replace(
+            "</", "<\\/"), repr(text)
+
+
 def test_json_encode_floats_and_ints_exhaustive_sample() -> None:
     """The C encoder's number formatting (a short path for decimals with up
     to six places, its own integer digits) against json.dumps: decimals,
