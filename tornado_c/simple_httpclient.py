@@ -504,8 +504,11 @@ class _HTTPConnection(httputil.HTTPMessageDelegate):
                 raise NotImplementedError("%s not supported" % option)
 
     async def _perform(self) -> None:
-        adopted = self.__dict__.pop("_adopted", None)
+        # (getattr and del: reading self.__dict__ on CPython 3.11+ turns the
+        # instance's inline attributes into a dict.)
+        adopted = getattr(self, "_adopted", None)
         if adopted is not None:
+            del self._adopted
             self._take_over(*adopted)
             await self._read_answer()
             return

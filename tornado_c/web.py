@@ -182,7 +182,9 @@ class _LazyUI:
         ui["_tt_modules"] = ui["modules"] = _UIModuleNamespace(
             handler, application.ui_modules
         )
-        handler.__dict__["ui"] = ui
+        # (Assigned, not put in handler.__dict__: reading __dict__ on
+        # CPython 3.11+ turns the instance's inline attributes into a dict.)
+        handler.ui = ui
         return ui
 
 
@@ -733,9 +735,7 @@ class RequestHandler:
         if self._finished:
             raise RuntimeError("Cannot render() after finish()")
         page = self.render_string(template_name, **kwargs)
-        active = self.__dict__.get("_active_modules")
-        if active is None:
-            active = getattr(self, "_active_modules", None)
+        active = getattr(self, "_active_modules", None)
         if not active:
             # No UI module was used: nothing to splice in.
             return self.finish(page)
@@ -1405,7 +1405,9 @@ class RequestHandler:
 
     def _ui_module(self, name: str, module: Type[UIModule]) -> Callable[..., str]:
         def render(*args: Any, **kwargs: Any) -> str:
-            active = self.__dict__.setdefault("_active_modules", {})
+            active = getattr(self, "_active_modules", None)
+            if active is None:
+                active = self._active_modules = {}
             instance = active.get(name)
             if instance is None:
                 instance = active[name] = module(self)
