@@ -60,7 +60,8 @@ json_string(tc_buf *out, PyObject *s)
         const unsigned char *p = PyUnicode_1BYTE_DATA(s);
         for (i = 0; i < n; i++) {
             unsigned char c = p[i];
-            if (c < ' ' || c == '"' || c == '\\' || c == 0x7f || (c == '/' && i && p[i - 1] == '<')) {
+            if (c < ' ' || c == '"' || c == '\\' || c == 0x7f ||
+                (c == '/' && i && p[i - 1] == '<')) {
                 break;
             }
         }
