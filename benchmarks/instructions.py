@@ -29,7 +29,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-from typing import List, Optional
+from typing import IO, List, Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 APP = os.path.join(HERE, "apps", "http_app.py")
@@ -89,14 +89,26 @@ def count(impl: str, scenario: str, path: str, requests: int, warmup: int) -> fl
         "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
         sys.executable, *runner, APP, "--scenario", scenario, "--port", str(port),
     ]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                              cwd=HERE)
+    try:
+        with open(os.path.join(work, "stderr"), "w+") as errors:
+            return _measure(command, work, errors, port, path, requests, warmup)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _measure(command: List[str], work: str, errors: IO[str], port: int, path: str,
+             requests: int, warmup: int) -> float:
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, cwd=HERE)
     client: Optional[_Client] = None
     try:
         assert server.stdout is not None
         ready = server.stdout.readline().decode()
         if not ready.startswith("ready"):
-            raise RuntimeError(f"the server did not start under valgrind: {ready!r}")
+            server.wait(timeout=60)
+            errors.seek(0)
+            raise RuntimeError(
+                f"the server did not start under valgrind: {ready!r}\n{errors.read()[-3000:]}"
+            )
         client = _Client(port, path)
         for _ in range(warmup):
             client.fetch()
@@ -125,7 +137,8 @@ def count(impl: str, scenario: str, path: str, requests: int, warmup: int) -> fl
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-        shutil.rmtree(work, ignore_errors=True)
+        if server.stdout is not None:
+            server.stdout.close()
 
 
 def main(argv: Optional[List[str]] = None) -> int:

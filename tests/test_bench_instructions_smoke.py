@@ -18,6 +18,9 @@ SCRIPT = os.path.join(ROOT, "benchmarks", "instructions.py")
 
 @pytest.mark.skipif(shutil.which("valgrind") is None or shutil.which("callgrind_control") is None,
                     reason="valgrind with callgrind_control is not installed on this machine")
+@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="valgrind cannot run a process with AddressSanitizer preloaded "
+                    "(this is the sanitizer build's run)")
 def test_instructions_per_request_short_run() -> None:
     proc = subprocess.run(
         [sys.executable, SCRIPT, "--scenario", "handler", "--path", "/", "--requests", "20",
