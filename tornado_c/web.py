@@ -1407,7 +1407,8 @@ class RequestHandler:
         def render(*args: Any, **kwargs: Any) -> str:
             active = getattr(self, "_active_modules", None)
             if active is None:
-                active = self._active_modules = {}
+                active = {}
+                self._active_modules: Dict[str, UIModule] = active
             instance = active.get(name)
             if instance is None:
                 instance = active[name] = module(self)
