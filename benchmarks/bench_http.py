@@ -181,6 +181,21 @@ def start_server(impl: str, scenario: Scenario, port: int) -> subprocess.Popen:
     return proc
 
 
+def take_response(data: bytes) -> "tuple[tuple[int, bytes, bytes], bytes] | None":
+    """The first whole Content-Length-framed response in data -- (status,
+    body, raw head) -- and the bytes after it; None while it is incomplete."""
+    head_end = data.find(b"\r\n\r\n")
+    if head_end < 0:
+        return None
+    head = data[:head_end]
+    m = re.search(rb"(?i)content-length:\s*(\d+)", head)
+    length = int(m.group(1)) if m else 0
+    if len(data) < head_end + 4 + length:
+        return None
+    body = data[head_end + 4:head_end + 4 + length]
+    return (int(head.split()[1]), body, head), data[head_end + 4 + length:]
+
+
 def fetch(port: int, path: str, pipeline: int = 1, body: bytes = b"") -> tuple[int, bytes, bytes]:
     """One raw HTTP/1.1 request (or a pipelined burst; a POST when there is a
     body); returns the last response's status and body, and the raw head of
@@ -193,24 +208,15 @@ def fetch(port: int, path: str, pipeline: int = 1, body: bytes = b"") -> tuple[i
             req = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
         s.sendall(req * pipeline)
         data = b""
-        responses = []
+        responses: list[tuple[int, bytes, bytes]] = []
         while len(responses) < pipeline:
             chunk = s.recv(1 << 20)
             if not chunk:
                 break
             data += chunk
-            while True:
-                head_end = data.find(b"\r\n\r\n")
-                if head_end < 0:
-                    break
-                head = data[:head_end]
-                m = re.search(rb"(?i)content-length:\s*(\d+)", head)
-                length = int(m.group(1)) if m else 0
-                if len(data) < head_end + 4 + length:
-                    break
-                body = data[head_end + 4:head_end + 4 + length]
-                responses.append((int(head.split()[1]), body, head))
-                data = data[head_end + 4 + length:]
+            while (taken := take_response(data)) is not None:
+                response, data = taken
+                responses.append(response)
         status, body, _ = responses[-1]
         return status, body, responses[0][2]
 

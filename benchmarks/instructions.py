@@ -33,6 +33,9 @@ from typing import IO, List, Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 APP = os.path.join(HERE, "apps", "http_app.py")
+sys.path.insert(0, HERE)
+
+from bench_http import take_response  # noqa: E402  (the same response framing)
 
 
 def _free_port() -> int:
@@ -52,28 +55,13 @@ class _Client:
     def fetch(self) -> int:
         """Send one request; the response's status code."""
         self.sock.sendall(self.request)
-        while b"\r\n\r\n" not in self.pending:
-            self._more()
-        head, _, rest = self.pending.partition(b"\r\n\r\n")
-        lines = head.split(b"\r\n")
-        length = 0
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        while len(rest) < length:
-            rest += self._read()
-        self.pending = rest[length:]
-        return int(lines[0].split()[1])
-
-    def _read(self) -> bytes:
-        data = self.sock.recv(1 << 16)
-        if not data:
-            raise ConnectionError("the server closed the connection")
-        return data
-
-    def _more(self) -> None:
-        self.pending += self._read()
+        while (taken := take_response(self.pending)) is None:
+            data = self.sock.recv(1 << 16)
+            if not data:
+                raise ConnectionError("the server closed the connection")
+            self.pending += data
+        (status, _, _), self.pending = taken
+        return status
 
     def close(self) -> None:
         self.sock.close()
