@@ -67,8 +67,13 @@ class _Client:
         self.sock.close()
 
 
-def count(impl: str, scenario: str, path: str, requests: int, warmup: int) -> float:
-    """Instructions per request for ``requests`` sequential GETs of path."""
+def count(impl: str, scenario: str, path: str, requests: int, warmup: int,
+          keep_dump: Optional[str] = None) -> float:
+    """Instructions per request for ``requests`` sequential GETs of path.
+
+    With ``keep_dump``, the callgrind dump of the measured requests is copied
+    there (for ``callgrind_annotate``).
+    """
     port = _free_port()
     work = tempfile.mkdtemp(prefix="tc-callgrind-")
     out = os.path.join(work, "callgrind.out")
@@ -79,13 +84,13 @@ def count(impl: str, scenario: str, path: str, requests: int, warmup: int) -> fl
     ]
     try:
         with open(os.path.join(work, "stderr"), "w+") as errors:
-            return _measure(command, work, errors, port, path, requests, warmup)
+            return _measure(command, work, errors, port, path, requests, warmup, keep_dump)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 def _measure(command: List[str], work: str, errors: IO[str], port: int, path: str,
-             requests: int, warmup: int) -> float:
+             requests: int, warmup: int, keep_dump: Optional[str]) -> float:
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, cwd=HERE)
     client: Optional[_Client] = None
     try:
@@ -110,6 +115,8 @@ def _measure(command: List[str], work: str, errors: IO[str], port: int, path: st
         dumps = sorted(f for f in os.listdir(work) if f.startswith("callgrind.out."))
         if not dumps:
             raise RuntimeError("callgrind wrote no dump")
+        if keep_dump:
+            shutil.copyfile(os.path.join(work, dumps[0]), keep_dump)
         with open(os.path.join(work, dumps[0])) as f:
             for line in f:
                 found = re.match(r"(?:summary|totals):\s+(\d+)", line)
@@ -136,13 +143,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--path", default="/")
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--keep-dump", metavar="FILE",
+                        help="copy the callgrind dump of the measured requests to FILE "
+                             "(read it with callgrind_annotate)")
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("valgrind (with callgrind_control) is not installed", file=sys.stderr)
         return 2
     if args.requests < 1:
         parser.error("--requests must be at least 1")
-    per = count(args.impl, args.scenario, args.path, args.requests, args.warmup)
+    per = count(args.impl, args.scenario, args.path, args.requests, args.warmup,
+                args.keep_dump)
     print(f"{args.impl} {args.scenario} {args.path}: {per:,.0f} instructions per request "
           f"({args.requests} requests)")
     return 0

@@ -44,6 +44,7 @@ static const char *const rq_texts[RQ_COUNT] = {
 };
 
 _Static_assert(RQ_COUNT == TC_RQ_NAMES, "TC_RQ_NAMES in tc.h must match");
+_Static_assert(RQ_body_arguments + 1 == TC_RQ_SLOTS, "TC_RQ_SLOTS in tc.h must match");
 
 #define RQ(st, i) ((st)->rq_names[i])
 
@@ -216,6 +217,7 @@ rq_request_setup(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     tc_state *st = PyModule_GetState(module);
     PyObject *globals;
+    int i;
 
     if (nargs != 3 || !PyType_Check(args[0]) || !PyFunction_Check(args[1])) {
         PyErr_SetString(PyExc_TypeError,
@@ -223,6 +225,21 @@ rq_request_setup(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     globals = PyFunction_GET_GLOBALS(args[1]);
+    for (i = 0; i < TC_RQ_SLOTS; i++) {
+        PyObject *d = PyDict_GetItemWithError(((PyTypeObject *)args[0])->tp_dict, RQ(st, i));
+        if (d == NULL && PyErr_Occurred()) {
+            return NULL;
+        }
+        /* Only the class's own object slots (__slots__) are stored into. */
+        if (d != NULL && (Py_TYPE(d) != &PyMemberDescr_Type ||
+                          PyDescr_TYPE(d) != (PyTypeObject *)args[0] ||
+                          ((PyMemberDescrObject *)d)->d_member->type != T_OBJECT_EX ||
+                          (((PyMemberDescrObject *)d)->d_member->flags & READONLY))) {
+            d = NULL;
+        }
+        Py_XSETREF(st->request_slots[i], Py_XNewRef(d));
+    }
+    st->request_slots_version = 0;
     Py_XSETREF(st->request_class, Py_NewRef(args[0]));
     Py_XSETREF(st->request_init, Py_NewRef(args[1]));
     Py_XSETREF(st->request_globals, Py_NewRef(globals));
@@ -411,6 +428,35 @@ tc_request_applies(tc_state *st, PyObject *cls, PyObject *start_line, PyObject *
     return 1;
 }
 
+/* 1 when every attribute __init__ assigns that request_setup found a slot
+ * for is still, on the class tp, that slot, so that storing into the slot
+ * is what the assignment does (the others are set with setattr).  Checked again only when the class's version tag has
+ * changed (it changes whenever the class or a base is modified). */
+static int
+rq_slots_apply(tc_state *st, PyTypeObject *tp)
+{
+    int i;
+
+    if (st->request_slots_version != 0 && tp->tp_version_tag == st->request_slots_version &&
+        PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) {
+        return 1;
+    }
+    if (tp->tp_setattro != PyObject_GenericSetAttr) {
+        return 0;
+    }
+    for (i = 0; i < TC_RQ_SLOTS; i++) {
+        if (st->request_slots[i] != NULL &&
+            _PyType_Lookup(tp, RQ(st, i)) != st->request_slots[i]) {
+            return 0;
+        }
+    }
+    /* _PyType_Lookup gave the class a version tag if it can have one. */
+    if (PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) {
+        st->request_slots_version = tp->tp_version_tag;
+    }
+    return 1;
+}
+
 /* HTTPServerRequest(connection=conn, server_connection=server_conn,
  * start_line=start_line, headers=headers), for arguments that
  * tc_request_applies() accepted.  A new reference or NULL. */
@@ -421,10 +467,10 @@ tc_request_new(tc_state *st, PyObject *cls, PyObject *conn, PyObject *server_con
     PyTypeObject *tp = (PyTypeObject *)cls;
     PyObject *uri = PyTuple_GET_ITEM(start_line, 1);
     PyObject *version = PyTuple_GET_ITEM(start_line, 2);
-    PyObject *v[RQ_body_arguments + 1] = {NULL};
+    PyObject *v[TC_RQ_SLOTS] = {NULL};
     PyObject *obj, *context = NULL;
     Py_ssize_t qmark, n = PyUnicode_GET_LENGTH(uri);
-    int i;
+    int i, slots;
 
     obj = tp->tp_new(tp, st->empty_tuple, NULL);
     if (obj == NULL) {
@@ -492,19 +538,26 @@ tc_request_new(tc_state *st, PyObject *cls, PyObject *conn, PyObject *server_con
         v[RQ_body_arguments] == NULL) {
         goto error;
     }
-    for (i = 0; i <= RQ_body_arguments; i++) {
-        if (PyObject_SetAttr(obj, RQ(st, i), v[i]) < 0) {
+    slots = rq_slots_apply(st, tp);
+    for (i = 0; i < TC_RQ_SLOTS; i++) {
+        if (slots && st->request_slots[i] != NULL) {
+            /* A new instance's slot is empty; it takes the reference. */
+            PyMemberDef *m = ((PyMemberDescrObject *)st->request_slots[i])->d_member;
+            *(PyObject **)((char *)obj + m->offset) = v[i];
+            v[i] = NULL;
+        }
+        else if (PyObject_SetAttr(obj, RQ(st, i), v[i]) < 0) {
             goto error;
         }
     }
-    for (i = 0; i <= RQ_body_arguments; i++) {
-        Py_DECREF(v[i]);
+    for (i = 0; i < TC_RQ_SLOTS; i++) {
+        Py_XDECREF(v[i]);
     }
     Py_DECREF(context);
     rq_built++;
     return obj;
 error:
-    for (i = 0; i <= RQ_body_arguments; i++) {
+    for (i = 0; i < TC_RQ_SLOTS; i++) {
         Py_XDECREF(v[i]);
     }
     Py_XDECREF(context);
@@ -556,6 +609,9 @@ tc_request_traverse(tc_state *st, visitproc visit, void *arg)
 {
     Py_VISIT(st->request_class);
     Py_VISIT(st->request_init);
+    for (int i = 0; i < TC_RQ_SLOTS; i++) {
+        Py_VISIT(st->request_slots[i]);
+    }
     Py_VISIT(st->request_globals);
     Py_VISIT(st->time_time);
     return 0;
@@ -566,6 +622,9 @@ tc_request_clear(tc_state *st)
 {
     Py_CLEAR(st->request_class);
     Py_CLEAR(st->request_init);
+    for (int i = 0; i < TC_RQ_SLOTS; i++) {
+        Py_CLEAR(st->request_slots[i]);
+    }
     Py_CLEAR(st->request_globals);
     Py_CLEAR(st->time_time);
     Py_CLEAR(st->rq_kw_keep_blank);

@@ -132,6 +132,7 @@ tc_buf_head(tc_buf *b)
 
 #define TC_H1_METHODS 64
 #define TC_RQ_NAMES 32
+#define TC_RQ_SLOTS 19                   /* attributes __init__ assigns (request.c) */
 #define TC_WB_NAMES 68
 #define TC_FE_NAMES 48
 
@@ -184,6 +185,8 @@ typedef struct {
     /* request.c */
     PyObject *request_class;             /* httputil.HTTPServerRequest (request_setup) */
     PyObject *request_init;              /* ... its original __init__ */
+    PyObject *request_slots[TC_RQ_SLOTS]; /* ... its member descriptors for them */
+    unsigned int request_slots_version;  /* its tp_version_tag when they were seen */
     PyObject *request_globals;           /* ... whose globals are httputil's */
     PyObject *time_time;                 /* the builtin time.time */
     PyObject *rq_names[TC_RQ_NAMES];     /* interned names (request.c) */

@@ -967,11 +967,29 @@ _REQUEST_SHAPES = [
 ]
 
 
+# The attributes HTTPServerRequest.__init__ always assigns, in its order.
+_REQUEST_SLOTS = (
+    "method", "uri", "version", "headers", "body", "remote_ip", "protocol",
+    "host_name", "host", "files", "connection", "server_connection",
+    "_start_time", "_finish_time", "path", "query", "arguments",
+    "query_arguments", "body_arguments",
+)
+
+
+def _request_state(request: Any) -> Dict[str, Any]:
+    """Every attribute of a request: its slots (each must be set), then a
+    copy of its __dict__."""
+    state = {name: getattr(request, name) for name in _REQUEST_SLOTS}
+    state["__dict__"] = dict(vars(request))
+    return state
+
+
 @pytest.mark.parametrize("raw", _REQUEST_SHAPES)
 @pytest.mark.parametrize("router", [False, True], ids=["callback", "router"])
 def test_native_request_equals_python_init(raw: bytes, router: bool) -> None:
-    """The request the native server builds has the attributes, in the
-    order and with the values, that HTTPServerRequest.__init__ gives."""
+    """The request the native server builds has the attributes, with the
+    values, that HTTPServerRequest.__init__ gives: the slots it stores
+    straight into, and in __dict__ only the two that are not slots."""
     from tornado_c import httputil, web
 
     from conftest import Impl
@@ -984,7 +1002,7 @@ def test_native_request_equals_python_init(raw: bytes, router: bool) -> None:
             connection=request.connection, server_connection=request.server_connection,
             start_line=httputil.RequestStartLine(request.method, request.uri, request.version),
             headers=request.headers)
-        pairs.append((dict(vars(request)), vars(again)))
+        pairs.append((_request_state(request), _request_state(again)))
 
     def callback(request: Any) -> None:
         record(request)
@@ -1008,13 +1026,77 @@ def test_native_request_equals_python_init(raw: bytes, router: bool) -> None:
     data, closed = run(impl, lambda: serve_and_send(impl, raw, False, {}, target))
     assert parse_responses(data) == [(200, b"ok")]
     (built, reference), = pairs
-    assert list(built) == list(reference)
+    assert list(built) == list(reference) == list(_REQUEST_SLOTS) + ["__dict__"]
+    # path and query are class attributes too (as in Tornado), so not slots.
+    assert list(built["__dict__"]) == list(reference["__dict__"]) == ["path", "query"]
     for name in built:
         if name != "_start_time":
             assert built[name] == reference[name], name
     assert abs(built["_start_time"] - time.time()) < 60
     assert _core._requests_built() == built_before + 1  # the C path was taken
     assert (built["server_connection"] is None) != router
+
+
+def test_native_request_is_an_ordinary_object(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request the native server stored into (slots, csrc/request.c) takes
+    other attributes, deletions, weak references and copies; a property put
+    on the class in place of one of its slots is used (the C build falls back
+    to setattr), and the direct stores resume once the slot is back."""
+    import copy
+    import weakref
+
+    from tornado_c import _core, httputil
+
+    from conftest import Impl
+
+    impl = Impl("tornado_c")
+    seen: List[Any] = []
+
+    def callback(request: Any) -> None:
+        request.extra = "mine"
+        duplicate = copy.copy(request)
+        ref = weakref.ref(request)
+        seen.append((request.extra, vars(request), duplicate.uri, duplicate.extra,
+                     duplicate.headers is request.headers, ref() is request,
+                     request.remote_ip))
+        del request.body
+        with pytest.raises(AttributeError):
+            request.body
+        request.body = b""
+        request.connection.write_headers(
+            httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
+            httputil.HTTPHeaders({"Content-Length": "2"}), b"ok")
+        request.connection.finish()
+
+    raw = b"GET /x?a=1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+    built_before = _core._requests_built()
+    run(impl, lambda: serve_and_send(impl, raw, False, {}, callback))
+    assert seen == [("mine", {"path": "/x", "query": "a=1", "extra": "mine"}, "/x?a=1", "mine",
+                     True, True, "127.0.0.1")]
+    assert _core._requests_built() == built_before + 1
+
+    stored: List[Any] = []
+
+    def set_remote_ip(self: Any, value: Any) -> None:
+        stored.append(value)
+        self.__dict__["_ip"] = value
+
+    monkeypatch.setattr(httputil.HTTPServerRequest, "remote_ip",
+                        property(lambda self: "via:" + self.__dict__["_ip"], set_remote_ip))
+    seen.clear()
+    run(impl, lambda: serve_and_send(impl, raw, False, {}, callback))
+    # The build set it through the property (then copy.copy did, with its getter's value).
+    assert stored == ["127.0.0.1", "via:127.0.0.1"]
+    assert seen[0][-1] == "via:127.0.0.1"
+    assert _core._requests_built() == built_before + 2
+
+    monkeypatch.undo()
+    seen.clear()
+    run(impl, lambda: serve_and_send(impl, raw, False, {}, callback))
+    assert seen == [("mine", {"path": "/x", "query": "a=1", "extra": "mine"}, "/x?a=1", "mine",
+                     True, True, "127.0.0.1")]
+    assert len(stored) == 2
+    assert _core._requests_built() == built_before + 3
 
 
 def test_native_request_honours_patches(monkeypatch: pytest.MonkeyPatch) -> None:
