@@ -298,7 +298,7 @@ dispatch_parse_is_noop(tc_state *st, tc_dispatch *d, PyObject *request)
         Py_DECREF(headers);
         return 0;
     }
-    fields = PyObject_GetAttr(headers, st->str__dict);
+    fields = tc_headers_get(st, headers, TC_HD_DICT);
     Py_DECREF(headers);
     if (fields == NULL) {
         return -1;

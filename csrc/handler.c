@@ -633,9 +633,7 @@ wb_default_headers(tc_state *st, PyObject *date)
         }
         Py_DECREF(one);
     }
-    if (PyObject_SetAttr(headers, st->str__dict, values) < 0 ||
-        PyObject_SetAttr(headers, st->str__as_list, lists) < 0 ||
-        PyObject_SetAttr(headers, st->str__last_key, Py_None) < 0) {
+    if (tc_headers_assign(st, headers, values, lists, Py_None) < 0) {
         goto error;
     }
     Py_DECREF(values);
@@ -950,11 +948,11 @@ wb_set_header(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     /* HTTPHeaders.__setitem__ */
     key = tc_normalize_header(st, name);
-    fields = key != NULL ? PyObject_GetAttr(headers, st->str__dict) : NULL;
+    fields = key != NULL ? tc_headers_get(st, headers, TC_HD_DICT) : NULL;
     if (fields == NULL || PyObject_SetItem(fields, key, text) < 0) {
         goto done;
     }
-    lists = PyObject_GetAttr(headers, st->str__as_list);
+    lists = tc_headers_get(st, headers, TC_HD_AS_LIST);
     one = lists != NULL ? PyList_New(1) : NULL;
     if (one == NULL) {
         goto done;

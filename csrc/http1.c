@@ -767,9 +767,7 @@ tc_h1_build_headers(tc_state *st, const char *base, const tc_h1_field *fields,
     if (conn_count > 1) {
         notes->keepalive = 0;
     }
-    if (PyObject_SetAttr(headers, st->str__dict, d) < 0 ||
-        PyObject_SetAttr(headers, st->str__as_list, lists) < 0 ||
-        PyObject_SetAttr(headers, st->str__last_key, last) < 0) {
+    if (tc_headers_assign(st, headers, d, lists, last) < 0) {
         goto error;
     }
     if (last != Py_None) {
@@ -2153,7 +2151,7 @@ tc_h1_put_fields(tc_state *st, tc_buf *out, PyObject *headers, Py_ssize_t first_
     if (h1_note_line(&lines, &nlines, &cap, first_line, out->len) < 0) {
         return -1;
     }
-    lists = PyObject_GetAttr(headers, st->str__as_list);
+    lists = tc_headers_get(st, headers, TC_HD_AS_LIST);
     if (lists == NULL || !PyDict_Check(lists)) {
         PyErr_Clear();
         Py_XDECREF(lists);
@@ -2467,7 +2465,7 @@ h1_write_headers(tc_http1 *c, PyObject *const *args, Py_ssize_t nargs, PyObject 
         return NULL;
     }
     bodyless = c->is_head || code == 204 || code == 304 || (code >= 100 && code < 200);
-    dict = PyObject_GetAttr(headers, st->str__dict);
+    dict = tc_headers_get(st, headers, TC_HD_DICT);
     if (dict == NULL || !PyDict_Check(dict)) {
         Py_XDECREF(dict);
         PyErr_SetString(PyExc_TypeError, "headers must be an HTTPHeaders");
@@ -3014,6 +3012,12 @@ tc_http1_setup(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     Py_XSETREF(st->http_headers, (PyTypeObject *)Py_NewRef(args[0]));
+    {
+        PyObject *names[TC_HD_COUNT] = {st->str__dict, st->str__as_list, st->str__last_key};
+        if (tc_slotmap_set(&st->header_slots, st->http_headers, names, TC_HD_COUNT) < 0) {
+            return NULL;
+        }
+    }
     Py_XSETREF(st->request_start_line, (PyTypeObject *)Py_NewRef(args[1]));
     Py_XSETREF(st->http_input_error, Py_NewRef(args[2]));
     Py_XSETREF(st->http_output_error, Py_NewRef(args[3]));

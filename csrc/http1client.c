@@ -1220,7 +1220,7 @@ tc_h1_request_head(tc_state *st, PyObject *start_line, PyObject *headers)
         PyErr_SetString(PyExc_TypeError, "start_line must be a RequestStartLine");
         return NULL;
     }
-    dict = PyObject_GetAttr(headers, st->str__dict);
+    dict = tc_headers_get(st, headers, TC_HD_DICT);
     if (dict == NULL || !PyDict_Check(dict)) {
         Py_XDECREF(dict);
         PyErr_SetString(PyExc_TypeError, "headers must be an HTTPHeaders");

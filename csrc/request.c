@@ -193,9 +193,7 @@ rq_headers_fill(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             goto error;
         }
     }
-    if (PyObject_SetAttr(h, st->str__dict, values) < 0 ||
-        PyObject_SetAttr(h, st->str__as_list, lists) < 0 ||
-        PyObject_SetAttr(h, st->str__last_key, Py_None) < 0) {
+    if (tc_headers_assign(st, h, values, lists, Py_None) < 0) {
         goto error;
     }
     Py_DECREF(values);
@@ -205,6 +203,35 @@ error:
     Py_XDECREF(values);
     Py_XDECREF(lists);
     return NULL;
+}
+
+/* headers._dict / _as_list / _last_key (which: TC_HD_*): a new reference. */
+PyObject *
+tc_headers_get(tc_state *st, PyObject *headers, int which)
+{
+    if (st->header_slots.n == TC_HD_COUNT) {
+        return tc_slot_load(&st->header_slots, headers, which);
+    }
+    return PyObject_GetAttr(headers, which == TC_HD_DICT      ? st->str__dict
+                                     : which == TC_HD_AS_LIST ? st->str__as_list
+                                                              : st->str__last_key);
+}
+
+/* headers._dict, headers._as_list, headers._last_key = dict, lists, last_key */
+int
+tc_headers_assign(tc_state *st, PyObject *headers, PyObject *dict, PyObject *lists,
+                  PyObject *last_key)
+{
+    if (st->header_slots.n == TC_HD_COUNT) {
+        return tc_slot_store(&st->header_slots, headers, TC_HD_DICT, dict) < 0 ||
+               tc_slot_store(&st->header_slots, headers, TC_HD_AS_LIST, lists) < 0 ||
+               tc_slot_store(&st->header_slots, headers, TC_HD_LAST_KEY, last_key) < 0
+                   ? -1 : 0;
+    }
+    return PyObject_SetAttr(headers, st->str__dict, dict) < 0 ||
+           PyObject_SetAttr(headers, st->str__as_list, lists) < 0 ||
+           PyObject_SetAttr(headers, st->str__last_key, last_key) < 0
+               ? -1 : 0;
 }
 
 /* -------------------------------------------------- HTTPServerRequest */
@@ -217,7 +244,6 @@ rq_request_setup(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     tc_state *st = PyModule_GetState(module);
     PyObject *globals;
-    int i;
 
     if (nargs != 3 || !PyType_Check(args[0]) || !PyFunction_Check(args[1])) {
         PyErr_SetString(PyExc_TypeError,
@@ -225,21 +251,10 @@ rq_request_setup(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     globals = PyFunction_GET_GLOBALS(args[1]);
-    for (i = 0; i < TC_RQ_SLOTS; i++) {
-        PyObject *d = PyDict_GetItemWithError(((PyTypeObject *)args[0])->tp_dict, RQ(st, i));
-        if (d == NULL && PyErr_Occurred()) {
-            return NULL;
-        }
-        /* Only the class's own object slots (__slots__) are stored into. */
-        if (d != NULL && (Py_TYPE(d) != &PyMemberDescr_Type ||
-                          PyDescr_TYPE(d) != (PyTypeObject *)args[0] ||
-                          ((PyMemberDescrObject *)d)->d_member->type != T_OBJECT_EX ||
-                          (((PyMemberDescrObject *)d)->d_member->flags & READONLY))) {
-            d = NULL;
-        }
-        Py_XSETREF(st->request_slots[i], Py_XNewRef(d));
+    if (tc_slotmap_set(&st->request_slots, (PyTypeObject *)args[0], st->rq_names,
+                       TC_RQ_SLOTS) < 0) {
+        return NULL;
     }
-    st->request_slots_version = 0;
     Py_XSETREF(st->request_class, Py_NewRef(args[0]));
     Py_XSETREF(st->request_init, Py_NewRef(args[1]));
     Py_XSETREF(st->request_globals, Py_NewRef(globals));
@@ -306,7 +321,7 @@ rq_host(tc_state *st, PyObject *headers, PyObject *version)
 {
     PyObject *fields, *named, *fn;
 
-    fields = PyObject_GetAttr(headers, st->str__dict);
+    fields = tc_headers_get(st, headers, TC_HD_DICT);
     if (fields == NULL) {
         return NULL;
     }
@@ -428,35 +443,6 @@ tc_request_applies(tc_state *st, PyObject *cls, PyObject *start_line, PyObject *
     return 1;
 }
 
-/* 1 when every attribute __init__ assigns that request_setup found a slot
- * for is still, on the class tp, that slot, so that storing into the slot
- * is what the assignment does (the others are set with setattr).  Checked again only when the class's version tag has
- * changed (it changes whenever the class or a base is modified). */
-static int
-rq_slots_apply(tc_state *st, PyTypeObject *tp)
-{
-    int i;
-
-    if (st->request_slots_version != 0 && tp->tp_version_tag == st->request_slots_version &&
-        PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) {
-        return 1;
-    }
-    if (tp->tp_setattro != PyObject_GenericSetAttr) {
-        return 0;
-    }
-    for (i = 0; i < TC_RQ_SLOTS; i++) {
-        if (st->request_slots[i] != NULL &&
-            _PyType_Lookup(tp, RQ(st, i)) != st->request_slots[i]) {
-            return 0;
-        }
-    }
-    /* _PyType_Lookup gave the class a version tag if it can have one. */
-    if (PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) {
-        st->request_slots_version = tp->tp_version_tag;
-    }
-    return 1;
-}
-
 /* HTTPServerRequest(connection=conn, server_connection=server_conn,
  * start_line=start_line, headers=headers), for arguments that
  * tc_request_applies() accepted.  A new reference or NULL. */
@@ -538,12 +524,11 @@ tc_request_new(tc_state *st, PyObject *cls, PyObject *conn, PyObject *server_con
         v[RQ_body_arguments] == NULL) {
         goto error;
     }
-    slots = rq_slots_apply(st, tp);
+    slots = tc_slotmap_current(&st->request_slots, tp);
     for (i = 0; i < TC_RQ_SLOTS; i++) {
-        if (slots && st->request_slots[i] != NULL) {
+        if (slots && st->request_slots.descrs[i] != NULL) {
             /* A new instance's slot is empty; it takes the reference. */
-            PyMemberDef *m = ((PyMemberDescrObject *)st->request_slots[i])->d_member;
-            *(PyObject **)((char *)obj + m->offset) = v[i];
+            *tc_slot_ptr(&st->request_slots, obj, i) = v[i];
             v[i] = NULL;
         }
         else if (PyObject_SetAttr(obj, RQ(st, i), v[i]) < 0) {
@@ -609,8 +594,9 @@ tc_request_traverse(tc_state *st, visitproc visit, void *arg)
 {
     Py_VISIT(st->request_class);
     Py_VISIT(st->request_init);
-    for (int i = 0; i < TC_RQ_SLOTS; i++) {
-        Py_VISIT(st->request_slots[i]);
+    if (tc_slotmap_traverse(&st->request_slots, visit, arg) < 0 ||
+        tc_slotmap_traverse(&st->header_slots, visit, arg) < 0) {
+        return -1;
     }
     Py_VISIT(st->request_globals);
     Py_VISIT(st->time_time);
@@ -622,9 +608,8 @@ tc_request_clear(tc_state *st)
 {
     Py_CLEAR(st->request_class);
     Py_CLEAR(st->request_init);
-    for (int i = 0; i < TC_RQ_SLOTS; i++) {
-        Py_CLEAR(st->request_slots[i]);
-    }
+    tc_slotmap_clear(&st->request_slots);
+    tc_slotmap_clear(&st->header_slots);
     Py_CLEAR(st->request_globals);
     Py_CLEAR(st->time_time);
     Py_CLEAR(st->rq_kw_keep_blank);

@@ -130,6 +130,31 @@ tc_buf_head(tc_buf *b)
 
 /* ------------------------------------------------------------------ state */
 
+/* A class's __slots__ for a list of names (slots.c). */
+#define TC_SLOTMAP_MAX 20
+typedef struct {
+    PyTypeObject *type;                  /* the class (strong) */
+    PyObject *names[TC_SLOTMAP_MAX];     /* the names (strong) */
+    PyObject *descrs[TC_SLOTMAP_MAX];    /* its member descriptor for each, or NULL */
+    int n;
+    unsigned int version;                /* its tp_version_tag when last checked */
+} tc_slotmap;
+
+int tc_slotmap_set(tc_slotmap *m, PyTypeObject *tp, PyObject *const *names, int n);
+void tc_slotmap_clear(tc_slotmap *m);
+int tc_slotmap_traverse(tc_slotmap *m, visitproc visit, void *arg);
+int tc_slotmap_current(tc_slotmap *m, PyTypeObject *tp);
+int tc_slot_store(tc_slotmap *m, PyObject *obj, int i, PyObject *value);
+PyObject *tc_slot_load(tc_slotmap *m, PyObject *obj, int i);
+
+/* Where obj keeps names[i]: only for descrs[i] != NULL, with the map current
+ * for obj's class. */
+static inline PyObject **
+tc_slot_ptr(tc_slotmap *m, PyObject *obj, int i)
+{
+    return (PyObject **)((char *)obj + ((PyMemberDescrObject *)m->descrs[i])->d_member->offset);
+}
+
 #define TC_H1_METHODS 64
 #define TC_RQ_NAMES 32
 #define TC_RQ_SLOTS 19                   /* attributes __init__ assigns (request.c) */
@@ -167,6 +192,7 @@ typedef struct {
     /* http1.c */
     PyTypeObject *HTTP1ConnType;
     PyTypeObject *http_headers;          /* httputil.HTTPHeaders (http1_setup) */
+    tc_slotmap header_slots;             /* ... its _dict, _as_list, _last_key */
     PyTypeObject *request_start_line;    /* httputil.RequestStartLine */
     PyObject *http_input_error;          /* httputil.HTTPInputError */
     PyObject *http_output_error;         /* httputil.HTTPOutputError */
@@ -185,8 +211,7 @@ typedef struct {
     /* request.c */
     PyObject *request_class;             /* httputil.HTTPServerRequest (request_setup) */
     PyObject *request_init;              /* ... its original __init__ */
-    PyObject *request_slots[TC_RQ_SLOTS]; /* ... its member descriptors for them */
-    unsigned int request_slots_version;  /* its tp_version_tag when they were seen */
+    tc_slotmap request_slots;            /* ... its slots for what __init__ assigns */
     PyObject *request_globals;           /* ... whose globals are httputil's */
     PyObject *time_time;                 /* the builtin time.time */
     PyObject *rq_names[TC_RQ_NAMES];     /* interned names (request.c) */
@@ -511,6 +536,11 @@ int tc_request_traverse(tc_state *st, visitproc visit, void *arg);
 void tc_request_clear(tc_state *st);
 /* A new reference to name in Http-Header-Case, or NULL. */
 PyObject *tc_normalize_header(tc_state *st, PyObject *name);
+/* HTTPHeaders' attributes, through its slots when it is the class itself. */
+enum { TC_HD_DICT, TC_HD_AS_LIST, TC_HD_LAST_KEY, TC_HD_COUNT };
+PyObject *tc_headers_get(tc_state *st, PyObject *headers, int which);
+int tc_headers_assign(tc_state *st, PyObject *headers, PyObject *dict, PyObject *lists,
+                      PyObject *last_key);
 /* 1 when tc_request_new() may stand in for calling cls with these (the
  * original HTTPServerRequest, C-built start line and HTTPHeaders). */
 int tc_request_applies(tc_state *st, PyObject *cls, PyObject *start_line, PyObject *headers);

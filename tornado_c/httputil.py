@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import calendar
 import collections.abc
+import copyreg
 import datetime
 import email.utils
 import http.cookies
@@ -119,6 +120,36 @@ _headers_fill = _core.headers_fill
 StrMutableMapping = collections.abc.MutableMapping
 
 
+def _state_as_dict(self: Any) -> Dict[str, Any]:
+    """__getstate__ for a class whose always-set attributes are __slots__:
+    what pickle and copy get for Tornado's slot-less class, every attribute
+    in one dict (so pickles pass between the two, with any protocol)."""
+    state = {}
+    for name in copyreg._slotnames(type(self)):  # type: ignore[attr-defined]
+        try:
+            state[name] = getattr(self, name)
+        except AttributeError:
+            pass
+    state.update(self.__dict__)
+    return state
+
+
+def _state_from_dict(self: Any, state: Any) -> None:
+    """__setstate__ for the above: a dict of attributes (ours or Tornado's),
+    or the (dict, slots) pair the default object state would be."""
+    if isinstance(state, tuple) and len(state) == 2:
+        attrs, slots = state
+        state = dict(attrs or {})
+        state.update(slots or {})
+    slotted = copyreg._slotnames(type(self))  # type: ignore[attr-defined]
+    own = self.__dict__
+    for name, value in state.items():
+        if name in slotted:
+            object.__setattr__(self, name, value)
+        else:
+            own[name] = value
+
+
 class HTTPHeaders(collections.abc.MutableMapping):
     """A case-insensitive dictionary of HTTP headers that keeps every value.
 
@@ -136,6 +167,12 @@ class HTTPHeaders(collections.abc.MutableMapping):
     >>> sorted(h.get_all())
     [('Accept', 'text/plain'), ('Vary', 'Accept'), ('Vary', 'Cookie')]
     """
+
+    # Every instance's three attributes are slots: the native HTTP/1
+    # connection stores into and reads them directly (csrc/slots.c).
+    __slots__ = ("_dict", "_as_list", "_last_key", "__dict__", "__weakref__")
+    __getstate__ = _state_as_dict
+    __setstate__ = _state_from_dict
 
     @typing.overload
     def __init__(self, __arg: Mapping[str, List[str]]) -> None: ...
@@ -398,6 +435,9 @@ class HTTPServerRequest:
         "_start_time", "_finish_time", "arguments",
         "query_arguments", "body_arguments", "__dict__", "__weakref__",
     )
+
+    __getstate__ = _state_as_dict
+    __setstate__ = _state_from_dict
 
     path: str = None  # type: ignore[assignment]
     query: str = None  # type: ignore[assignment]

@@ -1,0 +1,129 @@
+/*
+ * slots.c — storing into and reading from a Python class's __slots__ in C.
+ *
+ * httputil's per-request classes (HTTPServerRequest, HTTPHeaders) declare
+ * __slots__ for the attributes every instance has.  A tc_slotmap notes the
+ * class's member descriptors for a list of names; while the class still
+ * has them (checked again only when its version tag changes, which it does
+ * whenever the class or a base is modified), an attribute is a pointer at
+ * a fixed offset in the instance: a store or a load instead of a generic
+ * setattr / getattr (~200-300 instructions each).  A name whose descriptor
+ * has been replaced (a property patched onto the class, say) makes the map
+ * not current, and callers then use setattr / getattr.
+ */
+#include "tc.h"
+
+/* Note tp's own object slots for names[0..n-1]; a name that is not one
+ * (absent, a class attribute, a read-only or non-object member) gets NULL. */
+int
+tc_slotmap_set(tc_slotmap *m, PyTypeObject *tp, PyObject *const *names, int n)
+{
+    int i;
+
+    if (n > TC_SLOTMAP_MAX) {
+        PyErr_SetString(PyExc_SystemError, "tc_slotmap_set: too many names");
+        return -1;
+    }
+    tc_slotmap_clear(m);
+    for (i = 0; i < n; i++) {
+        PyObject *d = PyDict_GetItemWithError(tp->tp_dict, names[i]);
+        if (d == NULL && PyErr_Occurred()) {
+            tc_slotmap_clear(m);
+            return -1;
+        }
+        if (d != NULL && (Py_TYPE(d) != &PyMemberDescr_Type || PyDescr_TYPE(d) != tp ||
+                          ((PyMemberDescrObject *)d)->d_member->type != T_OBJECT_EX ||
+                          (((PyMemberDescrObject *)d)->d_member->flags & READONLY))) {
+            d = NULL;
+        }
+        m->names[i] = Py_NewRef(names[i]);
+        m->descrs[i] = Py_XNewRef(d);
+    }
+    m->type = (PyTypeObject *)Py_NewRef(tp);
+    m->n = n;
+    m->version = 0;
+    return 0;
+}
+
+void
+tc_slotmap_clear(tc_slotmap *m)
+{
+    int i;
+
+    for (i = 0; i < m->n; i++) {
+        Py_CLEAR(m->names[i]);
+        Py_CLEAR(m->descrs[i]);
+    }
+    Py_CLEAR(m->type);
+    m->n = 0;
+    m->version = 0;
+}
+
+int
+tc_slotmap_traverse(tc_slotmap *m, visitproc visit, void *arg)
+{
+    int i;
+
+    Py_VISIT(m->type);
+    for (i = 0; i < m->n; i++) {
+        Py_VISIT(m->descrs[i]);
+    }
+    return 0;
+}
+
+/* 1 when tp is the map's class, it sets attributes the generic way, and
+ * each noted slot is still what the class has under its name. */
+int
+tc_slotmap_current(tc_slotmap *m, PyTypeObject *tp)
+{
+    int i;
+
+    if (tp != m->type || tp == NULL) {
+        return 0;
+    }
+    if (m->version != 0 && tp->tp_version_tag == m->version &&
+        PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) {
+        return 1;
+    }
+    if (tp->tp_setattro != PyObject_GenericSetAttr ||
+        tp->tp_getattro != PyObject_GenericGetAttr) {
+        return 0;
+    }
+    for (i = 0; i < m->n; i++) {
+        if (m->descrs[i] != NULL && _PyType_Lookup(tp, m->names[i]) != m->descrs[i]) {
+            return 0;
+        }
+    }
+    /* _PyType_Lookup gave the class a version tag if it can have one. */
+    if (PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) {
+        m->version = tp->tp_version_tag;
+    }
+    return 1;
+}
+
+/* obj.<names[i]> = value (a new reference is taken). */
+int
+tc_slot_store(tc_slotmap *m, PyObject *obj, int i, PyObject *value)
+{
+    if (m->descrs[i] != NULL && tc_slotmap_current(m, Py_TYPE(obj))) {
+        PyObject **p = tc_slot_ptr(m, obj, i);
+        PyObject *old = *p;
+        *p = Py_NewRef(value);
+        Py_XDECREF(old);
+        return 0;
+    }
+    return PyObject_SetAttr(obj, m->names[i], value);
+}
+
+/* obj.<names[i]>: a new reference, or NULL with an exception. */
+PyObject *
+tc_slot_load(tc_slotmap *m, PyObject *obj, int i)
+{
+    if (m->descrs[i] != NULL && tc_slotmap_current(m, Py_TYPE(obj))) {
+        PyObject *v = *tc_slot_ptr(m, obj, i);
+        if (v != NULL) {
+            return Py_NewRef(v);
+        }
+    }
+    return PyObject_GetAttr(obj, m->names[i]);
+}
