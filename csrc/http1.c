@@ -540,22 +540,33 @@ h1_release_waiters(tc_http1 *c)
 
 /* --------------------------------------------------------------- reading */
 
+/* The field name p[0..n) in Http-Header-Case, as a str.  Names of up to
+ * TC_H1_NAME_CACHED bytes come from a small table of the last ones seen
+ * (one per hash slot, replaced on collision): the usual few (Host,
+ * Content-Type, ...) are then one interned object each, whose hash is
+ * known and which dict lookups with a str literal match by identity. */
 PyObject *
-tc_h1_normalize_name(const char *p, Py_ssize_t n)
+tc_h1_normalize_name(tc_state *st, const char *p, Py_ssize_t n)
 {
-    PyObject *s = PyUnicode_New(n, 127);
-    Py_UCS1 *d;
+    char buf[TC_H1_NAME_CACHED];
+    char *d = buf;
+    PyObject *s = NULL, **slot = NULL;
     Py_ssize_t i;
+    uint32_t hash = 2166136261u;
     int start = 1;
-    if (s == NULL) {
-        return NULL;
+
+    if (n > TC_H1_NAME_CACHED) {
+        s = PyUnicode_New(n, 127);
+        if (s == NULL) {
+            return NULL;
+        }
+        d = (char *)PyUnicode_1BYTE_DATA(s);
     }
-    d = PyUnicode_1BYTE_DATA(s);
     for (i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)p[i];
         if (ch >= 0x80) {
             /* llhttp only lets tokens through: never happens. */
-            Py_DECREF(s);
+            Py_XDECREF(s);
             return PyUnicode_DecodeLatin1(p, n, NULL);
         }
         if (start && ch >= 'a' && ch <= 'z') {
@@ -564,9 +575,24 @@ tc_h1_normalize_name(const char *p, Py_ssize_t n)
         else if (!start && ch >= 'A' && ch <= 'Z') {
             ch = (unsigned char)(ch + 32);
         }
-        d[i] = ch;
+        d[i] = (char)ch;
         start = ch == '-';
+        hash = (hash ^ ch) * 16777619u;
     }
+    if (s != NULL) {
+        return s;
+    }
+    slot = &st->h1_name_cache[hash % TC_H1_NAME_SLOTS];
+    if (*slot != NULL && PyUnicode_GET_LENGTH(*slot) == n &&
+        memcmp(PyUnicode_1BYTE_DATA(*slot), buf, (size_t)n) == 0) {
+        return Py_NewRef(*slot);
+    }
+    s = PyUnicode_FromStringAndSize(buf, n);
+    if (s == NULL) {
+        return NULL;
+    }
+    PyUnicode_InternInPlace(&s);
+    Py_XSETREF(*slot, Py_NewRef(s));
     return s;
 }
 
@@ -676,8 +702,9 @@ tc_h1_build_headers(tc_state *st, const char *base, const tc_h1_field *fields,
     notes->expect_continue = 0;
     *te_out = NULL;
     headers = PyBaseObject_Type.tp_new(st->http_headers, st->empty_tuple, NULL);
-    d = PyDict_New();
-    lists = PyDict_New();
+    /* (sized for the fields: no resize while filling) */
+    d = _PyDict_NewPresized(nfields);
+    lists = _PyDict_NewPresized(nfields);
     if (headers == NULL || d == NULL || lists == NULL) {
         goto error;
     }
@@ -695,7 +722,7 @@ tc_h1_build_headers(tc_state *st, const char *base, const tc_h1_field *fields,
             }
             goto error;
         }
-        name = tc_h1_normalize_name(np, h->name_len);
+        name = tc_h1_normalize_name(st, np, h->name_len);
         if (name == NULL) {
             goto error;
         }

@@ -138,6 +138,9 @@ core_clear(PyObject *module)
     for (int i = 0; i < TC_H1_METHODS; i++) {
         Py_CLEAR(st->h1_methods[i]);
     }
+    for (int i = 0; i < TC_H1_NAME_SLOTS; i++) {
+        Py_CLEAR(st->h1_name_cache[i]);
+    }
     Py_CLEAR(st->empty_tuple);
     Py_CLEAR(st->str__dict);
     Py_CLEAR(st->str__as_list);

@@ -156,6 +156,8 @@ tc_slot_ptr(tc_slotmap *m, PyObject *obj, int i)
 }
 
 #define TC_H1_METHODS 64
+#define TC_H1_NAME_SLOTS 64              /* normalized field names kept (http1.c) */
+#define TC_H1_NAME_CACHED 32             /* ... of up to this many bytes */
 #define TC_RQ_NAMES 32
 #define TC_RQ_SLOTS 19                   /* attributes __init__ assigns (request.c) */
 #define TC_WB_NAMES 68
@@ -197,6 +199,7 @@ typedef struct {
     PyObject *http_input_error;          /* httputil.HTTPInputError */
     PyObject *http_output_error;         /* httputil.HTTPOutputError */
     PyObject *h1_methods[TC_H1_METHODS]; /* method names, filled lazily */
+    PyObject *h1_name_cache[TC_H1_NAME_SLOTS]; /* recent field names (http1.c) */
     PyObject *empty_tuple;
     PyObject *str__dict, *str__as_list, *str__last_key, *str_http11, *str_http10;
     PyObject *str_start_request, *str_headers_received, *str_data_received;
@@ -593,7 +596,7 @@ typedef struct {
 } tc_h1_notes;
 
 /* A header name in Tornado's Http-Header-Case.  New reference or NULL. */
-PyObject *tc_h1_normalize_name(const char *p, Py_ssize_t n);
+PyObject *tc_h1_normalize_name(tc_state *st, const char *p, Py_ssize_t n);
 
 /* 1 when p[0, n) is a non-empty RFC 9110 token, else 0. */
 int tc_h1_is_token(const char *p, Py_ssize_t n);

@@ -689,3 +689,39 @@ def test_status_line_with_a_line_break_is_refused(impl: Any) -> None:
 
         assert got == exchange(Impl("tornado"))
     assert got[0] == ["ValueError"] and got[1] == [(200, b"no")]
+
+
+def test_field_names_of_every_shape(impl: Any) -> None:
+    """Request field names come out in Http-Header-Case, whatever their case,
+    length (the C side keeps the last names seen, up to 32 bytes, in a small
+    table), and however many distinct ones arrive: the same names as
+    Tornado's, with values and repeats kept, over several requests."""
+    import random
+
+    rng = random.Random(7)
+    names = [f"x-{i}-{'ab' * (i % 20)}" for i in range(150)]  # 4 to 48+ bytes
+    names += ["content-TYPE", "HOST", "Accept", "accept", "a", "x-" + "q" * 31, "x-" + "q" * 30]
+    raw = b""
+    expected = []
+    for round_ in range(3):
+        picked = rng.sample(names[:-7], 60) + names[-7:]
+        rng.shuffle(picked)
+        head = [f"{''.join(c.upper() if rng.random() < 0.5 else c for c in n)}: v{round_}-{k}"
+                for k, n in enumerate(picked) if n.lower() != "host"]
+        raw += ("GET /%d HTTP/1.1\r\nHost: h\r\n" % round_ + "\r\n".join(head)
+                + "\r\n\r\n").encode()
+        want = impl.mod("httputil").HTTPHeaders({"Host": "h"})
+        for line in head:
+            name, _, value = line.partition(": ")
+            want.add(name, value)
+        expected.append(sorted(want.get_all()))
+    seen: List[Any] = []
+
+    def callback(request: Any) -> None:
+        seen.append(sorted(request.headers.get_all()))
+        _respond(impl, request.connection, b"ok")
+
+    data, closed = _serve(impl, callback, raw)
+    assert parse_responses(data) == [(200, b"ok")] * 3 and not closed
+    assert seen == expected
+    assert all(all(type(name) is str for name, _ in pairs) for pairs in seen)
