@@ -38,9 +38,9 @@ tc_slotmap_set(tc_slotmap *m, PyTypeObject *tp, PyObject *const *names, int n)
         }
         m->names[i] = Py_NewRef(names[i]);
         m->descrs[i] = Py_XNewRef(d);
+        m->n = i + 1;  /* (what tc_slotmap_clear releases on an error) */
     }
     m->type = (PyTypeObject *)Py_NewRef(tp);
-    m->n = n;
     m->version = 0;
     return 0;
 }

@@ -967,8 +967,9 @@ _REQUEST_SHAPES = [
 ]
 
 
-# The attributes HTTPServerRequest.__init__ always assigns, in its order.
-_REQUEST_SLOTS = (
+# The attributes HTTPServerRequest.__init__ always assigns, in its order
+# (all slots but path and query).
+_REQUEST_ATTRIBUTES = (
     "method", "uri", "version", "headers", "body", "remote_ip", "protocol",
     "host_name", "host", "files", "connection", "server_connection",
     "_start_time", "_finish_time", "path", "query", "arguments",
@@ -977,9 +978,9 @@ _REQUEST_SLOTS = (
 
 
 def _request_state(request: Any) -> Dict[str, Any]:
-    """Every attribute of a request: its slots (each must be set), then a
-    copy of its __dict__."""
-    state = {name: getattr(request, name) for name in _REQUEST_SLOTS}
+    """Every attribute of a request: those __init__ always assigns (each
+    must be set), then a copy of its __dict__."""
+    state = {name: getattr(request, name) for name in _REQUEST_ATTRIBUTES}
     state["__dict__"] = dict(vars(request))
     return state
 
@@ -1026,7 +1027,7 @@ def test_native_request_equals_python_init(raw: bytes, router: bool) -> None:
     data, closed = run(impl, lambda: serve_and_send(impl, raw, False, {}, target))
     assert parse_responses(data) == [(200, b"ok")]
     (built, reference), = pairs
-    assert list(built) == list(reference) == list(_REQUEST_SLOTS) + ["__dict__"]
+    assert list(built) == list(reference) == list(_REQUEST_ATTRIBUTES) + ["__dict__"]
     # path and query are class attributes too (as in Tornado), so not slots.
     assert list(built["__dict__"]) == list(reference["__dict__"]) == ["path", "query"]
     for name in built:
@@ -1041,7 +1042,7 @@ def test_native_request_is_an_ordinary_object(monkeypatch: pytest.MonkeyPatch) -
     """A request the native server stored into (slots, csrc/request.c) takes
     other attributes, deletions, weak references and copies; a property put
     on the class in place of one of its slots is used (the C build falls back
-    to setattr), and the direct stores resume once the slot is back."""
+    to setattr), and requests are built as before once the slot is back."""
     import copy
     import weakref
 
