@@ -99,6 +99,7 @@ static const char *const wb_texts[WB_COUNT] = {
 };
 
 _Static_assert(WB_COUNT == TC_WB_NAMES, "TC_WB_NAMES in tc.h must match");
+_Static_assert(WB_handler == WB_chunks + 1, "the _HandlerDelegate names are contiguous");
 
 #define WB(st, i) ((st)->wb_names[i])
 #define WE(st, i) (PyTuple_GET_ITEM((st)->web_env, (i)))
@@ -137,6 +138,27 @@ wb_or_new(PyObject *x, int list)
         return Py_NewRef(x);
     }
     return list ? PyList_New(0) : PyDict_New();
+}
+
+/* delegate.<WB name which> for a _HandlerDelegate attribute (request ..
+ * chunks, handler): through the class's slots (csrc/slots.c) while they are
+ * its own, else getattr / setattr. */
+static PyObject *
+wb_hd_get(tc_state *st, PyObject *delegate, int which)
+{
+    if (st->hd_slots.n == WB_handler + 1) {
+        return tc_slot_load(&st->hd_slots, delegate, which);
+    }
+    return PyObject_GetAttr(delegate, WB(st, which));
+}
+
+static int
+wb_hd_set(tc_state *st, PyObject *delegate, int which, PyObject *value)
+{
+    if (st->hd_slots.n == WB_handler + 1) {
+        return tc_slot_store(&st->hd_slots, delegate, which, value);
+    }
+    return PyObject_SetAttr(delegate, WB(st, which), value);
 }
 
 /* ------------------------------------------------ get_handler_delegate */
@@ -180,7 +202,7 @@ tc_web_make_delegate(tc_state *st, PyObject *app, PyObject *request, PyObject *c
         goto error;
     }
     for (i = 0; i <= WB_chunks; i++) {
-        if (PyObject_SetAttr(obj, WB(st, i), v[i]) < 0) {
+        if (wb_hd_set(st, obj, i, v[i]) < 0) {
             goto error;
         }
     }
@@ -320,7 +342,7 @@ tc_web_plain(tc_state *st, PyObject *delegate, int event)
         !wb_original(st, Py_TYPE(delegate), names[event], wb_event_env[event])) {
         return 0;
     }
-    flag = PyObject_GetAttr(delegate, WB(st, WB_stream_request_body));
+    flag = wb_hd_get(st, delegate, WB_stream_request_body);
     if (flag == NULL) {
         return -1;
     }
@@ -332,7 +354,7 @@ tc_web_plain(tc_state *st, PyObject *delegate, int event)
 PyObject *
 tc_web_collect(tc_state *st, PyObject *delegate, PyObject *chunk)
 {
-    PyObject *chunks = PyObject_GetAttr(delegate, WB(st, WB_chunks)), *r;
+    PyObject *chunks = wb_hd_get(st, delegate, WB_chunks), *r;
     if (chunks == NULL) {
         return NULL;
     }
@@ -775,7 +797,7 @@ wb_execute(tc_state *st, PyObject *delegate)
     PyObject *path_kwargs = NULL, *work = NULL, *result = NULL;
     int resets;
 
-    app = PyObject_GetAttr(delegate, WB(st, WB_application));
+    app = wb_hd_get(st, delegate, WB_application);
     settings = app != NULL ? PyObject_GetAttr(app, WB(st, WB_settings)) : NULL;
     if (settings == NULL) {
         goto done;
@@ -784,7 +806,7 @@ wb_execute(tc_state *st, PyObject *delegate)
     if (resets < 0) {
         goto done;
     }
-    cls = PyObject_GetAttr(delegate, WB(st, WB_handler_class));
+    cls = wb_hd_get(st, delegate, WB_handler_class);
     if (cls == NULL) {
         goto done;
     }
@@ -792,8 +814,8 @@ wb_execute(tc_state *st, PyObject *delegate)
         result = PyObject_CallMethodNoArgs(delegate, WB(st, WB_execute));
         goto done;
     }
-    request = PyObject_GetAttr(delegate, WB(st, WB_request));
-    kwargs = request != NULL ? PyObject_GetAttr(delegate, WB(st, WB_handler_kwargs)) : NULL;
+    request = wb_hd_get(st, delegate, WB_request);
+    kwargs = request != NULL ? wb_hd_get(st, delegate, WB_handler_kwargs) : NULL;
     if (kwargs == NULL) {
         goto done;
     }
@@ -813,13 +835,13 @@ wb_execute(tc_state *st, PyObject *delegate)
         Py_XDECREF(d);
         Py_XDECREF(args);
     }
-    if (handler == NULL || PyObject_SetAttr(delegate, WB(st, WB_handler), handler) < 0) {
+    if (handler == NULL || wb_hd_set(st, delegate, WB_handler, handler) < 0) {
         goto done;
     }
     makers = PyObject_GetAttr(app, WB(st, WB_transforms));
     transforms = makers != NULL ? wb_transforms(makers, request) : NULL;
-    path_args = transforms != NULL ? PyObject_GetAttr(delegate, WB(st, WB_path_args)) : NULL;
-    path_kwargs = path_args != NULL ? PyObject_GetAttr(delegate, WB(st, WB_path_kwargs)) : NULL;
+    path_args = transforms != NULL ? wb_hd_get(st, delegate, WB_path_args) : NULL;
+    path_kwargs = path_args != NULL ? wb_hd_get(st, delegate, WB_path_kwargs) : NULL;
     work = path_kwargs != NULL
                ? wb_call_execute(st, handler, transforms, path_args, path_kwargs)
                : NULL;
@@ -849,8 +871,8 @@ tc_web_finish(tc_state *st, PyObject *delegate)
     PyObject *request, *chunks, *body, *r;
 
     /* self.request.body = b"".join(self.chunks) */
-    request = PyObject_GetAttr(delegate, WB(st, WB_request));
-    chunks = request != NULL ? PyObject_GetAttr(delegate, WB(st, WB_chunks)) : NULL;
+    request = wb_hd_get(st, delegate, WB_request);
+    chunks = request != NULL ? wb_hd_get(st, delegate, WB_chunks) : NULL;
     body = chunks != NULL ? tc_bytes_join(chunks) : NULL;
     if (body == NULL || PyObject_SetAttr(request, st->str_body, body) < 0) {
         Py_XDECREF(request);
@@ -1114,6 +1136,11 @@ wb_web_setup(PyObject *module, PyObject *env)
     find = PyTuple_GET_ITEM(env, WE_FIND_HANDLER);
     Py_XSETREF(st->web_globals, Py_NewRef(PyFunction_GET_GLOBALS(find)));
     Py_XSETREF(st->web_env, Py_NewRef(env));
+    /* _HandlerDelegate's attributes: __init__'s, then handler (execute's). */
+    if (tc_slotmap_set(&st->hd_slots, (PyTypeObject *)PyTuple_GET_ITEM(env, WE_HD),
+                       st->wb_names, WB_handler + 1) < 0) {
+        return NULL;
+    }
     Py_RETURN_NONE;
 }
 

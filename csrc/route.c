@@ -52,6 +52,28 @@ typedef struct {
     PyObject *path;        /* request.path, fetched on first use */
 } route_ctx;
 
+/* rule.matcher / rule.target (which: 0 / 1) and matcher.regex /
+ * matcher._literal_prefix, as _PyObject_LookupAttr: through the class's
+ * slots when it has them (csrc/slots.c), else getattr. */
+static int
+route_rule_attr(route_ctx *rc, PyObject *rule, int which, PyObject **out)
+{
+    PyObject *names[2] = {rc->st->str_matcher, rc->st->str_target};
+    tc_slotmap *m = tc_slotmap_for(rc->st->rule_slots, TC_RULE_MAPS, Py_TYPE(rule), names, 2);
+    return m != NULL ? tc_slot_lookup(m, rule, which, out)
+                     : _PyObject_LookupAttr(rule, names[which], out);
+}
+
+static int
+route_matcher_attr(route_ctx *rc, PyObject *matcher, int which, PyObject **out)
+{
+    PyObject *names[2] = {rc->st->str_regex, rc->st->str__literal_prefix};
+    tc_slotmap *m = tc_slotmap_for(rc->st->matcher_slots, TC_MATCHER_MAPS, Py_TYPE(matcher),
+                                   names, 2);
+    return m != NULL ? tc_slot_lookup(m, matcher, which, out)
+                     : _PyObject_LookupAttr(matcher, names[which], out);
+}
+
 /* The rules list of router when it has the shape described above (a new
  * reference), NULL with no exception when it does not, NULL with an
  * exception on error. */
@@ -93,9 +115,9 @@ route_rule_ok(route_ctx *rc, PyObject *rule, PyObject **matcher, PyObject **targ
     int ok = 1;
 
     *regex = NULL;
-    *matcher = PyObject_GetAttr(rule, rc->st->str_matcher);
-    *target = *matcher != NULL ? PyObject_GetAttr(rule, rc->st->str_target) : NULL;
-    if (*target == NULL) {
+    *target = NULL;
+    if (route_rule_attr(rc, rule, 0, matcher) <= 0 ||
+        route_rule_attr(rc, rule, 1, target) <= 0) {
         PyErr_Clear();
         Py_CLEAR(*matcher);
         return 0;
@@ -104,8 +126,8 @@ route_rule_ok(route_ctx *rc, PyObject *rule, PyObject **matcher, PyObject **targ
     if ((PyObject *)mt == rc->env[ENV_PATH_MATCHES]) {
         ok = _PyType_Lookup(mt, rc->st->str_match) == rc->env[ENV_MATCH];
         if (ok) {
-            *regex = PyObject_GetAttr(*matcher, rc->st->str_regex);
-            ok = *regex != NULL && (PyObject *)Py_TYPE(*regex) == rc->env[ENV_PATTERN];
+            ok = route_matcher_attr(rc, *matcher, 0, regex) > 0 &&
+                 (PyObject *)Py_TYPE(*regex) == rc->env[ENV_PATTERN];
             if (*regex == NULL) {
                 PyErr_Clear();
             }
@@ -138,8 +160,7 @@ route_prefix_rules_out(route_ctx *rc, PyObject *matcher, PyObject *regex)
     PyObject *pair, *prefix;
     int out = 0;
 
-    if (!PyUnicode_CheckExact(rc->path) ||
-        _PyObject_LookupAttr(matcher, rc->st->str__literal_prefix, &pair) <= 0) {
+    if (!PyUnicode_CheckExact(rc->path) || route_matcher_attr(rc, matcher, 1, &pair) <= 0) {
         PyErr_Clear();
         return 0;
     }

@@ -13,8 +13,9 @@
  */
 #include "tc.h"
 
-/* Note tp's own object slots for names[0..n-1]; a name that is not one
- * (absent, a class attribute, a read-only or non-object member) gets NULL. */
+/* Note tp's object slots (its own or a base's) for names[0..n-1]; a name
+ * that is not one (absent, a class attribute, a read-only or non-object
+ * member) gets NULL. */
 int
 tc_slotmap_set(tc_slotmap *m, PyTypeObject *tp, PyObject *const *names, int n)
 {
@@ -26,12 +27,10 @@ tc_slotmap_set(tc_slotmap *m, PyTypeObject *tp, PyObject *const *names, int n)
     }
     tc_slotmap_clear(m);
     for (i = 0; i < n; i++) {
-        PyObject *d = PyDict_GetItemWithError(tp->tp_dict, names[i]);
-        if (d == NULL && PyErr_Occurred()) {
-            tc_slotmap_clear(m);
-            return -1;
-        }
-        if (d != NULL && (Py_TYPE(d) != &PyMemberDescr_Type || PyDescr_TYPE(d) != tp ||
+        /* (_PyType_Lookup does not raise) */
+        PyObject *d = _PyType_Lookup(tp, names[i]);
+        if (d != NULL && (Py_TYPE(d) != &PyMemberDescr_Type ||
+                          !PyType_IsSubtype(tp, PyDescr_TYPE(d)) ||
                           ((PyMemberDescrObject *)d)->d_member->type != T_OBJECT_EX ||
                           (((PyMemberDescrObject *)d)->d_member->flags & READONLY))) {
             d = NULL;
@@ -126,4 +125,34 @@ tc_slot_load(tc_slotmap *m, PyObject *obj, int i)
         }
     }
     return PyObject_GetAttr(obj, m->names[i]);
+}
+
+/* The map for class tp among cache[0..ncache) (made for names[0..n), in
+ * the entry tp's address picks, replacing whatever class was there), or
+ * NULL when one cannot be made (no exception is left set). */
+tc_slotmap *
+tc_slotmap_for(tc_slotmap *cache, int ncache, PyTypeObject *tp, PyObject *const *names, int n)
+{
+    tc_slotmap *m = &cache[((uintptr_t)tp >> 4) % (uintptr_t)ncache];
+
+    if (m->type != tp && tc_slotmap_set(m, tp, names, n) < 0) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return m;
+}
+
+/* As _PyObject_LookupAttr(obj, names[i], out): 1 and a new reference in
+ * *out, 0 when there is no such attribute, -1 with an exception. */
+int
+tc_slot_lookup(tc_slotmap *m, PyObject *obj, int i, PyObject **out)
+{
+    if (m->descrs[i] != NULL && tc_slotmap_current(m, Py_TYPE(obj))) {
+        PyObject *v = *tc_slot_ptr(m, obj, i);
+        if (v != NULL) {
+            *out = Py_NewRef(v);
+            return 1;
+        }
+    }
+    return _PyObject_LookupAttr(obj, m->names[i], out);
 }

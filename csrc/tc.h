@@ -146,6 +146,9 @@ int tc_slotmap_traverse(tc_slotmap *m, visitproc visit, void *arg);
 int tc_slotmap_current(tc_slotmap *m, PyTypeObject *tp);
 int tc_slot_store(tc_slotmap *m, PyObject *obj, int i, PyObject *value);
 PyObject *tc_slot_load(tc_slotmap *m, PyObject *obj, int i);
+int tc_slot_lookup(tc_slotmap *m, PyObject *obj, int i, PyObject **out);
+tc_slotmap *tc_slotmap_for(tc_slotmap *cache, int ncache, PyTypeObject *tp,
+                           PyObject *const *names, int n);
 
 /* Where obj keeps names[i]: only for descrs[i] != NULL, with the map current
  * for obj's class. */
@@ -156,6 +159,8 @@ tc_slot_ptr(tc_slotmap *m, PyObject *obj, int i)
 }
 
 #define TC_H1_METHODS 64
+#define TC_RULE_MAPS 4                   /* rule classes route.c keeps slot maps for */
+#define TC_MATCHER_MAPS 2                /* ... and matcher classes */
 #define TC_H1_NAME_SLOTS 64              /* normalized field names kept (http1.c) */
 #define TC_H1_NAME_CACHED 32             /* ... of up to this many bytes */
 #define TC_RQ_NAMES 32
@@ -222,6 +227,9 @@ typedef struct {
     /* proxy.c */
     PyObject *str_request, *str_defaults, *str_get;
     /* route.c */
+    tc_slotmap hd_slots;                 /* web._HandlerDelegate's (handler.c) */
+    tc_slotmap rule_slots[TC_RULE_MAPS]; /* Rule classes met: matcher, target */
+    tc_slotmap matcher_slots[TC_MATCHER_MAPS]; /* PathMatches: regex, _literal_prefix */
     PyObject *str_get_target_delegate, *str_rules, *str_matcher, *str_target;
     PyObject *str_target_kwargs, *str_match, *str_regex, *str_groups, *str_groupindex;
     PyObject *str_groupdict, *str_path, *str_path_args, *str_path_kwargs;

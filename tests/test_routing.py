@@ -627,3 +627,70 @@ def test_application_with_a_malformed_rule(impl: Any, path: str) -> None:
         return _outcome(lambda: _delegate_summary(app.find_handler(_request(mod, path))))
 
     _both(walk, impl)
+
+
+@pytest.mark.parametrize("protocol", [0, 2, 5])
+def test_rules_pickle_and_copy_with_tornados_state(protocol: int) -> None:
+    """Rule (and URLSpec) and PathMatches keep the attributes the route walk
+    reads in __slots__ here: they still pickle with any protocol, copy, and
+    give the state Tornado's slot-less classes give."""
+    import copy
+    import pickle
+
+    import tornado.routing as ref_routing
+    import tornado.web as ref_web
+
+    from tornado_c import routing, web
+
+    def state(obj: Any) -> Any:
+        got = obj.__reduce_ex__(2)[2]
+        return {k: (state(v) if hasattr(v, "__reduce_ex__") and isinstance(
+            v, (routing.Matcher, ref_routing.Matcher)) else v) for k, v in got.items()}
+
+    def made(r: Any, w: Any) -> List[Any]:
+        spec = w.url(r"/a/(\d+)", w.RequestHandler, {"k": 1}, name="a")
+        spec.extra = "x"
+        return [r.Rule(r.PathMatches("/b"), w.RequestHandler, None, "b"), spec]
+
+    ours, theirs = made(routing, web), made(ref_routing, ref_web)
+    for mine, other in zip(ours, theirs):
+        assert state(mine).keys() == state(other).keys()
+        for obj in (mine, copy.copy(mine), copy.deepcopy(mine),
+                    pickle.loads(pickle.dumps(mine, protocol))):
+            assert type(obj) is type(mine)
+            assert obj.matcher.regex.pattern == mine.matcher.regex.pattern
+            assert obj.target is mine.target and obj.name == mine.name
+            assert obj.matcher._literal_prefix[1] == mine.matcher._literal_prefix[1]
+    assert pickle.loads(pickle.dumps(ours[1], protocol)).extra == "x"
+
+
+def test_route_walk_honours_a_property_over_a_rule_slot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C route walk reads Rule.matcher / .target and PathMatches.regex
+    from their slots; a property put on the class in their place is used."""
+    from tornado_c import httputil, routing, web
+
+    class A(web.RequestHandler):
+        pass
+
+    class B(web.RequestHandler):
+        pass
+
+    app = web.Application([(r"/a", A)])
+
+    def found() -> Any:
+        request = httputil.HTTPServerRequest(
+            method="GET", uri="/a", headers=httputil.HTTPHeaders({"Host": "x"}))
+        return app.find_handler(request).handler_class
+
+    assert found() is A
+    slot = routing.Rule.target  # (a tuple in the handler list becomes a Rule)
+    monkeypatch.setattr(routing.Rule, "target", property(lambda self: B))
+    assert found() is B
+    monkeypatch.setattr(routing.Rule, "target", slot)
+    assert found() is A
+    original = routing.PathMatches.regex
+    monkeypatch.setattr(routing.PathMatches, "regex",
+                        property(lambda self: re.compile("/nothing$")))
+    assert found() is web.ErrorHandler
+    monkeypatch.setattr(routing.PathMatches, "regex", original)
+    assert found() is A

@@ -315,6 +315,12 @@ class ReversibleRuleRouter(ReversibleRouter, RuleRouter):
 class Rule:
     """A routing rule: a `Matcher`, a target, target kwargs and a name."""
 
+    # Slots, which the route walk in C reads directly (csrc/route.c); any
+    # other attribute goes in __dict__ as usual.
+    __slots__ = ("matcher", "target", "target_kwargs", "name", "__dict__", "__weakref__")
+    __getstate__ = httputil._state_as_dict
+    __setstate__ = httputil._state_from_dict
+
     def __init__(
         self,
         matcher: Matcher,
@@ -392,6 +398,11 @@ class PathMatches(Matcher):
     Groups become ``path_args`` (positional groups) or ``path_kwargs``
     (named groups), percent-decoded to bytes.
     """
+
+    # As Rule's (Matcher instances already have a __dict__).
+    __slots__ = ("regex", "_path", "_group_count", "_literal_prefix")
+    __getstate__ = httputil._state_as_dict
+    __setstate__ = httputil._state_from_dict
 
     def __init__(self, path_pattern: Union[str, Pattern]) -> None:
         self.regex = _anchored(path_pattern)

@@ -1774,6 +1774,11 @@ class Application(ReversibleRouter):
 class _HandlerDelegate(httputil.HTTPMessageDelegate):
     # One request bound for a RequestHandler class: collects the body (or
     # streams it to data_received), then instantiates and runs the handler.
+
+    # Slots, which csrc/handler.c stores into and reads directly.
+    __slots__ = ("request", "connection", "application", "handler_class",
+                 "stream_request_body", "handler_kwargs", "path_kwargs", "path_args",
+                 "chunks", "handler")
     def __init__(
         self,
         application: Application,
