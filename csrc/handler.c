@@ -140,6 +140,37 @@ wb_or_new(PyObject *x, int list)
     return list ? PyList_New(0) : PyDict_New();
 }
 
+/* The handler attributes __init__ and clear() assign, in their order. */
+static const int wb_rh_attrs[] = {
+    WB_request, WB_application, WB__prepared_future, WB__auto_finish, WB__headers_written,
+    WB__finished, WB__headers, WB__write_buffer, WB__status_code, WB__reason,
+};
+#define WB_RH_ATTRS ((int)(sizeof(wb_rh_attrs) / sizeof(wb_rh_attrs[0])))
+_Static_assert(WB_RH_ATTRS <= TC_SLOTMAP_MAX, "a tc_slotmap holds them");
+
+/* The slot map for handler class tp (names: wb_rh_attrs), or NULL. */
+static tc_slotmap *
+wb_rh_map(tc_state *st, PyTypeObject *tp)
+{
+    PyObject *names[WB_RH_ATTRS];
+    int k;
+
+    for (k = 0; k < WB_RH_ATTRS; k++) {
+        names[k] = WB(st, wb_rh_attrs[k]);
+    }
+    return tc_slotmap_for(st->handler_slots, TC_HANDLER_MAPS, tp, names, WB_RH_ATTRS);
+}
+
+/* self.<wb_rh_attrs[i]> = value: into its slot while self's class has
+ * RequestHandler's (map m, csrc/slots.c), else setattr. */
+static int
+wb_rh_set(tc_state *st, tc_slotmap *m, PyObject *self, int i, PyObject *value)
+{
+    return m != NULL && m->type == Py_TYPE(self)
+               ? tc_slot_store(m, self, i, value)
+               : PyObject_SetAttr(self, WB(st, wb_rh_attrs[i]), value);
+}
+
 /* delegate.<WB name which> for a _HandlerDelegate attribute (request ..
  * chunks, handler): through the class's slots (csrc/slots.c) while they are
  * its own, else getattr / setattr. */
@@ -697,18 +728,17 @@ wb_handler_new(tc_state *st, PyObject *cls, PyObject *app, PyObject *request, Py
     PyTypeObject *tp = (PyTypeObject *)cls;
     PyObject *self, *mod, *now = NULL, *date = NULL, *headers = NULL, *buffer = NULL;
     PyObject *conn = NULL, *callback = NULL, *code = NULL, *r;
+    tc_slotmap *m;
     int truth;
 
     self = tp->tp_new(tp, st->empty_tuple, NULL);
     if (self == NULL) {
         return NULL;
     }
-    if (PyObject_SetAttr(self, WB(st, WB_request), request) < 0 ||
-        PyObject_SetAttr(self, WB(st, WB_application), app) < 0 ||
-        PyObject_SetAttr(self, WB(st, WB__prepared_future), Py_None) < 0 ||
-        PyObject_SetAttr(self, WB(st, WB__auto_finish), Py_True) < 0 ||
-        PyObject_SetAttr(self, WB(st, WB__headers_written), Py_False) < 0 ||
-        PyObject_SetAttr(self, WB(st, WB__finished), Py_False) < 0) {
+    m = wb_rh_map(st, tp);
+    if (wb_rh_set(st, m, self, 0, request) < 0 || wb_rh_set(st, m, self, 1, app) < 0 ||
+        wb_rh_set(st, m, self, 2, Py_None) < 0 || wb_rh_set(st, m, self, 3, Py_True) < 0 ||
+        wb_rh_set(st, m, self, 4, Py_False) < 0 || wb_rh_set(st, m, self, 5, Py_False) < 0) {
         goto error;
     }
     /* clear() */
@@ -716,7 +746,7 @@ wb_handler_new(tc_state *st, PyObject *cls, PyObject *app, PyObject *request, Py
     now = mod != NULL ? tc_time_time(st, mod) : NULL;
     date = now != NULL ? wb_date(st, now) : NULL;
     headers = date != NULL ? wb_default_headers(st, date) : NULL;
-    if (headers == NULL || PyObject_SetAttr(self, WB(st, WB__headers), headers) < 0) {
+    if (headers == NULL || wb_rh_set(st, m, self, 6, headers) < 0) {
         goto error;
     }
     if (!wb_original(st, tp, WB(st, WB_set_default_headers), WE_RH_SET_DEFAULT_HEADERS) &&
@@ -725,9 +755,8 @@ wb_handler_new(tc_state *st, PyObject *cls, PyObject *app, PyObject *request, Py
     }
     buffer = PyList_New(0);
     code = buffer != NULL ? PyLong_FromLong(200) : NULL;
-    if (code == NULL || PyObject_SetAttr(self, WB(st, WB__write_buffer), buffer) < 0 ||
-        PyObject_SetAttr(self, WB(st, WB__status_code), code) < 0 ||
-        PyObject_SetAttr(self, WB(st, WB__reason), WB(st, WB_OK)) < 0) {
+    if (code == NULL || wb_rh_set(st, m, self, 7, buffer) < 0 || wb_rh_set(st, m, self, 8, code) < 0 ||
+        wb_rh_set(st, m, self, 9, WB(st, WB_OK)) < 0) {
         goto error;
     }
     /* the rest of __init__ */

@@ -600,6 +600,11 @@ tc_request_traverse(tc_state *st, visitproc visit, void *arg)
         return -1;
     }
     /* (and handler.c's and route.c's, kept in the state beside them) */
+    for (int i = 0; i < TC_HANDLER_MAPS; i++) {
+        if (tc_slotmap_traverse(&st->handler_slots[i], visit, arg) < 0) {
+            return -1;
+        }
+    }
     for (int i = 0; i < TC_RULE_MAPS; i++) {
         if (tc_slotmap_traverse(&st->rule_slots[i], visit, arg) < 0) {
             return -1;
@@ -623,6 +628,9 @@ tc_request_clear(tc_state *st)
     tc_slotmap_clear(&st->request_slots);
     tc_slotmap_clear(&st->header_slots);
     tc_slotmap_clear(&st->hd_slots);
+    for (int i = 0; i < TC_HANDLER_MAPS; i++) {
+        tc_slotmap_clear(&st->handler_slots[i]);
+    }
     for (int i = 0; i < TC_RULE_MAPS; i++) {
         tc_slotmap_clear(&st->rule_slots[i]);
     }

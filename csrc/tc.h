@@ -159,6 +159,7 @@ tc_slot_ptr(tc_slotmap *m, PyObject *obj, int i)
 }
 
 #define TC_H1_METHODS 64
+#define TC_HANDLER_MAPS 16              /* handler classes handler.c keeps slot maps for */
 #define TC_RULE_MAPS 4                   /* rule classes route.c keeps slot maps for */
 #define TC_MATCHER_MAPS 2                /* ... and matcher classes */
 #define TC_H1_NAME_SLOTS 64              /* normalized field names kept (http1.c) */
@@ -228,6 +229,7 @@ typedef struct {
     PyObject *str_request, *str_defaults, *str_get;
     /* route.c */
     tc_slotmap hd_slots;                 /* web._HandlerDelegate's (handler.c) */
+    tc_slotmap handler_slots[TC_HANDLER_MAPS]; /* RequestHandler classes met (handler.c) */
     tc_slotmap rule_slots[TC_RULE_MAPS]; /* Rule classes met: matcher, target */
     tc_slotmap matcher_slots[TC_MATCHER_MAPS]; /* PathMatches: regex, _literal_prefix */
     PyObject *str_get_target_delegate, *str_rules, *str_matcher, *str_target;

@@ -407,11 +407,24 @@ def test_native_delegate_honours_a_property_over_a_slot(monkeypatch: pytest.Monk
     assert seen == [{"a": 1}] and stored == [{"a": 1}]
 
 
+def _handler_slots(handler: Any) -> List[str]:
+    base = next(c for c in type(handler).__mro__ if c.__name__ == "RequestHandler")
+    return [name for name in getattr(base, "__slots__", ()) if not name.startswith("__")]
+
+
+def _present(handler: Any) -> List[str]:
+    """The names of the handler's attributes set so far, slots included."""
+    return sorted([n for n in _handler_slots(handler) if hasattr(handler, n)] + list(vars(handler)))
+
+
 def _snapshot(handler: Any) -> Tuple[List[str], Dict[str, Any]]:
     # The handler's attributes, in order; the objects made per request by
     # their type and contents (the Date by its presence).
     snap: Dict[str, Any] = {}
-    for key, value in vars(handler).items():
+    # __init__'s and clear()'s attributes are slots; the rest in __dict__.
+    attributes = {name: getattr(handler, name) for name in _handler_slots(handler)}
+    attributes.update(vars(handler))
+    for key, value in attributes.items():
         if key == "_headers":
             fields = dict(value._dict)
             fields["Date"] = "*" if "Date" in fields else None
@@ -420,7 +433,7 @@ def _snapshot(handler: Any) -> Tuple[List[str], Dict[str, Any]]:
         elif key in ("request", "application"):
             value = type(value)
         snap[key] = value
-    return list(vars(handler)), snap
+    return list(attributes), snap
 
 
 def _probe_app(web: Any, seen: List[Any], **settings: Any) -> Any:
@@ -436,7 +449,7 @@ def _probe_app(web: Any, seen: List[Any], **settings: Any) -> Any:
     class Defaults(Probe):
         def set_default_headers(self) -> None:
             self.set_header("X-Default", "1")
-            seen.append(("set_default_headers", sorted(vars(self))))
+            seen.append(("set_default_headers", _present(self)))
 
     return web.Application([("/", Probe), ("/kw", Kw, {"a": 1}), ("/d", Defaults)],
                            **settings)
@@ -823,3 +836,45 @@ def test_finish_calls_replacements(monkeypatch: pytest.MonkeyPatch) -> None:
         calls.clear()
         assert serve(NATIVE, raws, make_app=_finish_app)[0] == plain[0]
         assert calls.count("sha1") == 2  # (not for the 304 set by the handler)
+
+
+def test_native_handler_slots_shadowed_or_patched() -> None:
+    """RequestHandler keeps what __init__ and clear() assign in __slots__,
+    which the native path stores into; a subclass that shadows one with a
+    class attribute, or puts a property in its place, gets them assigned
+    as Python's __init__ would (into __dict__, through the property)."""
+    stored: List[Any] = []
+
+    def make_app(web: Any, seen: List[Any]) -> Any:
+        class Shadow(web.RequestHandler):
+            _reason = "class attribute"
+
+            def get(self) -> None:
+                seen.append((self._reason, vars(self).get("_reason")))
+                self.write("ok")
+
+        class Prop(web.RequestHandler):
+            @property
+            def _status_code(self) -> int:
+                return self.__dict__["code"]
+
+            @_status_code.setter
+            def _status_code(self, value: int) -> None:
+                stored.append(value)
+                self.__dict__["code"] = value
+
+            def get(self) -> None:
+                seen.append(self.get_status())
+                self.set_status(201)
+                self.write("ok")
+
+        return web.Application([("/s", Shadow), ("/p", Prop)])
+
+    raws = [request("GET", "/s"), request("GET", "/p")]
+    before = counts()[2]
+    responses, _, seen = serve(NATIVE, raws, make_app=make_app)
+    assert counts()[2] == before + 2  # both made by the native path
+    reference = serve(REFERENCE, raws, native=False, make_app=make_app)
+    assert [r[0] for r in responses] == [r[0] for r in reference[0]] == [200, 201]
+    assert seen == reference[2] == [("OK", "OK"), 200]
+    assert stored == [200, 201, 200, 201]  # (native, then Tornado)

@@ -199,6 +199,13 @@ class RequestHandler:
 
     SUPPORTED_METHODS: Tuple[str, ...] = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
 
+    # The attributes __init__ and clear() always assign are slots (any
+    # other goes in __dict__ as usual): the native path stores them straight
+    # into a new handler (csrc/handler.c), one generic setattr each saved.
+    __slots__ = ("request", "application", "_prepared_future", "_auto_finish",
+                 "_headers_written", "_finished", "_headers", "_write_buffer",
+                 "_status_code", "_reason", "__dict__", "__weakref__")
+
     _template_loaders: Dict[str, template.BaseLoader] = {}
     _template_loader_lock = threading.Lock()
     _remove_control_chars_regex = re.compile(r"[\x00-\x08\x0e-\x1f]")
