@@ -166,9 +166,7 @@ wb_rh_map(tc_state *st, PyTypeObject *tp)
 static int
 wb_rh_set(tc_state *st, tc_slotmap *m, PyObject *self, int i, PyObject *value)
 {
-    return m != NULL && m->type == Py_TYPE(self)
-               ? tc_slot_store(m, self, i, value)
-               : PyObject_SetAttr(self, WB(st, wb_rh_attrs[i]), value);
+    return tc_slot_store(m, self, i, WB(st, wb_rh_attrs[i]), value);
 }
 
 /* delegate.<WB name which> for a _HandlerDelegate attribute (request ..
@@ -177,19 +175,13 @@ wb_rh_set(tc_state *st, tc_slotmap *m, PyObject *self, int i, PyObject *value)
 static PyObject *
 wb_hd_get(tc_state *st, PyObject *delegate, int which)
 {
-    if (st->hd_slots.n == WB_handler + 1) {
-        return tc_slot_load(&st->hd_slots, delegate, which);
-    }
-    return PyObject_GetAttr(delegate, WB(st, which));
+    return tc_slot_load(&st->hd_slots, delegate, which, WB(st, which));
 }
 
 static int
 wb_hd_set(tc_state *st, PyObject *delegate, int which, PyObject *value)
 {
-    if (st->hd_slots.n == WB_handler + 1) {
-        return tc_slot_store(&st->hd_slots, delegate, which, value);
-    }
-    return PyObject_SetAttr(delegate, WB(st, which), value);
+    return tc_slot_store(&st->hd_slots, delegate, which, WB(st, which), value);
 }
 
 /* ------------------------------------------------ get_handler_delegate */

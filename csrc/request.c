@@ -205,16 +205,18 @@ error:
     return NULL;
 }
 
+static PyObject *
+hd_name(tc_state *st, int which)
+{
+    return which == TC_HD_DICT ? st->str__dict
+           : which == TC_HD_AS_LIST ? st->str__as_list : st->str__last_key;
+}
+
 /* headers._dict / _as_list / _last_key (which: TC_HD_*): a new reference. */
 PyObject *
 tc_headers_get(tc_state *st, PyObject *headers, int which)
 {
-    if (st->header_slots.n == TC_HD_COUNT) {
-        return tc_slot_load(&st->header_slots, headers, which);
-    }
-    return PyObject_GetAttr(headers, which == TC_HD_DICT      ? st->str__dict
-                                     : which == TC_HD_AS_LIST ? st->str__as_list
-                                                              : st->str__last_key);
+    return tc_slot_load(&st->header_slots, headers, which, hd_name(st, which));
 }
 
 /* headers._dict, headers._as_list, headers._last_key = dict, lists, last_key */
@@ -222,16 +224,14 @@ int
 tc_headers_assign(tc_state *st, PyObject *headers, PyObject *dict, PyObject *lists,
                   PyObject *last_key)
 {
-    if (st->header_slots.n == TC_HD_COUNT) {
-        return tc_slot_store(&st->header_slots, headers, TC_HD_DICT, dict) < 0 ||
-               tc_slot_store(&st->header_slots, headers, TC_HD_AS_LIST, lists) < 0 ||
-               tc_slot_store(&st->header_slots, headers, TC_HD_LAST_KEY, last_key) < 0
-                   ? -1 : 0;
+    PyObject *values[TC_HD_COUNT] = {dict, lists, last_key};
+
+    for (int i = 0; i < TC_HD_COUNT; i++) {
+        if (tc_slot_store(&st->header_slots, headers, i, hd_name(st, i), values[i]) < 0) {
+            return -1;
+        }
     }
-    return PyObject_SetAttr(headers, st->str__dict, dict) < 0 ||
-           PyObject_SetAttr(headers, st->str__as_list, lists) < 0 ||
-           PyObject_SetAttr(headers, st->str__last_key, last_key) < 0
-               ? -1 : 0;
+    return 0;
 }
 
 /* -------------------------------------------------- HTTPServerRequest */

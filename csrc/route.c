@@ -60,8 +60,7 @@ route_rule_attr(route_ctx *rc, PyObject *rule, int which, PyObject **out)
 {
     PyObject *names[2] = {rc->st->str_matcher, rc->st->str_target};
     tc_slotmap *m = tc_slotmap_for(rc->st->rule_slots, TC_RULE_MAPS, Py_TYPE(rule), names, 2);
-    return m != NULL ? tc_slot_lookup(m, rule, which, out)
-                     : _PyObject_LookupAttr(rule, names[which], out);
+    return tc_slot_lookup(m, rule, which, names[which], out);
 }
 
 static int
@@ -70,8 +69,7 @@ route_matcher_attr(route_ctx *rc, PyObject *matcher, int which, PyObject **out)
     PyObject *names[2] = {rc->st->str_regex, rc->st->str__literal_prefix};
     tc_slotmap *m = tc_slotmap_for(rc->st->matcher_slots, TC_MATCHER_MAPS, Py_TYPE(matcher),
                                    names, 2);
-    return m != NULL ? tc_slot_lookup(m, matcher, which, out)
-                     : _PyObject_LookupAttr(matcher, names[which], out);
+    return tc_slot_lookup(m, matcher, which, names[which], out);
 }
 
 /* The rules list of router when it has the shape described above (a new

@@ -100,31 +100,58 @@ tc_slotmap_current(tc_slotmap *m, PyTypeObject *tp)
     return 1;
 }
 
-/* obj.<names[i]> = value (a new reference is taken). */
-int
-tc_slot_store(tc_slotmap *m, PyObject *obj, int i, PyObject *value)
+/* Where obj keeps the attribute names[i] of map m: NULL unless m (which may
+ * be NULL or not set up yet) is current for obj's class and has a slot for
+ * it.  The accessors below then fall back to the generic protocol, by the
+ * name the caller gives (m->names[i] when m is set up). */
+static PyObject **
+slot_of(tc_slotmap *m, PyObject *obj, int i)
 {
-    if (m->descrs[i] != NULL && tc_slotmap_current(m, Py_TYPE(obj))) {
-        PyObject **p = tc_slot_ptr(m, obj, i);
+    if (m == NULL || i >= m->n || m->descrs[i] == NULL || !tc_slotmap_current(m, Py_TYPE(obj))) {
+        return NULL;
+    }
+    return tc_slot_ptr(m, obj, i);
+}
+
+/* obj.name = value (a new reference is taken). */
+int
+tc_slot_store(tc_slotmap *m, PyObject *obj, int i, PyObject *name, PyObject *value)
+{
+    PyObject **p = slot_of(m, obj, i);
+
+    if (p != NULL) {
         PyObject *old = *p;
         *p = Py_NewRef(value);
         Py_XDECREF(old);
         return 0;
     }
-    return PyObject_SetAttr(obj, m->names[i], value);
+    return PyObject_SetAttr(obj, name, value);
 }
 
-/* obj.<names[i]>: a new reference, or NULL with an exception. */
+/* obj.name: a new reference, or NULL with an exception. */
 PyObject *
-tc_slot_load(tc_slotmap *m, PyObject *obj, int i)
+tc_slot_load(tc_slotmap *m, PyObject *obj, int i, PyObject *name)
 {
-    if (m->descrs[i] != NULL && tc_slotmap_current(m, Py_TYPE(obj))) {
-        PyObject *v = *tc_slot_ptr(m, obj, i);
-        if (v != NULL) {
-            return Py_NewRef(v);
-        }
+    PyObject **p = slot_of(m, obj, i);
+
+    if (p != NULL && *p != NULL) {
+        return Py_NewRef(*p);
     }
-    return PyObject_GetAttr(obj, m->names[i]);
+    return PyObject_GetAttr(obj, name);
+}
+
+/* As _PyObject_LookupAttr(obj, name, out): 1 and a new reference in *out,
+ * 0 when there is no such attribute, -1 with an exception. */
+int
+tc_slot_lookup(tc_slotmap *m, PyObject *obj, int i, PyObject *name, PyObject **out)
+{
+    PyObject **p = slot_of(m, obj, i);
+
+    if (p != NULL && *p != NULL) {
+        *out = Py_NewRef(*p);
+        return 1;
+    }
+    return _PyObject_LookupAttr(obj, name, out);
 }
 
 /* The map for class tp among cache[0..ncache) (made for names[0..n), in
@@ -140,19 +167,4 @@ tc_slotmap_for(tc_slotmap *cache, int ncache, PyTypeObject *tp, PyObject *const 
         return NULL;
     }
     return m;
-}
-
-/* As _PyObject_LookupAttr(obj, names[i], out): 1 and a new reference in
- * *out, 0 when there is no such attribute, -1 with an exception. */
-int
-tc_slot_lookup(tc_slotmap *m, PyObject *obj, int i, PyObject **out)
-{
-    if (m->descrs[i] != NULL && tc_slotmap_current(m, Py_TYPE(obj))) {
-        PyObject *v = *tc_slot_ptr(m, obj, i);
-        if (v != NULL) {
-            *out = Py_NewRef(v);
-            return 1;
-        }
-    }
-    return _PyObject_LookupAttr(obj, m->names[i], out);
 }

@@ -144,9 +144,9 @@ int tc_slotmap_set(tc_slotmap *m, PyTypeObject *tp, PyObject *const *names, int 
 void tc_slotmap_clear(tc_slotmap *m);
 int tc_slotmap_traverse(tc_slotmap *m, visitproc visit, void *arg);
 int tc_slotmap_current(tc_slotmap *m, PyTypeObject *tp);
-int tc_slot_store(tc_slotmap *m, PyObject *obj, int i, PyObject *value);
-PyObject *tc_slot_load(tc_slotmap *m, PyObject *obj, int i);
-int tc_slot_lookup(tc_slotmap *m, PyObject *obj, int i, PyObject **out);
+int tc_slot_store(tc_slotmap *m, PyObject *obj, int i, PyObject *name, PyObject *value);
+PyObject *tc_slot_load(tc_slotmap *m, PyObject *obj, int i, PyObject *name);
+int tc_slot_lookup(tc_slotmap *m, PyObject *obj, int i, PyObject *name, PyObject **out);
 tc_slotmap *tc_slotmap_for(tc_slotmap *cache, int ncache, PyTypeObject *tp,
                            PyObject *const *names, int n);
 
