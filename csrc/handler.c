@@ -55,6 +55,9 @@ enum {
     WE_APP_LOG_REQUEST,      /* Application.log_request */
     WE_RH_GET_STATUS,        /* RequestHandler.get_status */
     WE_GET_RUNNING_LOOP,     /* asyncio.get_running_loop */
+    WE_RH_SEND_WHOLE,        /* RequestHandler._send_whole_response */
+    WE_MASK_NAMES,           /* web._MASK_NAMES (its first four: see WM_*) */
+    WE_MASK_ORIGINALS,       /* web._MASK_ORIGINALS */
     WE_SIZE
 };
 
@@ -77,6 +80,11 @@ enum {
     WB__convert_header_value, WB___setitem__, WB__normalize_header, WB_unsafe_header,
     WB_log_request, WB_log_function, WB_get_status, WB_access_log, WB_isEnabledFor,
     WB_info, WB_warning, WB_error, WB__request_summary, WB_request_time, WB_log_format,
+    /* finish() */
+    WB__transforms, WB__new_cookie, WB_values, WB_add_header, WB_Set_Cookie, WB_OutputString,
+    WB_Etag, WB_If_None_Match, WB_check_etag_header, WB_set_status,
+    WB__clear_representation_headers, WB_write_headers, WB__log, WB_on_finish, WB_ui,
+    WB__sha1, WB_hexdigest, WB_GET, WB_HEAD, WB_empty, WB__send_whole_response,
     WB_COUNT
 };
 
@@ -96,6 +104,10 @@ static const char *const wb_texts[WB_COUNT] = {
     "_convert_header_value", "__setitem__", "_normalize_header", "Unsafe header value %r",
     "log_request", "log_function", "get_status", "access_log", "isEnabledFor",
     "info", "warning", "error", "_request_summary", "request_time", "%d %s %.2fms",
+    "_transforms", "_new_cookie", "values", "add_header", "Set-Cookie", "OutputString",
+    "Etag", "If-None-Match", "check_etag_header", "set_status",
+    "_clear_representation_headers", "write_headers", "_log", "on_finish", "ui",
+    "_sha1", "hexdigest", "GET", "HEAD", "", "_send_whole_response",
 };
 
 _Static_assert(WB_COUNT == TC_WB_NAMES, "TC_WB_NAMES in tc.h must match");
@@ -146,6 +158,12 @@ static const int wb_rh_attrs[] = {
     WB__finished, WB__headers, WB__write_buffer, WB__status_code, WB__reason,
 };
 #define WB_RH_ATTRS ((int)(sizeof(wb_rh_attrs) / sizeof(wb_rh_attrs[0])))
+/* Their indexes. */
+enum {
+    RH_request, RH_application, RH__prepared_future, RH__auto_finish, RH__headers_written,
+    RH__finished, RH__headers, RH__write_buffer, RH__status_code, RH__reason,
+};
+
 _Static_assert(WB_RH_ATTRS <= TC_SLOTMAP_MAX, "a tc_slotmap holds them");
 
 /* The slot map for handler class tp (names: wb_rh_attrs), or NULL. */
@@ -1043,7 +1061,8 @@ wb_log_plain(tc_state *st, PyObject *app, PyObject *handler)
         goto done;
     }
     if (wb_original(st, Py_TYPE(handler), WB(st, WB_get_status), WE_RH_GET_STATUS)) {
-        status = PyObject_GetAttr(handler, WB(st, WB__status_code));
+        status = tc_slot_load(wb_rh_map(st, Py_TYPE(handler)), handler, RH__status_code,
+                              WB(st, WB__status_code));
     }
     else {
         status = PyObject_CallMethodNoArgs(handler, WB(st, WB_get_status));
@@ -1119,6 +1138,16 @@ done:
     return result;
 }
 
+/* application.log_request(handler), in C while that is web.py's. */
+static PyObject *
+wb_log(tc_state *st, PyObject *app, PyObject *handler)
+{
+    if (wb_original(st, Py_TYPE(app), WB(st, WB_log_request), WE_APP_LOG_REQUEST)) {
+        return wb_log_plain(st, app, handler);
+    }
+    return PyObject_CallMethodOneArg(app, WB(st, WB_log_request), handler);
+}
+
 /* _log_request(application, handler): application.log_request(handler),
  * done here while that is web.py's. */
 static PyObject *
@@ -1130,11 +1159,403 @@ wb_log_request(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "_log_request(application, handler)");
         return NULL;
     }
-    if (st->web_env != NULL &&
-        wb_original(st, Py_TYPE(args[0]), WB(st, WB_log_request), WE_APP_LOG_REQUEST)) {
-        return wb_log_plain(st, args[0], args[1]);
+    if (st->web_env == NULL) {
+        return PyObject_CallMethodOneArg(args[0], WB(st, WB_log_request), args[1]);
     }
-    return PyObject_CallMethodOneArg(args[0], WB(st, WB_log_request), args[1]);
+    return wb_log(st, args[0], args[1]);
+}
+
+/* -------------------------------------------------------------- finish */
+
+/* Bits of web._MASK_NAMES' first four names (web_setup checks them). */
+enum { WM_PREPARE = 1, WM_ON_FINISH = 2, WM_SET_DEFAULT_HEADERS = 4, WM_LOG = 8 };
+#define WM_FINISH_PARTS (~0xfULL)
+
+/* self.<wb_rh_attrs[i]>: a new reference. */
+static PyObject *
+wb_rh_get(tc_state *st, tc_slotmap *m, PyObject *self, int i)
+{
+    return tc_slot_load(m, self, i, WB(st, wb_rh_attrs[i]));
+}
+
+/* 1 when o is the str text (an exact str), else 0. */
+static int
+wb_is_text(PyObject *o, PyObject *text)
+{
+    return o == text || (PyUnicode_CheckExact(o) && PyUnicode_Compare(o, text) == 0);
+}
+
+/* An ASCII str of the n bytes at p. */
+static PyObject *
+wb_ascii(const char *p, Py_ssize_t n)
+{
+    PyObject *s = PyUnicode_New(n, 127);
+    if (s != NULL) {
+        memcpy(PyUnicode_1BYTE_DATA(s), p, (size_t)n);
+    }
+    return s;
+}
+
+/* '"' + _sha1(body).hexdigest() + '"' (web's _sha1, looked up now). */
+static PyObject *
+wb_etag(tc_state *st, PyObject *body)
+{
+    PyObject *sha1 = wb_global(st, WB__sha1), *h, *hex, *quote, *left, *out;
+
+    h = sha1 != NULL ? PyObject_CallOneArg(sha1, body) : NULL;
+    hex = h != NULL ? PyObject_CallMethodNoArgs(h, WB(st, WB_hexdigest)) : NULL;
+    Py_XDECREF(h);
+    if (hex == NULL) {
+        return NULL;
+    }
+    if (PyUnicode_CheckExact(hex) && PyUnicode_IS_ASCII(hex) && PyUnicode_GET_LENGTH(hex) <= 256) {
+        /* (the usual forty hex digits, put between quotes directly) */
+        char text[258];
+        Py_ssize_t n = PyUnicode_GET_LENGTH(hex);
+        text[0] = '"';
+        memcpy(text + 1, PyUnicode_1BYTE_DATA(hex), (size_t)n);
+        text[n + 1] = '"';
+        Py_DECREF(hex);
+        return wb_ascii(text, n + 2);
+    }
+    quote = PyUnicode_FromOrdinal('"');
+    left = quote != NULL ? PyUnicode_Concat(quote, hex) : NULL;
+    out = left != NULL ? PyUnicode_Concat(left, quote) : NULL;
+    Py_DECREF(hex);
+    Py_XDECREF(quote);
+    Py_XDECREF(left);
+    return out;
+}
+
+/* headers._dict[name] = text; headers._as_list[name] = [text] */
+static int
+wb_put_field(tc_state *st, PyObject *fields, PyObject *headers, PyObject *name, PyObject *text)
+{
+    PyObject *lists, *one;
+    int rc;
+
+    if (PyDict_SetItem(fields, name, text) < 0) {
+        return -1;
+    }
+    lists = tc_headers_get(st, headers, TC_HD_AS_LIST);
+    one = lists != NULL ? PyList_New(1) : NULL;
+    if (one == NULL) {
+        Py_XDECREF(lists);
+        return -1;
+    }
+    PyList_SET_ITEM(one, 0, Py_NewRef(text));
+    rc = PyDict_CheckExact(lists) ? PyDict_SetItem(lists, name, one)
+                                  : PyObject_SetItem(lists, name, one);
+    Py_DECREF(one);
+    Py_DECREF(lists);
+    return rc;
+}
+
+/* for morsel in jar.values(): self.add_header("Set-Cookie", morsel.OutputString(None)) */
+static int
+wb_add_cookies(tc_state *st, PyObject *self, PyObject *jar)
+{
+    PyObject *values = PyObject_CallMethodNoArgs(jar, WB(st, WB_values));
+    PyObject *it = values != NULL ? PyObject_GetIter(values) : NULL, *morsel;
+
+    Py_XDECREF(values);
+    if (it == NULL) {
+        return -1;
+    }
+    while ((morsel = PyIter_Next(it)) != NULL) {
+        PyObject *text = PyObject_CallMethodOneArg(morsel, WB(st, WB_OutputString), Py_None);
+        PyObject *call[3] = {self, WB(st, WB_Set_Cookie), text}, *r = NULL;
+        if (text != NULL) {
+            r = PyObject_VectorcallMethod(WB(st, WB_add_header), call,
+                                          3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        }
+        Py_XDECREF(text);
+        Py_DECREF(morsel);
+        if (r == NULL) {
+            Py_DECREF(it);
+            return -1;
+        }
+        Py_DECREF(r);
+    }
+    Py_DECREF(it);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+/* What finish() does, once it has checked the case (wb_finish): the steps
+ * of _send_whole_response(connection) and the rest of finish(), with the
+ * values the checks read.  Returns write_headers' Future. */
+static PyObject *
+wb_finish_whole(tc_state *st, tc_slotmap *m, PyObject *self, PyObject *request,
+                PyObject *connection, PyObject *buffered, PyObject *headers,
+                PyObject *fields, long code, PyObject *method, unsigned long long mask)
+{
+    PyObject *body = NULL, *code_obj = NULL, *reason = NULL, *line = NULL, *sent = NULL;
+    PyObject *jar = NULL, *r, *app;
+    int has = 0, found;
+
+    body = tc_bytes_join(buffered);
+    if (body == NULL) {
+        return NULL;
+    }
+    Py_INCREF(buffered);
+    if (code == 200 && (wb_is_text(method, WB(st, WB_GET)) || wb_is_text(method, WB(st, WB_HEAD))) &&
+        (has = PyDict_Contains(fields, WB(st, WB_Etag))) == 0) {
+        /* compute_etag() + set_etag_header(); hex digits need no check. */
+        PyObject *etag = wb_etag(st, body), *rq_headers, *asked_in;
+        int asked;
+        if (etag == NULL || wb_put_field(st, fields, headers, WB(st, WB_Etag), etag) < 0) {
+            Py_XDECREF(etag);
+            goto error;
+        }
+        Py_DECREF(etag);
+        rq_headers = tc_request_get(st, request, TC_RQ_HEADERS);
+        if (rq_headers == NULL) {
+            goto error;
+        }
+        asked_in = Py_TYPE(rq_headers) == st->http_headers
+                       ? tc_headers_get(st, rq_headers, TC_HD_DICT)
+                       : Py_NewRef(rq_headers);
+        Py_DECREF(rq_headers);
+        asked = asked_in != NULL ? PySequence_Contains(asked_in, WB(st, WB_If_None_Match)) : -1;
+        Py_XDECREF(asked_in);
+        if (asked < 0) {
+            goto error;
+        }
+        if (asked) {
+            r = PyObject_CallMethodNoArgs(self, WB(st, WB_check_etag_header));
+            found = r != NULL ? PyObject_IsTrue(r) : -1;
+            Py_XDECREF(r);
+            if (found < 0) {
+                goto error;
+            }
+            if (found) {
+                /* code = 304; self.set_status(304); buffered = self._write_buffer = [] */
+                code = 304;
+                code_obj = PyLong_FromLong(304);
+                r = code_obj != NULL ? PyObject_CallMethodOneArg(self, WB(st, WB_set_status),
+                                                                 code_obj)
+                                     : NULL;
+                if (r == NULL) {
+                    goto error;
+                }
+                Py_DECREF(r);
+                Py_SETREF(buffered, PyList_New(0));
+                if (buffered == NULL || wb_rh_set(st, m, self, RH__write_buffer, buffered) < 0) {
+                    goto error;
+                }
+                Py_SETREF(body, PyBytes_FromStringAndSize(NULL, 0));
+                if (body == NULL) {
+                    goto error;
+                }
+            }
+        }
+    }
+    else if (code == 200 && has < 0) {
+        goto error;
+    }
+    if (code == 204 || code == 304 || (code >= 100 && code < 200)) {
+        /* (the case is checked for a body beforehand: assert not buffered) */
+        r = PyObject_CallMethodNoArgs(self, WB(st, WB__clear_representation_headers));
+        if (r == NULL) {
+            goto error;
+        }
+        Py_DECREF(r);
+    }
+    else {
+        has = PyDict_Contains(fields, st->str_Content_Length);
+        if (has < 0) {
+            goto error;
+        }
+        if (!has) {
+            char digits[TC_NUM_BUF];
+            PyObject *length = wb_ascii(digits, tc_int_repr(PyBytes_GET_SIZE(body), digits));
+            if (length == NULL ||
+                wb_put_field(st, fields, headers, st->str_Content_Length, length) < 0) {
+                Py_XDECREF(length);
+                goto error;
+            }
+            Py_DECREF(length);
+        }
+    }
+    /* Release the reference taken in __init__. */
+    r = PyObject_CallMethodOneArg(connection, WB(st, WB_set_close_callback), Py_None);
+    if (r == NULL) {
+        goto error;
+    }
+    Py_DECREF(r);
+    /* flush(include_footers=True) of the first and only chunk. */
+    Py_SETREF(buffered, PyList_New(0));
+    if (buffered == NULL || wb_rh_set(st, m, self, RH__write_buffer, buffered) < 0 ||
+        wb_rh_set(st, m, self, RH__headers_written, Py_True) < 0 ||
+        _PyObject_LookupAttr(self, WB(st, WB__new_cookie), &jar) < 0) {
+        goto error;
+    }
+    if (jar != NULL && jar != Py_None && wb_add_cookies(st, self, jar) < 0) {
+        goto error;
+    }
+    if (wb_is_text(method, WB(st, WB_HEAD))) {
+        Py_SETREF(body, PyBytes_FromStringAndSize(NULL, 0));
+        if (body == NULL) {
+            goto error;
+        }
+    }
+    /* connection.write_headers(ResponseStartLine("", code, self._reason), headers, body) */
+    if (code_obj == NULL && (code_obj = PyLong_FromLong(code)) == NULL) {
+        goto error;
+    }
+    reason = wb_rh_get(st, m, self, RH__reason);
+    line = reason != NULL ? tc_h1_start_line(st->response_start_line, WB(st, WB_empty), code_obj,
+                                             reason)
+                          : NULL;
+    if (line == NULL) {
+        goto error;
+    }
+    {
+        PyObject *call[4] = {connection, line, headers, body};
+        sent = PyObject_VectorcallMethod(WB(st, WB_write_headers), call,
+                                         4 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    }
+    if (sent == NULL) {
+        goto error;
+    }
+    /* the rest of finish() */
+    r = PyObject_CallMethodNoArgs(connection, st->str_finish);
+    if (r == NULL) {
+        goto error;
+    }
+    Py_DECREF(r);
+    if (mask & WM_LOG) {
+        r = PyObject_CallMethodNoArgs(self, WB(st, WB__log));
+    }
+    else {
+        app = wb_rh_get(st, m, self, RH_application);
+        r = app != NULL ? wb_log(st, app, self) : NULL;
+        Py_XDECREF(app);
+    }
+    if (r == NULL) {
+        goto error;
+    }
+    Py_DECREF(r);
+    if (wb_rh_set(st, m, self, RH__finished, Py_True) < 0) {
+        goto error;
+    }
+    if (mask & WM_ON_FINISH) {
+        r = PyObject_CallMethodNoArgs(self, WB(st, WB_on_finish));
+        if (r == NULL) {
+            goto error;
+        }
+        Py_DECREF(r);
+    }
+    if (PyObject_SetAttr(self, WB(st, WB_ui), Py_None) < 0) {
+        goto error;
+    }
+    goto done;
+error:
+    Py_CLEAR(sent);
+done:
+    Py_XDECREF(body);
+    Py_XDECREF(buffered);
+    Py_XDECREF(code_obj);
+    Py_XDECREF(reason);
+    Py_XDECREF(line);
+    Py_XDECREF(jar);
+    return sent;
+}
+
+/* _finish(handler): RequestHandler.finish() with no chunk, for the usual
+ * case -- nothing to finish twice, the original methods finish() and
+ * _send_whole_response call (the override mask's _FINISH_PARTS, and
+ * _send_whole_response itself), no output transforms, no headers written
+ * yet, the original HTTPHeaders class, an int status code, a list buffer
+ * -- done as those Python functions do it, in their order, through the
+ * same attributes and calls; prepare / on_finish / _log overrides are
+ * called as finish() calls them.  NotImplemented, with nothing done, for
+ * any other case: finish() then carries on in Python. */
+static PyObject *
+wb_finish(PyObject *module, PyObject *self)
+{
+    tc_state *st = PyModule_GetState(module);
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject *finished = NULL, *request = NULL, *connection = NULL, *transforms = NULL;
+    PyObject *written = NULL, *headers = NULL, *buffered = NULL, *fields = NULL;
+    PyObject *code_obj = NULL, *method = NULL, *result = NULL;
+    unsigned long long mask;
+    long code = 0;
+    tc_slotmap *m;
+    int ok = 0;
+
+    if (st->web_env == NULL || st->response_start_line == NULL || st->http_headers == NULL ||
+        !wb_original(st, tp, WB(st, WB__send_whole_response), WE_RH_SEND_WHOLE) ||
+        (m = wb_rh_map(st, tp)) == NULL) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    if (tc_override_mask(st, tp, WE(st, WE_MASK_NAMES), WE(st, WE_MASK_ORIGINALS), &mask) < 0) {
+        return NULL;
+    }
+    /* if self._finished: raise ...; connection = self.request.connection */
+    finished = wb_rh_get(st, m, self, RH__finished);
+    request = finished != NULL ? wb_rh_get(st, m, self, RH_request) : NULL;
+    connection = request != NULL ? tc_request_get(st, request, TC_RQ_CONNECTION) : NULL;
+    if (connection == NULL) {
+        goto done;
+    }
+    if (finished != Py_False || connection == Py_None || (mask & WM_FINISH_PARTS)) {
+        ok = 0;
+        goto checked;
+    }
+    if (_PyObject_LookupAttr(self, WB(st, WB__transforms), &transforms) < 0) {
+        goto done;
+    }
+    written = transforms != NULL ? wb_rh_get(st, m, self, RH__headers_written) : NULL;
+    headers = written != NULL ? wb_rh_get(st, m, self, RH__headers) : NULL;
+    buffered = headers != NULL ? wb_rh_get(st, m, self, RH__write_buffer) : NULL;
+    code_obj = buffered != NULL ? wb_rh_get(st, m, self, RH__status_code) : NULL;
+    method = code_obj != NULL ? tc_request_get(st, request, TC_RQ_METHOD) : NULL;
+    if (method == NULL) {
+        if (transforms == NULL) {
+            goto checked; /* (no _transforms: finish() says so) */
+        }
+        goto done;
+    }
+    if (!PyList_CheckExact(transforms) || PyList_GET_SIZE(transforms) != 0 ||
+        written != Py_False || Py_TYPE(headers) != st->http_headers ||
+        !PyList_CheckExact(buffered) || !PyLong_CheckExact(code_obj) ||
+        !PyUnicode_CheckExact(method)) {
+        goto checked;
+    }
+    code = PyLong_AsLong(code_obj);
+    if (code == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        goto checked;
+    }
+    if ((code == 204 || code == 304 || (code >= 100 && code < 200)) &&
+        PyList_GET_SIZE(buffered) != 0) {
+        goto checked; /* (finish()'s assertion) */
+    }
+    fields = tc_headers_get(st, headers, TC_HD_DICT);
+    if (fields == NULL) {
+        goto done;
+    }
+    ok = PyDict_CheckExact(fields);
+checked:
+    if (!ok) {
+        result = Py_NewRef(Py_NotImplemented);
+        goto done;
+    }
+    result = wb_finish_whole(st, m, self, request, connection, buffered, headers, fields, code,
+                             method, mask);
+done:
+    Py_XDECREF(finished);
+    Py_XDECREF(request);
+    Py_XDECREF(connection);
+    Py_XDECREF(transforms);
+    Py_XDECREF(written);
+    Py_XDECREF(headers);
+    Py_XDECREF(buffered);
+    Py_XDECREF(fields);
+    Py_XDECREF(code_obj);
+    Py_XDECREF(method);
+    return result;
 }
 
 /* ------------------------------------------------------------- module */
@@ -1153,6 +1574,26 @@ wb_web_setup(PyObject *module, PyObject *env)
         !PyFunction_Check(PyTuple_GET_ITEM(env, WE_FIND_HANDLER))) {
         PyErr_SetString(PyExc_TypeError, "web_setup(env): a tuple of web's classes and functions");
         return NULL;
+    }
+    {
+        /* finish() (wb_finish) knows the first four bits of the mask. */
+        static const char *const first[] = {"prepare", "on_finish", "set_default_headers", "_log"};
+        PyObject *names = PyTuple_GET_ITEM(env, WE_MASK_NAMES);
+        PyObject *originals = PyTuple_GET_ITEM(env, WE_MASK_ORIGINALS);
+        int i;
+        if (!PyTuple_CheckExact(names) || !PyTuple_CheckExact(originals) ||
+            PyTuple_GET_SIZE(names) < 4 || PyTuple_GET_SIZE(names) != PyTuple_GET_SIZE(originals)) {
+            PyErr_SetString(PyExc_TypeError, "web_setup(env): bad mask names");
+            return NULL;
+        }
+        for (i = 0; i < 4; i++) {
+            PyObject *name = PyTuple_GET_ITEM(names, i);
+            if (!PyUnicode_Check(name) || PyUnicode_CompareWithASCIIString(name, first[i]) != 0) {
+                PyErr_Format(PyExc_ValueError, "web_setup(env): mask bit %d must be %s", i,
+                             first[i]);
+                return NULL;
+            }
+        }
     }
     find = PyTuple_GET_ITEM(env, WE_FIND_HANDLER);
     Py_XSETREF(st->web_globals, Py_NewRef(PyFunction_GET_GLOBALS(find)));
@@ -1180,6 +1621,10 @@ static PyMethodDef wb_functions[] = {
      PyDoc_STR("_set_header(handler, name, value)\n--\n\n"
                "RequestHandler.set_header for a str or int value while the methods it\n"
                "calls are the originals; NotImplemented (nothing done) otherwise.")},
+    {"_finish", wb_finish, METH_O,
+     PyDoc_STR("_finish(handler)\n--\n\n"
+               "RequestHandler.finish() with no chunk, in C for the usual case (see\n"
+               "csrc/handler.c); NotImplemented, with nothing done, otherwise.")},
     {"_log_request", (PyCFunction)(void (*)(void))wb_log_request, METH_FASTCALL,
      PyDoc_STR("_log_request(application, handler)\n--\n\n"
                "application.log_request(handler), in C while that is web.py's.")},

@@ -2099,24 +2099,69 @@ typedef struct {
     Py_ssize_t start, end;
 } h1_line;
 
+/* The lines of a head: in the struct for the usual few, else on the heap. */
+#define H1_LINES_LOCAL 16
+typedef struct {
+    h1_line *v;
+    Py_ssize_t n, cap;
+    h1_line local[H1_LINES_LOCAL];
+} h1_lines;
+
 /* Records a line's bounds, growing the array as needed.  0 / -1. */
 static int
-h1_note_line(h1_line **lines, Py_ssize_t *n, Py_ssize_t *cap, Py_ssize_t start,
-             Py_ssize_t end)
+h1_note_line(h1_lines *ls, Py_ssize_t start, Py_ssize_t end)
 {
-    if (*n == *cap) {
-        Py_ssize_t ncap = *cap ? *cap * 2 : 16;
-        h1_line *m = PyMem_Realloc(*lines, (size_t)ncap * sizeof(h1_line));
+    if (ls->n == ls->cap) {
+        Py_ssize_t ncap = ls->cap * 2;
+        h1_line *m = PyMem_Malloc((size_t)ncap * sizeof(h1_line));
         if (m == NULL) {
             PyErr_NoMemory();
             return -1;
         }
-        *lines = m;
-        *cap = ncap;
+        memcpy(m, ls->v, (size_t)ls->n * sizeof(h1_line));
+        if (ls->v != ls->local) {
+            PyMem_Free(ls->v);
+        }
+        ls->v = m;
+        ls->cap = ncap;
     }
-    (*lines)[*n].start = start;
-    (*lines)[(*n)++].end = end;
+    ls->v[ls->n].start = start;
+    ls->v[ls->n++].end = end;
     return 0;
+}
+
+/* Appends "\r\n" + name + ": " + value for a name and value that are both
+ * latin-1 str (the usual case; 0 with nothing done for any other), noting
+ * in *clean whether the two hold no CR or LF.  1 done, -1 on error. */
+static int
+h1_put_plain_field(tc_buf *out, PyObject *name, PyObject *value, int *clean)
+{
+    Py_ssize_t nn, nv;
+    char *dst;
+
+    if (!PyUnicode_CheckExact(name) || !PyUnicode_CheckExact(value) ||
+        PyUnicode_KIND(name) != PyUnicode_1BYTE_KIND ||
+        PyUnicode_KIND(value) != PyUnicode_1BYTE_KIND) {
+        return 0;
+    }
+    nn = PyUnicode_GET_LENGTH(name);
+    nv = PyUnicode_GET_LENGTH(value);
+    if (tc_buf_reserve(out, nn + nv + 4) < 0) {
+        return -1;
+    }
+    dst = tc_buf_head(out) + out->len;
+    dst[0] = '\r';
+    dst[1] = '\n';
+    memcpy(dst + 2, PyUnicode_1BYTE_DATA(name), (size_t)nn);
+    dst[nn + 2] = ':';
+    dst[nn + 3] = ' ';
+    memcpy(dst + nn + 4, PyUnicode_1BYTE_DATA(value), (size_t)nv);
+    out->len += nn + nv + 4;
+    if (memchr(dst + 2, '\r', (size_t)(nn + nv + 2)) != NULL ||
+        memchr(dst + 2, '\n', (size_t)(nn + nv + 2)) != NULL) {
+        *clean = 0;
+    }
+    return 1;
 }
 
 /* Appends "name: value" in latin-1.  A name or value that is not a latin-1
@@ -2171,11 +2216,14 @@ int
 tc_h1_put_fields(tc_state *st, tc_buf *out, PyObject *headers, Py_ssize_t first_line)
 {
     PyObject *lists, *key, *vals;
-    Py_ssize_t pos = 0, from, nlines = 0, cap = 0, i;
-    h1_line *lines = NULL;
-    int rc = -1;
+    Py_ssize_t pos = 0, from, i;
+    h1_lines lines;
+    int rc = -1, clean = 0, plain;
 
-    if (h1_note_line(&lines, &nlines, &cap, first_line, out->len) < 0) {
+    lines.v = lines.local;
+    lines.n = 0;
+    lines.cap = H1_LINES_LOCAL;
+    if (h1_note_line(&lines, first_line, out->len) < 0) {
         return -1;
     }
     lists = tc_headers_get(st, headers, TC_HD_AS_LIST);
@@ -2185,17 +2233,26 @@ tc_h1_put_fields(tc_state *st, tc_buf *out, PyObject *headers, Py_ssize_t first_
         lists = NULL;
     }
     if (lists != NULL) {
+        /* (clean while the start line and every field so far hold no CR
+         * or LF: then there is nothing for the checks below to find) */
+        const char *head = tc_buf_head(out) + first_line;
+        size_t n = (size_t)(out->len - first_line);
+        clean = memchr(head, '\r', n) == NULL && memchr(head, '\n', n) == NULL;
         while (PyDict_Next(lists, &pos, &key, &vals)) {
             if (!PyList_Check(vals)) {
                 continue;
             }
             for (i = 0; i < PyList_GET_SIZE(vals); i++) {
-                if (tc_buf_append(out, "\r\n", 2) < 0) {
-                    goto done;
+                from = out->len + 2;
+                plain = h1_put_plain_field(out, key, PyList_GET_ITEM(vals, i), &clean);
+                if (plain == 0) {
+                    clean = 0;
+                    if (tc_buf_append(out, "\r\n", 2) < 0 ||
+                        h1_put_field(out, key, PyList_GET_ITEM(vals, i)) < 0) {
+                        goto done;
+                    }
                 }
-                from = out->len;
-                if (h1_put_field(out, key, PyList_GET_ITEM(vals, i)) < 0 ||
-                    h1_note_line(&lines, &nlines, &cap, from, out->len) < 0) {
+                if (plain < 0 || h1_note_line(&lines, from, out->len) < 0) {
                     goto done;
                 }
             }
@@ -2216,7 +2273,7 @@ tc_h1_put_fields(tc_state *st, tc_buf *out, PyObject *headers, Py_ssize_t first_
             if (!bad && tc_buf_append(out, "\r\n", 2) == 0) {
                 from = out->len;
                 bad = h1_put_field(out, PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1)) < 0 ||
-                      h1_note_line(&lines, &nlines, &cap, from, out->len) < 0;
+                      h1_note_line(&lines, from, out->len) < 0;
             }
             else {
                 bad = 1;
@@ -2236,16 +2293,18 @@ tc_h1_put_fields(tc_state *st, tc_buf *out, PyObject *headers, Py_ssize_t first_
         }
     }
     /* Every line is encoded before any is checked, in order, as Tornado's
-     * write_headers does. */
-    for (i = 0; i < nlines; i++) {
-        if (h1_check_line(out, lines[i].start, lines[i].end) < 0) {
+     * write_headers does (nothing to check when all were plain, clean text). */
+    for (i = 0; !clean && i < lines.n; i++) {
+        if (h1_check_line(out, lines.v[i].start, lines.v[i].end) < 0) {
             goto done;
         }
     }
     rc = 0;
 done:
     Py_XDECREF(lists);
-    PyMem_Free(lines);
+    if (lines.v != lines.local) {
+        PyMem_Free(lines.v);
+    }
     return rc;
 }
 

@@ -32,6 +32,10 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->current_task);
     Py_VISIT(st->current_tasks);
     Py_VISIT(st->DispatchType);
+    for (int i = 0; i < TC_MASK_CACHE; i++) {
+        Py_VISIT(st->mask_cache[i].names);
+        Py_VISIT(st->mask_cache[i].originals);
+    }
     {
         int r = tc_web_traverse(st, visit, arg);
         if (r == 0) {
@@ -84,6 +88,11 @@ core_clear(PyObject *module)
     Py_CLEAR(st->current_task);
     Py_CLEAR(st->current_tasks);
     Py_CLEAR(st->DispatchType);
+    for (int i = 0; i < TC_MASK_CACHE; i++) {
+        Py_CLEAR(st->mask_cache[i].names);
+        Py_CLEAR(st->mask_cache[i].originals);
+        st->mask_cache[i].type = NULL;
+    }
     tc_request_clear(st);
     tc_web_clear(st);
     tc_fetch_clear(st);
@@ -245,42 +254,74 @@ PyDoc_STRVAR(json_encode_doc,
  * ``names[i]`` that ``cls`` resolves through its MRO is not
  * ``originals[i]``.  It reads the type's method cache, so a handler can
  * ask on every request which of RequestHandler's methods are overridden
- * or patched (on the class or any base) at the cost of a few lookups. */
-static PyObject *
-core_override_mask(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+ * or patched (on the class or any base) at the cost of a few lookups --
+ * or of none: an answer is remembered with the class's version tag, which
+ * CPython clears whenever the class or any of its bases is changed (the
+ * same guarantee its method cache relies on), and tags are never reused. */
+int
+tc_override_mask(tc_state *st, PyTypeObject *tp, PyObject *names, PyObject *originals,
+                 unsigned long long *mask)
 {
-    PyObject *names, *originals;
-    unsigned long long mask = 0;
+    tc_mask_entry *e = &st->mask_cache[((uintptr_t)tp >> 4) % TC_MASK_CACHE];
+    unsigned long long bits = 0;
     Py_ssize_t i, n;
 
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "_override_mask() takes exactly 3 arguments");
-        return NULL;
+    if (e->type == tp && e->names == names && e->originals == originals &&
+        PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG) && tp->tp_version_tag == e->version) {
+        *mask = e->mask;
+        return 0;
     }
-    names = args[1];
-    originals = args[2];
-    if (!PyType_Check(args[0]) || !PyTuple_CheckExact(names) ||
-        !PyTuple_CheckExact(originals)) {
+    if (!PyTuple_CheckExact(names) || !PyTuple_CheckExact(originals)) {
         PyErr_SetString(PyExc_TypeError,
                         "_override_mask(cls, names, originals) takes a type and two tuples");
-        return NULL;
+        return -1;
     }
     n = PyTuple_GET_SIZE(names);
     if (n != PyTuple_GET_SIZE(originals) || n > 64) {
         PyErr_SetString(PyExc_ValueError,
                         "_override_mask(): names and originals differ in length or exceed 64");
-        return NULL;
+        return -1;
     }
     for (i = 0; i < n; i++) {
         PyObject *name = PyTuple_GET_ITEM(names, i);
         if (!PyUnicode_CheckExact(name)) {
             PyErr_SetString(PyExc_TypeError, "_override_mask(): names must be str");
-            return NULL;
+            return -1;
         }
         /* A borrowed reference (or NULL, without an exception set). */
-        if (_PyType_Lookup((PyTypeObject *)args[0], name) != PyTuple_GET_ITEM(originals, i)) {
-            mask |= 1ULL << i;
+        if (_PyType_Lookup(tp, name) != PyTuple_GET_ITEM(originals, i)) {
+            bits |= 1ULL << i;
         }
+    }
+    /* _PyType_Lookup gave the class a version tag if it can have one. */
+    if (PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) {
+        Py_XSETREF(e->names, Py_NewRef(names));
+        Py_XSETREF(e->originals, Py_NewRef(originals));
+        e->type = tp;
+        e->version = tp->tp_version_tag;
+        e->mask = bits;
+    }
+    *mask = bits;
+    return 0;
+}
+
+static PyObject *
+core_override_mask(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    unsigned long long mask;
+
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "_override_mask() takes exactly 3 arguments");
+        return NULL;
+    }
+    if (!PyType_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "_override_mask(cls, names, originals) takes a type and two tuples");
+        return NULL;
+    }
+    if (tc_override_mask(PyModule_GetState(module), (PyTypeObject *)args[0], args[1], args[2],
+                         &mask) < 0) {
+        return NULL;
     }
     return PyLong_FromUnsignedLongLong(mask);
 }

@@ -219,6 +219,17 @@ tc_headers_get(tc_state *st, PyObject *headers, int which)
     return tc_slot_load(&st->header_slots, headers, which, hd_name(st, which));
 }
 
+/* request.method / .headers / .connection (which: TC_RQ_*), a new
+ * reference: through HTTPServerRequest's slots while they are its own. */
+PyObject *
+tc_request_get(tc_state *st, PyObject *request, int which)
+{
+    static const int index[] = {RQ_method, RQ_headers, RQ_connection};
+    int i = index[which];
+
+    return tc_slot_load(&st->request_slots, request, i, RQ(st, i));
+}
+
 /* headers._dict, headers._as_list, headers._last_key = dict, lists, last_key */
 int
 tc_headers_assign(tc_state *st, PyObject *headers, PyObject *dict, PyObject *lists,

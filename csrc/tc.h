@@ -166,8 +166,18 @@ tc_slot_ptr(tc_slotmap *m, PyObject *obj, int i)
 #define TC_H1_NAME_CACHED 32             /* ... of up to this many bytes */
 #define TC_RQ_NAMES 32
 #define TC_RQ_SLOTS 19                   /* attributes __init__ assigns (request.c) */
-#define TC_WB_NAMES 68
+#define TC_WB_NAMES 89
 #define TC_FE_NAMES 48
+#define TC_MASK_CACHE 8                  /* _override_mask answers kept (module.c) */
+
+/* One remembered _override_mask answer: valid while tp still has the
+ * version tag it had then (any change to it or a base clears that). */
+typedef struct {
+    PyTypeObject *type;                  /* compared only, never followed */
+    unsigned int version;
+    PyObject *names, *originals;         /* (strong: their addresses stay theirs) */
+    unsigned long long mask;
+} tc_mask_entry;
 
 typedef struct {
     PyTypeObject *LoopType;
@@ -197,6 +207,7 @@ typedef struct {
     PyObject *str_exception;             /* "exception" */
     PyObject *str_add_done_callback;     /* "add_done_callback" */
     PyObject *str_done;                  /* "done" */
+    tc_mask_entry mask_cache[TC_MASK_CACHE];
     /* http1.c */
     PyTypeObject *HTTP1ConnType;
     PyTypeObject *http_headers;          /* httputil.HTTPHeaders (http1_setup) */
@@ -257,6 +268,11 @@ typedef struct {
 } tc_state;
 
 extern PyModuleDef tc_module_def;
+
+/* _override_mask(tp, names, originals) (module.c): bit i set when tp
+ * resolves names[i] to something other than originals[i]; -1 on error. */
+int tc_override_mask(tc_state *st, PyTypeObject *tp, PyObject *names, PyObject *originals,
+                     unsigned long long *mask);
 
 /* names[i] = the interned texts[i], for i < n (module.c); -1 on error. */
 int tc_intern_names(PyObject **names, const char *const *texts, int n);
@@ -554,6 +570,9 @@ enum { TC_HD_DICT, TC_HD_AS_LIST, TC_HD_LAST_KEY, TC_HD_COUNT };
 PyObject *tc_headers_get(tc_state *st, PyObject *headers, int which);
 int tc_headers_assign(tc_state *st, PyObject *headers, PyObject *dict, PyObject *lists,
                       PyObject *last_key);
+/* request.method / .headers / .connection: a new reference (request.c). */
+enum { TC_RQ_METHOD, TC_RQ_HEADERS, TC_RQ_CONNECTION };
+PyObject *tc_request_get(tc_state *st, PyObject *request, int which);
 /* 1 when tc_request_new() may stand in for calling cls with these (the
  * original HTTPServerRequest, C-built start line and HTTPHeaders). */
 int tc_request_applies(tc_state *st, PyObject *cls, PyObject *start_line, PyObject *headers);

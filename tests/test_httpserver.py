@@ -450,6 +450,48 @@ def test_output_errors(impl: Any, mode: str, caplog: Any) -> None:
     assert errors == expected
 
 
+HEAD_LINE_CASES = [
+    ("O\rK", {"A": "1"}),
+    ("OK", {"X\n": "v"}),
+    ("OK", {"A": "ok", "B": "x\ry"}),
+    ("OK", {"A": "x\ny", "B": "\u20ac"}),  # encoding fails before any check
+    ("OK", {"A": "\xe9t\xe9", "B": "\u20ac"}),
+    ("O\nK", {"A": "\u20ac"}),
+    ("\xe9", {"A": "\xe9"}),  # latin-1 text: sent
+]
+
+
+@pytest.mark.parametrize("case", range(len(HEAD_LINE_CASES)))
+def test_write_headers_line_errors(impl: Any, case: int, caplog: Any) -> None:
+    """write_headers refuses CR or LF in the status line or any field and
+    text that is not latin-1, with Tornado's exception for the same line
+    (every line is encoded before any is checked)."""
+    caplog.set_level(logging.CRITICAL + 1)
+
+    def attempt(impl: Any) -> Tuple[List[str], bytes]:
+        httputil = impl.mod("httputil")
+        reason, fields = HEAD_LINE_CASES[case]
+        errors: List[str] = []
+
+        def callback(request: Any) -> None:
+            conn = request.connection
+            try:
+                conn.write_headers(httputil.ResponseStartLine("HTTP/1.1", 200, reason),
+                                   httputil.HTTPHeaders({"Content-Length": "0", **fields}))
+            except Exception as e:
+                errors.append(f"{type(e).__name__}: {e}")
+                conn.write_headers(httputil.ResponseStartLine("HTTP/1.1", 500, "No"),
+                                   httputil.HTTPHeaders({"Content-Length": "0"}))
+            conn.finish()
+
+        raw = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        data, _closed = run(impl, lambda: serve_and_send(impl, raw, False, {}, callback))
+        return errors, data
+
+    ref = reference()
+    assert attempt(impl) == attempt(ref)
+
+
 def test_malformed_request_logging(impl: Any, caplog: Any) -> None:
     caplog.set_level(logging.INFO)
     raw = b"GET / HTTP/1.1\r\nHost: a,b\r\n\r\n"

@@ -2247,6 +2247,51 @@ def test_override_mask_sees_every_base() -> None:
         _core._override_mask(Leaf, names, originals[:-1])
 
 
+def test_override_mask_remembered_answers_follow_changes() -> None:
+    """_override_mask remembers an answer per class while the class's
+    version tag stands: a patch on a plain mixin, a new __bases__, another
+    names tuple, or a class made at a freed class's address all get a fresh
+    answer."""
+    import gc
+
+    from tornado_c import _core, web
+
+    names = web._MASK_NAMES
+    originals = web._MASK_ORIGINALS
+    bit = {name: 1 << names.index(name) for name in names}
+
+    class Mixin:
+        pass
+
+    class Other:
+        def on_finish(self) -> None:
+            pass
+
+    class Leaf(Mixin, web.RequestHandler):
+        pass
+
+    for _ in range(2):  # (the second answer is the remembered one)
+        assert _core._override_mask(Leaf, names, originals) == 0
+    Mixin.compute_etag = lambda self: None  # type: ignore[attr-defined]
+    assert _core._override_mask(Leaf, names, originals) == bit["compute_etag"]
+    del Mixin.compute_etag  # type: ignore[attr-defined]
+    assert _core._override_mask(Leaf, names, originals) == 0
+    Leaf.__bases__ = (Other, web.RequestHandler)
+    assert _core._override_mask(Leaf, names, originals) == bit["on_finish"]
+    Leaf.__bases__ = (Mixin, web.RequestHandler)
+    assert _core._override_mask(Leaf, names, originals) == 0
+    # Another pair of tuples for the same class: its own answer.
+    assert _core._override_mask(Leaf, ("on_finish",), (None,)) == 1
+    assert _core._override_mask(Leaf, names, originals) == 0
+    # Classes made and dropped in turn (often at one address): each its own.
+    for i in range(50):
+        body = {"prepare": lambda self: None} if i % 2 else {}
+        cls = type(f"C{i}", (web.RequestHandler,), body)
+        assert _core._override_mask(cls, names, originals) == (bit["prepare"] if i % 2 else 0)
+        del cls
+        gc.collect()
+
+
 @pytest.mark.parametrize("path", ["/", "/async", "/json", "/missing"])
 def test_no_reference_cycles_per_request(path: str) -> None:
     """Serving a request leaves no reference cycles behind (everything a

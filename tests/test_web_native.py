@@ -838,6 +838,135 @@ def test_finish_calls_replacements(monkeypatch: pytest.MonkeyPatch) -> None:
         assert calls.count("sha1") == 2  # (not for the 304 set by the handler)
 
 
+def test_finish_c_step_declines_other_cases() -> None:
+    """_core._finish does finish() only for the case it covers; for any
+    other (output transforms, headers already written, finished, a status
+    or buffer of another type, another headers class, no _transforms, a
+    body on a bodiless status, a replaced _send_whole_response) it answers
+    NotImplemented and leaves the handler untouched, and finish() still
+    behaves as Tornado's."""
+    from tornado_c import _core, httputil, web
+
+    class Fake:
+        def __init__(self) -> None:
+            self.sent: List[Any] = []
+
+        def set_close_callback(self, callback: Any) -> None:
+            self.sent.append("close callback")
+
+        def write_headers(self, start_line: Any, headers: Any, chunk: bytes) -> None:
+            self.sent.append((tuple(start_line), dict(headers), chunk))
+
+        def finish(self) -> None:
+            self.sent.append("finish")
+
+    class MyHeaders(httputil.HTTPHeaders):
+        pass
+
+    class OwnSend(web.RequestHandler):
+        def _send_whole_response(self, connection: Any) -> Any:
+            self.sent_by_own = True
+            return super()._send_whole_response(connection)
+
+    app = web.Application(log_function=lambda handler: None)
+
+    def make(cls: Any = web.RequestHandler) -> Any:
+        conn = Fake()
+        req = httputil.HTTPServerRequest(method="GET", uri="/", connection=conn)
+        handler = cls(app, req)
+        handler._transforms = []
+        handler.write(b"body")
+        conn.sent.clear()  # (__init__ set the close callback)
+        return handler, conn
+
+    def state(handler: Any) -> Dict[str, Any]:
+        names = ("_finished", "_headers_written", "_status_code", "_write_buffer")
+        out = {name: getattr(handler, name) for name in names}
+        out["headers"] = dict(handler._headers)
+        return out
+
+    cases: List[Callable[[Any], None]] = [
+        lambda h: setattr(h, "_transforms", [web.GZipContentEncoding(h.request)]),
+        lambda h: setattr(h, "_transforms", None),
+        lambda h: delattr(h, "_transforms"),
+        lambda h: setattr(h, "_headers_written", True),
+        lambda h: setattr(h, "_finished", True),
+        lambda h: setattr(h, "_finished", 0),
+        lambda h: setattr(h, "_status_code", 200.0),
+        lambda h: setattr(h, "_write_buffer", (b"body",)),
+        lambda h: setattr(h, "_headers", MyHeaders(h._headers)),
+        lambda h: setattr(h, "_status_code", 204),
+    ]
+    for i, change in enumerate(cases):
+        handler, conn = make()
+        change(handler)
+        before = state(handler)
+        assert _core._finish(handler) is NotImplemented, i
+        assert conn.sent == [], i
+        assert state(handler) == before, i
+    handler, conn = make(OwnSend)
+    assert _core._finish(handler) is NotImplemented
+    handler.finish()
+    assert handler.sent_by_own and handler._finished
+    assert conn.sent[-1] == "finish"
+    # The covered case: the whole response, the handler finished.
+    handler, conn = make()
+    assert _core._finish(handler) is not NotImplemented
+    assert conn.sent[0] == "close callback" and conn.sent[-1] == "finish"
+    ((line, headers, chunk),) = [item for item in conn.sent if isinstance(item, tuple)]
+    assert line == ("", 200, "OK") and chunk == b"body"
+    assert headers["Content-Length"] == "4" and headers["Etag"].startswith('"')
+    assert handler._finished and handler._headers_written and handler._write_buffer == []
+    assert handler.ui is None
+    assert _core._finish(handler) is NotImplemented
+    with pytest.raises(RuntimeError, match="finish\\(\\) called twice"):
+        handler.finish()
+
+
+def test_finish_c_step_errors_propagate() -> None:
+    """An exception raised by what finish() calls (the connection's
+    write_headers, a patched web._sha1) comes out of finish() as from
+    Tornado's."""
+    from tornado_c import httputil, web
+
+    class Broken:
+        def set_close_callback(self, callback: Any) -> None:
+            pass
+
+        def write_headers(self, start_line: Any, headers: Any, chunk: bytes) -> None:
+            raise ValueError("no way")
+
+        def finish(self) -> None:
+            pass
+
+    app = web.Application(log_function=lambda handler: None)
+    req = httputil.HTTPServerRequest(method="GET", uri="/", connection=Broken())
+    handler = web.RequestHandler(app, req)
+    handler._transforms = []
+    handler.write("x")
+    with pytest.raises(ValueError, match="no way"):
+        handler.finish()
+    assert not handler._finished
+
+    class Digest:
+        def __init__(self, data: bytes) -> None:
+            pass
+
+        def hexdigest(self) -> int:
+            return 5
+
+    original = web._sha1
+    web._sha1 = Digest  # type: ignore[assignment]
+    try:
+        req = httputil.HTTPServerRequest(method="GET", uri="/", connection=Broken())
+        handler = web.RequestHandler(app, req)
+        handler._transforms = []
+        with pytest.raises(TypeError):
+            handler.finish()
+    finally:
+        web._sha1 = original
+
+
 def test_native_handler_slots_shadowed_or_patched() -> None:
     """RequestHandler keeps what __init__ and clear() assign in __slots__,
     which the native path stores into; a subclass that shadows one with a

@@ -370,6 +370,10 @@ def web_setup(env: Tuple[Any, ...]) -> None:
 def _log_request(application: Any, handler: Any) -> None:
     """application.log_request(handler), in C while that is web.py's."""
 
+def _finish(handler: Any) -> Any:
+    """RequestHandler.finish() with no chunk, in C for the usual case (see
+    csrc/handler.c); NotImplemented, with nothing done, otherwise."""
+
 def _web_counts() -> Tuple[int, int, int]:
     """(_HandlerDelegates made, execute() steps run, handlers made) by the
     native server in C."""

@@ -130,6 +130,7 @@ _FINISH_PARTS = ~(_PREPARE | _ON_FINISH | _SET_DEFAULT_HEADERS | _LOG)
 _override_mask = _core._override_mask
 _set_header = _core._set_header
 _log_request = _core._log_request
+_finish = _core._finish
 _SERVER_HEADER = "TornadoServer/" + tornado_c.version
 _sha1 = hashlib.sha1
 _new_tuple = tuple.__new__
@@ -908,6 +909,13 @@ class RequestHandler:
         request's ``If-None-Match`` matches.  The future resolves once
         everything is written.
         """
+        if chunk is None:
+            # The usual case, in C (csrc/handler.c) while the methods this
+            # and _send_whole_response call are the originals; nothing done
+            # (NotImplemented) otherwise.
+            sent = _finish(self)
+            if sent is not NotImplemented:
+                return sent  # type: ignore[no-any-return]
         if self._finished:
             raise RuntimeError("finish() called twice")
         connection = self.request.connection
@@ -1936,6 +1944,9 @@ _core.web_setup(
         Application.log_request,
         RequestHandler.get_status,
         asyncio.get_running_loop,
+        RequestHandler._send_whole_response,
+        _MASK_NAMES,
+        _MASK_ORIGINALS,
     )
 )
 
