@@ -621,6 +621,9 @@ tc_request_traverse(tc_state *st, visitproc visit, void *arg)
             return -1;
         }
     }
+    if (tc_slotmap_traverse(&st->router_slots, visit, arg) < 0) {
+        return -1;
+    }
     for (int i = 0; i < TC_MATCHER_MAPS; i++) {
         if (tc_slotmap_traverse(&st->matcher_slots[i], visit, arg) < 0) {
             return -1;
@@ -645,6 +648,7 @@ tc_request_clear(tc_state *st)
     for (int i = 0; i < TC_RULE_MAPS; i++) {
         tc_slotmap_clear(&st->rule_slots[i]);
     }
+    tc_slotmap_clear(&st->router_slots);
     for (int i = 0; i < TC_MATCHER_MAPS; i++) {
         tc_slotmap_clear(&st->matcher_slots[i]);
     }

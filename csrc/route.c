@@ -42,6 +42,10 @@ enum {
     ENV_SIZE,
 };
 
+#define RULE_NAMES_MAX 3
+#define MATCHER_NAMES_MAX 2
+#define ROUTER_NAMES_MAX 2
+
 /* Deep enough for any real application; deeper trees take the Python walk. */
 #define ROUTE_MAX_DEPTH 8
 
@@ -50,33 +54,69 @@ typedef struct {
     PyObject *const *env;
     PyObject *request;
     PyObject *path;        /* request.path, fetched on first use */
+    PyObject *rule_names[RULE_NAMES_MAX];
+    PyObject *matcher_names[MATCHER_NAMES_MAX];
+    PyObject *router_names[ROUTER_NAMES_MAX];
 } route_ctx;
 
-/* rule.matcher / rule.target (which: 0 / 1) and matcher.regex /
- * matcher._literal_prefix, as _PyObject_LookupAttr: through the class's
- * slots when it has them (csrc/slots.c), else getattr. */
-static int
-route_rule_attr(route_ctx *rc, PyObject *rule, int which, PyObject **out)
+/* Attributes of a rule (RULE_*), a matcher (MATCHER_*) and a router
+ * (ROUTER_*) the walk reads, as _PyObject_LookupAttr: 1 and a new reference
+ * in *out, 0 when there is none, -1 with an exception.  Through the class's
+ * slots when it has them (csrc/slots.c: one map per class met, checked
+ * once per object read), else getattr. */
+enum { RULE_MATCHER, RULE_TARGET, RULE_TARGET_KWARGS, RULE_NAMES };
+enum { MATCHER_REGEX, MATCHER_LITERAL_PREFIX, MATCHER_NAMES };
+enum { ROUTER_RULES, ROUTER_APPLICATION, ROUTER_NAMES };
+
+typedef struct {
+    PyObject *obj;
+    tc_slotmap *m;     /* its class's map when current, else NULL */
+    PyObject **names;
+} route_attrs;
+
+static void
+route_attrs_for(route_attrs *a, PyObject *obj, tc_slotmap *cache, int ncache, PyObject **names,
+                int n)
 {
-    PyObject *names[2] = {rc->st->str_matcher, rc->st->str_target};
-    tc_slotmap *m = tc_slotmap_for(rc->st->rule_slots, TC_RULE_MAPS, Py_TYPE(rule), names, 2);
-    return tc_slot_lookup(m, rule, which, names[which], out);
+    PyTypeObject *tp = Py_TYPE(obj);
+    tc_slotmap *m = tc_slotmap_for(cache, ncache, tp, names, n);
+
+    a->obj = obj;
+    a->names = names;
+    a->m = m != NULL && tc_slotmap_current(m, tp) ? m : NULL;
 }
 
 static int
-route_matcher_attr(route_ctx *rc, PyObject *matcher, int which, PyObject **out)
+route_attr(route_attrs *a, int which, PyObject **out)
 {
-    PyObject *names[2] = {rc->st->str_regex, rc->st->str__literal_prefix};
-    tc_slotmap *m = tc_slotmap_for(rc->st->matcher_slots, TC_MATCHER_MAPS, Py_TYPE(matcher),
-                                   names, 2);
-    return tc_slot_lookup(m, matcher, which, names[which], out);
+    if (a->m != NULL && a->m->descrs[which] != NULL) {
+        PyObject *v = *tc_slot_ptr(a->m, a->obj, which);
+        if (v != NULL) {
+            *out = Py_NewRef(v);
+            return 1;
+        }
+    }
+    return _PyObject_LookupAttr(a->obj, a->names[which], out);
+}
+
+static void
+route_rule_attrs(route_ctx *rc, route_attrs *a, PyObject *rule)
+{
+    route_attrs_for(a, rule, rc->st->rule_slots, TC_RULE_MAPS, rc->rule_names, RULE_NAMES);
+}
+
+static void
+route_matcher_attrs(route_ctx *rc, route_attrs *a, PyObject *matcher)
+{
+    route_attrs_for(a, matcher, rc->st->matcher_slots, TC_MATCHER_MAPS, rc->matcher_names,
+                    MATCHER_NAMES);
 }
 
 /* The rules list of router when it has the shape described above (a new
  * reference), NULL with no exception when it does not, NULL with an
- * exception on error. */
+ * exception on error.  *ra is left set up for the router's attributes. */
 static PyObject *
-route_rules(route_ctx *rc, PyObject *router)
+route_rules(route_ctx *rc, PyObject *router, route_attrs *ra)
 {
     PyTypeObject *tp = Py_TYPE(router);
     PyObject *rules;
@@ -86,8 +126,8 @@ route_rules(route_ctx *rc, PyObject *router)
         _PyType_Lookup(tp, rc->st->str_get_target_delegate) != rc->env[ENV_GET_TARGET_DELEGATE]) {
         return NULL;
     }
-    rules = PyObject_GetAttr(router, rc->st->str_rules);
-    if (rules == NULL) {
+    route_attrs_for(ra, router, &rc->st->router_slots, 1, rc->router_names, ROUTER_NAMES);
+    if (route_attr(ra, ROUTER_RULES, &rules) <= 0) {
         return NULL;
     }
     if (!PyList_CheckExact(rules)) {
@@ -97,106 +137,140 @@ route_rules(route_ctx *rc, PyObject *router)
     return rules;
 }
 
+/* What the walk reads of one rule. */
+typedef struct {
+    route_attrs attrs;     /* the rule's */
+    PyObject *matcher, *target;
+    PyObject *regex;       /* a PathMatches' pattern, else NULL */
+    PyObject *literal;     /* its _literal_prefix, or NULL */
+} route_rule;
+
+static void
+route_rule_clear(route_rule *r)
+{
+    Py_CLEAR(r->matcher);
+    Py_CLEAR(r->target);
+    Py_CLEAR(r->regex);
+    Py_CLEAR(r->literal);
+}
+
 /* 1 when rule has a shape the walk takes: an AnyMatches or a PathMatches
  * (the original match, a compiled pattern) whose target is a RequestHandler
  * subclass or an _ApplicationRouter (whose own rules are checked as the
- * walk reaches them); 0 otherwise.  *matcher, *target and (for a
- * PathMatches; else NULL) *regex get new references when it returns 1.
- * It never raises: an attribute that cannot be read here (a malformed
- * rule, say) is left for the Python walk to meet, or not, exactly where
- * Tornado's would. */
+ * walk reaches them); 0 otherwise.  *r holds new references when it
+ * returns 1, none otherwise.  It never raises: an attribute that cannot be
+ * read here (a malformed rule, say) is left for the Python walk to meet,
+ * or not, exactly where Tornado's would. */
 static int
-route_rule_ok(route_ctx *rc, PyObject *rule, PyObject **matcher, PyObject **target,
-              PyObject **regex)
+route_rule_ok(route_ctx *rc, PyObject *rule, route_rule *r)
 {
     PyTypeObject *mt;
     int ok = 1;
 
-    *regex = NULL;
-    *target = NULL;
-    if (route_rule_attr(rc, rule, 0, matcher) <= 0 ||
-        route_rule_attr(rc, rule, 1, target) <= 0) {
+    r->matcher = r->target = r->regex = r->literal = NULL;
+    route_rule_attrs(rc, &r->attrs, rule);
+    if (route_attr(&r->attrs, RULE_MATCHER, &r->matcher) <= 0 ||
+        route_attr(&r->attrs, RULE_TARGET, &r->target) <= 0) {
         PyErr_Clear();
-        Py_CLEAR(*matcher);
+        route_rule_clear(r);
         return 0;
     }
-    mt = Py_TYPE(*matcher);
+    mt = Py_TYPE(r->matcher);
     if ((PyObject *)mt == rc->env[ENV_PATH_MATCHES]) {
         ok = _PyType_Lookup(mt, rc->st->str_match) == rc->env[ENV_MATCH];
         if (ok) {
-            ok = route_matcher_attr(rc, *matcher, 0, regex) > 0 &&
-                 (PyObject *)Py_TYPE(*regex) == rc->env[ENV_PATTERN];
-            if (*regex == NULL) {
-                PyErr_Clear();
+            route_attrs ma;
+            route_matcher_attrs(rc, &ma, r->matcher);
+            ok = route_attr(&ma, MATCHER_REGEX, &r->regex) > 0 &&
+                 (PyObject *)Py_TYPE(r->regex) == rc->env[ENV_PATTERN];
+            if (ok && route_attr(&ma, MATCHER_LITERAL_PREFIX, &r->literal) < 0) {
+                r->literal = NULL; /* (no shortcut: the pattern is run) */
             }
+            PyErr_Clear();
         }
     }
     else if ((PyObject *)mt != rc->env[ENV_ANY_MATCHES]) {
         ok = 0;
     }
     if (ok) {
-        ok = (PyType_Check(*target) &&
-              PyType_IsSubtype((PyTypeObject *)*target,
+        ok = (PyType_Check(r->target) &&
+              PyType_IsSubtype((PyTypeObject *)r->target,
                                (PyTypeObject *)rc->env[ENV_REQUEST_HANDLER])) ||
-             (PyObject *)Py_TYPE(*target) == rc->env[ENV_APP_ROUTER];
+             (PyObject *)Py_TYPE(r->target) == rc->env[ENV_APP_ROUTER];
     }
     if (!ok) {
-        Py_CLEAR(*matcher);
-        Py_CLEAR(*target);
-        Py_CLEAR(*regex);
+        route_rule_clear(r);
     }
     return ok;
 }
 
-/* 1 when the path does not start with the literal text every match of
- * regex starts with (PathMatches._literal_prefix, worked out in Python
- * from this same pattern), so regex.match would answer None; 0 when that
- * cannot be told (no prefix, another pattern, a path that is not a str). */
+/* What PathMatches._literal_prefix -- (pattern, prefix, whole), worked out
+ * in Python from this same pattern -- tells of regex.match(path) without
+ * running it: 0 no match (the path does not start with the text every
+ * match starts with, or the pattern is the literal ``whole`` + "$" and the
+ * path is neither that nor that and a newline); 1 a match (of such a
+ * pattern, which has no groups); -1 nothing (no prefix, another pattern, a
+ * path that is not a str). */
 static int
-route_prefix_rules_out(route_ctx *rc, PyObject *matcher, PyObject *regex)
+route_literal(route_ctx *rc, PyObject *pair, PyObject *regex)
 {
-    PyObject *pair, *prefix;
-    int out = 0;
+    PyObject *prefix, *whole;
+    Py_ssize_t n, len;
 
-    if (!PyUnicode_CheckExact(rc->path) || route_matcher_attr(rc, matcher, 1, &pair) <= 0) {
-        PyErr_Clear();
-        return 0;
+    if (pair == NULL || !PyUnicode_CheckExact(rc->path) || !PyTuple_CheckExact(pair) ||
+        PyTuple_GET_SIZE(pair) < 2 || PyTuple_GET_ITEM(pair, 0) != regex) {
+        return -1;
     }
-    if (PyTuple_CheckExact(pair) && PyTuple_GET_SIZE(pair) == 2 &&
-        PyTuple_GET_ITEM(pair, 0) == regex) {
-        prefix = PyTuple_GET_ITEM(pair, 1);
-        if (PyUnicode_CheckExact(prefix) && PyUnicode_GET_LENGTH(prefix) > 0) {
-            Py_ssize_t r = PyUnicode_Tailmatch(rc->path, prefix, 0, PY_SSIZE_T_MAX, -1);
+    whole = PyTuple_GET_SIZE(pair) >= 3 ? PyTuple_GET_ITEM(pair, 2) : Py_None;
+    if (PyUnicode_CheckExact(whole)) {
+        n = PyUnicode_GET_LENGTH(whole);
+        len = PyUnicode_GET_LENGTH(rc->path);
+        if (len == n + 1 && PyUnicode_READ_CHAR(rc->path, n) == '\n') {
+            Py_ssize_t r = PyUnicode_Tailmatch(rc->path, whole, 0, n, -1);
             if (r < 0) {
                 PyErr_Clear();
+                return -1;
             }
-            out = r == 0;
+            return r == 1;
         }
+        return len == n && PyUnicode_Compare(rc->path, whole) == 0;
     }
-    Py_DECREF(pair);
-    return out;
+    prefix = PyTuple_GET_ITEM(pair, 1);
+    if (PyUnicode_CheckExact(prefix) && PyUnicode_GET_LENGTH(prefix) > 0) {
+        Py_ssize_t r = PyUnicode_Tailmatch(rc->path, prefix, 0, PY_SSIZE_T_MAX, -1);
+        if (r < 0) {
+            PyErr_Clear();
+            return -1;
+        }
+        return r == 0 ? 0 : -1;
+    }
+    return -1;
 }
 
-/* PathMatches.match(request) for the matcher's pattern regex: the match
- * dict, Py_None for no match (a new reference either way), NULL on error. */
-static PyObject *
-route_path_match(route_ctx *rc, PyObject *matcher, PyObject *regex)
+/* PathMatches.match(request) for the rule's pattern: 1 for a match, with
+ * *args and *kwargs its path_args (a list) and path_kwargs (a dict) as new
+ * references -- both NULL when the pattern has no groups (match returns
+ * {}) -- 0 for no match (None), -1 on error. */
+static int
+route_path_match(route_ctx *rc, route_rule *r, PyObject **args, PyObject **kwargs)
 {
     tc_state *st = rc->st;
-    PyObject *found = NULL, *out = NULL, *groups = NULL, *index = NULL;
-    PyObject *args = NULL, *kwargs = NULL;
+    PyObject *regex = r->regex, *found = NULL, *groups = NULL, *index = NULL;
     Py_ssize_t ngroups, i;
-    int named;
+    int named, rc_ = -1, known;
 
+    *args = *kwargs = NULL;
     if (rc->path == NULL && (rc->path = PyObject_GetAttr(rc->request, st->str_path)) == NULL) {
-        return NULL;
+        return -1;
     }
-    if (route_prefix_rules_out(rc, matcher, regex)) {
-        Py_RETURN_NONE;
+    known = route_literal(rc, r->literal, regex);
+    if (known >= 0) {
+        return known;
     }
     found = PyObject_CallMethodOneArg(regex, st->str_match, rc->path);
     if (found == NULL || found == Py_None) {
-        return found;
+        rc_ = found == NULL ? -1 : 0;
+        goto done;
     }
     groups = PyObject_GetAttr(regex, st->str_groups);
     if (groups == NULL) {
@@ -208,7 +282,7 @@ route_path_match(route_ctx *rc, PyObject *matcher, PyObject *regex)
         goto done;
     }
     if (ngroups == 0) {
-        out = PyDict_New();
+        rc_ = 1;
         goto done;
     }
     index = PyObject_GetAttr(regex, st->str_groupindex);
@@ -224,8 +298,8 @@ route_path_match(route_ctx *rc, PyObject *matcher, PyObject *regex)
             PyErr_SetString(PyExc_TypeError, "match groups() is not a tuple");
             goto done;
         }
-        args = PyList_New(PyTuple_GET_SIZE(groups));
-        if (args == NULL) {
+        *args = PyList_New(PyTuple_GET_SIZE(groups));
+        if (*args == NULL) {
             goto done;
         }
         for (i = 0; i < PyTuple_GET_SIZE(groups); i++) {
@@ -233,9 +307,9 @@ route_path_match(route_ctx *rc, PyObject *matcher, PyObject *regex)
             if (v == NULL) {
                 goto done;
             }
-            PyList_SET_ITEM(args, i, v);
+            PyList_SET_ITEM(*args, i, v);
         }
-        kwargs = PyDict_New();
+        *kwargs = PyDict_New();
     }
     else {
         PyObject *key, *value;
@@ -248,9 +322,9 @@ route_path_match(route_ctx *rc, PyObject *matcher, PyObject *regex)
             PyErr_SetString(PyExc_TypeError, "match groupdict() is not a dict");
             goto done;
         }
-        kwargs = PyDict_New();
-        args = PyList_New(0);
-        if (kwargs == NULL || args == NULL) {
+        *kwargs = PyDict_New();
+        *args = PyList_New(0);
+        if (*kwargs == NULL || *args == NULL) {
             goto done;
         }
         while (PyDict_Next(groups, &pos, &key, &value)) {
@@ -259,7 +333,7 @@ route_path_match(route_ctx *rc, PyObject *matcher, PyObject *regex)
                 goto done;
             }
             v = PyObject_CallOneArg(rc->env[ENV_UNQUOTE], value);
-            if (v == NULL || PyDict_SetItem(kwargs, k, v) < 0) {
+            if (v == NULL || PyDict_SetItem(*kwargs, k, v) < 0) {
                 Py_DECREF(k);
                 Py_XDECREF(v);
                 goto done;
@@ -268,21 +342,60 @@ route_path_match(route_ctx *rc, PyObject *matcher, PyObject *regex)
             Py_DECREF(v);
         }
     }
-    if (kwargs == NULL || args == NULL) {
-        goto done;
-    }
-    out = PyDict_New();
-    if (out != NULL && (PyDict_SetItem(out, st->str_path_args, args) < 0 ||
-                        PyDict_SetItem(out, st->str_path_kwargs, kwargs) < 0)) {
-        Py_CLEAR(out);
-    }
+    rc_ = *kwargs != NULL ? 1 : -1;
 done:
+    if (rc_ < 0) {
+        Py_CLEAR(*args);
+        Py_CLEAR(*kwargs);
+    }
     Py_XDECREF(found);
     Py_XDECREF(groups);
     Py_XDECREF(index);
-    Py_XDECREF(args);
-    Py_XDECREF(kwargs);
-    return out;
+    return rc_;
+}
+
+/* get_target_delegate for a RequestHandler class target:
+ * self.application.get_handler_delegate(request, target, **matched) -- made
+ * in C (handler.c) while that is the original.  args / kwargs: the
+ * match's path_args / path_kwargs (NULL: not in matched); extra: the
+ * rule's target_kwargs when true (else NULL). */
+static PyObject *
+route_handler_delegate(route_ctx *rc, route_attrs *router, PyObject *target, PyObject *args,
+                       PyObject *kwargs, PyObject *extra)
+{
+    tc_state *st = rc->st;
+    PyObject *app, *found, *method, *posargs = NULL, *matched = NULL;
+
+    switch (route_attr(router, ROUTER_APPLICATION, &app)) {
+    case -1:
+        return NULL;
+    case 0:
+        /* (getattr's own AttributeError) */
+        return PyObject_GetAttr(router->obj, rc->router_names[ROUTER_APPLICATION]);
+    }
+    found = tc_web_make_delegate(st, app, rc->request, target, extra, args, kwargs);
+    if (found != NULL || PyErr_Occurred()) {
+        Py_DECREF(app);
+        return found;
+    }
+    method = PyObject_GetAttr(app, st->str_get_handler_delegate);
+    Py_DECREF(app);
+    matched = method != NULL ? PyDict_New() : NULL;
+    if (matched == NULL ||
+        (args != NULL && PyDict_SetItem(matched, st->str_path_args, args) < 0) ||
+        (kwargs != NULL && PyDict_SetItem(matched, st->str_path_kwargs, kwargs) < 0) ||
+        (extra != NULL && PyDict_SetItem(matched, st->str_target_kwargs, extra) < 0)) {
+        goto done;
+    }
+    posargs = PyTuple_Pack(2, rc->request, target);
+    if (posargs != NULL) {
+        found = PyObject_Call(method, posargs, matched);
+    }
+done:
+    Py_XDECREF(posargs);
+    Py_XDECREF(matched);
+    Py_XDECREF(method);
+    return found;
 }
 
 /* The walk of one router: the delegate, Py_None when no rule matches, or
@@ -291,8 +404,8 @@ done:
 static PyObject *
 route_walk(route_ctx *rc, PyObject *router, int depth)
 {
-    tc_state *st = rc->st;
-    PyObject *rules = route_rules(rc, router);
+    route_attrs ra;
+    PyObject *rules = route_rules(rc, router, &ra);
     Py_ssize_t i;
 
     if (rules == NULL || depth >= ROUTE_MAX_DEPTH) {
@@ -304,73 +417,51 @@ route_walk(route_ctx *rc, PyObject *router, int depth)
     }
     for (i = 0; i < PyList_GET_SIZE(rules); i++) {
         PyObject *rule = Py_NewRef(PyList_GET_ITEM(rules, i));
-        PyObject *matcher = NULL, *matched = NULL, *extra = NULL, *target = NULL;
-        PyObject *regex = NULL, *found = NULL;
-        int truth;
+        PyObject *args = NULL, *kwargs = NULL, *extra = NULL, *found = NULL;
+        route_rule r;
+        int matched, truth;
 
-        if (!route_rule_ok(rc, rule, &matcher, &target, &regex)) {
+        if (!route_rule_ok(rc, rule, &r)) {
             Py_DECREF(rule);
             Py_DECREF(rules);
             Py_RETURN_NOTIMPLEMENTED;
         }
-        if ((PyObject *)Py_TYPE(matcher) == rc->env[ENV_ANY_MATCHES]) {
-            matched = PyDict_New();
-        }
-        else {
-            matched = route_path_match(rc, matcher, regex);
-        }
-        Py_CLEAR(regex);
-        if (matched == NULL) {
-            goto fail;
-        }
-        if (matched == Py_None) {
-            Py_DECREF(matched);
-            Py_DECREF(matcher);
-            Py_DECREF(target);
+        matched = (PyObject *)Py_TYPE(r.matcher) == rc->env[ENV_ANY_MATCHES]
+                      ? 1
+                      : route_path_match(rc, &r, &args, &kwargs);
+        if (matched <= 0) {
+            route_rule_clear(&r);
             Py_DECREF(rule);
+            if (matched < 0) {
+                Py_DECREF(rules);
+                return NULL;
+            }
             continue;
         }
-        extra = PyObject_GetAttr(rule, st->str_target_kwargs);
-        if (extra == NULL || (truth = PyObject_IsTrue(extra)) < 0 ||
-            (truth && PyDict_SetItem(matched, st->str_target_kwargs, extra) < 0)) {
+        if (route_attr(&r.attrs, RULE_TARGET_KWARGS, &extra) == 0) {
+            /* (getattr's own AttributeError) */
+            extra = PyObject_GetAttr(rule, rc->rule_names[RULE_TARGET_KWARGS]);
+        }
+        if (extra == NULL || (truth = PyObject_IsTrue(extra)) < 0) {
             goto fail;
         }
-        if ((PyObject *)Py_TYPE(target) == rc->env[ENV_APP_ROUTER]) {
+        if ((PyObject *)Py_TYPE(r.target) == rc->env[ENV_APP_ROUTER]) {
             /* target.find_handler(request, **matched): RuleRouter's ignores
              * the keywords; route_rules makes sure it is RuleRouter's. */
-            found = route_walk(rc, target, depth + 1);
+            found = route_walk(rc, r.target, depth + 1);
         }
         else {
-            /* self.application.get_handler_delegate(request, target, **matched):
-             * made in C (handler.c) while that is the original. */
-            PyObject *app = PyObject_GetAttr(router, st->str_application);
-            PyObject *method = NULL, *posargs = NULL;
-            if (app != NULL) {
-                /* (matched has str keys only: these lookups cannot fail) */
-                PyObject *tkw = PyDict_GetItem(matched, st->str_target_kwargs);
-                PyObject *pa = PyDict_GetItem(matched, st->str_path_args);
-                PyObject *pkw = PyDict_GetItem(matched, st->str_path_kwargs);
-                found = tc_web_make_delegate(st, app, rc->request, target, tkw, pa, pkw);
-                if (found == NULL && !PyErr_Occurred()) {
-                    method = PyObject_GetAttr(app, st->str_get_handler_delegate);
-                }
-            }
-            posargs = method != NULL ? PyTuple_Pack(2, rc->request, target) : NULL;
-            if (posargs != NULL) {
-                found = PyObject_Call(method, posargs, matched);
-            }
-            Py_XDECREF(posargs);
-            Py_XDECREF(method);
-            Py_XDECREF(app);
+            found = route_handler_delegate(rc, &ra, r.target, args, kwargs,
+                                           truth ? extra : NULL);
         }
         if (found == NULL) {
             goto fail;
         }
+        route_rule_clear(&r);
         Py_DECREF(rule);
-        Py_DECREF(matcher);
-        Py_DECREF(matched);
+        Py_XDECREF(args);
+        Py_XDECREF(kwargs);
         Py_DECREF(extra);
-        Py_DECREF(target);
         if (found != Py_None) {
             /* The delegate, or NotImplemented from a nested router. */
             Py_DECREF(rules);
@@ -379,11 +470,11 @@ route_walk(route_ctx *rc, PyObject *router, int depth)
         Py_DECREF(found);
         continue;
     fail:
+        route_rule_clear(&r);
         Py_DECREF(rule);
-        Py_XDECREF(matcher);
-        Py_XDECREF(matched);
+        Py_XDECREF(args);
+        Py_XDECREF(kwargs);
         Py_XDECREF(extra);
-        Py_XDECREF(target);
         Py_DECREF(rules);
         return NULL;
     }
@@ -405,6 +496,13 @@ tc_route_walk(tc_state *st, PyObject *router, PyObject *request, PyObject *env)
     rc.env = &PyTuple_GET_ITEM(env, 0);
     rc.request = request;
     rc.path = NULL;
+    rc.rule_names[RULE_MATCHER] = st->str_matcher;
+    rc.rule_names[RULE_TARGET] = st->str_target;
+    rc.rule_names[RULE_TARGET_KWARGS] = st->str_target_kwargs;
+    rc.matcher_names[MATCHER_REGEX] = st->str_regex;
+    rc.matcher_names[MATCHER_LITERAL_PREFIX] = st->str__literal_prefix;
+    rc.router_names[ROUTER_RULES] = st->str_rules;
+    rc.router_names[ROUTER_APPLICATION] = st->str_application;
     result = route_walk(&rc, router, 0);
     Py_XDECREF(rc.path);
     return result;

@@ -160,7 +160,8 @@ tc_slot_ptr(tc_slotmap *m, PyObject *obj, int i)
 
 #define TC_H1_METHODS 64
 #define TC_HANDLER_MAPS 16              /* handler classes handler.c keeps slot maps for */
-#define TC_RULE_MAPS 4                   /* rule classes route.c keeps slot maps for */
+#define TC_RULE_MAPS 4                   /* rule classes route.c keeps slot maps for
+                                            (matcher, target, target_kwargs) */
 #define TC_MATCHER_MAPS 2                /* ... and matcher classes */
 #define TC_H1_NAME_SLOTS 64              /* normalized field names kept (http1.c) */
 #define TC_H1_NAME_CACHED 32             /* ... of up to this many bytes */
@@ -243,6 +244,7 @@ typedef struct {
     tc_slotmap handler_slots[TC_HANDLER_MAPS]; /* RequestHandler classes met (handler.c) */
     tc_slotmap rule_slots[TC_RULE_MAPS]; /* Rule classes met: matcher, target */
     tc_slotmap matcher_slots[TC_MATCHER_MAPS]; /* PathMatches: regex, _literal_prefix */
+    tc_slotmap router_slots;             /* web._ApplicationRouter: rules, application */
     PyObject *str_get_target_delegate, *str_rules, *str_matcher, *str_target;
     PyObject *str_target_kwargs, *str_match, *str_regex, *str_groups, *str_groupindex;
     PyObject *str_groupdict, *str_path, *str_path_args, *str_path_kwargs;

@@ -461,13 +461,83 @@ def test_literal_prefix_never_rules_out_a_match() -> None:
                 "Y", "xYz"]
     matchers = [routing.PathMatches(p) for p in _PREFIX_PATTERNS]
     for matcher in matchers:
-        regex, prefix = matcher._literal_prefix
+        regex, prefix, whole = matcher._literal_prefix
         assert regex is matcher.regex
     for _ in range(20000):
         path = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6)))
         for matcher in matchers:
             if matcher.regex.match(path):
                 assert path.startswith(matcher._literal_prefix[1]), (matcher.regex, path)
+
+
+def test_literal_whole_decides_as_the_pattern() -> None:
+    """For a pattern that is literal text and then "$", PathMatches notes
+    the text (the C walk compares a path with it instead of running the
+    pattern): a path matches exactly when it is that text, or that text and
+    a newline.  Any other pattern notes None."""
+    import random
+
+    import tornado_c.routing as routing
+
+    # ("/[a]": the parser reads a one-character class as that character)
+    literal = ["/", "/a", r"/a\.b", "/tail$", "(?x)/ s p", r"/\$x", "/é/ü", "/a/b/c/", "/[a]"]
+    others = ["/x|/y", r"/static/(.*)", r"(?i)/a", "(?m)/a", r"/a\Z", r"/n{2}", "/(a)",
+              "/[ab]", "/a.", r"/a\b", "/a$b"]
+    for pattern in literal:
+        whole = routing.PathMatches(pattern)._literal_prefix[2]
+        assert isinstance(whole, str), pattern
+    for pattern in others:
+        assert routing.PathMatches(pattern)._literal_prefix[2] is None, pattern
+    rng = random.Random(5)
+    alphabet = ["/", "a", ".", "b", "c", "\n", "\r", "$", "x", "é", "ü", "tail", " ", "s", "p", "A"]
+    matchers = [routing.PathMatches(p) for p in literal]
+    for _ in range(20000):
+        path = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 7)))
+        for matcher in matchers:
+            whole = matcher._literal_prefix[2]
+            assert bool(matcher.regex.match(path)) == (path in (whole, whole + "\n")), (
+                matcher.regex, path)
+    for matcher in matchers:
+        whole = matcher._literal_prefix[2]
+        for path in (whole, whole + "\n", whole + "\n\n", whole + "\r", whole[:-1]):
+            assert bool(matcher.regex.match(path)) == (path in (whole, whole + "\n")), path
+
+
+def test_literal_routes_match_as_tornado(impl: Any) -> None:
+    """Literal routes are matched as Tornado matches them: exact paths, a
+    final newline (which "$" allows), near misses, and a rule whose
+    pattern is replaced after it was made."""
+
+    def make_app(web: Any) -> Any:
+        class H(web.RequestHandler):
+            def get(self) -> None:
+                self.write(type(self).__name__ + ":" + repr(self.request.path))
+
+        names = {p: type("H" + str(i), (H,), {}) for i, p in enumerate(["/", "/a", "/a/b$"])}
+        app = web.Application([(p, cls) for p, cls in names.items()])
+        return app
+
+    def walk(impl: Any) -> List[Any]:
+        web = impl.mod("web")
+        httputil = impl.mod("httputil")
+        app = make_app(web)
+        out = []
+        for path in ["/", "/a", "/a/b", "/a\n", "//", "/a/", "/a/b\n", "/A", "", "/a/b/"]:
+            req = httputil.HTTPServerRequest(method="GET", uri=path or "/")
+            req.path = path
+            delegate = app.find_handler(req)
+            out.append((path, delegate.handler_class.__name__))
+        # A pattern replaced on a rule's matcher: the stale literal is not used.
+        routing = impl.mod("routing")
+        rules = app.wildcard_router.rules
+        rules[1].matcher.regex = __import__("re").compile("/b$")
+        for path in ["/a", "/b"]:
+            req = httputil.HTTPServerRequest(method="GET", uri=path)
+            out.append((path, app.find_handler(req).handler_class.__name__))
+        assert routing is not None
+        return out
+
+    _both(walk, impl)
 
 
 def test_literal_prefix_reads_into_plain_groups() -> None:

@@ -58,6 +58,32 @@ def _literal_prefix(regex: Pattern) -> str:
     return "".join(chars)
 
 
+def _literal_whole(regex: Pattern) -> Optional[str]:
+    """The one text ``regex.match`` accepts, when the pattern is literal
+    characters and then ``$`` (no groups, no flags that change matching):
+    the walk in C compares a path with it instead of running the pattern
+    (``$`` also matches before a final newline, which it allows for).  None
+    for any other pattern."""
+    if (
+        not isinstance(regex.pattern, str)
+        or regex.groups
+        or regex.flags & (re.IGNORECASE | re.LOCALE | re.MULTILINE)
+    ):
+        return None
+    try:
+        parsed = list(_sre_parse.parse(regex.pattern, regex.flags))
+    except Exception:  # noqa: BLE001 (compiled already; never expected)
+        return None
+    if not parsed or parsed[-1] != (_SRE_AT, _SRE_AT_END):
+        return None
+    chars: List[str] = []
+    for op, value in parsed[:-1]:
+        if op is not _SRE_LITERAL:
+            return None
+        chars.append(chr(value))
+    return "".join(chars)
+
+
 def _literal_run(items: Any, chars: List[str]) -> bool:
     # Appends the leading literal characters of parsed items to chars;
     # True when every item was one (so what follows the group continues the
@@ -85,6 +111,7 @@ def _sre_modules() -> Tuple[Any, Any]:
 _sre_parse, _sre_constants = _sre_modules()
 _SRE_LITERAL = _sre_constants.LITERAL
 _SRE_SUBPATTERN = _sre_constants.SUBPATTERN
+_SRE_AT, _SRE_AT_END = _sre_constants.AT, _sre_constants.AT_END
 
 
 def _anchored(pattern: Union[str, Pattern]) -> Pattern:
@@ -413,10 +440,13 @@ class PathMatches(Matcher):
         )
         self._path, self._group_count = self._find_groups()
         # For the route walk in C (csrc/route.c): a path that does not
-        # start with this text cannot match, so the pattern is not run.
-        # Paired with the pattern it was worked out from, so that a
-        # replaced ``regex`` is not judged by a stale prefix.
-        self._literal_prefix = (self.regex, _literal_prefix(self.regex))
+        # start with this text cannot match, so the pattern is not run; and
+        # for a wholly literal pattern, the text it matches.  Paired with
+        # the pattern they were worked out from, so that a replaced
+        # ``regex`` is not judged by stale ones.
+        self._literal_prefix = (
+            self.regex, _literal_prefix(self.regex), _literal_whole(self.regex)
+        )
 
     def match(self, request: httputil.HTTPServerRequest) -> Optional[Dict[str, Any]]:
         found = self.regex.match(request.path)

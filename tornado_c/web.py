@@ -1561,6 +1561,10 @@ class _ApplicationRouter(ReversibleRuleRouter):
     of rules.
     """
 
+    # What the route walk in C reads of a router (csrc/route.c); the
+    # instances keep a __dict__ for anything else.
+    __slots__ = ("application", "rules")
+
     def __init__(self, application: Application, rules: Optional[_RuleList] = None) -> None:
         assert isinstance(application, Application)
         self.application = application
