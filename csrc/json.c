@@ -43,6 +43,13 @@ json_put_u(char *dst, Py_UCS4 u)
     dst[5] = hex_digits[u & 0xf];
 }
 
+/* 1 for the ASCII characters json_string looks at twice: those it escapes
+ * (control characters, '"', '\\', DEL) and '/' (escaped after '<'). */
+static const unsigned char json_special[128] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    ['"'] = 1, ['/'] = 1, ['\\'] = 1, [0x7f] = 1,
+};
+
 /* A JSON string literal for s, ASCII only, "</" written as "<\/". */
 static int
 json_string(tc_buf *out, PyObject *s)
@@ -60,8 +67,7 @@ json_string(tc_buf *out, PyObject *s)
         const unsigned char *p = PyUnicode_1BYTE_DATA(s);
         for (i = 0; i < n; i++) {
             unsigned char c = p[i];
-            if (c < ' ' || c == '"' || c == '\\' || c == 0x7f ||
-                (c == '/' && i && p[i - 1] == '<')) {
+            if (json_special[c] && (c != '/' || (i && p[i - 1] == '<'))) {
                 break;
             }
         }
@@ -125,7 +131,18 @@ json_string(tc_buf *out, PyObject *s)
 static char *
 put_digits(char *end, unsigned long long v, int min_digits)
 {
+    static const char pairs[] =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
     char *p = end;
+    while (v >= 100) {
+        const char *two = pairs + 2 * (v % 100);
+        v /= 100;
+        *--p = two[1];
+        *--p = two[0];
+        min_digits -= 2;
+    }
     do {
         *--p = (char)('0' + v % 10);
         v /= 10;
@@ -205,6 +222,9 @@ json_float(tc_buf *out, double d)
     if (!isfinite(d)) {
         const char *t = isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity";
         return json_put(out, t, (Py_ssize_t)strlen(t));
+    }
+    if (d == 0.0) {
+        return signbit(d) ? json_put(out, "-0.0", 4) : json_put(out, "0.0", 3);
     }
     {
         char digits[TC_NUM_BUF];
