@@ -290,8 +290,14 @@ tc_time_time(tc_state *st, PyObject *mod)
     PyObject *fn;
     struct timespec ts;
 
-    fn = PyObject_GetAttr(mod, RQ(st, RQ_time));
-    if (fn == NULL) {
+    /* mod.time: from a plain module's dict directly (what getattr finds
+     * there first), else getattr. */
+    fn = PyModule_CheckExact(mod) ? PyDict_GetItemWithError(PyModule_GetDict(mod), RQ(st, RQ_time))
+                                  : NULL;
+    if (fn != NULL) {
+        Py_INCREF(fn);
+    }
+    else if (PyErr_Occurred() || (fn = PyObject_GetAttr(mod, RQ(st, RQ_time))) == NULL) {
         return NULL;
     }
     if (fn != st->time_time) {
@@ -314,12 +320,13 @@ rq_now(tc_state *st)
     return mod != NULL ? tc_time_time(st, mod) : NULL;
 }
 
-/* getattr(obj, name, default) as a new reference. */
+/* getattr(obj, name, default) as a new reference: through obj's slot
+ * (map m, entry i, csrc/slots.c) while its class has it. */
 static PyObject *
-rq_getattr(PyObject *obj, PyObject *name, PyObject *dflt)
+rq_getattr(tc_slotmap *m, PyObject *obj, int i, PyObject *name, PyObject *dflt)
 {
     PyObject *v;
-    if (_PyObject_LookupAttr(obj, name, &v) < 0) {
+    if (tc_slot_lookup(m, obj, i, name, &v) < 0) {
         return NULL;
     }
     return v != NULL ? v : Py_NewRef(dflt);
@@ -478,15 +485,23 @@ tc_request_new(tc_state *st, PyObject *cls, PyObject *conn, PyObject *server_con
     v[RQ_version] = Py_NewRef(version);
     v[RQ_headers] = Py_NewRef(headers);
     v[RQ_body] = PyBytes_FromStringAndSize(NULL, 0);
-    context = rq_getattr(conn, RQ(st, RQ_context), Py_None);
+    {
+        PyObject *names[1] = {RQ(st, RQ_context)};
+        tc_slotmap *m = tc_slotmap_for(&st->conn_slots, 1, Py_TYPE(conn), names, 1);
+        context = rq_getattr(m, conn, 0, names[0], Py_None);
+    }
     if (v[RQ_body] == NULL || context == NULL) {
         goto error;
     }
-    v[RQ_remote_ip] = rq_getattr(context, RQ(st, RQ_remote_ip), Py_None);
-    if (v[RQ_remote_ip] == NULL) {
-        goto error;
+    {
+        PyObject *names[2] = {RQ(st, RQ_remote_ip), RQ(st, RQ_protocol)};
+        tc_slotmap *m = tc_slotmap_for(&st->context_slots, 1, Py_TYPE(context), names, 2);
+        v[RQ_remote_ip] = rq_getattr(m, context, 0, names[0], Py_None);
+        if (v[RQ_remote_ip] == NULL) {
+            goto error;
+        }
+        v[RQ_protocol] = rq_getattr(m, context, 1, names[1], RQ(st, RQ_http));
     }
-    v[RQ_protocol] = rq_getattr(context, RQ(st, RQ_protocol), RQ(st, RQ_http));
     if (v[RQ_protocol] == NULL) {
         goto error;
     }
@@ -621,7 +636,9 @@ tc_request_traverse(tc_state *st, visitproc visit, void *arg)
             return -1;
         }
     }
-    if (tc_slotmap_traverse(&st->router_slots, visit, arg) < 0) {
+    if (tc_slotmap_traverse(&st->router_slots, visit, arg) < 0 ||
+        tc_slotmap_traverse(&st->conn_slots, visit, arg) < 0 ||
+        tc_slotmap_traverse(&st->context_slots, visit, arg) < 0) {
         return -1;
     }
     for (int i = 0; i < TC_MATCHER_MAPS; i++) {
@@ -649,6 +666,8 @@ tc_request_clear(tc_state *st)
         tc_slotmap_clear(&st->rule_slots[i]);
     }
     tc_slotmap_clear(&st->router_slots);
+    tc_slotmap_clear(&st->conn_slots);
+    tc_slotmap_clear(&st->context_slots);
     for (int i = 0; i < TC_MATCHER_MAPS; i++) {
         tc_slotmap_clear(&st->matcher_slots[i]);
     }

@@ -233,6 +233,8 @@ typedef struct {
     PyObject *request_class;             /* httputil.HTTPServerRequest (request_setup) */
     PyObject *request_init;              /* ... its original __init__ */
     tc_slotmap request_slots;            /* ... its slots for what __init__ assigns */
+    tc_slotmap conn_slots;               /* the server connection class met: context */
+    tc_slotmap context_slots;            /* its context's class: remote_ip, protocol */
     PyObject *request_globals;           /* ... whose globals are httputil's */
     PyObject *time_time;                 /* the builtin time.time */
     PyObject *rq_names[TC_RQ_NAMES];     /* interned names (request.c) */

@@ -492,6 +492,37 @@ def test_write_headers_line_errors(impl: Any, case: int, caplog: Any) -> None:
     assert attempt(impl) == attempt(ref)
 
 
+def test_request_context_properties_honoured(impl: Any) -> None:
+    """The request reads connection.context's remote_ip and protocol (from
+    their slots in tornado_c); a property put on the context class in their
+    place is used, as in Tornado, and the slots are read again once it is
+    removed."""
+    httpserver = impl.mod("httpserver")
+    cls = httpserver._HTTPRequestContext
+    seen: List[Tuple[str, str]] = []
+
+    def callback(request: Any) -> None:
+        seen.append((request.remote_ip, request.protocol))
+        request.connection.write_headers(
+            impl.mod("httputil").ResponseStartLine("HTTP/1.1", 200, "OK"),
+            impl.mod("httputil").HTTPHeaders({"Content-Length": "0"}))
+        request.connection.finish()
+
+    raw = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    run(impl, lambda: serve_and_send(impl, raw, False, {}, callback))
+    saved = {name: cls.__dict__[name] for name in ("remote_ip", "protocol") if name in cls.__dict__}
+    cls.remote_ip = property(lambda self: "10.9.8.7", lambda self, value: None)
+    cls.protocol = property(lambda self: "gopher", lambda self, value: None)
+    try:
+        run(impl, lambda: serve_and_send(impl, raw, False, {}, callback))
+    finally:
+        del cls.remote_ip, cls.protocol
+        for name, value in saved.items():
+            setattr(cls, name, value)
+    run(impl, lambda: serve_and_send(impl, raw, False, {}, callback))
+    assert seen == [("127.0.0.1", "http"), ("10.9.8.7", "gopher"), ("127.0.0.1", "http")]
+
+
 def test_malformed_request_logging(impl: Any, caplog: Any) -> None:
     caplog.set_level(logging.INFO)
     raw = b"GET / HTTP/1.1\r\nHost: a,b\r\n\r\n"

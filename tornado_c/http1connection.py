@@ -939,6 +939,8 @@ class _NativeHTTP1Connection(_HTTP1ConnBase, httputil.HTTPConnection):
     """
 
     is_client = False
+    # (read from its slot by the request built in C, csrc/request.c)
+    __slots__ = ("context",)
 
     def __init__(
         self,

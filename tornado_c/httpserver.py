@@ -250,6 +250,11 @@ class _HTTPRequestContext:
     """The ``context`` of a server connection: peer address, ``remote_ip``
     and ``protocol`` (which proxy headers may override per request)."""
 
+    # The request built in C reads remote_ip and protocol from their slots
+    # (csrc/request.c).
+    __slots__ = ("address", "trusted_downstream", "address_family", "remote_ip", "protocol",
+                 "_orig_remote_ip", "_orig_protocol", "__dict__", "__weakref__")
+
     def __init__(
         self,
         stream: iostream.IOStream,
