@@ -228,7 +228,7 @@ tc_web_make_delegate(tc_state *st, PyObject *app, PyObject *request, PyObject *c
     }
     /* The values, worked out in __init__'s order, then assigned in it. */
     v[WB_request] = Py_NewRef(request);
-    v[WB_connection] = PyObject_GetAttr(request, WB(st, WB_connection));
+    v[WB_connection] = tc_request_get(st, request, TC_RQ_CONNECTION);
     if (v[WB_connection] == NULL) {
         goto error;
     }
@@ -539,24 +539,35 @@ wb_start(tc_state *st, PyObject *work)
         if (loop == NULL) {
             return -1;
         }
-        if (_PyObject_LookupAttr(loop, WB(st, WB__eager_task), &eager) < 0) {
+        if (st->wb_eager_descr == NULL && st->LoopType != NULL) {
+            st->wb_eager_descr = Py_XNewRef(_PyType_Lookup(st->LoopType, WB(st, WB__eager_task)));
+        }
+        if (st->wb_eager_descr != NULL && PyObject_TypeCheck(loop, st->LoopType) &&
+            _PyType_Lookup(Py_TYPE(loop), WB(st, WB__eager_task)) == st->wb_eager_descr) {
+            /* The native loop's own _eager_task: called without a bound
+             * method. */
+            eager = Py_NewRef(Py_None);
+        }
+        else if (_PyObject_LookupAttr(loop, WB(st, WB__eager_task), &eager) < 0) {
             Py_DECREF(loop);
             return -1;
         }
-        Py_DECREF(loop);
         if (eager != NULL) {
             PyObject *mod = wb_global(st, WB_asyncio);
-            PyObject *task = mod != NULL ? PyObject_GetAttr(mod, WB(st, WB_Task)) : NULL;
+            PyObject *task = mod != NULL ? tc_module_attr(mod, WB(st, WB_Task)) : NULL;
             PyObject *on_failure = task != NULL ? wb_global(st, WB__raise_if_failed) : NULL;
             if (on_failure != NULL) {
                 PyObject *call[3] = {task, work, on_failure};
-                r = PyObject_Vectorcall(eager, call, 3, NULL);
+                r = eager == Py_None ? tc_loop_eager_task((tc_loop *)loop, call, 3)
+                                     : PyObject_Vectorcall(eager, call, 3, NULL);
             }
             Py_XDECREF(task);
             Py_DECREF(eager);
+            Py_DECREF(loop);
             Py_XDECREF(r);
             return r == NULL ? -1 : 0;
         }
+        Py_DECREF(loop);
     }
     {
         PyObject *fn = wb_global(st, WB__start_execute);
@@ -649,7 +660,10 @@ wb_date(tc_state *st, PyObject *now)
     return Py_NewRef(PyList_GET_ITEM(cache, 1));
 }
 
-/* clear()'s HTTPHeaders: Server, Content-Type and Date, built directly. */
+/* clear()'s HTTPHeaders: Server, Content-Type and Date, built directly.
+ * While the Server and Date texts are the objects the last ones were made
+ * of, the two dicts are copies of that one's (with a new list for each
+ * field: HTTPHeaders' lists are its own). */
 static PyObject *
 wb_default_headers(tc_state *st, PyObject *date)
 {
@@ -661,7 +675,7 @@ wb_default_headers(tc_state *st, PyObject *date)
     if (httputil == NULL || server == NULL) {
         return NULL;
     }
-    cls = PyObject_GetAttr(httputil, WB(st, WB_HTTPHeaders));
+    cls = tc_module_attr(httputil, WB(st, WB_HTTPHeaders));
     if (cls == NULL) {
         return NULL;
     }
@@ -678,8 +692,26 @@ wb_default_headers(tc_state *st, PyObject *date)
     names[0] = WB(st, WB_Server), texts[0] = server;
     names[1] = st->str_Content_Type, texts[1] = WB(st, WB_text_html);
     names[2] = WB(st, WB_Date), texts[2] = date;
-    values = PyDict_New();
-    lists = values != NULL ? PyDict_New() : NULL;
+    if (st->wb_hdr_values == NULL || st->wb_hdr_server != server || st->wb_hdr_date != date) {
+        /* (made in order, so the copies keep it) */
+        PyObject *v = PyDict_New(), *l = v != NULL ? PyDict_New() : NULL;
+        for (i = 0; l != NULL && i < 3; i++) {
+            if (PyDict_SetItem(v, names[i], texts[i]) < 0 ||
+                PyDict_SetItem(l, names[i], Py_None) < 0) {
+                Py_CLEAR(l);
+            }
+        }
+        if (l == NULL) {
+            Py_XDECREF(v);
+            goto error;
+        }
+        Py_XSETREF(st->wb_hdr_values, v);
+        Py_XSETREF(st->wb_hdr_lists, l);
+        Py_XSETREF(st->wb_hdr_server, Py_NewRef(server));
+        Py_XSETREF(st->wb_hdr_date, Py_NewRef(date));
+    }
+    values = PyDict_Copy(st->wb_hdr_values);
+    lists = values != NULL ? PyDict_Copy(st->wb_hdr_lists) : NULL;
     if (lists == NULL) {
         goto error;
     }
@@ -689,8 +721,7 @@ wb_default_headers(tc_state *st, PyObject *date)
             goto error;
         }
         PyList_SET_ITEM(one, 0, Py_NewRef(texts[i]));
-        if (PyDict_SetItem(values, names[i], texts[i]) < 0 ||
-            PyDict_SetItem(lists, names[i], one) < 0) {
+        if (PyDict_SetItem(lists, names[i], one) < 0) {
             Py_DECREF(one);
             goto error;
         }
@@ -770,7 +801,7 @@ wb_handler_new(tc_state *st, PyObject *cls, PyObject *app, PyObject *request, Py
         goto error;
     }
     /* the rest of __init__ */
-    conn = PyObject_GetAttr(request, WB(st, WB_connection));
+    conn = tc_request_get(st, request, TC_RQ_CONNECTION);
     if (conn == NULL) {
         goto error;
     }
@@ -913,7 +944,7 @@ tc_web_finish(tc_state *st, PyObject *delegate)
     request = wb_hd_get(st, delegate, WB_request);
     chunks = request != NULL ? wb_hd_get(st, delegate, WB_chunks) : NULL;
     body = chunks != NULL ? tc_bytes_join(chunks) : NULL;
-    if (body == NULL || PyObject_SetAttr(request, st->str_body, body) < 0) {
+    if (body == NULL || tc_request_set(st, request, TC_RQ_BODY, body) < 0) {
         Py_XDECREF(request);
         Py_XDECREF(chunks);
         Py_XDECREF(body);
@@ -1649,6 +1680,11 @@ tc_web_traverse(tc_state *st, visitproc visit, void *arg)
 {
     Py_VISIT(st->web_env);
     Py_VISIT(st->web_globals);
+    Py_VISIT(st->wb_eager_descr);
+    Py_VISIT(st->wb_hdr_server);
+    Py_VISIT(st->wb_hdr_date);
+    Py_VISIT(st->wb_hdr_values);
+    Py_VISIT(st->wb_hdr_lists);
     return 0;
 }
 
@@ -1657,5 +1693,10 @@ tc_web_clear(tc_state *st)
 {
     Py_CLEAR(st->web_env);
     Py_CLEAR(st->web_globals);
+    Py_CLEAR(st->wb_eager_descr);
+    Py_CLEAR(st->wb_hdr_server);
+    Py_CLEAR(st->wb_hdr_date);
+    Py_CLEAR(st->wb_hdr_values);
+    Py_CLEAR(st->wb_hdr_lists);
     tc_clear_names(st->wb_names, TC_WB_NAMES);
 }

@@ -710,8 +710,8 @@ eager_watch(tc_state *st, PyObject *task, PyObject *on_failure)
  * task cannot step), it makes and schedules the task as create_task does.
  * ``on_failure``, when given, becomes a done callback of the task unless
  * the task has already finished successfully. */
-static PyObject *
-loop_eager_task(tc_loop *self, PyObject *const *args, Py_ssize_t nargs)
+PyObject *
+tc_loop_eager_task(tc_loop *self, PyObject *const *args, Py_ssize_t nargs)
 {
     tc_state *st = loop_state(self);
     PyObject *call[2], *task, *step, *factory;
@@ -1290,7 +1290,7 @@ static PyMethodDef loop_methods[] = {
     {"time", (PyCFunction)loop_time, METH_NOARGS, time_doc},
     {"get_debug", (PyCFunction)loop_get_debug, METH_NOARGS,
      PyDoc_STR("get_debug($self)\n--\n\nWhether the loop is in debug mode.")},
-    {"_eager_task", (PyCFunction)(void (*)(void))loop_eager_task, METH_FASTCALL,
+    {"_eager_task", (PyCFunction)(void (*)(void))tc_loop_eager_task, METH_FASTCALL,
      PyDoc_STR("_eager_task(task_class, coro[, on_failure]): a Task whose first step has run.")},
     {"_run_once", (PyCFunction)loop_run_once, METH_NOARGS,
      PyDoc_STR("Run one iteration of the event loop.")},

@@ -221,13 +221,42 @@ tc_headers_get(tc_state *st, PyObject *headers, int which)
 
 /* request.method / .headers / .connection (which: TC_RQ_*), a new
  * reference: through HTTPServerRequest's slots while they are its own. */
+static const int rq_index[] = {RQ_method, RQ_headers, RQ_connection, RQ_body};
+
 PyObject *
 tc_request_get(tc_state *st, PyObject *request, int which)
 {
-    static const int index[] = {RQ_method, RQ_headers, RQ_connection};
-    int i = index[which];
+    int i = rq_index[which];
 
     return tc_slot_load(&st->request_slots, request, i, RQ(st, i));
+}
+
+int
+tc_request_set(tc_state *st, PyObject *request, int which, PyObject *value)
+{
+    int i = rq_index[which];
+
+    return tc_slot_store(&st->request_slots, request, i, RQ(st, i), value);
+}
+
+/* A module's getattr finds an attribute in the module's dict unless its
+ * type (ModuleType, which defines none by these names) has a data
+ * descriptor for it: for an exact module the dict can be read directly.
+ * Anything not found there goes through getattr (a module __getattr__,
+ * the AttributeError). */
+PyObject *
+tc_module_attr(PyObject *mod, PyObject *name)
+{
+    if (PyModule_CheckExact(mod)) {
+        PyObject *v = PyDict_GetItemWithError(PyModule_GetDict(mod), name);
+        if (v != NULL) {
+            return Py_NewRef(v);
+        }
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    return PyObject_GetAttr(mod, name);
 }
 
 /* headers._dict, headers._as_list, headers._last_key = dict, lists, last_key */
@@ -290,14 +319,8 @@ tc_time_time(tc_state *st, PyObject *mod)
     PyObject *fn;
     struct timespec ts;
 
-    /* mod.time: from a plain module's dict directly (what getattr finds
-     * there first), else getattr. */
-    fn = PyModule_CheckExact(mod) ? PyDict_GetItemWithError(PyModule_GetDict(mod), RQ(st, RQ_time))
-                                  : NULL;
-    if (fn != NULL) {
-        Py_INCREF(fn);
-    }
-    else if (PyErr_Occurred() || (fn = PyObject_GetAttr(mod, RQ(st, RQ_time))) == NULL) {
+    fn = tc_module_attr(mod, RQ(st, RQ_time));
+    if (fn == NULL) {
         return NULL;
     }
     if (fn != st->time_time) {

@@ -255,6 +255,9 @@ typedef struct {
     PyObject *web_env;                   /* web_setup()'s tuple */
     PyObject *web_globals;               /* web's module dict */
     PyObject *wb_names[TC_WB_NAMES];     /* interned names (handler.c) */
+    PyObject *wb_eager_descr;            /* the Loop type's _eager_task, on first use */
+    PyObject *wb_hdr_server, *wb_hdr_date; /* what the default headers were made of */
+    PyObject *wb_hdr_values, *wb_hdr_lists;  /* ... and their two dicts, to copy */
     /* fetch.c */
     PyTypeObject *FetchType;
     PyObject *fetch_env;                 /* fetch_setup()'s tuple */
@@ -465,6 +468,8 @@ void tc_loop_on_handle_closed(uv_handle_t *handle);
 void tc_loop_timer_cancelled(tc_loop *loop);
 
 int tc_loop_type_init(PyObject *module, tc_state *st);
+/* loop._eager_task(task_class, coro[, on_failure]) (loop.c). */
+PyObject *tc_loop_eager_task(tc_loop *self, PyObject *const *args, Py_ssize_t nargs);
 
 /* ----------------------------------------------------------------- poll.c */
 
@@ -575,8 +580,13 @@ PyObject *tc_headers_get(tc_state *st, PyObject *headers, int which);
 int tc_headers_assign(tc_state *st, PyObject *headers, PyObject *dict, PyObject *lists,
                       PyObject *last_key);
 /* request.method / .headers / .connection: a new reference (request.c). */
-enum { TC_RQ_METHOD, TC_RQ_HEADERS, TC_RQ_CONNECTION };
+enum { TC_RQ_METHOD, TC_RQ_HEADERS, TC_RQ_CONNECTION, TC_RQ_BODY };
 PyObject *tc_request_get(tc_state *st, PyObject *request, int which);
+/* request.<TC_RQ_*> = value (request.c). */
+int tc_request_set(tc_state *st, PyObject *request, int which, PyObject *value);
+/* getattr(mod, name), from a plain module's dict directly when it is there
+ * (request.c). */
+PyObject *tc_module_attr(PyObject *mod, PyObject *name);
 /* 1 when tc_request_new() may stand in for calling cls with these (the
  * original HTTPServerRequest, C-built start line and HTTPHeaders). */
 int tc_request_applies(tc_state *st, PyObject *cls, PyObject *start_line, PyObject *headers);

@@ -967,6 +967,38 @@ def test_finish_c_step_errors_propagate() -> None:
         web._sha1 = original
 
 
+def test_default_headers_are_each_handlers_own() -> None:
+    """The default headers of each handler are its own objects (tornado_c
+    copies them from the previous handler's while Server and Date are the
+    same): changing one handler's -- its dicts, its lists in place --
+    leaves the next one's as Tornado makes them."""
+
+    def make_app(web: Any, seen: List[Any], **settings: Any) -> Any:
+        class Mutate(web.RequestHandler):
+            def get(self) -> None:
+                headers = self._headers
+                headers._as_list["Content-Type"].append("text/x")
+                headers._dict["Content-Type"] = "text/x"
+                self.clear_header("Server")
+                self.add_header("Date", "again")
+                self.write("m")
+
+        class Plain(web.RequestHandler):
+            def get(self) -> None:
+                seen.append(sorted((k, v) for k, v in self._headers.get_all() if k != "Date"))
+                seen.append(len(self._headers.get_list("Date")))
+                self.write("p")
+
+        return web.Application([("/m", Mutate), ("/p", Plain)], **settings)
+
+    raws = [request("GET", "/m"), request("GET", "/p"), request("GET", "/m"),
+            request("GET", "/p")]
+    got = serve(NATIVE, raws, make_app=make_app)
+    want = serve(REFERENCE, raws, native=False, make_app=make_app)
+    assert got[2] == want[2]
+    assert got[0] == want[0]
+
+
 def test_native_handler_slots_shadowed_or_patched() -> None:
     """RequestHandler keeps what __init__ and clear() assign in __slots__,
     which the native path stores into; a subclass that shadows one with a
