@@ -58,6 +58,7 @@ enum {
     WE_RH_SEND_WHOLE,        /* RequestHandler._send_whole_response */
     WE_MASK_NAMES,           /* web._MASK_NAMES (its first four: see WM_*) */
     WE_MASK_ORIGINALS,       /* web._MASK_ORIGINALS */
+    WE_SHA1,                 /* hashlib.sha1 */
     WE_SIZE
 };
 
@@ -85,6 +86,8 @@ enum {
     WB_Etag, WB_If_None_Match, WB_check_etag_header, WB_set_status,
     WB__clear_representation_headers, WB_write_headers, WB__log, WB_on_finish, WB_ui,
     WB__sha1, WB_hexdigest, WB_GET, WB_HEAD, WB_empty, WB__send_whole_response,
+    /* _execute() */
+    WB_SUPPORTED_METHODS, WB_OPTIONS, WB_xsrf_cookies, WB__VERB_METHODS,
     WB_COUNT
 };
 
@@ -108,6 +111,7 @@ static const char *const wb_texts[WB_COUNT] = {
     "Etag", "If-None-Match", "check_etag_header", "set_status",
     "_clear_representation_headers", "write_headers", "_log", "on_finish", "ui",
     "_sha1", "hexdigest", "GET", "HEAD", "", "_send_whole_response",
+    "SUPPORTED_METHODS", "OPTIONS", "xsrf_cookies", "_VERB_METHODS",
 };
 
 _Static_assert(WB_COUNT == TC_WB_NAMES, "TC_WB_NAMES in tc.h must match");
@@ -1233,6 +1237,15 @@ wb_etag(tc_state *st, PyObject *body)
 {
     PyObject *sha1 = wb_global(st, WB__sha1), *h, *hex, *quote, *left, *out;
 
+    if (sha1 == WE(st, WE_SHA1) && PyBytes_CheckExact(body) &&
+        PyBytes_GET_SIZE(body) <= TC_SHA1_SHORT) {
+        /* hashlib.sha1's answer, worked out here for a short body (sha1.c) */
+        char text[42];
+        text[0] = text[41] = '"';
+        tc_sha1_hex((const unsigned char *)PyBytes_AS_STRING(body),
+                    (size_t)PyBytes_GET_SIZE(body), text + 1);
+        return wb_ascii(text, 42);
+    }
     h = sha1 != NULL ? PyObject_CallOneArg(sha1, body) : NULL;
     hex = h != NULL ? PyObject_CallMethodNoArgs(h, WB(st, WB_hexdigest)) : NULL;
     Py_XDECREF(h);
@@ -1589,6 +1602,134 @@ done:
     return result;
 }
 
+/* ------------------------------------------------------------ _execute */
+
+/* _execute_plain(handler, args, kwargs): the steps RequestHandler._execute
+ * takes before calling the verb method, for the usual case -- no path
+ * arguments, the request's method in SUPPORTED_METHODS, a handler class
+ * that does not stream the body and keeps RequestHandler's prepare, no
+ * _prepared_future, not finished, a request whose _parse_body has nothing
+ * to do, a safe verb or no xsrf_cookies setting -- done here (path_args =
+ * [], path_kwargs = {}), and the verb method returned, bound.  None, with
+ * nothing done, for any other case: _execute then takes its steps itself. */
+static PyObject *
+wb_execute_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    tc_state *st = PyModule_GetState(module);
+    PyObject *self, *finished = NULL, *waiting = NULL, *request = NULL, *verb = NULL;
+    PyObject *supported = NULL, *name, *list = NULL, *dict = NULL, *result = NULL;
+    PyTypeObject *tp;
+    unsigned long long mask;
+    tc_slotmap *m;
+
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "_execute_plain(handler, args, kwargs)");
+        return NULL;
+    }
+    self = args[0];
+    tp = Py_TYPE(self);
+    if (st->web_env == NULL || !PyTuple_CheckExact(args[1]) || PyTuple_GET_SIZE(args[1]) != 0 ||
+        !PyDict_CheckExact(args[2]) || PyDict_GET_SIZE(args[2]) != 0 ||
+        Py_TYPE(tp) != &PyType_Type ||
+        _PyType_Lookup(tp, WB(st, WB__stream_request_body)) != Py_False ||
+        (m = wb_rh_map(st, tp)) == NULL) {
+        Py_RETURN_NONE;
+    }
+    if (tc_override_mask(st, tp, WE(st, WE_MASK_NAMES), WE(st, WE_MASK_ORIGINALS), &mask) < 0) {
+        return NULL;
+    }
+    if (mask & WM_PREPARE) {
+        Py_RETURN_NONE;
+    }
+    finished = wb_rh_get(st, m, self, RH__finished);
+    waiting = finished != NULL ? wb_rh_get(st, m, self, RH__prepared_future) : NULL;
+    request = waiting != NULL ? wb_rh_get(st, m, self, RH_request) : NULL;
+    verb = request != NULL ? tc_request_get(st, request, TC_RQ_METHOD) : NULL;
+    if (verb == NULL) {
+        goto done;
+    }
+    if (finished != Py_False || waiting != Py_None || !PyUnicode_CheckExact(verb)) {
+        goto checked;
+    }
+    supported = PyObject_GetAttr(self, WB(st, WB_SUPPORTED_METHODS));
+    if (supported == NULL) {
+        goto done;
+    }
+    if (!PyTuple_CheckExact(supported)) {
+        goto checked; /* (its __contains__ is left to _execute to call) */
+    }
+    switch (PySequence_Contains(supported, verb)) {
+    case -1:
+        goto done;
+    case 0:
+        goto checked;
+    }
+    switch (tc_request_parse_is_noop(st, request)) {
+    case -1:
+        goto done;
+    case 0:
+        goto checked;
+    }
+    if (!wb_is_text(verb, WB(st, WB_GET)) && !wb_is_text(verb, WB(st, WB_HEAD)) &&
+        !wb_is_text(verb, WB(st, WB_OPTIONS))) {
+        /* self.application.settings.get("xsrf_cookies"), for a dict */
+        PyObject *app = wb_rh_get(st, m, self, RH_application), *settings, *on;
+        int truth;
+        settings = app != NULL ? PyObject_GetAttr(app, WB(st, WB_settings)) : NULL;
+        Py_XDECREF(app);
+        if (settings == NULL) {
+            goto done;
+        }
+        if (!PyDict_CheckExact(settings)) {
+            Py_DECREF(settings);
+            goto checked;
+        }
+        on = PyDict_GetItemWithError(settings, WB(st, WB_xsrf_cookies));
+        truth = on != NULL ? PyObject_IsTrue(on) : PyErr_Occurred() ? -1 : 0;
+        Py_DECREF(settings);
+        if (truth != 0) {
+            if (truth < 0) {
+                goto done;
+            }
+            goto checked;
+        }
+    }
+    {
+        PyObject *methods = wb_global(st, WB__VERB_METHODS);
+        if (methods == NULL) {
+            goto done;
+        }
+        name = PyDict_CheckExact(methods) ? PyDict_GetItemWithError(methods, verb) : NULL;
+        if (name == NULL || !PyUnicode_Check(name) || PyUnicode_GET_LENGTH(name) == 0) {
+            if (PyErr_Occurred()) {
+                goto done;
+            }
+            goto checked;
+        }
+        Py_INCREF(name);
+    }
+    /* self.path_args, self.path_kwargs = [], {}; getattr(self, method_name) */
+    list = PyList_New(0);
+    dict = list != NULL ? PyDict_New() : NULL;
+    if (dict != NULL && PyObject_SetAttr(self, WB(st, WB_path_args), list) == 0 &&
+        PyObject_SetAttr(self, WB(st, WB_path_kwargs), dict) == 0) {
+        result = PyObject_GetAttr(self, name);
+    }
+    Py_DECREF(name);
+    goto done;
+checked:
+    result = Py_NewRef(Py_None);
+done:
+    Py_XDECREF(finished);
+    Py_XDECREF(waiting);
+    Py_XDECREF(request);
+    Py_XDECREF(verb);
+    Py_XDECREF(supported);
+    Py_XDECREF(list);
+    Py_XDECREF(dict);
+    return result;
+}
+
 /* ------------------------------------------------------------- module */
 
 /* web_setup(env): see the enum at the top. */
@@ -1652,6 +1793,10 @@ static PyMethodDef wb_functions[] = {
      PyDoc_STR("_set_header(handler, name, value)\n--\n\n"
                "RequestHandler.set_header for a str or int value while the methods it\n"
                "calls are the originals; NotImplemented (nothing done) otherwise.")},
+    {"_execute_plain", (PyCFunction)(void (*)(void))wb_execute_plain, METH_FASTCALL,
+     PyDoc_STR("_execute_plain(handler, args, kwargs)\n--\n\n"
+               "The first steps of RequestHandler._execute for the usual case, in C;\n"
+               "the verb method, bound, or None (nothing done) for any other case.")},
     {"_finish", wb_finish, METH_O,
      PyDoc_STR("_finish(handler)\n--\n\n"
                "RequestHandler.finish() with no chunk, in C for the usual case (see\n"

@@ -239,6 +239,37 @@ tc_request_set(tc_state *st, PyObject *request, int which, PyObject *value)
     return tc_slot_store(&st->request_slots, request, i, RQ(st, i), value);
 }
 
+/* 1 when request._parse_body() would return at once: it is the original
+ * (request_setup's) and the request's HTTPHeaders have no Content-Type
+ * (its first check).  0 when it must be called, -1 on error. */
+int
+tc_request_parse_is_noop(tc_state *st, PyObject *request)
+{
+    PyObject *headers, *fields;
+    int has;
+
+    if (st->request_parse_body == NULL ||
+        _PyType_Lookup(Py_TYPE(request), st->str__parse_body) != st->request_parse_body) {
+        return 0;
+    }
+    headers = tc_request_get(st, request, TC_RQ_HEADERS);
+    if (headers == NULL) {
+        return -1;
+    }
+    if (Py_TYPE(headers) != st->http_headers) {
+        Py_DECREF(headers);
+        return 0;
+    }
+    fields = tc_headers_get(st, headers, TC_HD_DICT);
+    Py_DECREF(headers);
+    if (fields == NULL) {
+        return -1;
+    }
+    has = PyDict_CheckExact(fields) ? PyDict_Contains(fields, st->str_Content_Type) : 1;
+    Py_DECREF(fields);
+    return has < 0 ? -1 : !has;
+}
+
 /* A module's getattr finds an attribute in the module's dict unless its
  * type (ModuleType, which defines none by these names) has a data
  * descriptor for it: for an exact module the dict can be read directly.
@@ -285,11 +316,12 @@ rq_request_setup(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     tc_state *st = PyModule_GetState(module);
     PyObject *globals;
 
-    if (nargs != 3 || !PyType_Check(args[0]) || !PyFunction_Check(args[1])) {
+    if ((nargs != 3 && nargs != 4) || !PyType_Check(args[0]) || !PyFunction_Check(args[1])) {
         PyErr_SetString(PyExc_TypeError,
-                        "request_setup(HTTPServerRequest, __init__, time.time)");
+                        "request_setup(HTTPServerRequest, __init__, time.time[, _parse_body])");
         return NULL;
     }
+    Py_XSETREF(st->request_parse_body, nargs == 4 ? Py_NewRef(args[3]) : NULL);
     globals = PyFunction_GET_GLOBALS(args[1]);
     if (tc_slotmap_set(&st->request_slots, (PyTypeObject *)args[0], st->rq_names,
                        TC_RQ_SLOTS) < 0) {
@@ -616,9 +648,10 @@ static PyMethodDef rq_functions[] = {
                "Fill a new HTTPHeaders from a plain dict, as its constructor does;\n"
                "False (nothing done) when mapping is not exactly a dict.")},
     {"request_setup", (PyCFunction)(void (*)(void))rq_request_setup, METH_FASTCALL,
-     PyDoc_STR("request_setup(request_class, init, time_time)\n--\n\n"
+     PyDoc_STR("request_setup(request_class, init, time_time, parse_body=None)\n--\n\n"
                "The HTTPServerRequest class (and its original __init__) the native\n"
-               "server builds requests for in C; time_time is the builtin time.time.")},
+               "server builds requests for in C; time_time is the builtin time.time;\n"
+               "parse_body its original _parse_body.")},
     {"_requests_built", rq_requests_built, METH_NOARGS,
      PyDoc_STR("_requests_built()\n--\n\n"
                "How many HTTPServerRequests the native server has built in C.")},
@@ -670,6 +703,7 @@ tc_request_traverse(tc_state *st, visitproc visit, void *arg)
         }
     }
     Py_VISIT(st->request_globals);
+    Py_VISIT(st->request_parse_body);
     Py_VISIT(st->time_time);
     return 0;
 }
@@ -695,6 +729,7 @@ tc_request_clear(tc_state *st)
         tc_slotmap_clear(&st->matcher_slots[i]);
     }
     Py_CLEAR(st->request_globals);
+    Py_CLEAR(st->request_parse_body);
     Py_CLEAR(st->time_time);
     Py_CLEAR(st->rq_kw_keep_blank);
     tc_clear_names(st->rq_names, TC_RQ_NAMES);

@@ -805,6 +805,24 @@ def test_finish_etag_matches_hashlib() -> None:
         assert handler._finished
 
 
+def test_sha1_hex_matches_hashlib() -> None:
+    """The SHA-1 finish() uses for short bodies (csrc/sha1.c) is hashlib's,
+    for every length around the padding boundaries and beyond, and for any
+    byte value."""
+    import hashlib
+    import random
+
+    from tornado_c import _core
+
+    rng = random.Random(11)
+    for n in list(range(0, 300)) + [511, 512, 513, 1000, 4096, 65537]:
+        for data in (bytes(rng.getrandbits(8) for _ in range(n)), b"\xff" * n, b"\x00" * n):
+            assert _core._sha1_hex(data) == hashlib.sha1(data).hexdigest(), n
+    assert _core._sha1_hex(memoryview(b"abc")) == hashlib.sha1(b"abc").hexdigest()
+    with pytest.raises(TypeError):
+        _core._sha1_hex("text")  # type: ignore[arg-type]
+
+
 def test_finish_calls_replacements(monkeypatch: pytest.MonkeyPatch) -> None:
     """A handler replacing a method finish() calls (compute_etag, flush,
     set_status, ...), on_finish or _log, or a patched web._sha1, gets it
@@ -997,6 +1015,117 @@ def test_default_headers_are_each_handlers_own() -> None:
     want = serve(REFERENCE, raws, native=False, make_app=make_app)
     assert got[2] == want[2]
     assert got[0] == want[0]
+
+
+def _execute_app(web: Any, seen: List[Any], **settings: Any) -> Any:
+    class Plain(web.RequestHandler):
+        def get(self) -> None:
+            seen.append(("get", self.path_args, self.path_kwargs))
+            self.write("g")
+
+        def post(self) -> None:
+            seen.append(("post", dict(self.request.body_arguments)))
+            self.write("p")
+
+        def options(self) -> None:
+            self.write("o")
+
+    class OnlyGet(Plain):
+        SUPPORTED_METHODS = ("GET",)  # type: ignore[assignment]
+
+    class Prepared(Plain):
+        def prepare(self) -> None:
+            seen.append("prepare")
+            if self.get_query_argument("stop", None):
+                self.finish("stopped")
+
+    class Args(Plain):
+        def get(self, *args: str, **kwargs: str) -> None:  # type: ignore[override]
+            seen.append(("args", args, kwargs))
+            self.write("a")
+
+    class Listed(Plain):
+        SUPPORTED_METHODS = ["GET", "POST"]  # type: ignore[assignment]
+
+    class Instance(Plain):
+        def initialize(self) -> None:
+            self.get = lambda: (seen.append("instance get"), self.write("i"))  # type: ignore
+
+    return web.Application([("/", Plain), ("/only", OnlyGet), ("/prep", Prepared),
+                            (r"/args/(\w+)", Args), (r"/kw/(?P<k>\w+)", Args),
+                            ("/listed", Listed), ("/inst", Instance)], **settings)
+
+
+EXECUTE_REQUESTS = [
+    request("GET", "/"), request("HEAD", "/"), request("OPTIONS", "/"),
+    request("POST", "/", {"Content-Type": "application/x-www-form-urlencoded"}, b"a=1"),
+    request("POST", "/", {}, b"raw"), request("POST", "/only", {}, b"x"),
+    request("DELETE", "/"), request("GET", "/prep"), request("GET", "/prep?stop=1"),
+    request("GET", "/args/x"), request("GET", "/kw/y"), request("POST", "/listed", {}, b""),
+    request("GET", "/inst"),
+]
+
+
+@pytest.mark.parametrize("xsrf", [False, True])
+def test_execute_first_steps_match_tornado(xsrf: bool) -> None:
+    """_execute's steps before the verb method (taken in C for the usual
+    case) give Tornado's responses, log lines and handler state: unsupported
+    methods, bodies to parse, xsrf_cookies, prepare(), path arguments, a
+    SUPPORTED_METHODS list, a verb method set on the instance."""
+    settings = {"xsrf_cookies": True} if xsrf else {}
+    got = serve(NATIVE, EXECUTE_REQUESTS, make_app=_execute_app, **settings)
+    want = serve(REFERENCE, EXECUTE_REQUESTS, native=False, make_app=_execute_app, **settings)
+    assert got == want
+
+
+def test_execute_plain_declines_other_cases(monkeypatch: pytest.MonkeyPatch) -> None:
+    """_core._execute_plain answers the bound verb method only for the usual
+    case, and None -- having set nothing -- when _execute must take its
+    steps itself: path arguments, a replaced prepare or _parse_body, a body
+    to parse, a streaming handler, a finished handler, an unsupported verb."""
+    from tornado_c import _core, httputil, web
+
+    class Conn:
+        def set_close_callback(self, callback: Any) -> None:
+            pass
+
+    app = web.Application()
+
+    def make(method: str = "GET", headers: Any = None, cls: Any = web.RequestHandler) -> Any:
+        req = httputil.HTTPServerRequest(method=method, uri="/", connection=Conn(),
+                                         headers=httputil.HTTPHeaders(headers or {}))
+        return cls(app, req)
+
+    handler = make()
+    method = _core._execute_plain(handler, (), {})
+    assert method == handler.get and handler.path_args == [] and handler.path_kwargs == {}
+
+    @web.stream_request_body
+    class Streaming(web.RequestHandler):
+        pass
+
+    class Prep(web.RequestHandler):
+        def prepare(self) -> None:
+            pass
+
+    declined = [
+        (make(), ("x",), {}),
+        (make(), (), {"k": "v"}),
+        (make("POST", {"Content-Type": "text/plain"}), (), {}),
+        (make("PATCHY"), (), {}),
+        (make(cls=Streaming), (), {}),
+        (make(cls=Prep), (), {}),
+    ]
+    finished = make()
+    finished._finished = True
+    declined.append((finished, (), {}))
+    for handler, args, kwargs in declined:
+        assert _core._execute_plain(handler, args, kwargs) is None
+        assert "path_args" not in vars(handler)
+    with monkeypatch.context() as m:
+        m.setattr(httputil.HTTPServerRequest, "_parse_body", lambda self: None)
+        handler = make()
+        assert _core._execute_plain(handler, (), {}) is None
 
 
 def test_native_handler_slots_shadowed_or_patched() -> None:

@@ -359,9 +359,11 @@ def headers_fill(headers: Any, mapping: Any) -> bool:
     """Fill a new HTTPHeaders from a plain dict, as its constructor does;
     False (nothing done) when mapping is not exactly a dict."""
 
-def request_setup(request_class: type, init: Callable[..., None], time_time: Callable[[], float]) -> None:
+def request_setup(request_class: type, init: Callable[..., None], time_time: Callable[[], float],
+                  parse_body: Optional[Callable[..., None]] = ...) -> None:
     """The HTTPServerRequest class (and its original __init__) the native
-    server builds requests for in C; time_time is the builtin time.time."""
+    server builds requests for in C; time_time is the builtin time.time;
+    parse_body its original _parse_body."""
 
 def web_setup(env: Tuple[Any, ...]) -> None:
     """web's Application, _HandlerDelegate and RequestHandler pieces the native
@@ -370,9 +372,16 @@ def web_setup(env: Tuple[Any, ...]) -> None:
 def _log_request(application: Any, handler: Any) -> None:
     """application.log_request(handler), in C while that is web.py's."""
 
+def _sha1_hex(data: bytes) -> str:
+    """hashlib.sha1(data).hexdigest(), computed in C."""
+
 def _finish(handler: Any) -> Any:
     """RequestHandler.finish() with no chunk, in C for the usual case (see
     csrc/handler.c); NotImplemented, with nothing done, otherwise."""
+
+def _execute_plain(handler: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
+    """The first steps of RequestHandler._execute for the usual case, in C;
+    the verb method, bound, or None (nothing done) for any other case."""
 
 def _web_counts() -> Tuple[int, int, int]:
     """(_HandlerDelegates made, execute() steps run, handlers made) by the

@@ -570,7 +570,7 @@ class HTTPServerRequest:
 _PARSE_BODY = HTTPServerRequest.__dict__["_parse_body"]
 # The native server builds requests in C (csrc/request.c) while __init__
 # is this one; replacing it (instrumentation) makes the server call it.
-_core.request_setup(HTTPServerRequest, HTTPServerRequest.__init__, time.time)
+_core.request_setup(HTTPServerRequest, HTTPServerRequest.__init__, time.time, _PARSE_BODY)
 
 
 class HTTPInputError(Exception):

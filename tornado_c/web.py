@@ -131,6 +131,7 @@ _override_mask = _core._override_mask
 _set_header = _core._set_header
 _log_request = _core._log_request
 _finish = _core._finish
+_execute_plain = _core._execute_plain
 _SERVER_HEADER = "TornadoServer/" + tornado_c.version
 _sha1 = hashlib.sha1
 _new_tuple = tuple.__new__
@@ -1316,42 +1317,50 @@ class RequestHandler:
         """Run the request through prepare and the verb method."""
         self._transforms = transforms
         try:
-            request = self.request
-            verb = request.method
-            if verb not in self.SUPPORTED_METHODS:
-                raise HTTPError(405)
-            streaming = type(self)._stream_request_body
-            if not streaming:
-                # Parsing here turns a bad body into a normal 400 response.
-                try:
-                    request._parse_body()
-                except httputil.HTTPInputError as e:
-                    raise HTTPError(400, "Invalid body: %s" % e) from e
-            if args or kwargs:
-                decode = self.decode_argument
-                self.path_args = [decode(item) for item in args]
-                self.path_kwargs = {key: decode(item, name=key) for key, item in kwargs.items()}
+            # The steps below up to the verb method's call, in C for the usual
+            # case (csrc/handler.c); None when they are to be taken here.
+            method = _execute_plain(self, args, kwargs)
+            if method is not None:
+                outcome = method()
             else:
-                self.path_args, self.path_kwargs = [], {}
-            safe_verb = verb in ("GET", "HEAD", "OPTIONS")
-            if not safe_verb and self.application.settings.get("xsrf_cookies"):
-                self.check_xsrf_cookie()
-            if _override_mask(type(self), _MASK_NAMES, _MASK_ORIGINALS) & _PREPARE:
-                pending = self.prepare()
-                if pending is not None:
-                    await pending
-            if self._prepared_future is not None:
-                # The connection may now start feeding us the body.
-                future_set_result_unless_cancelled(self._prepared_future, None)
-            if self._finished:
-                return
-            if streaming:
-                try:
-                    await request._body_future
-                except iostream.StreamClosedError:
+                request = self.request
+                verb = request.method
+                if verb not in self.SUPPORTED_METHODS:
+                    raise HTTPError(405)
+                streaming = type(self)._stream_request_body
+                if not streaming:
+                    # Parsing here turns a bad body into a normal 400 response.
+                    try:
+                        request._parse_body()
+                    except httputil.HTTPInputError as e:
+                        raise HTTPError(400, "Invalid body: %s" % e) from e
+                if args or kwargs:
+                    decode = self.decode_argument
+                    self.path_args = [decode(item) for item in args]
+                    self.path_kwargs = {
+                        key: decode(item, name=key) for key, item in kwargs.items()
+                    }
+                else:
+                    self.path_args, self.path_kwargs = [], {}
+                safe_verb = verb in ("GET", "HEAD", "OPTIONS")
+                if not safe_verb and self.application.settings.get("xsrf_cookies"):
+                    self.check_xsrf_cookie()
+                if _override_mask(type(self), _MASK_NAMES, _MASK_ORIGINALS) & _PREPARE:
+                    pending = self.prepare()
+                    if pending is not None:
+                        await pending
+                if self._prepared_future is not None:
+                    # The connection may now start feeding us the body.
+                    future_set_result_unless_cancelled(self._prepared_future, None)
+                if self._finished:
                     return
-            method_name = _VERB_METHODS.get(verb) or verb.lower()
-            outcome = getattr(self, method_name)(*self.path_args, **self.path_kwargs)
+                if streaming:
+                    try:
+                        await request._body_future
+                    except iostream.StreamClosedError:
+                        return
+                method_name = _VERB_METHODS.get(verb) or verb.lower()
+                outcome = getattr(self, method_name)(*self.path_args, **self.path_kwargs)
             if outcome is not None:
                 await outcome
             if not self._finished and self._auto_finish:
@@ -1951,6 +1960,7 @@ _core.web_setup(
         RequestHandler._send_whole_response,
         _MASK_NAMES,
         _MASK_ORIGINALS,
+        hashlib.sha1,
     )
 )
 
