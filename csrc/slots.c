@@ -37,6 +37,7 @@ tc_slotmap_set(tc_slotmap *m, PyTypeObject *tp, PyObject *const *names, int n)
         }
         m->names[i] = Py_NewRef(names[i]);
         m->descrs[i] = Py_XNewRef(d);
+        m->offsets[i] = d != NULL ? ((PyMemberDescrObject *)d)->d_member->offset : 0;
         m->n = i + 1;  /* (what tc_slotmap_clear releases on an error) */
     }
     m->type = (PyTypeObject *)Py_NewRef(tp);
@@ -52,6 +53,7 @@ tc_slotmap_clear(tc_slotmap *m)
     for (i = 0; i < m->n; i++) {
         Py_CLEAR(m->names[i]);
         Py_CLEAR(m->descrs[i]);
+        m->offsets[i] = 0;
     }
     Py_CLEAR(m->type);
     m->n = 0;
@@ -70,10 +72,9 @@ tc_slotmap_traverse(tc_slotmap *m, visitproc visit, void *arg)
     return 0;
 }
 
-/* 1 when tp is the map's class, it sets attributes the generic way, and
- * each noted slot is still what the class has under its name. */
+/* tc_slotmap_current() when the version tag does not settle it. */
 int
-tc_slotmap_current(tc_slotmap *m, PyTypeObject *tp)
+tc_slotmap_check(tc_slotmap *m, PyTypeObject *tp)
 {
     int i;
 
@@ -98,60 +99,6 @@ tc_slotmap_current(tc_slotmap *m, PyTypeObject *tp)
         m->version = tp->tp_version_tag;
     }
     return 1;
-}
-
-/* Where obj keeps the attribute names[i] of map m: NULL unless m (which may
- * be NULL or not set up yet) is current for obj's class and has a slot for
- * it.  The accessors below then fall back to the generic protocol, by the
- * name the caller gives (m->names[i] when m is set up). */
-static PyObject **
-slot_of(tc_slotmap *m, PyObject *obj, int i)
-{
-    if (m == NULL || i >= m->n || m->descrs[i] == NULL || !tc_slotmap_current(m, Py_TYPE(obj))) {
-        return NULL;
-    }
-    return tc_slot_ptr(m, obj, i);
-}
-
-/* obj.name = value (a new reference is taken). */
-int
-tc_slot_store(tc_slotmap *m, PyObject *obj, int i, PyObject *name, PyObject *value)
-{
-    PyObject **p = slot_of(m, obj, i);
-
-    if (p != NULL) {
-        PyObject *old = *p;
-        *p = Py_NewRef(value);
-        Py_XDECREF(old);
-        return 0;
-    }
-    return PyObject_SetAttr(obj, name, value);
-}
-
-/* obj.name: a new reference, or NULL with an exception. */
-PyObject *
-tc_slot_load(tc_slotmap *m, PyObject *obj, int i, PyObject *name)
-{
-    PyObject **p = slot_of(m, obj, i);
-
-    if (p != NULL && *p != NULL) {
-        return Py_NewRef(*p);
-    }
-    return PyObject_GetAttr(obj, name);
-}
-
-/* As _PyObject_LookupAttr(obj, name, out): 1 and a new reference in *out,
- * 0 when there is no such attribute, -1 with an exception. */
-int
-tc_slot_lookup(tc_slotmap *m, PyObject *obj, int i, PyObject *name, PyObject **out)
-{
-    PyObject **p = slot_of(m, obj, i);
-
-    if (p != NULL && *p != NULL) {
-        *out = Py_NewRef(*p);
-        return 1;
-    }
-    return _PyObject_LookupAttr(obj, name, out);
 }
 
 /* The map for class tp among cache[0..ncache) (made for names[0..n), in

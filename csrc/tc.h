@@ -136,6 +136,7 @@ typedef struct {
     PyTypeObject *type;                  /* the class (strong) */
     PyObject *names[TC_SLOTMAP_MAX];     /* the names (strong) */
     PyObject *descrs[TC_SLOTMAP_MAX];    /* its member descriptor for each, or NULL */
+    Py_ssize_t offsets[TC_SLOTMAP_MAX];  /* ... and where it keeps it (0: none) */
     int n;
     unsigned int version;                /* its tp_version_tag when last checked */
 } tc_slotmap;
@@ -143,19 +144,83 @@ typedef struct {
 int tc_slotmap_set(tc_slotmap *m, PyTypeObject *tp, PyObject *const *names, int n);
 void tc_slotmap_clear(tc_slotmap *m);
 int tc_slotmap_traverse(tc_slotmap *m, visitproc visit, void *arg);
-int tc_slotmap_current(tc_slotmap *m, PyTypeObject *tp);
-int tc_slot_store(tc_slotmap *m, PyObject *obj, int i, PyObject *name, PyObject *value);
-PyObject *tc_slot_load(tc_slotmap *m, PyObject *obj, int i, PyObject *name);
-int tc_slot_lookup(tc_slotmap *m, PyObject *obj, int i, PyObject *name, PyObject **out);
+int tc_slotmap_check(tc_slotmap *m, PyTypeObject *tp);
 tc_slotmap *tc_slotmap_for(tc_slotmap *cache, int ncache, PyTypeObject *tp,
                            PyObject *const *names, int n);
+
+/* 1 when tp is the map's class, it sets attributes the generic way, and
+ * each noted slot is still what the class has under its name: at once
+ * while the class keeps the version tag it had when last checked. */
+static inline int
+tc_slotmap_current(tc_slotmap *m, PyTypeObject *tp)
+{
+    if (tp == m->type && m->version != 0 && tp->tp_version_tag == m->version &&
+        PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) {
+        return 1;
+    }
+    return tc_slotmap_check(m, tp);
+}
 
 /* Where obj keeps names[i]: only for descrs[i] != NULL, with the map current
  * for obj's class. */
 static inline PyObject **
 tc_slot_ptr(tc_slotmap *m, PyObject *obj, int i)
 {
-    return (PyObject **)((char *)obj + ((PyMemberDescrObject *)m->descrs[i])->d_member->offset);
+    return (PyObject **)((char *)obj + m->offsets[i]);
+}
+
+/* Where obj keeps the attribute names[i] of map m: NULL unless m (which may
+ * be NULL or not set up yet) is current for obj's class and has a slot for
+ * it.  The accessors below then fall back to the generic protocol, by the
+ * name the caller gives (m->names[i] when m is set up). */
+static inline PyObject **
+tc_slot_of(tc_slotmap *m, PyObject *obj, int i)
+{
+    if (m == NULL || i >= m->n || m->offsets[i] == 0 || !tc_slotmap_current(m, Py_TYPE(obj))) {
+        return NULL;
+    }
+    return tc_slot_ptr(m, obj, i);
+}
+
+/* obj.name = value (a new reference is taken). */
+static inline int
+tc_slot_store(tc_slotmap *m, PyObject *obj, int i, PyObject *name, PyObject *value)
+{
+    PyObject **p = tc_slot_of(m, obj, i);
+
+    if (p != NULL) {
+        PyObject *old = *p;
+        *p = Py_NewRef(value);
+        Py_XDECREF(old);
+        return 0;
+    }
+    return PyObject_SetAttr(obj, name, value);
+}
+
+/* obj.name: a new reference, or NULL with an exception. */
+static inline PyObject *
+tc_slot_load(tc_slotmap *m, PyObject *obj, int i, PyObject *name)
+{
+    PyObject **p = tc_slot_of(m, obj, i);
+
+    if (p != NULL && *p != NULL) {
+        return Py_NewRef(*p);
+    }
+    return PyObject_GetAttr(obj, name);
+}
+
+/* As _PyObject_LookupAttr(obj, name, out): 1 and a new reference in *out,
+ * 0 when there is no such attribute, -1 with an exception. */
+static inline int
+tc_slot_lookup(tc_slotmap *m, PyObject *obj, int i, PyObject *name, PyObject **out)
+{
+    PyObject **p = tc_slot_of(m, obj, i);
+
+    if (p != NULL && *p != NULL) {
+        *out = Py_NewRef(*p);
+        return 1;
+    }
+    return _PyObject_LookupAttr(obj, name, out);
 }
 
 #define TC_H1_METHODS 64
@@ -167,7 +232,7 @@ tc_slot_ptr(tc_slotmap *m, PyObject *obj, int i)
 #define TC_H1_NAME_CACHED 32             /* ... of up to this many bytes */
 #define TC_RQ_NAMES 32
 #define TC_RQ_SLOTS 19                   /* attributes __init__ assigns (request.c) */
-#define TC_WB_NAMES 89
+#define TC_WB_NAMES 93
 #define TC_FE_NAMES 48
 #define TC_MASK_CACHE 8                  /* _override_mask answers kept (module.c) */
 
@@ -236,6 +301,7 @@ typedef struct {
     tc_slotmap conn_slots;               /* the server connection class met: context */
     tc_slotmap context_slots;            /* its context's class: remote_ip, protocol */
     PyObject *request_globals;           /* ... whose globals are httputil's */
+    PyObject *request_parse_body;        /* ... its original _parse_body */
     PyObject *time_time;                 /* the builtin time.time */
     PyObject *rq_names[TC_RQ_NAMES];     /* interned names (request.c) */
     PyObject *rq_kw_keep_blank;          /* ("keep_blank_values",): kwnames */
@@ -559,6 +625,11 @@ int tc_web_plain(tc_state *st, PyObject *delegate, int event);
 PyObject *tc_web_collect(tc_state *st, PyObject *delegate, PyObject *chunk);
 PyObject *tc_web_finish(tc_state *st, PyObject *delegate);
 
+/* sha1.c: SHA-1 of data in forty lowercase hex digits; _sha1_hex(bytes). */
+#define TC_SHA1_SHORT 256
+void tc_sha1_hex(const unsigned char *data, size_t n, char hex[40]);
+PyObject *tc_sha1_hex_py(PyObject *module, PyObject *arg);
+
 /* json.c: numbers as repr() writes them, shared with escape.c.  buf holds
  * TC_NUM_BUF bytes; the text is not NUL-terminated. */
 #define TC_NUM_BUF 48
@@ -584,6 +655,8 @@ enum { TC_RQ_METHOD, TC_RQ_HEADERS, TC_RQ_CONNECTION, TC_RQ_BODY };
 PyObject *tc_request_get(tc_state *st, PyObject *request, int which);
 /* request.<TC_RQ_*> = value (request.c). */
 int tc_request_set(tc_state *st, PyObject *request, int which, PyObject *value);
+/* 1 when request._parse_body() has nothing to do (request.c). */
+int tc_request_parse_is_noop(tc_state *st, PyObject *request);
 /* getattr(mod, name), from a plain module's dict directly when it is there
  * (request.c). */
 PyObject *tc_module_attr(PyObject *mod, PyObject *name);
