@@ -206,6 +206,51 @@ wb_hd_set(tc_state *st, PyObject *delegate, int which, PyObject *value)
     return tc_slot_store(&st->hd_slots, delegate, which, WB(st, which), value);
 }
 
+/* ------------------------------------------------------- connection */
+
+/* The request connection's methods handler.c calls. */
+enum { WC_WRITE_HEADERS, WC_FINISH, WC_SET_CLOSE_CALLBACK };
+
+/* 1 when conn.<method which>(...) comes down to the native HTTP/1
+ * connection's own C method: conn is an HTTP1Conn whose class resolves the
+ * name to HTTP1Conn's method and whose instance dict does not shadow it. */
+static int
+wb_conn_native(tc_state *st, PyObject *conn, int which)
+{
+    PyObject *name = which == WC_WRITE_HEADERS ? WB(st, WB_write_headers)
+                     : which == WC_FINISH      ? st->str_finish
+                                               : WB(st, WB_set_close_callback);
+    PyObject **dictptr;
+
+    if (st->HTTP1ConnType == NULL || !PyObject_TypeCheck(conn, st->HTTP1ConnType)) {
+        return 0;
+    }
+    if (st->wb_conn_descrs[which] == NULL) {
+        st->wb_conn_descrs[which] = Py_XNewRef(_PyType_Lookup(st->HTTP1ConnType, name));
+        if (st->wb_conn_descrs[which] == NULL) {
+            return 0;
+        }
+    }
+    if (_PyType_Lookup(Py_TYPE(conn), name) != st->wb_conn_descrs[which]) {
+        return 0;
+    }
+    dictptr = _PyObject_GetDictPtr(conn);
+    return dictptr == NULL || *dictptr == NULL || PyDict_GetItemWithError(*dictptr, name) == NULL;
+}
+
+/* conn.set_close_callback(cb) */
+static PyObject *
+wb_conn_set_close_callback(tc_state *st, PyObject *conn, PyObject *cb)
+{
+    int native = wb_conn_native(st, conn, WC_SET_CLOSE_CALLBACK);
+
+    if (native < 0 || PyErr_Occurred()) {
+        return NULL;
+    }
+    return native ? tc_h1_call_set_close_callback(conn, cb)
+                  : PyObject_CallMethodOneArg(conn, WB(st, WB_set_close_callback), cb);
+}
+
 /* ------------------------------------------------ get_handler_delegate */
 
 PyObject *
@@ -814,9 +859,7 @@ wb_handler_new(tc_state *st, PyObject *cls, PyObject *app, PyObject *request, Py
         goto error;
     }
     callback = PyObject_GetAttr(self, st->str_on_connection_close);
-    r = callback != NULL ? PyObject_CallMethodOneArg(conn, WB(st, WB_set_close_callback),
-                                                     callback)
-                         : NULL;
+    r = callback != NULL ? wb_conn_set_close_callback(st, conn, callback) : NULL;
     if (r == NULL) {
         goto error;
     }
@@ -1422,7 +1465,7 @@ wb_finish_whole(tc_state *st, tc_slotmap *m, PyObject *self, PyObject *request,
         }
     }
     /* Release the reference taken in __init__. */
-    r = PyObject_CallMethodOneArg(connection, WB(st, WB_set_close_callback), Py_None);
+    r = wb_conn_set_close_callback(st, connection, Py_None);
     if (r == NULL) {
         goto error;
     }
@@ -1456,14 +1499,20 @@ wb_finish_whole(tc_state *st, tc_slotmap *m, PyObject *self, PyObject *request,
     }
     {
         PyObject *call[4] = {connection, line, headers, body};
-        sent = PyObject_VectorcallMethod(WB(st, WB_write_headers), call,
-                                         4 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        sent = wb_conn_native(st, connection, WC_WRITE_HEADERS)
+                   ? tc_h1_call_write_headers(connection, call + 1, 3)
+               : PyErr_Occurred() ? NULL
+                                  : PyObject_VectorcallMethod(WB(st, WB_write_headers), call,
+                                                              4 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                                              NULL);
     }
     if (sent == NULL) {
         goto error;
     }
     /* the rest of finish() */
-    r = PyObject_CallMethodNoArgs(connection, st->str_finish);
+    r = wb_conn_native(st, connection, WC_FINISH) ? tc_h1_call_finish(connection)
+        : PyErr_Occurred()                         ? NULL
+                           : PyObject_CallMethodNoArgs(connection, st->str_finish);
     if (r == NULL) {
         goto error;
     }
@@ -1826,6 +1875,9 @@ tc_web_traverse(tc_state *st, visitproc visit, void *arg)
     Py_VISIT(st->web_env);
     Py_VISIT(st->web_globals);
     Py_VISIT(st->wb_eager_descr);
+    for (int i = 0; i < 3; i++) {
+        Py_VISIT(st->wb_conn_descrs[i]);
+    }
     Py_VISIT(st->wb_hdr_server);
     Py_VISIT(st->wb_hdr_date);
     Py_VISIT(st->wb_hdr_values);
@@ -1839,6 +1891,9 @@ tc_web_clear(tc_state *st)
     Py_CLEAR(st->web_env);
     Py_CLEAR(st->web_globals);
     Py_CLEAR(st->wb_eager_descr);
+    for (int i = 0; i < 3; i++) {
+        Py_CLEAR(st->wb_conn_descrs[i]);
+    }
     Py_CLEAR(st->wb_hdr_server);
     Py_CLEAR(st->wb_hdr_date);
     Py_CLEAR(st->wb_hdr_values);

@@ -3026,6 +3026,26 @@ h1_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     return (PyObject *)c;
 }
 
+/* The methods above for handler.c, which calls them directly on a
+ * connection whose class keeps them (conn is an HTTP1Conn). */
+PyObject *
+tc_h1_call_write_headers(PyObject *conn, PyObject *const *args, Py_ssize_t nargs)
+{
+    return h1_write_headers((tc_http1 *)conn, args, nargs, NULL);
+}
+
+PyObject *
+tc_h1_call_finish(PyObject *conn)
+{
+    return h1_finish((tc_http1 *)conn, NULL);
+}
+
+PyObject *
+tc_h1_call_set_close_callback(PyObject *conn, PyObject *cb)
+{
+    return h1_set_close_callback((tc_http1 *)conn, cb);
+}
+
 static PyMethodDef h1_methods[] = {
     {"write_headers", (PyCFunction)(void (*)(void))h1_write_headers,
      METH_FASTCALL | METH_KEYWORDS, h1_write_headers_doc},

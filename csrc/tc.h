@@ -322,6 +322,8 @@ typedef struct {
     PyObject *web_globals;               /* web's module dict */
     PyObject *wb_names[TC_WB_NAMES];     /* interned names (handler.c) */
     PyObject *wb_eager_descr;            /* the Loop type's _eager_task, on first use */
+    PyObject *wb_conn_descrs[3];         /* HTTP1Conn's write_headers, finish,
+                                            set_close_callback, on first use */
     PyObject *wb_hdr_server, *wb_hdr_date; /* what the default headers were made of */
     PyObject *wb_hdr_values, *wb_hdr_lists;  /* ... and their two dicts, to copy */
     /* fetch.c */
@@ -749,6 +751,11 @@ PyObject *tc_h1_parse_length(PyObject *text);
 /* tp((a, b, c)) for a namedtuple class tp (RequestStartLine,
  * ResponseStartLine), without calling its __new__.  New reference or NULL. */
 PyObject *tc_h1_start_line(PyTypeObject *tp, PyObject *a, PyObject *b, PyObject *c);
+/* conn.write_headers(*args) / conn.finish() / conn.set_close_callback(cb)
+ * for an HTTP1Conn, straight to its C methods (http1.c). */
+PyObject *tc_h1_call_write_headers(PyObject *conn, PyObject *const *args, Py_ssize_t nargs);
+PyObject *tc_h1_call_finish(PyObject *conn);
+PyObject *tc_h1_call_set_close_callback(PyObject *conn, PyObject *cb);
 
 /* Narrows *p / *n to the value without optional whitespace (SP, HTAB)
  * around it. */

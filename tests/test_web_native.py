@@ -1128,6 +1128,42 @@ def test_execute_plain_declines_other_cases(monkeypatch: pytest.MonkeyPatch) -> 
         assert _core._execute_plain(handler, (), {}) is None
 
 
+def test_connection_methods_replaced_are_called(monkeypatch: pytest.MonkeyPatch) -> None:
+    """finish() and the handler's setup call the request connection's
+    write_headers / finish / set_close_callback (straight to their C
+    versions while the connection has them); replaced on the connection
+    class or set on the connection itself, the replacements are called."""
+    calls: List[str] = []
+
+    def make_app(web: Any, seen: List[Any], **settings: Any) -> Any:
+        class Hello(web.RequestHandler):
+            def get(self) -> None:
+                if self.get_query_argument("own", None):
+                    conn = self.request.connection
+                    real = type(conn).finish
+                    conn.finish = lambda: (calls.append("own finish"), real(conn))[1]
+                self.write("hello")
+
+        return web.Application([("/", Hello)], **settings)
+
+    raws = [request("GET", "/"), request("GET", "/?own=1")]
+    plain = serve(NATIVE, raws, make_app=make_app)
+    assert calls == ["own finish"]
+    cls = NATIVE.mod("http1connection")._NativeHTTP1Connection
+    for name in ("write_headers", "finish", "set_close_callback"):
+        original = getattr(cls, name)
+
+        def wrapper(self: Any, *args: Any, _o: Any = original, _n: str = name) -> Any:
+            calls.append(_n)
+            return _o(self, *args)
+
+        calls.clear()
+        with monkeypatch.context() as m:
+            m.setattr(cls, name, wrapper)
+            assert serve(NATIVE, raws[:1], make_app=make_app)[0] == plain[0][:1]
+        assert name in calls, name
+
+
 def test_native_handler_slots_shadowed_or_patched() -> None:
     """RequestHandler keeps what __init__ and clear() assign in __slots__,
     which the native path stores into; a subclass that shadows one with a
