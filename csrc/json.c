@@ -185,15 +185,18 @@ tc_float_repr_short(double d, char *buf)
         return 0;
     }
     for (k = 0; k <= 6; k++) {
-        double scaled = nearbyint(a * pow10[k]);
-        if (scaled / pow10[k] == a) {
+        /* The integer nearest a * 10**k (below 1e15, where adding 0.5 is
+         * exact).  A tie (x.5) is broken upwards, not to even: neither
+         * neighbour of a tie can pass the test below (they are 0.5 / 10**k
+         * from a, more than half a's spacing), so the answer is the same. */
+        m = (unsigned long long)(a * pow10[k] + 0.5);
+        if ((double)m / pow10[k] == a) {
             break;
         }
     }
     if (k > 6) {
         return 0;
     }
-    m = (unsigned long long)nearbyint(a * pow10[k]);
     whole = m;
     frac = 0;
     if (k > 0) {

@@ -331,6 +331,28 @@ def test_json_encode_floats_and_ints_exhaustive_sample() -> None:
     assert _core._json_encode(keyed) == json.dumps(keyed)
 
 
+def test_json_encode_float_ties_and_half_steps() -> None:
+    """Floats that sit halfway between two candidates of the short decimal
+    path ((n + 0.5) / 10**k), their neighbours, and whole numbers with a
+    half added: json.dumps's text every time."""
+    import json
+    import math
+    import random
+
+    from tornado_c import _core
+
+    rng = random.Random(7)
+    values: List[float] = []
+    for k in range(0, 8):
+        for _ in range(2000):
+            n = rng.randint(0, 10 ** rng.randint(1, 15 - k))
+            x = (n + 0.5) / 10**k
+            values += [x, math.nextafter(x, 0.0), math.nextafter(x, math.inf), n + 0.5]
+    for value in values:
+        for v in (value, -value):
+            assert _core._json_encode(v) == json.dumps(v), repr(v)
+
+
 class _Str(str):
     pass
 
