@@ -305,6 +305,40 @@ tc_override_mask(tc_state *st, PyTypeObject *tp, PyObject *names, PyObject *orig
     return 0;
 }
 
+/* _resolve_to(owners, names, originals): True when every owners[i] (a
+ * class) resolves names[i] through its MRO to originals[i] itself -- what
+ * getattr(owner, name) is originals[i] says for a function, as read from
+ * the classes' method caches.  False at the first that does not. */
+static PyObject *
+core_resolve_to(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *owners, *names, *originals;
+    Py_ssize_t i, n;
+
+    if (nargs != 3 || !PyTuple_CheckExact(args[0]) || !PyTuple_CheckExact(args[1]) ||
+        !PyTuple_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "_resolve_to(owners, names, originals) takes three tuples");
+        return NULL;
+    }
+    owners = args[0], names = args[1], originals = args[2];
+    n = PyTuple_GET_SIZE(owners);
+    if (PyTuple_GET_SIZE(names) != n || PyTuple_GET_SIZE(originals) != n) {
+        PyErr_SetString(PyExc_ValueError, "_resolve_to(): the tuples differ in length");
+        return NULL;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *owner = PyTuple_GET_ITEM(owners, i), *name = PyTuple_GET_ITEM(names, i);
+        if (!PyType_Check(owner) || !PyUnicode_CheckExact(name)) {
+            PyErr_SetString(PyExc_TypeError, "_resolve_to(): owners must be classes, names str");
+            return NULL;
+        }
+        if (_PyType_Lookup((PyTypeObject *)owner, name) != PyTuple_GET_ITEM(originals, i)) {
+            Py_RETURN_FALSE;
+        }
+    }
+    Py_RETURN_TRUE;
+}
+
 static PyObject *
 core_override_mask(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -396,6 +430,9 @@ static PyMethodDef core_methods[] = {
     {"_peer_connected", core_peer_connected, METH_O, peer_connected_doc},
     {"websocket_mask", (PyCFunction)(void (*)(void))tc_websocket_mask, METH_FASTCALL,
      websocket_mask_doc},
+    {"_resolve_to", (PyCFunction)(void (*)(void))core_resolve_to, METH_FASTCALL,
+     PyDoc_STR("_resolve_to(owners, names, originals)\n--\n\n"
+               "True when each class owners[i] resolves names[i] to originals[i] itself.")},
     {"_override_mask", (PyCFunction)(void (*)(void))core_override_mask, METH_FASTCALL,
      override_mask_doc},
     {"_debug_counters", core_debug_counters, METH_NOARGS, debug_counters_doc},

@@ -2247,6 +2247,35 @@ def test_override_mask_sees_every_base() -> None:
         _core._override_mask(Leaf, names, originals[:-1])
 
 
+def test_resolve_to_follows_the_mro_and_patches() -> None:
+    """_core._resolve_to says whether each class resolves each name to the
+    given object itself (the client's check that what its C path stands in
+    for is intact), through bases and after patches."""
+    from tornado_c import _core
+
+    class Base:
+        def f(self) -> None:
+            pass
+
+    class Leaf(Base):
+        pass
+
+    f = Base.__dict__["f"]
+    assert _core._resolve_to((Base, Leaf), ("f", "f"), (f, f)) is True
+    Leaf.f = lambda self: None  # type: ignore[method-assign]
+    assert _core._resolve_to((Base, Leaf), ("f", "f"), (f, f)) is False
+    del Leaf.f
+    assert _core._resolve_to((Leaf,), ("f",), (f,)) is True
+    assert _core._resolve_to((Leaf,), ("missing",), (None,)) is False  # (no attribute at all)
+    assert _core._resolve_to((), (), ()) is True
+    with pytest.raises(ValueError):
+        _core._resolve_to((Leaf,), ("f", "f"), (f,))
+    with pytest.raises(TypeError):
+        _core._resolve_to((Leaf(),), ("f",), (f,))  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _core._resolve_to([Leaf], ["f"], [f])  # type: ignore[arg-type]
+
+
 def test_override_mask_remembered_answers_follow_changes() -> None:
     """_override_mask remembers an answer per class while the class's
     version tag stands: a patch on a plain mixin, a new __bases__, another

@@ -375,6 +375,10 @@ def _log_request(application: Any, handler: Any) -> None:
 def _sha1_hex(data: bytes) -> str:
     """hashlib.sha1(data).hexdigest(), computed in C."""
 
+def _resolve_to(owners: Tuple[type, ...], names: Tuple[str, ...],
+                originals: Tuple[Any, ...]) -> bool:
+    """True when each class owners[i] resolves names[i] to originals[i] itself."""
+
 def _finish(handler: Any) -> Any:
     """RequestHandler.finish() with no chunk, in C for the usual case (see
     csrc/handler.c); NotImplemented, with nothing done, otherwise."""

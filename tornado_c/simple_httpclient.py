@@ -927,8 +927,9 @@ def _stood_in_for_intact(client: SimpleAsyncHTTPClient) -> bool:
         and socket.socket is _SOCKET
         and netutil._SOCKET_GETADDRINFO is _GETADDRINFO
         and httputil._normalize_header is _NORMALIZE_HEADER
-        and tuple(map(getattr, _STOOD_IN_FOR_OWNERS, _STOOD_IN_FOR_NAMES))
-        == _STOOD_IN_FOR_ORIGINALS
+        # (getattr(owner, name) is the original, for each: read from the
+        # classes' method caches)
+        and _core._resolve_to(_STOOD_IN_FOR_OWNERS, _STOOD_IN_FOR_NAMES, _STOOD_IN_FOR_ORIGINALS)
     )
 
 
