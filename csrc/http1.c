@@ -542,7 +542,7 @@ h1_release_waiters(tc_http1 *c)
 
 /* The field name p[0..n) in Http-Header-Case, as a str.  Names of up to
  * TC_H1_NAME_CACHED bytes come from a small table of the last ones seen
- * (one per hash slot, replaced on collision): the usual few (Host,
+ * (two places per hash, the older replaced): the usual few (Host,
  * Content-Type, ...) are then one interned object each, whose hash is
  * known and which dict lookups with a str literal match by identity. */
 PyObject *
@@ -550,7 +550,7 @@ tc_h1_normalize_name(tc_state *st, const char *p, Py_ssize_t n)
 {
     char buf[TC_H1_NAME_CACHED];
     char *d = buf;
-    PyObject *s = NULL, **slot = NULL;
+    PyObject *s = NULL, **slot = NULL, **other;
     Py_ssize_t i;
     uint32_t hash = 2166136261u;
     int start = 1;
@@ -582,16 +582,27 @@ tc_h1_normalize_name(tc_state *st, const char *p, Py_ssize_t n)
     if (s != NULL) {
         return s;
     }
+    /* Two places a name may be kept (so that two usual names whose hashes
+     * meet do not evict each other on every message): a new name takes the
+     * first that is free, else replaces what is in the first. */
     slot = &st->h1_name_cache[hash % TC_H1_NAME_SLOTS];
+    other = &st->h1_name_cache[(hash >> 16) % TC_H1_NAME_SLOTS];
     if (*slot != NULL && PyUnicode_GET_LENGTH(*slot) == n &&
         memcmp(PyUnicode_1BYTE_DATA(*slot), buf, (size_t)n) == 0) {
         return Py_NewRef(*slot);
+    }
+    if (other != slot && *other != NULL && PyUnicode_GET_LENGTH(*other) == n &&
+        memcmp(PyUnicode_1BYTE_DATA(*other), buf, (size_t)n) == 0) {
+        return Py_NewRef(*other);
     }
     s = PyUnicode_FromStringAndSize(buf, n);
     if (s == NULL) {
         return NULL;
     }
     PyUnicode_InternInPlace(&s);
+    if (*slot != NULL && *other == NULL) {
+        slot = other;
+    }
     Py_XSETREF(*slot, Py_NewRef(s));
     return s;
 }
