@@ -277,37 +277,6 @@ tc_bytes_join(PyObject *chunks)
     return out;
 }
 
-/* 1 when request._parse_body() would return at once: it is the original
- * method, and the request's HTTPHeaders have no Content-Type (its first
- * check).  0 when it must be called, -1 on error. */
-static int
-dispatch_parse_is_noop(tc_state *st, tc_dispatch *d, PyObject *request)
-{
-    PyObject *headers, *fields;
-    int has;
-
-    if (d->parse_body == NULL ||
-        _PyType_Lookup(Py_TYPE(request), st->str__parse_body) != d->parse_body) {
-        return 0;
-    }
-    headers = PyObject_GetAttr(request, st->str_headers);
-    if (headers == NULL) {
-        return -1;
-    }
-    if (Py_TYPE(headers) != st->http_headers) {
-        Py_DECREF(headers);
-        return 0;
-    }
-    fields = tc_headers_get(st, headers, TC_HD_DICT);
-    Py_DECREF(headers);
-    if (fields == NULL) {
-        return -1;
-    }
-    has = PyDict_CheckExact(fields) ? PyDict_Contains(fields, st->str_Content_Type) : 1;
-    Py_DECREF(fields);
-    return has < 0 ? -1 : !has;
-}
-
 static PyObject *
 dispatch_finish(tc_dispatch *d, PyObject *Py_UNUSED(ignored))
 {
@@ -334,7 +303,7 @@ dispatch_finish(tc_dispatch *d, PyObject *Py_UNUSED(ignored))
     if (PyObject_SetAttr(request, st->str_body, body) < 0) {
         goto fail;
     }
-    noop = dispatch_parse_is_noop(st, d, request);
+    noop = tc_request_parse_is_noop(st, request, d->parse_body);
     if (noop < 0) {
         goto fail;
     }

@@ -1713,7 +1713,7 @@ wb_execute_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     case 0:
         goto checked;
     }
-    switch (tc_request_parse_is_noop(st, request)) {
+    switch (tc_request_parse_is_noop(st, request, NULL)) {
     case -1:
         goto done;
     case 0:

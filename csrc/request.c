@@ -240,16 +240,19 @@ tc_request_set(tc_state *st, PyObject *request, int which, PyObject *value)
 }
 
 /* 1 when request._parse_body() would return at once: it is the original
- * (request_setup's) and the request's HTTPHeaders have no Content-Type
- * (its first check).  0 when it must be called, -1 on error. */
+ * (``original``; NULL: request_setup's) and the request's HTTPHeaders have
+ * no Content-Type (its first check).  0 when it must be called, -1 on
+ * error. */
 int
-tc_request_parse_is_noop(tc_state *st, PyObject *request)
+tc_request_parse_is_noop(tc_state *st, PyObject *request, PyObject *original)
 {
     PyObject *headers, *fields;
     int has;
 
-    if (st->request_parse_body == NULL ||
-        _PyType_Lookup(Py_TYPE(request), st->str__parse_body) != st->request_parse_body) {
+    if (original == NULL) {
+        original = st->request_parse_body;
+    }
+    if (original == NULL || _PyType_Lookup(Py_TYPE(request), st->str__parse_body) != original) {
         return 0;
     }
     headers = tc_request_get(st, request, TC_RQ_HEADERS);

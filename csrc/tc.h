@@ -657,8 +657,9 @@ enum { TC_RQ_METHOD, TC_RQ_HEADERS, TC_RQ_CONNECTION, TC_RQ_BODY };
 PyObject *tc_request_get(tc_state *st, PyObject *request, int which);
 /* request.<TC_RQ_*> = value (request.c). */
 int tc_request_set(tc_state *st, PyObject *request, int which, PyObject *value);
-/* 1 when request._parse_body() has nothing to do (request.c). */
-int tc_request_parse_is_noop(tc_state *st, PyObject *request);
+/* 1 when request._parse_body() has nothing to do: it is ``original``
+ * (NULL: request_setup's) and there is no Content-Type (request.c). */
+int tc_request_parse_is_noop(tc_state *st, PyObject *request, PyObject *original);
 /* getattr(mod, name), from a plain module's dict directly when it is there
  * (request.c). */
 PyObject *tc_module_attr(PyObject *mod, PyObject *name);
