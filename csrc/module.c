@@ -262,7 +262,9 @@ int
 tc_override_mask(tc_state *st, PyTypeObject *tp, PyObject *names, PyObject *originals,
                  unsigned long long *mask)
 {
-    tc_mask_entry *e = &st->mask_cache[((uintptr_t)tp >> 4) % TC_MASK_CACHE];
+    /* (by class and names: StaticFileHandler is asked of two lists) */
+    tc_mask_entry *e =
+        &st->mask_cache[(((uintptr_t)tp >> 4) ^ ((uintptr_t)names >> 4)) % TC_MASK_CACHE];
     unsigned long long bits = 0;
     Py_ssize_t i, n;
 

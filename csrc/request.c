@@ -219,8 +219,9 @@ tc_headers_get(tc_state *st, PyObject *headers, int which)
     return tc_slot_load(&st->header_slots, headers, which, hd_name(st, which));
 }
 
-/* request.method / .headers / .connection (which: TC_RQ_*), a new
- * reference: through HTTPServerRequest's slots while they are its own. */
+/* request.method / .headers / .connection / .body (which: TC_RQ_*), read
+ * (a new reference) or set through HTTPServerRequest's slots while they
+ * are its own. */
 static const int rq_index[] = {RQ_method, RQ_headers, RQ_connection, RQ_body};
 
 PyObject *

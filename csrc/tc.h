@@ -652,7 +652,7 @@ enum { TC_HD_DICT, TC_HD_AS_LIST, TC_HD_LAST_KEY, TC_HD_COUNT };
 PyObject *tc_headers_get(tc_state *st, PyObject *headers, int which);
 int tc_headers_assign(tc_state *st, PyObject *headers, PyObject *dict, PyObject *lists,
                       PyObject *last_key);
-/* request.method / .headers / .connection: a new reference (request.c). */
+/* request.method / .headers / .connection / .body: a new reference (request.c). */
 enum { TC_RQ_METHOD, TC_RQ_HEADERS, TC_RQ_CONNECTION, TC_RQ_BODY };
 PyObject *tc_request_get(tc_state *st, PyObject *request, int which);
 /* request.<TC_RQ_*> = value (request.c). */
