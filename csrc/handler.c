@@ -213,7 +213,8 @@ enum { WC_WRITE_HEADERS, WC_FINISH, WC_SET_CLOSE_CALLBACK };
 
 /* 1 when conn.<method which>(...) comes down to the native HTTP/1
  * connection's own C method: conn is an HTTP1Conn whose class resolves the
- * name to HTTP1Conn's method and whose instance dict does not shadow it. */
+ * name to HTTP1Conn's method and whose instance dict does not shadow it;
+ * 0 when not, -1 with an exception. */
 static int
 wb_conn_native(tc_state *st, PyObject *conn, int which)
 {
@@ -235,7 +236,10 @@ wb_conn_native(tc_state *st, PyObject *conn, int which)
         return 0;
     }
     dictptr = _PyObject_GetDictPtr(conn);
-    return dictptr == NULL || *dictptr == NULL || PyDict_GetItemWithError(*dictptr, name) == NULL;
+    if (dictptr == NULL || *dictptr == NULL) {
+        return 1;
+    }
+    return PyDict_GetItemWithError(*dictptr, name) != NULL ? 0 : PyErr_Occurred() ? -1 : 1;
 }
 
 /* conn.set_close_callback(cb) */
@@ -244,11 +248,9 @@ wb_conn_set_close_callback(tc_state *st, PyObject *conn, PyObject *cb)
 {
     int native = wb_conn_native(st, conn, WC_SET_CLOSE_CALLBACK);
 
-    if (native < 0 || PyErr_Occurred()) {
-        return NULL;
-    }
-    return native ? tc_h1_call_set_close_callback(conn, cb)
-                  : PyObject_CallMethodOneArg(conn, WB(st, WB_set_close_callback), cb);
+    return native < 0 ? NULL
+           : native   ? tc_h1_call_set_close_callback(conn, cb)
+                      : PyObject_CallMethodOneArg(conn, WB(st, WB_set_close_callback), cb);
 }
 
 /* ------------------------------------------------ get_handler_delegate */
@@ -576,6 +578,7 @@ wb_start(tc_state *st, PyObject *work)
 
     if (PyCoro_CheckExact(work)) {
         PyObject *get_loop = wb_global(st, WB__get_running_loop), *eager = NULL, *loop;
+        int native;
         if (get_loop == WE(st, WE_GET_RUNNING_LOOP) && tc_loop_current != NULL) {
             /* The native loop running this iteration in this thread is
              * what asyncio.get_running_loop() answers (without its
@@ -591,27 +594,25 @@ wb_start(tc_state *st, PyObject *work)
         if (st->wb_eager_descr == NULL && st->LoopType != NULL) {
             st->wb_eager_descr = Py_XNewRef(_PyType_Lookup(st->LoopType, WB(st, WB__eager_task)));
         }
-        if (st->wb_eager_descr != NULL && PyObject_TypeCheck(loop, st->LoopType) &&
-            _PyType_Lookup(Py_TYPE(loop), WB(st, WB__eager_task)) == st->wb_eager_descr) {
-            /* The native loop's own _eager_task: called without a bound
-             * method. */
-            eager = Py_NewRef(Py_None);
-        }
-        else if (_PyObject_LookupAttr(loop, WB(st, WB__eager_task), &eager) < 0) {
+        /* The native loop's own _eager_task is called without a bound
+         * method. */
+        native = st->wb_eager_descr != NULL && PyObject_TypeCheck(loop, st->LoopType) &&
+                 _PyType_Lookup(Py_TYPE(loop), WB(st, WB__eager_task)) == st->wb_eager_descr;
+        if (!native && _PyObject_LookupAttr(loop, WB(st, WB__eager_task), &eager) < 0) {
             Py_DECREF(loop);
             return -1;
         }
-        if (eager != NULL) {
+        if (native || eager != NULL) {
             PyObject *mod = wb_global(st, WB_asyncio);
             PyObject *task = mod != NULL ? tc_module_attr(mod, WB(st, WB_Task)) : NULL;
             PyObject *on_failure = task != NULL ? wb_global(st, WB__raise_if_failed) : NULL;
             if (on_failure != NULL) {
                 PyObject *call[3] = {task, work, on_failure};
-                r = eager == Py_None ? tc_loop_eager_task((tc_loop *)loop, call, 3)
-                                     : PyObject_Vectorcall(eager, call, 3, NULL);
+                r = native ? tc_loop_eager_task((tc_loop *)loop, call, 3)
+                           : PyObject_Vectorcall(eager, call, 3, NULL);
             }
             Py_XDECREF(task);
-            Py_DECREF(eager);
+            Py_XDECREF(eager);
             Py_DECREF(loop);
             Py_XDECREF(r);
             return r == NULL ? -1 : 0;
@@ -1368,6 +1369,60 @@ wb_add_cookies(tc_state *st, PyObject *self, PyObject *jar)
     return PyErr_Occurred() ? -1 : 0;
 }
 
+/* The Etag step of a 200 answering a GET or HEAD, as _send_whole_response
+ * takes it: unless the headers have an Etag, set the body's
+ * (compute_etag() + set_etag_header()), and when the request has an
+ * If-None-Match that check_etag_header() finds matching,
+ * self.set_status(304).  1 when the response became a 304, 0 when not,
+ * -1 on error. */
+static int
+wb_etag_step(tc_state *st, PyObject *self, PyObject *request, PyObject *headers,
+             PyObject *fields, PyObject *body)
+{
+    PyObject *etag, *rq_headers, *asked_in, *r;
+    int has, asked, found;
+
+    has = PyDict_Contains(fields, WB(st, WB_Etag));
+    if (has != 0) {
+        return has < 0 ? -1 : 0;
+    }
+    /* hex digits need no check */
+    etag = wb_etag(st, body);
+    if (etag == NULL || wb_put_field(st, fields, headers, WB(st, WB_Etag), etag) < 0) {
+        Py_XDECREF(etag);
+        return -1;
+    }
+    Py_DECREF(etag);
+    rq_headers = tc_request_get(st, request, TC_RQ_HEADERS);
+    if (rq_headers == NULL) {
+        return -1;
+    }
+    asked_in = Py_TYPE(rq_headers) == st->http_headers ? tc_headers_get(st, rq_headers, TC_HD_DICT)
+                                                        : Py_NewRef(rq_headers);
+    Py_DECREF(rq_headers);
+    asked = asked_in != NULL ? PySequence_Contains(asked_in, WB(st, WB_If_None_Match)) : -1;
+    Py_XDECREF(asked_in);
+    if (asked <= 0) {
+        return asked;
+    }
+    r = PyObject_CallMethodNoArgs(self, WB(st, WB_check_etag_header));
+    found = r != NULL ? PyObject_IsTrue(r) : -1;
+    Py_XDECREF(r);
+    if (found <= 0) {
+        return found;
+    }
+    {
+        PyObject *code = PyLong_FromLong(304);
+        r = code != NULL ? PyObject_CallMethodOneArg(self, WB(st, WB_set_status), code) : NULL;
+        Py_XDECREF(code);
+    }
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 1;
+}
+
 /* What finish() does, once it has checked the case (wb_finish): the steps
  * of _send_whole_response(connection) and the rest of finish(), with the
  * values the checks read.  Returns write_headers' Future. */
@@ -1378,67 +1433,30 @@ wb_finish_whole(tc_state *st, tc_slotmap *m, PyObject *self, PyObject *request,
 {
     PyObject *body = NULL, *code_obj = NULL, *reason = NULL, *line = NULL, *sent = NULL;
     PyObject *jar = NULL, *r, *app;
-    int has = 0, found;
+    int has;
 
     body = tc_bytes_join(buffered);
     if (body == NULL) {
         return NULL;
     }
     Py_INCREF(buffered);
-    if (code == 200 && (wb_is_text(method, WB(st, WB_GET)) || wb_is_text(method, WB(st, WB_HEAD))) &&
-        (has = PyDict_Contains(fields, WB(st, WB_Etag))) == 0) {
-        /* compute_etag() + set_etag_header(); hex digits need no check. */
-        PyObject *etag = wb_etag(st, body), *rq_headers, *asked_in;
-        int asked;
-        if (etag == NULL || wb_put_field(st, fields, headers, WB(st, WB_Etag), etag) < 0) {
-            Py_XDECREF(etag);
+    if (code == 200 && (wb_is_text(method, WB(st, WB_GET)) || wb_is_text(method, WB(st, WB_HEAD)))) {
+        int now = wb_etag_step(st, self, request, headers, fields, body);
+        if (now < 0) {
             goto error;
         }
-        Py_DECREF(etag);
-        rq_headers = tc_request_get(st, request, TC_RQ_HEADERS);
-        if (rq_headers == NULL) {
-            goto error;
-        }
-        asked_in = Py_TYPE(rq_headers) == st->http_headers
-                       ? tc_headers_get(st, rq_headers, TC_HD_DICT)
-                       : Py_NewRef(rq_headers);
-        Py_DECREF(rq_headers);
-        asked = asked_in != NULL ? PySequence_Contains(asked_in, WB(st, WB_If_None_Match)) : -1;
-        Py_XDECREF(asked_in);
-        if (asked < 0) {
-            goto error;
-        }
-        if (asked) {
-            r = PyObject_CallMethodNoArgs(self, WB(st, WB_check_etag_header));
-            found = r != NULL ? PyObject_IsTrue(r) : -1;
-            Py_XDECREF(r);
-            if (found < 0) {
+        if (now) {
+            /* code = 304 (set_status done); buffered = self._write_buffer = [] */
+            code = 304;
+            Py_SETREF(buffered, PyList_New(0));
+            if (buffered == NULL || wb_rh_set(st, m, self, RH__write_buffer, buffered) < 0) {
                 goto error;
             }
-            if (found) {
-                /* code = 304; self.set_status(304); buffered = self._write_buffer = [] */
-                code = 304;
-                code_obj = PyLong_FromLong(304);
-                r = code_obj != NULL ? PyObject_CallMethodOneArg(self, WB(st, WB_set_status),
-                                                                 code_obj)
-                                     : NULL;
-                if (r == NULL) {
-                    goto error;
-                }
-                Py_DECREF(r);
-                Py_SETREF(buffered, PyList_New(0));
-                if (buffered == NULL || wb_rh_set(st, m, self, RH__write_buffer, buffered) < 0) {
-                    goto error;
-                }
-                Py_SETREF(body, PyBytes_FromStringAndSize(NULL, 0));
-                if (body == NULL) {
-                    goto error;
-                }
+            Py_SETREF(body, PyBytes_FromStringAndSize(NULL, 0));
+            if (body == NULL) {
+                goto error;
             }
         }
-    }
-    else if (code == 200 && has < 0) {
-        goto error;
     }
     if (code == 204 || code == 304 || (code >= 100 && code < 200)) {
         /* (the case is checked for a body beforehand: assert not buffered) */
@@ -1499,20 +1517,22 @@ wb_finish_whole(tc_state *st, tc_slotmap *m, PyObject *self, PyObject *request,
     }
     {
         PyObject *call[4] = {connection, line, headers, body};
-        sent = wb_conn_native(st, connection, WC_WRITE_HEADERS)
-                   ? tc_h1_call_write_headers(connection, call + 1, 3)
-               : PyErr_Occurred() ? NULL
-                                  : PyObject_VectorcallMethod(WB(st, WB_write_headers), call,
-                                                              4 | PY_VECTORCALL_ARGUMENTS_OFFSET,
-                                                              NULL);
+        int native = wb_conn_native(st, connection, WC_WRITE_HEADERS);
+        sent = native < 0 ? NULL
+               : native   ? tc_h1_call_write_headers(connection, call + 1, 3)
+                          : PyObject_VectorcallMethod(WB(st, WB_write_headers), call,
+                                                      4 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
     }
     if (sent == NULL) {
         goto error;
     }
     /* the rest of finish() */
-    r = wb_conn_native(st, connection, WC_FINISH) ? tc_h1_call_finish(connection)
-        : PyErr_Occurred()                         ? NULL
-                           : PyObject_CallMethodNoArgs(connection, st->str_finish);
+    {
+        int native = wb_conn_native(st, connection, WC_FINISH);
+        r = native < 0 ? NULL
+            : native   ? tc_h1_call_finish(connection)
+                       : PyObject_CallMethodNoArgs(connection, st->str_finish);
+    }
     if (r == NULL) {
         goto error;
     }
@@ -1593,7 +1613,6 @@ wb_finish(PyObject *module, PyObject *self)
         goto done;
     }
     if (finished != Py_False || connection == Py_None || (mask & WM_FINISH_PARTS)) {
-        ok = 0;
         goto checked;
     }
     if (_PyObject_LookupAttr(self, WB(st, WB__transforms), &transforms) < 0) {

@@ -680,30 +680,11 @@ tc_request_traverse(tc_state *st, visitproc visit, void *arg)
 {
     Py_VISIT(st->request_class);
     Py_VISIT(st->request_init);
-    if (tc_slotmap_traverse(&st->request_slots, visit, arg) < 0 ||
-        tc_slotmap_traverse(&st->header_slots, visit, arg) < 0 ||
-        tc_slotmap_traverse(&st->hd_slots, visit, arg) < 0) {
-        return -1;
-    }
-    /* (and handler.c's and route.c's, kept in the state beside them) */
-    for (int i = 0; i < TC_HANDLER_MAPS; i++) {
-        if (tc_slotmap_traverse(&st->handler_slots[i], visit, arg) < 0) {
-            return -1;
-        }
-    }
-    for (int i = 0; i < TC_RULE_MAPS; i++) {
-        if (tc_slotmap_traverse(&st->rule_slots[i], visit, arg) < 0) {
-            return -1;
-        }
-    }
-    if (tc_slotmap_traverse(&st->router_slots, visit, arg) < 0 ||
-        tc_slotmap_traverse(&st->conn_slots, visit, arg) < 0 ||
-        tc_slotmap_traverse(&st->context_slots, visit, arg) < 0) {
-        return -1;
-    }
-    for (int i = 0; i < TC_MATCHER_MAPS; i++) {
-        if (tc_slotmap_traverse(&st->matcher_slots[i], visit, arg) < 0) {
-            return -1;
+    {
+        /* (handler.c's and route.c's maps too, kept in the state beside these) */
+        int r = tc_state_slotmaps_traverse(st, visit, arg);
+        if (r != 0) {
+            return r;
         }
     }
     Py_VISIT(st->request_globals);
@@ -717,21 +698,7 @@ tc_request_clear(tc_state *st)
 {
     Py_CLEAR(st->request_class);
     Py_CLEAR(st->request_init);
-    tc_slotmap_clear(&st->request_slots);
-    tc_slotmap_clear(&st->header_slots);
-    tc_slotmap_clear(&st->hd_slots);
-    for (int i = 0; i < TC_HANDLER_MAPS; i++) {
-        tc_slotmap_clear(&st->handler_slots[i]);
-    }
-    for (int i = 0; i < TC_RULE_MAPS; i++) {
-        tc_slotmap_clear(&st->rule_slots[i]);
-    }
-    tc_slotmap_clear(&st->router_slots);
-    tc_slotmap_clear(&st->conn_slots);
-    tc_slotmap_clear(&st->context_slots);
-    for (int i = 0; i < TC_MATCHER_MAPS; i++) {
-        tc_slotmap_clear(&st->matcher_slots[i]);
-    }
+    tc_state_slotmaps_clear(st);
     Py_CLEAR(st->request_globals);
     Py_CLEAR(st->request_parse_body);
     Py_CLEAR(st->time_time);

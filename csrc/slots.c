@@ -13,6 +13,8 @@
  */
 #include "tc.h"
 
+#include <stddef.h>
+
 /* Note tp's object slots (its own or a base's) for names[0..n-1]; a name
  * that is not one (absent, a class attribute, a read-only or non-object
  * member) gets NULL. */
@@ -72,6 +74,50 @@ tc_slotmap_traverse(tc_slotmap *m, visitproc visit, void *arg)
     return 0;
 }
 
+/* The maps kept in the module state (request.c, handler.c, route.c), for
+ * its traverse and clear: where each set of them is, and how many. */
+static const struct {
+    size_t offset;
+    int count;
+} state_maps[] = {
+    {offsetof(tc_state, request_slots), 1},
+    {offsetof(tc_state, header_slots), 1},
+    {offsetof(tc_state, hd_slots), 1},
+    {offsetof(tc_state, handler_slots), TC_HANDLER_MAPS},
+    {offsetof(tc_state, rule_slots), TC_RULE_MAPS},
+    {offsetof(tc_state, matcher_slots), TC_MATCHER_MAPS},
+    {offsetof(tc_state, router_slots), 1},
+    {offsetof(tc_state, conn_slots), 1},
+    {offsetof(tc_state, context_slots), 1},
+};
+#define STATE_MAPS ((int)(sizeof state_maps / sizeof state_maps[0]))
+
+int
+tc_state_slotmaps_traverse(tc_state *st, visitproc visit, void *arg)
+{
+    for (int k = 0; k < STATE_MAPS; k++) {
+        tc_slotmap *set = (tc_slotmap *)((char *)st + state_maps[k].offset);
+        for (int i = 0; i < state_maps[k].count; i++) {
+            int r = tc_slotmap_traverse(&set[i], visit, arg);
+            if (r != 0) {
+                return r;
+            }
+        }
+    }
+    return 0;
+}
+
+void
+tc_state_slotmaps_clear(tc_state *st)
+{
+    for (int k = 0; k < STATE_MAPS; k++) {
+        tc_slotmap *set = (tc_slotmap *)((char *)st + state_maps[k].offset);
+        for (int i = 0; i < state_maps[k].count; i++) {
+            tc_slotmap_clear(&set[i]);
+        }
+    }
+}
+
 /* tc_slotmap_current() when the version tag does not settle it. */
 int
 tc_slotmap_check(tc_slotmap *m, PyTypeObject *tp)
@@ -80,10 +126,6 @@ tc_slotmap_check(tc_slotmap *m, PyTypeObject *tp)
 
     if (tp != m->type || tp == NULL) {
         return 0;
-    }
-    if (m->version != 0 && tp->tp_version_tag == m->version &&
-        PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) {
-        return 1;
     }
     if (tp->tp_setattro != PyObject_GenericSetAttr ||
         tp->tp_getattro != PyObject_GenericGetAttr) {

@@ -349,6 +349,10 @@ extern PyModuleDef tc_module_def;
 int tc_override_mask(tc_state *st, PyTypeObject *tp, PyObject *names, PyObject *originals,
                      unsigned long long *mask);
 
+/* Every tc_slotmap the module state holds, visited / cleared (slots.c). */
+int tc_state_slotmaps_traverse(tc_state *st, visitproc visit, void *arg);
+void tc_state_slotmaps_clear(tc_state *st);
+
 /* names[i] = the interned texts[i], for i < n (module.c); -1 on error. */
 int tc_intern_names(PyObject **names, const char *const *texts, int n);
 /* Drops the n names (NULL entries allowed). */
