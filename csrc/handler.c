@@ -56,9 +56,11 @@ enum {
     WE_RH_GET_STATUS,        /* RequestHandler.get_status */
     WE_GET_RUNNING_LOOP,     /* asyncio.get_running_loop */
     WE_RH_SEND_WHOLE,        /* RequestHandler._send_whole_response */
-    WE_MASK_NAMES,           /* web._MASK_NAMES (its first four: see WM_*) */
+    WE_MASK_NAMES,           /* web._MASK_NAMES (its first seven: see WM_*) */
     WE_MASK_ORIGINALS,       /* web._MASK_ORIGINALS */
     WE_SHA1,                 /* hashlib.sha1 */
+    WE_RH_DECODE_ARGUMENT,   /* RequestHandler.decode_argument */
+    WE_TO_UNICODE,           /* web._unicode (escape.to_unicode) */
     WE_SIZE
 };
 
@@ -87,7 +89,8 @@ enum {
     WB__clear_representation_headers, WB_write_headers, WB__log, WB_on_finish, WB_ui,
     WB__sha1, WB_hexdigest, WB_GET, WB_HEAD, WB_empty, WB__send_whole_response,
     /* _execute() */
-    WB_SUPPORTED_METHODS, WB_OPTIONS, WB_xsrf_cookies, WB__VERB_METHODS,
+    WB_SUPPORTED_METHODS, WB_OPTIONS, WB_xsrf_cookies, WB__VERB_METHODS, WB_decode_argument,
+    WB__unicode,
     WB_COUNT
 };
 
@@ -111,7 +114,8 @@ static const char *const wb_texts[WB_COUNT] = {
     "Etag", "If-None-Match", "check_etag_header", "set_status",
     "_clear_representation_headers", "write_headers", "_log", "on_finish", "ui",
     "_sha1", "hexdigest", "GET", "HEAD", "", "_send_whole_response",
-    "SUPPORTED_METHODS", "OPTIONS", "xsrf_cookies", "_VERB_METHODS",
+    "SUPPORTED_METHODS", "OPTIONS", "xsrf_cookies", "_VERB_METHODS", "decode_argument",
+    "_unicode",
 };
 
 _Static_assert(WB_COUNT == TC_WB_NAMES, "TC_WB_NAMES in tc.h must match");
@@ -1038,6 +1042,95 @@ wb_header_text_ok(PyObject *text)
     return 1;
 }
 
+/* headers._dict[name] = text; headers._as_list[name] = [text] */
+static int
+wb_put_field(tc_state *st, PyObject *fields, PyObject *headers, PyObject *name, PyObject *text)
+{
+    PyObject *lists, *one;
+    int rc;
+
+    rc = PyDict_CheckExact(fields) ? PyDict_SetItem(fields, name, text)
+                                   : PyObject_SetItem(fields, name, text);
+    if (rc < 0) {
+        return -1;
+    }
+    lists = tc_headers_get(st, headers, TC_HD_AS_LIST);
+    one = lists != NULL ? PyList_New(1) : NULL;
+    if (one == NULL) {
+        Py_XDECREF(lists);
+        return -1;
+    }
+    PyList_SET_ITEM(one, 0, Py_NewRef(text));
+    rc = PyDict_CheckExact(lists) ? PyDict_SetItem(lists, name, one)
+                                  : PyObject_SetItem(lists, name, one);
+    Py_DECREF(one);
+    Py_DECREF(lists);
+    return rc;
+}
+
+/* The conditions of doing set_header here for handler, checked: 1 when
+ * _convert_header_value, the headers' class's __setitem__ and
+ * httputil._normalize_header are the originals (*headers then a new
+ * reference to handler._headers), 0 when not, -1 on error. */
+int
+tc_web_header_ready(tc_state *st, PyObject *handler, PyObject **headers)
+{
+    PyObject *normalize;
+
+    *headers = NULL;
+    if (st->web_env == NULL || st->request_globals == NULL ||
+        !wb_original(st, Py_TYPE(handler), WB(st, WB__convert_header_value), WE_RH_CONVERT)) {
+        return 0;
+    }
+    *headers = PyObject_GetAttr(handler, WB(st, WB__headers));
+    if (*headers == NULL) {
+        return -1;
+    }
+    normalize = PyDict_GetItemWithError(st->request_globals, WB(st, WB__normalize_header));
+    if (normalize != WE(st, WE_NORMALIZE) ||
+        !wb_original(st, Py_TYPE(*headers), WB(st, WB___setitem__), WE_HH_SETITEM)) {
+        Py_CLEAR(*headers);
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    return 1;
+}
+
+/* headers[name] = self._convert_header_value(value) for a str name and a
+ * str or int value, once tc_web_header_ready said yes for these headers:
+ * 0, or -1 with the exception (ValueError for an unsafe value, as
+ * _convert_header_value raises). */
+int
+tc_web_header_put(tc_state *st, PyObject *headers, PyObject *name, PyObject *value)
+{
+    PyObject *text, *key, *fields;
+    int rc = -1;
+
+    if (PyUnicode_CheckExact(value)) {
+        if (!wb_header_text_ok(value)) {
+            PyObject *exc_args = PyTuple_Pack(2, WB(st, WB_unsafe_header), value);
+            if (exc_args != NULL) {
+                PyErr_SetObject(PyExc_ValueError, exc_args);
+                Py_DECREF(exc_args);
+            }
+            return -1;
+        }
+        text = Py_NewRef(value);
+    }
+    else if ((text = PyObject_Str(value)) == NULL) {
+        return -1;
+    }
+    /* HTTPHeaders.__setitem__ */
+    key = tc_normalize_header(st, name);
+    fields = key != NULL ? tc_headers_get(st, headers, TC_HD_DICT) : NULL;
+    if (fields != NULL) {
+        rc = wb_put_field(st, fields, headers, key, text);
+    }
+    Py_DECREF(text);
+    Py_XDECREF(key);
+    Py_XDECREF(fields);
+    return rc;
+}
+
 /* _set_header(handler, name, value): what RequestHandler.set_header does
  * -- self._headers[name] = self._convert_header_value(value) -- for a str
  * or int value, while _convert_header_value, the HTTPHeaders class's
@@ -1047,69 +1140,24 @@ static PyObject *
 wb_set_header(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     tc_state *st = PyModule_GetState(module);
-    PyObject *handler, *name, *value, *headers = NULL, *text = NULL, *key = NULL;
-    PyObject *fields = NULL, *lists = NULL, *one = NULL, *normalize, *result = NULL;
+    PyObject *headers;
+    int ready;
 
     if (nargs != 3) {
         PyErr_SetString(PyExc_TypeError, "_set_header(handler, name, value)");
         return NULL;
     }
-    handler = args[0], name = args[1], value = args[2];
-    if (st->web_env == NULL || st->request_globals == NULL ||
-        !wb_original(st, Py_TYPE(handler), WB(st, WB__convert_header_value), WE_RH_CONVERT) ||
-        !(PyUnicode_CheckExact(value) || PyLong_CheckExact(value))) {
+    if (!(PyUnicode_CheckExact(args[2]) || PyLong_CheckExact(args[2])) ||
+        !PyUnicode_Check(args[1])) {
         Py_RETURN_NOTIMPLEMENTED;
     }
-    headers = PyObject_GetAttr(handler, WB(st, WB__headers));
-    if (headers == NULL) {
-        return NULL;
+    ready = tc_web_header_ready(st, args[0], &headers);
+    if (ready <= 0) {
+        return ready < 0 ? NULL : Py_NewRef(Py_NotImplemented);
     }
-    normalize = PyDict_GetItemWithError(st->request_globals, WB(st, WB__normalize_header));
-    if (normalize != WE(st, WE_NORMALIZE) ||
-        !wb_original(st, Py_TYPE(headers), WB(st, WB___setitem__), WE_HH_SETITEM) ||
-        !PyUnicode_Check(name)) {
-        result = PyErr_Occurred() ? NULL : Py_NewRef(Py_NotImplemented);
-        goto done;
-    }
-    /* self._convert_header_value(value) */
-    if (PyUnicode_CheckExact(value)) {
-        if (!wb_header_text_ok(value)) {
-            PyObject *exc_args = PyTuple_Pack(2, WB(st, WB_unsafe_header), value);
-            if (exc_args != NULL) {
-                PyErr_SetObject(PyExc_ValueError, exc_args);
-                Py_DECREF(exc_args);
-            }
-            goto done;
-        }
-        text = Py_NewRef(value);
-    }
-    else if ((text = PyObject_Str(value)) == NULL) {
-        goto done;
-    }
-    /* HTTPHeaders.__setitem__ */
-    key = tc_normalize_header(st, name);
-    fields = key != NULL ? tc_headers_get(st, headers, TC_HD_DICT) : NULL;
-    if (fields == NULL || PyObject_SetItem(fields, key, text) < 0) {
-        goto done;
-    }
-    lists = tc_headers_get(st, headers, TC_HD_AS_LIST);
-    one = lists != NULL ? PyList_New(1) : NULL;
-    if (one == NULL) {
-        goto done;
-    }
-    PyList_SET_ITEM(one, 0, Py_NewRef(text));
-    if (PyObject_SetItem(lists, key, one) < 0) {
-        goto done;
-    }
-    result = Py_NewRef(Py_None);
-done:
-    Py_XDECREF(headers);
-    Py_XDECREF(text);
-    Py_XDECREF(key);
-    Py_XDECREF(fields);
-    Py_XDECREF(lists);
-    Py_XDECREF(one);
-    return result;
+    ready = tc_web_header_put(st, headers, args[1], args[2]);
+    Py_DECREF(headers);
+    return ready < 0 ? NULL : Py_NewRef(Py_None);
 }
 
 /* --------------------------------------------------------- log_request */
@@ -1246,9 +1294,12 @@ wb_log_request(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 /* -------------------------------------------------------------- finish */
 
-/* Bits of web._MASK_NAMES' first four names (web_setup checks them). */
+/* Bits of web._MASK_NAMES' first names (web_setup checks them). */
 enum { WM_PREPARE = 1, WM_ON_FINISH = 2, WM_SET_DEFAULT_HEADERS = 4, WM_LOG = 8 };
 #define WM_FINISH_PARTS (~0xfULL)
+/* set_etag_header, compute_etag, check_etag_header: called only when
+ * finish() adds the Etag itself. */
+#define WM_ETAG_PARTS 0x70ULL
 
 /* self.<wb_rh_attrs[i]>: a new reference. */
 static PyObject *
@@ -1313,30 +1364,6 @@ wb_etag(tc_state *st, PyObject *body)
     Py_XDECREF(quote);
     Py_XDECREF(left);
     return out;
-}
-
-/* headers._dict[name] = text; headers._as_list[name] = [text] */
-static int
-wb_put_field(tc_state *st, PyObject *fields, PyObject *headers, PyObject *name, PyObject *text)
-{
-    PyObject *lists, *one;
-    int rc;
-
-    if (PyDict_SetItem(fields, name, text) < 0) {
-        return -1;
-    }
-    lists = tc_headers_get(st, headers, TC_HD_AS_LIST);
-    one = lists != NULL ? PyList_New(1) : NULL;
-    if (one == NULL) {
-        Py_XDECREF(lists);
-        return -1;
-    }
-    PyList_SET_ITEM(one, 0, Py_NewRef(text));
-    rc = PyDict_CheckExact(lists) ? PyDict_SetItem(lists, name, one)
-                                  : PyObject_SetItem(lists, name, one);
-    Py_DECREF(one);
-    Py_DECREF(lists);
-    return rc;
 }
 
 /* for morsel in jar.values(): self.add_header("Set-Cookie", morsel.OutputString(None)) */
@@ -1578,7 +1605,9 @@ done:
 /* _finish(handler): RequestHandler.finish() with no chunk, for the usual
  * case -- nothing to finish twice, the original methods finish() and
  * _send_whole_response call (the override mask's _FINISH_PARTS, and
- * _send_whole_response itself), no output transforms, no headers written
+ * _send_whole_response itself; the Etag methods may be replaced when an
+ * Etag is set already, as finish() then calls none), no output transforms,
+ * no headers written
  * yet, the original HTTPHeaders class, an int status code, a list buffer
  * -- done as those Python functions do it, in their order, through the
  * same attributes and calls; prepare / on_finish / _log overrides are
@@ -1612,7 +1641,8 @@ wb_finish(PyObject *module, PyObject *self)
     if (connection == NULL) {
         goto done;
     }
-    if (finished != Py_False || connection == Py_None || (mask & WM_FINISH_PARTS)) {
+    if (finished != Py_False || connection == Py_None ||
+        (mask & WM_FINISH_PARTS & ~WM_ETAG_PARTS)) {
         goto checked;
     }
     if (_PyObject_LookupAttr(self, WB(st, WB__transforms), &transforms) < 0) {
@@ -1649,6 +1679,14 @@ wb_finish(PyObject *module, PyObject *self)
         goto done;
     }
     ok = PyDict_CheckExact(fields);
+    if (ok && (mask & WM_ETAG_PARTS) && code == 200 &&
+        (wb_is_text(method, WB(st, WB_GET)) || wb_is_text(method, WB(st, WB_HEAD)))) {
+        /* A replaced Etag method matters only when finish() adds the Etag. */
+        ok = PyDict_Contains(fields, WB(st, WB_Etag));
+        if (ok < 0) {
+            goto done;
+        }
+    }
 checked:
     if (!ok) {
         result = Py_NewRef(Py_NotImplemented);
@@ -1672,14 +1710,86 @@ done:
 
 /* ------------------------------------------------------------ _execute */
 
+/* One path argument decoded as the original decode_argument does it:
+ * *text the str of exact bytes (UTF-8) or None for None.  0 on success, 1
+ * for another type or bytes that are not UTF-8 (decode_argument's own 400
+ * is for _execute to raise), -1 on error. */
+static int
+wb_decode_one(PyObject *item, PyObject **text)
+{
+    if (item == Py_None) {
+        *text = Py_NewRef(Py_None);
+        return 0;
+    }
+    if (!PyBytes_CheckExact(item)) {
+        return 1;
+    }
+    *text = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(item), PyBytes_GET_SIZE(item), NULL);
+    if (*text != NULL) {
+        return 0;
+    }
+    if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+        return -1;
+    }
+    PyErr_Clear();
+    return 1;
+}
+
+/* The path arguments decoded (wb_decode_one) while decode_argument and
+ * web's _unicode are the originals: *out_args a new list and *out_kwargs a
+ * new dict.  0 on success, 1 when that does not apply, -1 on error. */
+static int
+wb_decode_path_args(tc_state *st, PyTypeObject *tp, PyObject *args, PyObject *kwargs,
+                    PyObject **out_args, PyObject **out_kwargs)
+{
+    PyObject *list, *dict, *key, *value, *text;
+    Py_ssize_t i, n = PyTuple_GET_SIZE(args), pos = 0;
+    int rc = 0;
+
+    *out_args = *out_kwargs = NULL;
+    if (n != 0 || PyDict_GET_SIZE(kwargs) != 0) {
+        PyObject *unicode = PyDict_GetItemWithError(st->web_globals, WB(st, WB__unicode));
+        if (unicode != WE(st, WE_TO_UNICODE) ||
+            !wb_original(st, tp, WB(st, WB_decode_argument), WE_RH_DECODE_ARGUMENT)) {
+            return PyErr_Occurred() ? -1 : 1;
+        }
+    }
+    list = PyList_New(n);
+    dict = list != NULL ? PyDict_New() : NULL;
+    if (dict == NULL) {
+        Py_XDECREF(list);
+        return -1;
+    }
+    for (i = 0; i < n && rc == 0; i++) {
+        if ((rc = wb_decode_one(PyTuple_GET_ITEM(args, i), &text)) == 0) {
+            PyList_SET_ITEM(list, i, text);
+        }
+    }
+    while (rc == 0 && PyDict_Next(kwargs, &pos, &key, &value)) {
+        if ((rc = wb_decode_one(value, &text)) == 0) {
+            rc = PyDict_SetItem(dict, key, text);
+            Py_DECREF(text);
+        }
+    }
+    if (rc != 0) {
+        Py_DECREF(list);
+        Py_DECREF(dict);
+        return rc;
+    }
+    *out_args = list;
+    *out_kwargs = dict;
+    return 0;
+}
+
 /* _execute_plain(handler, args, kwargs): the steps RequestHandler._execute
- * takes before calling the verb method, for the usual case -- no path
- * arguments, the request's method in SUPPORTED_METHODS, a handler class
- * that does not stream the body and keeps RequestHandler's prepare, no
- * _prepared_future, not finished, a request whose _parse_body has nothing
- * to do, a safe verb or no xsrf_cookies setting -- done here (path_args =
- * [], path_kwargs = {}), and the verb method returned, bound.  None, with
- * nothing done, for any other case: _execute then takes its steps itself. */
+ * takes before calling the verb method, for the usual case -- path
+ * arguments that decode_argument (the original) decodes without error,
+ * the request's method in SUPPORTED_METHODS, a handler class that does not
+ * stream the body and keeps RequestHandler's prepare, no _prepared_future,
+ * not finished, a request whose _parse_body has nothing to do, a safe verb
+ * or no xsrf_cookies setting -- done here (path_args and path_kwargs set),
+ * and the verb method returned, bound.  None, with nothing done, for any
+ * other case: _execute then takes its steps itself. */
 static PyObject *
 wb_execute_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1696,8 +1806,7 @@ wb_execute_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     self = args[0];
     tp = Py_TYPE(self);
-    if (st->web_env == NULL || !PyTuple_CheckExact(args[1]) || PyTuple_GET_SIZE(args[1]) != 0 ||
-        !PyDict_CheckExact(args[2]) || PyDict_GET_SIZE(args[2]) != 0 ||
+    if (st->web_env == NULL || !PyTuple_CheckExact(args[1]) || !PyDict_CheckExact(args[2]) ||
         Py_TYPE(tp) != &PyType_Type ||
         _PyType_Lookup(tp, WB(st, WB__stream_request_body)) != Py_False ||
         (m = wb_rh_map(st, tp)) == NULL) {
@@ -1776,10 +1885,17 @@ wb_execute_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         Py_INCREF(name);
     }
-    /* self.path_args, self.path_kwargs = [], {}; getattr(self, method_name) */
-    list = PyList_New(0);
-    dict = list != NULL ? PyDict_New() : NULL;
-    if (dict != NULL && PyObject_SetAttr(self, WB(st, WB_path_args), list) == 0 &&
+    /* self.path_args = [decode(a) ...]; self.path_kwargs = {k: decode(v) ...};
+     * getattr(self, method_name) */
+    switch (wb_decode_path_args(st, tp, args[1], args[2], &list, &dict)) {
+    case -1:
+        Py_DECREF(name);
+        goto done;
+    case 1:
+        Py_DECREF(name);
+        goto checked;
+    }
+    if (PyObject_SetAttr(self, WB(st, WB_path_args), list) == 0 &&
         PyObject_SetAttr(self, WB(st, WB_path_kwargs), dict) == 0) {
         result = PyObject_GetAttr(self, name);
     }
@@ -1816,17 +1932,21 @@ wb_web_setup(PyObject *module, PyObject *env)
         return NULL;
     }
     {
-        /* finish() (wb_finish) knows the first four bits of the mask. */
-        static const char *const first[] = {"prepare", "on_finish", "set_default_headers", "_log"};
+        /* finish() (wb_finish) knows the first seven bits of the mask. */
+        static const char *const first[] = {"prepare",         "on_finish",    "set_default_headers",
+                                            "_log",            "set_etag_header", "compute_etag",
+                                            "check_etag_header"};
+        const int known = (int)(sizeof(first) / sizeof(first[0]));
         PyObject *names = PyTuple_GET_ITEM(env, WE_MASK_NAMES);
         PyObject *originals = PyTuple_GET_ITEM(env, WE_MASK_ORIGINALS);
         int i;
         if (!PyTuple_CheckExact(names) || !PyTuple_CheckExact(originals) ||
-            PyTuple_GET_SIZE(names) < 4 || PyTuple_GET_SIZE(names) != PyTuple_GET_SIZE(originals)) {
+            PyTuple_GET_SIZE(names) < known ||
+            PyTuple_GET_SIZE(names) != PyTuple_GET_SIZE(originals)) {
             PyErr_SetString(PyExc_TypeError, "web_setup(env): bad mask names");
             return NULL;
         }
-        for (i = 0; i < 4; i++) {
+        for (i = 0; i < known; i++) {
             PyObject *name = PyTuple_GET_ITEM(names, i);
             if (!PyUnicode_Check(name) || PyUnicode_CompareWithASCIIString(name, first[i]) != 0) {
                 PyErr_Format(PyExc_ValueError, "web_setup(env): mask bit %d must be %s", i,

@@ -9,6 +9,7 @@
 
 #include "tc.h"
 
+#include <datetime.h>
 #include <math.h>
 #include <time.h>
 
@@ -80,18 +81,74 @@ timestamp_seconds(PyObject *value, long long *out)
     return 1;
 }
 
-PyObject *
-tc_http_date(PyObject *Py_UNUSED(module), PyObject *value)
+int
+tc_datetime_api(void)
 {
-    long long s, days, secs_of_day, z, era, doe, yoe, y, doy, mp, d, m;
-    int rc = timestamp_seconds(value, &s), wday;
-    char text[64];
-
-    if (rc < 0) {
-        return NULL;
+    if (PyDateTimeAPI == NULL) {
+        PyDateTime_IMPORT;
+        if (PyDateTimeAPI == NULL) {
+            return -1;
+        }
     }
-    if (rc > 0 || s < TC_MIN_SECONDS || s > TC_MAX_SECONDS) {
-        Py_RETURN_NONE;
+    return 0;
+}
+
+int
+tc_is_utc_datetime_class(PyObject *cls, PyObject *tz)
+{
+    if (tc_datetime_api() < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    return cls == (PyObject *)PyDateTimeAPI->DateTimeType && tz == PyDateTime_TimeZone_UTC;
+}
+
+/* Two decimal digits of 0 <= v < 100 at p. */
+static char *
+put2(char *p, int v)
+{
+    p[0] = (char)('0' + v / 10);
+    p[1] = (char)('0' + v % 10);
+    return p + 2;
+}
+
+/* Whole POSIX seconds of an exact datetime.datetime that is naive (taken
+ * as UTC, as utctimetuple() does) or carries the timezone.utc singleton:
+ * what calendar.timegm(value.utctimetuple()) gives.  0 on success, 1 for
+ * any other datetime (a subclass, another tzinfo), which the caller leaves
+ * to Python. */
+static int
+datetime_seconds(PyObject *value, long long *out)
+{
+    PyObject *tz;
+
+    if (tc_datetime_api() < 0) {
+        PyErr_Clear();
+        return 1;
+    }
+    if (!PyDateTime_CheckExact(value)) {
+        return 1;
+    }
+    tz = PyDateTime_DATE_GET_TZINFO(value);
+    if (tz != Py_None && tz != PyDateTime_TimeZone_UTC) {
+        return 1;
+    }
+    *out = (days_from_civil(PyDateTime_GET_YEAR(value), PyDateTime_GET_MONTH(value),
+                            PyDateTime_GET_DAY(value)) *
+                24 +
+            PyDateTime_DATE_GET_HOUR(value)) *
+               3600 +
+           PyDateTime_DATE_GET_MINUTE(value) * 60 + PyDateTime_DATE_GET_SECOND(value);
+    return 0;
+}
+
+int
+tc_civil_from_seconds(long long s, tc_civil *c)
+{
+    long long days, secs_of_day, z, era, doe, yoe, y, doy, mp, d, m;
+
+    if (s < TC_MIN_SECONDS || s > TC_MAX_SECONDS) {
+        return 1;
     }
     /* Civil date from days (no gmtime: its range is platform-dependent). */
     days = s >= 0 ? s / 86400 : -((-s + 86399) / 86400);
@@ -106,11 +163,73 @@ tc_http_date(PyObject *Py_UNUSED(module), PyObject *value)
     d = doy - (153 * mp + 2) / 5 + 1;
     m = mp + (mp < 10 ? 3 : -9);
     y += m <= 2;
-    wday = (int)(((days % 7) + 11) % 7); /* 1970-01-01 was a Thursday */
-    snprintf(text, sizeof(text), "%s, %02d %s %04d %02d:%02d:%02d GMT", weekday_names[wday],
-             (int)d, month_names[m - 1], (int)y, (int)(secs_of_day / 3600),
-             (int)(secs_of_day / 60 % 60), (int)(secs_of_day % 60));
-    return PyUnicode_FromString(text);
+    c->year = (int)y;
+    c->month = (int)m;
+    c->day = (int)d;
+    c->hour = (int)(secs_of_day / 3600);
+    c->minute = (int)(secs_of_day / 60 % 60);
+    c->second = (int)(secs_of_day % 60);
+    c->wday = (int)(((days % 7) + 11) % 7); /* 1970-01-01 was a Thursday */
+    return 0;
+}
+
+PyObject *
+tc_http_date_text(const tc_civil *c)
+{
+    char text[32], *p = text;
+
+    /* "Sun, 06 Nov 1994 08:49:37 GMT" (the year has four digits: 1..9999) */
+    memcpy(p, weekday_names[c->wday], 3);
+    p[3] = ',';
+    p[4] = ' ';
+    p = put2(p + 5, c->day);
+    *p++ = ' ';
+    memcpy(p, month_names[c->month - 1], 3);
+    p[3] = ' ';
+    p = put2(p + 4, c->year / 100);
+    p = put2(p, c->year % 100);
+    *p++ = ' ';
+    p = put2(p, c->hour);
+    *p++ = ':';
+    p = put2(p, c->minute);
+    *p++ = ':';
+    p = put2(p, c->second);
+    memcpy(p, " GMT", 4);
+    p += 4;
+    return PyUnicode_FromStringAndSize(text, p - text);
+}
+
+PyObject *
+tc_utc_datetime(const tc_civil *c)
+{
+    if (tc_datetime_api() < 0) {
+        return NULL;
+    }
+    return PyDateTimeAPI->DateTime_FromDateAndTime(c->year, c->month, c->day, c->hour, c->minute,
+                                                   c->second, 0, PyDateTime_TimeZone_UTC,
+                                                   PyDateTimeAPI->DateTimeType);
+}
+
+PyObject *
+tc_http_date(PyObject *Py_UNUSED(module), PyObject *value)
+{
+    long long s;
+    tc_civil c;
+    int rc;
+
+    if (PyLong_Check(value) || PyFloat_Check(value)) {
+        rc = timestamp_seconds(value, &s);
+    }
+    else {
+        rc = datetime_seconds(value, &s);
+    }
+    if (rc < 0) {
+        return NULL;
+    }
+    if (rc > 0 || tc_civil_from_seconds(s, &c) != 0) {
+        Py_RETURN_NONE;
+    }
+    return tc_http_date_text(&c);
 }
 
 /* calendar.timegm for a tuple or struct_time whose first six fields are

@@ -95,6 +95,7 @@ core_clear(PyObject *module)
     }
     tc_request_clear(st);
     tc_web_clear(st);
+    tc_static_clear(st);
     tc_fetch_clear(st);
     Py_CLEAR(st->str_request);
     Py_CLEAR(st->str_defaults);
@@ -386,7 +387,9 @@ PyDoc_STRVAR(route_doc,
 PyDoc_STRVAR(http_date_doc,
 "_http_date(seconds)\n--\n\n"
 "email.utils.formatdate(seconds, usegmt=True) for an int or float in\n"
-"datetime's range; None for anything else.");
+"datetime's range, or that of calendar.timegm(seconds.utctimetuple()) for a\n"
+"datetime.datetime (not a subclass) that is naive or in timezone.utc; None\n"
+"for anything else.");
 
 PyDoc_STRVAR(timegm_doc,
 "_timegm(time_tuple)\n--\n\n"
@@ -484,7 +487,7 @@ core_exec(PyObject *module)
         tc_dispatch_type_init(module, st) < 0 || tc_proxy_type_init(module, st) < 0 ||
         tc_fetch_type_init(module, st) < 0 ||
         tc_route_init(st) < 0 || tc_request_init(module, st) < 0 ||
-        tc_web_init(module, st) < 0) {
+        tc_web_init(module, st) < 0 || tc_static_init(module, st) < 0) {
         return -1;
     }
     return 0;

@@ -16,9 +16,10 @@
  * of any other shape (host rules, patched methods, other targets) the walk
  * answers NotImplemented and the caller runs the Python walk.  Up to then
  * nothing but the earlier rules' pattern matches (pure C) has run: only
- * the matching rule has its path arguments unquoted and its target's
- * delegate made, so the Python walk, started over, sees exactly what it
- * would have seen.  A request is matched against the rules up to the one
+ * the matching rule has its path arguments unquoted (a group without '%'
+ * encoded to UTF-8 here, which is what _unquote_or_none returns for it)
+ * and its target's delegate made, so the Python walk, started over, sees
+ * exactly what it would have seen.  A request is matched against the rules up to the one
  * that matches, not the whole table.  get_handler_delegate is called as
  * Python calls it (so an override or patch of it is used), or, while it
  * is the original, its _HandlerDelegate made in C (handler.c).
@@ -247,6 +248,24 @@ route_literal(route_ctx *rc, PyObject *pair, PyObject *regex)
     return -1;
 }
 
+/* routing._unquote_or_none(group): a str with no '%' is its UTF-8 bytes
+ * (what url_unescape(s, encoding=None, plus=False) returns for it, through
+ * urllib.parse.unquote_to_bytes) made here; anything else, or an encoding
+ * error, is left to the function.  A new reference. */
+static PyObject *
+route_unquote(route_ctx *rc, PyObject *group)
+{
+    if (PyUnicode_CheckExact(group) &&
+        PyUnicode_FindChar(group, '%', 0, PyUnicode_GET_LENGTH(group), 1) == -1) {
+        PyObject *raw = PyUnicode_AsUTF8String(group);
+        if (raw != NULL) {
+            return raw;
+        }
+        PyErr_Clear(); /* (a lone surrogate: the function raises its own error) */
+    }
+    return PyObject_CallOneArg(rc->env[ENV_UNQUOTE], group);
+}
+
 /* PathMatches.match(request) for the rule's pattern: 1 for a match, with
  * *args and *kwargs its path_args (a list) and path_kwargs (a dict) as new
  * references -- both NULL when the pattern has no groups (match returns
@@ -303,7 +322,7 @@ route_path_match(route_ctx *rc, route_rule *r, PyObject **args, PyObject **kwarg
             goto done;
         }
         for (i = 0; i < PyTuple_GET_SIZE(groups); i++) {
-            PyObject *v = PyObject_CallOneArg(rc->env[ENV_UNQUOTE], PyTuple_GET_ITEM(groups, i));
+            PyObject *v = route_unquote(rc, PyTuple_GET_ITEM(groups, i));
             if (v == NULL) {
                 goto done;
             }
@@ -332,7 +351,7 @@ route_path_match(route_ctx *rc, route_rule *r, PyObject **args, PyObject **kwarg
             if (k == NULL) {
                 goto done;
             }
-            v = PyObject_CallOneArg(rc->env[ENV_UNQUOTE], value);
+            v = route_unquote(rc, value);
             if (v == NULL || PyDict_SetItem(*kwargs, k, v) < 0) {
                 Py_DECREF(k);
                 Py_XDECREF(v);

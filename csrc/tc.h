@@ -232,7 +232,8 @@ tc_slot_lookup(tc_slotmap *m, PyObject *obj, int i, PyObject *name, PyObject **o
 #define TC_H1_NAME_CACHED 32             /* ... of up to this many bytes */
 #define TC_RQ_NAMES 32
 #define TC_RQ_SLOTS 19                   /* attributes __init__ assigns (request.c) */
-#define TC_WB_NAMES 93
+#define TC_WB_NAMES 95
+#define TC_SF_NAMES 32
 #define TC_FE_NAMES 48
 #define TC_MASK_CACHE 8                  /* _override_mask answers kept (module.c) */
 
@@ -326,6 +327,8 @@ typedef struct {
                                             set_close_callback, on first use */
     PyObject *wb_hdr_server, *wb_hdr_date; /* what the default headers were made of */
     PyObject *wb_hdr_values, *wb_hdr_lists;  /* ... and their two dicts, to copy */
+    /* static.c */
+    PyObject *sf_names[TC_SF_NAMES];     /* interned names */
     /* fetch.c */
     PyTypeObject *FetchType;
     PyObject *fetch_env;                 /* fetch_setup()'s tuple */
@@ -630,6 +633,11 @@ enum { TC_WEB_HEADERS_RECEIVED, TC_WEB_DATA_RECEIVED, TC_WEB_FINISH, TC_WEB_WHOL
 int tc_web_plain(tc_state *st, PyObject *delegate, int event);
 PyObject *tc_web_collect(tc_state *st, PyObject *delegate, PyObject *chunk);
 PyObject *tc_web_finish(tc_state *st, PyObject *delegate);
+/* set_header's conditions for handler: 1 (with *headers, a new reference
+ * to its _headers) when a str or int value may be set by
+ * tc_web_header_put, 0 when not, -1 on error. */
+int tc_web_header_ready(tc_state *st, PyObject *handler, PyObject **headers);
+int tc_web_header_put(tc_state *st, PyObject *headers, PyObject *name, PyObject *value);
 
 /* sha1.c: SHA-1 of data in forty lowercase hex digits; _sha1_hex(bytes). */
 #define TC_SHA1_SHORT 256
@@ -970,9 +978,27 @@ PyObject *tc_template_xhtml(PyObject *module, PyObject *value);
  * plain JSON data; NotImplemented for anything it leaves to json.dumps. */
 PyObject *tc_json_encode(PyObject *module, PyObject *value);
 
+/* static.c: StaticFileHandler.get()'s short way (_static_plain). */
+int tc_static_init(PyObject *module, tc_state *st);
+void tc_static_clear(tc_state *st);
+
 /* httpdate.c */
 PyObject *tc_http_date(PyObject *module, PyObject *value);
 PyObject *tc_timegm(PyObject *module, PyObject *value);
+/* A UTC time broken down (wday 0 = Sunday). */
+typedef struct {
+    int year, month, day, hour, minute, second, wday;
+} tc_civil;
+/* POSIX seconds as a UTC time: 0, or 1 outside datetime's years 1..9999. */
+int tc_civil_from_seconds(long long s, tc_civil *c);
+/* The IMF-fixdate of c ("Sun, 06 Nov 1994 08:49:37 GMT"). */
+PyObject *tc_http_date_text(const tc_civil *c);
+/* datetime.datetime(c's fields, tzinfo=timezone.utc). */
+PyObject *tc_utc_datetime(const tc_civil *c);
+/* The datetime C API imported (0), or -1 with an exception. */
+int tc_datetime_api(void);
+/* 1 when cls is datetime.datetime and tz is timezone.utc, else 0. */
+int tc_is_utc_datetime_class(PyObject *cls, PyObject *tz);
 
 /* --------------------------------------------------------------- errors.c */
 

@@ -586,6 +586,12 @@ def test_url_concat(impl: Any, url: str, args: Any) -> None:
         lambda: ref.url_concat(url, args))
 
 
+class _ShiftedDatetime(datetime.datetime):
+    # A subclass whose utctimetuple() is its own: format_timestamp must ask it.
+    def utctimetuple(self) -> time.struct_time:
+        return (self + datetime.timedelta(hours=1)).replace(tzinfo=None).timetuple()
+
+
 @pytest.mark.parametrize("ts", [
     0, 1359312200, 1359312200.9, time.gmtime(1359312200), (2013, 1, 27, 18, 43, 20),
     datetime.datetime(2013, 1, 27, 18, 43, 20),
@@ -610,6 +616,13 @@ def test_format_timestamp(impl: Any, ts: Any) -> None:
     (2020.0, 1, 1, 0, 0, 0), (2020, 1, 1, 0, 0), (2**70, 1, 1, 0, 0, 0),
     datetime.datetime.min, datetime.datetime.max,
     datetime.datetime(1969, 12, 31, 23, 59, 59, 999999),
+    datetime.datetime.min.replace(tzinfo=datetime.timezone.utc),
+    datetime.datetime.max.replace(tzinfo=datetime.timezone.utc),
+    datetime.datetime(2000, 2, 29, 12, 0, 0, 999999, tzinfo=datetime.timezone.utc),
+    datetime.datetime(1, 1, 1, 0, 30, tzinfo=datetime.timezone(datetime.timedelta(hours=1))),
+    datetime.datetime(9999, 12, 31, 23, tzinfo=datetime.timezone(datetime.timedelta(hours=-2))),
+    datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone(datetime.timedelta(0))),
+    _ShiftedDatetime(2020, 1, 1), _ShiftedDatetime(2020, 1, 1, tzinfo=datetime.timezone.utc),
 ])
 def test_format_timestamp_edges(impl: Any, ts: Any) -> None:
     assert outcome(lambda: impl.httputil.format_timestamp(ts)) == outcome(
@@ -621,6 +634,8 @@ def test_format_timestamp_edges(impl: Any, ts: Any) -> None:
     st.integers(min_value=-62135596800 - 10, max_value=253402300799 + 10),
     st.floats(min_value=-7e10, max_value=3e11, allow_nan=False),
     st.tuples(*[st.integers(min_value=-100, max_value=3000)] * 6),
+    st.datetimes(),
+    st.datetimes(timezones=st.just(datetime.timezone.utc)),
 ))
 def test_format_timestamp_matches_reference(ts: Any) -> None:
     assert outcome(lambda: tc_httputil.format_timestamp(ts)) == outcome(

@@ -1469,24 +1469,41 @@ def _static_tree(tmp_path: Any) -> Any:
     return root
 
 
-def _short_way_spy(monkeypatch: pytest.MonkeyPatch) -> List[bool]:
-    # Records, per call of tornado_c's _plain_body, whether it answered.
+def _short_way_spy(monkeypatch: pytest.MonkeyPatch,
+                   ways: Optional[List[str]] = None) -> List[bool]:
+    # Records, per request that asks for tornado_c's short way, whether it
+    # answered -- in C (_static_plain) or else in Python (_plain_body); with
+    # ``ways``, also which of the two did and for which path ("c:<path>" /
+    # "py:<path>").
     web = _TC.web
     original = web.StaticFileHandler._plain_body
+    original_c = web._static_plain
     answered: List[bool] = []
+
+    def spy_c(self: Any, path: str, include_body: bool, env: Any) -> Any:
+        pieces = original_c(self, path, include_body, env)
+        if pieces is not NotImplemented:
+            answered.append(True)
+            if ways is not None:
+                ways.append("c:" + path)
+        return pieces
 
     def spy(self: Any, path: str, include_body: bool = True) -> Any:
         pieces = original(self, path, include_body)
         answered.append(pieces is not None)
+        if ways is not None and pieces is not None:
+            ways.append("py:" + path)
         return pieces
 
+    monkeypatch.setattr(web, "_static_plain", spy_c)
     monkeypatch.setattr(web.StaticFileHandler, "_plain_body", spy)
     return answered
 
 
 def test_static_short_way_matches_tornado(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     root = _static_tree(tmp_path)
-    answered = _short_way_spy(monkeypatch)
+    ways: List[str] = []
+    answered = _short_way_spy(monkeypatch, ways)
 
     def build(web: Any) -> Any:
         class Quiet(web.StaticFileHandler):
@@ -1545,6 +1562,124 @@ def test_static_short_way_matches_tornado(tmp_path: Any, monkeypatch: pytest.Mon
     assert codes == [200, 200, 404, 200, 304, 200, 200, 304, 304, 304, 304, 200, 200, 304, 304, 200, 200,
                      304, 304]
     assert answered.count(True) >= 30, answered
+    # Once a file's version hash is known, a plain GET of a file of one
+    # piece takes the C way.
+    assert {w for w in ways if w.startswith("c:")} == {
+        "c:" + name for name in ["empty.bin", "one.txt", "below.bin", "piece.bin", "page.html",
+                                 "data.tar.gz", "noext", "sub/index.html"]}
+
+
+def _static_both_ways(tmp_path: Any, monkeypatch: pytest.MonkeyPatch, raws: List[bytes],
+                      touch: Optional[Callable[[Any], None]] = None) -> Tuple[Any, List[str]]:
+    # The responses (raw bytes, Date blanked) and logs of raws on tornado_c
+    # with its C way and with _static_plain declining (the Python short way
+    # or the hooks), each warmed up by a first round; and the C way's paths.
+    web = _TC.web
+    root = _static_tree(tmp_path)
+    if touch is not None:
+        touch(root)
+
+    def build(web: Any) -> Any:
+        web.StaticFileHandler.reset()
+        return web.Application([], static_path=str(root))
+
+    def raw(data: bytes) -> bytes:
+        return re.sub(rb"\r\nDate: [^\r]*", b"\r\nDate: *", data)
+
+    ways: List[str] = []
+    _short_way_spy(monkeypatch, ways)
+    with_c = run_app(_TC, build, raws + raws, parse=raw)
+    c_paths = [w for w in ways if w.startswith("c:")]
+    monkeypatch.setattr(web, "_static_plain", lambda *args: NotImplemented)
+    without = run_app(_TC, build, raws + raws, parse=raw)
+    assert with_c == without
+    return with_c, c_paths
+
+
+@pytest.mark.parametrize("case", ["plain", "guess3", "guess_encoded", "guess_gzip", "guess_none",
+                                  "guess_bytes", "guess_error", "open", "read", "close", "stat",
+                                  "format_timestamp", "far_mtime", "old_mtime", "vanished"])
+def test_static_c_way_matches_python_way(tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+                                         case: str) -> None:
+    # _static_plain (csrc/static.c) gives what the Python short way gives --
+    # bytes, headers, logs -- including odd mimetypes answers and errors, and
+    # steps aside for replaced os / httputil functions.
+    import mimetypes
+
+    web = _TC.web
+    guesses = {
+        "guess3": lambda url, strict=True: ("text/plain", None, "x"),
+        "guess_encoded": lambda url, strict=True: ("text/plain", "br"),
+        "guess_gzip": lambda url, strict=True: ("text/plain", "gzip"),
+        "guess_none": lambda url, strict=True: (None, None),
+        "guess_bytes": lambda url, strict=True: (b"text/plain", None),
+        "guess_error": lambda url, strict=True: 1 / 0,
+    }
+    calls: List[str] = []
+    if case in guesses:
+        monkeypatch.setattr(mimetypes, "guess_type", guesses[case])
+    elif case in ("open", "read", "close", "stat"):
+        monkeypatch.setattr(os, case, _wrap(getattr(os, case), case, calls))
+    elif case == "format_timestamp":
+        monkeypatch.setattr(web.httputil, "format_timestamp",
+                            _wrap(web.httputil.format_timestamp, case, calls))
+    raws = [get("/static/one.txt"), get("/static/page.html"), get("/static/piece.bin")]
+    touch: Optional[Callable[[Any], None]] = None
+    if case in ("far_mtime", "old_mtime"):
+        # (as far as the file system goes: ext4 stops at 2446 and 1901)
+        raws = [get("/static/noext")]
+
+        def touch(root: Any) -> None:
+            when = 400_000_000_000 if case == "far_mtime" else -70_000_000_000
+            os.utime(root / "noext", (1300000000, when))
+
+    if case == "vanished":
+        raws = [get("/static/one.txt"), get("/static/gone.txt")]
+    (responses, logs), c_paths = _static_both_ways(tmp_path, monkeypatch, raws, touch)
+    if case in ("plain", "guess_encoded", "guess_gzip", "guess_none"):
+        assert c_paths == ["c:one.txt", "c:page.html", "c:piece.bin"]
+    if case in ("far_mtime", "old_mtime"):
+        assert c_paths == ["c:noext"]
+    if case in ("open", "read", "close", "stat", "format_timestamp"):
+        assert c_paths == [] and calls
+    if case == "guess_error":
+        assert responses[-1].startswith(b"HTTP/1.1 500 ")
+
+
+def test_static_one_piece_after_get(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A file of one piece is left to finish() (no flush of its own) only
+    # under the original get() and without output transforms: a subclass
+    # whose get() goes on writing after StaticFileHandler's, and gzip,
+    # see what they see on Tornado.
+    root = _static_tree(tmp_path)
+    answered = _short_way_spy(monkeypatch)
+
+    def build(web: Any) -> Any:
+        class After(web.StaticFileHandler):
+            async def get(self, path: str, include_body: bool = True) -> None:
+                await super().get(path, include_body)
+                self.write(b"more")
+
+        class Peek(web.StaticFileHandler):
+            async def get(self, path: str, include_body: bool = True) -> None:
+                await super().get(path, include_body)
+                self.set_header("X-Written", str(self._headers_written))
+
+        web.StaticFileHandler.reset()
+        return web.Application(
+            [(r"/after/(.*)", After, {"path": str(root)}),
+             (r"/peek/(.*)", Peek, {"path": str(root)}),
+             (r"/gz/(.*)", web.StaticFileHandler, {"path": str(root)})],
+            static_path=str(root),
+            compress_response=True,
+        )
+
+    raws = [get("/after/one.txt"), get("/peek/one.txt"), get("/peek/page.html"),
+            get("/gz/page.html", Accept_Encoding="gzip"), get("/static/page.html"),
+            get("/static/page.html", Accept_Encoding="gzip"), get("/static/piece.bin")]
+    resps = exchange(_TC, build, raws)
+    assert [r[0] for r in resps] == [200] * 7  # (/after: its error comes after the headers)
+    assert answered.count(True) >= 6, answered
 
 
 def test_static_short_way_across_loops(tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
@@ -2193,6 +2328,8 @@ def test_finish_calls_replaced_methods(impl: Any, method: str) -> None:
                 elif mode == "empty":
                     self.set_status(204)
                     return
+                elif mode == "etag":
+                    self.set_header("Etag", '"own"')
                 self.write("body for " + mode)
 
             def head(self) -> None:
@@ -2213,6 +2350,9 @@ def test_finish_calls_replaced_methods(impl: Any, method: str) -> None:
             request("HEAD", "/"),
             get("/?mode=cookie"),
             get("/?mode=empty"),
+            get("/?mode=etag"),
+            get("/?mode=etag", If_None_Match='"own"'),
+            request("HEAD", "/?mode=etag"),
         ],
     )
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
+import os
 import socket
 from typing import Any, Callable, Dict, List, Tuple
 
@@ -1047,12 +1048,19 @@ def _execute_app(web: Any, seen: List[Any], **settings: Any) -> Any:
     class Listed(Plain):
         SUPPORTED_METHODS = ["GET", "POST"]  # type: ignore[assignment]
 
+    class Decoding(Args):
+        def decode_argument(self, value: bytes, name: Any = None) -> str:
+            seen.append(("decode", value, name))
+            return "d:" + super().decode_argument(value, name)
+
     class Instance(Plain):
         def initialize(self) -> None:
             self.get = lambda: (seen.append("instance get"), self.write("i"))  # type: ignore
 
     return web.Application([("/", Plain), ("/only", OnlyGet), ("/prep", Prepared),
                             (r"/args/(\w+)", Args), (r"/kw/(?P<k>\w+)", Args),
+                            (r"/any/([^/]*)/?([^/]*)", Args), (r"/opt/(a)?(b)?", Args),
+                            (r"/kwany/(?P<k>[^/]*)", Args), (r"/dec/([^/]*)", Decoding),
                             ("/listed", Listed), ("/inst", Instance)], **settings)
 
 
@@ -1063,6 +1071,12 @@ EXECUTE_REQUESTS = [
     request("DELETE", "/"), request("GET", "/prep"), request("GET", "/prep?stop=1"),
     request("GET", "/args/x"), request("GET", "/kw/y"), request("POST", "/listed", {}, b""),
     request("GET", "/inst"),
+    # path arguments: percent escapes, non-ASCII, empty, unmatched groups,
+    # bytes that are not UTF-8 (400), a replaced decode_argument
+    request("GET", "/any/%C3%A9t%C3%A9/x+y"), request("GET", "/any/"),
+    request("GET", "/any/%FF"), request("GET", "/any/%25"), request("GET", "/opt/a"),
+    request("GET", "/opt/"), request("GET", "/kwany/%C3%A9"), request("GET", "/kwany/%FE"),
+    request("GET", "/dec/v%20w"), request("GET", "/dec/%FF"),
 ]
 
 
@@ -1099,6 +1113,15 @@ def test_execute_plain_declines_other_cases(monkeypatch: pytest.MonkeyPatch) -> 
     handler = make()
     method = _core._execute_plain(handler, (), {})
     assert method == handler.get and handler.path_args == [] and handler.path_kwargs == {}
+    handler = make()
+    method = _core._execute_plain(handler, (b"x", None, "\xe9".encode()), {"k": b"", "n": None})
+    assert method == handler.get
+    assert handler.path_args == ["x", None, "\xe9"]
+    assert handler.path_kwargs == {"k": "", "n": None}
+
+    class Decoding(web.RequestHandler):
+        def decode_argument(self, value: bytes, name: Any = None) -> str:
+            return "d"
 
     @web.stream_request_body
     class Streaming(web.RequestHandler):
@@ -1111,6 +1134,10 @@ def test_execute_plain_declines_other_cases(monkeypatch: pytest.MonkeyPatch) -> 
     declined = [
         (make(), ("x",), {}),
         (make(), (), {"k": "v"}),
+        (make(), (b"\xff",), {}),
+        (make(), (b"a",), {"k": b"\xc3"}),
+        (make(), (bytearray(b"a"),), {}),
+        (make(cls=Decoding), (b"a",), {}),
         (make("POST", {"Content-Type": "text/plain"}), (), {}),
         (make("PATCHY"), (), {}),
         (make(cls=Streaming), (), {}),
@@ -1126,6 +1153,88 @@ def test_execute_plain_declines_other_cases(monkeypatch: pytest.MonkeyPatch) -> 
         m.setattr(httputil.HTTPServerRequest, "_parse_body", lambda self: None)
         handler = make()
         assert _core._execute_plain(handler, (), {}) is None
+    with monkeypatch.context() as m:
+        m.setattr(web, "_unicode", lambda value: "patched")
+        handler = make()
+        assert _core._execute_plain(handler, (b"a",), {}) is None
+        assert "path_args" not in vars(handler)
+        assert _core._execute_plain(handler, (), {}) == handler.get
+
+
+def test_static_plain_declines_with_nothing_done(tmp_path: Any) -> None:
+    """_core._static_plain answers NotImplemented, having set no attribute
+    or header, for every case it leaves to Python, and the pieces for the
+    one it takes."""
+    from tornado_c import _core, httputil, web
+
+    class Conn:
+        def set_close_callback(self, callback: Any) -> None:
+            pass
+
+    root = tmp_path / "files"
+    root.mkdir()
+    (root / "a.txt").write_bytes(b"hello")
+    (root / "empty").write_bytes(b"")
+    (root / "dir").mkdir()
+    (root / "big").write_bytes(b"x" * (web._STATIC_CHUNK + 1))
+    app = web.Application(static_path=str(root))
+    web.StaticFileHandler.reset()
+    web._root_prefixes[str(root)] = str(root) + "/"
+    for name in ("a.txt", "empty", "gone", "big"):
+        web.StaticFileHandler._static_hashes[str(root / name)] = "h" + name
+    env = web._STATIC_ENV
+
+    def make(uri: str = "/", headers: Any = None, method: str = "GET") -> Any:
+        req = httputil.HTTPServerRequest(method=method, uri=uri, connection=Conn(),
+                                         headers=httputil.HTTPHeaders(headers or {}))
+        handler = web.StaticFileHandler(app, req, path=str(root))
+        handler._transforms = []
+        return handler
+
+    handler = make()
+    assert _core._static_plain(handler, "a.txt", True, env) == (b"hello",)
+    assert handler.absolute_path == str(root / "a.txt") and handler.path == "a.txt"
+    assert handler._headers["Etag"] == '"ha.txt"'
+    assert handler._headers["Content-Length"] == "5"
+    assert handler._headers["Content-Type"] == "text/plain"
+    assert handler._stat_result == os.stat(root / "a.txt")
+    assert handler._validated_stat == (str(root / "a.txt"), handler._stat_result)
+    assert handler.modified == web.datetime.datetime.fromtimestamp(
+        int(handler._stat_result.st_mtime), web._UTC)
+    handler = make()
+    assert _core._static_plain(handler, "empty", True, env) == ()
+    declined = [
+        (make(), "a.txt", False),
+        (make(), "a.txt", 1),
+        (make(), b"a.txt", True),
+        (make(headers={"Range": "bytes=0-1"}), "a.txt", True),
+        (make(headers={"If-None-Match": '"x"'}), "a.txt", True),
+        (make(headers={"If-Modified-Since": "x"}), "a.txt", True),
+        (make("/?v=1"), "a.txt", True),
+        (make(), "./a.txt", True),
+        (make(), "dir/../a.txt", True),
+        (make(), "dir//a.txt", True),
+        (make(), "a.txt/", True),
+        (make(), "", True),
+        (make(), "/etc/passwd", True),
+        (make(), "dir", True),
+        (make(), "gone", True),
+        (make(), "big", True),
+        (make(), "a\0.txt", True),
+        (make(), "unhashed.txt", True),
+    ]
+    for handler, path, include_body in declined:
+        before = list(handler._headers.get_all())
+        assert _core._static_plain(handler, path, include_body, env) is NotImplemented, path
+        assert "absolute_path" not in vars(handler) and "modified" not in vars(handler)
+        assert list(handler._headers.get_all()) == before
+    other_root = make()
+    other_root.root = str(tmp_path)  # not in _root_prefixes yet
+    assert _core._static_plain(other_root, "files/a.txt", True, env) is NotImplemented
+    with pytest.raises(TypeError):
+        _core._static_plain(make(), "a.txt", True, env[:-1])
+    web.StaticFileHandler.reset()
+    del web._root_prefixes[str(root)]
 
 
 def test_connection_methods_replaced_are_called(monkeypatch: pytest.MonkeyPatch) -> None:

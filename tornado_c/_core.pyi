@@ -341,9 +341,15 @@ def _tt_bytes(value: Any) -> bytes:
 def _tt_xhtml(value: Any) -> bytes:
     """utf8(xhtml_escape(_tt_bytes(value)))."""
 
+def _static_plain(handler: Any, path: Any, include_body: Any, env: Any) -> Any:
+    """StaticFileHandler.get()'s short way for a GET of a whole file of one
+    piece, in C: the pieces to write, or NotImplemented with nothing done
+    (see csrc/static.c)."""
+
 def _http_date(seconds: Any) -> Optional[str]:
     """email.utils.formatdate(seconds, usegmt=True) for an int or float in
-    datetime's range; None otherwise."""
+    datetime's range, or for a naive or timezone.utc datetime.datetime (not
+    a subclass) the date of its utctimetuple(); None otherwise."""
 
 def _timegm(time_tuple: Any) -> Optional[int]:
     """calendar.timegm(fields) for a tuple of ints with a valid year and month;

@@ -882,6 +882,11 @@ def format_timestamp(
     if isinstance(ts, (int, float)):
         seconds: float = ts
     else:
+        if type(ts) is datetime.datetime:
+            # C for a naive or UTC datetime (a static file's Last-Modified).
+            text = _http_date(ts)
+            if text is not None:
+                return text
         if isinstance(ts, datetime.datetime):
             fields: Any = ts.utctimetuple()
         elif isinstance(ts, (tuple, time.struct_time)):

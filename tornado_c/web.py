@@ -107,11 +107,12 @@ _MASK_NAMES = (
     "on_finish",  # 2: no-op by default
     "set_default_headers",  # 4: no-op by default
     "_log",  # 8: finish() calls Application.log_request directly
-    # 16 and up: what finish() does itself when none is replaced.
-    "_settle_headers",
+    # 16 and up: what finish() does itself when none is replaced; the
+    # first three only when it adds the Etag itself (none was set).
     "set_etag_header",
     "compute_etag",
     "check_etag_header",
+    "_settle_headers",
     "set_header",
     "add_header",
     "_convert_header_value",
@@ -1321,7 +1322,9 @@ class RequestHandler:
             # case (csrc/handler.c); None when they are to be taken here.
             method = _execute_plain(self, args, kwargs)
             if method is not None:
-                outcome = method()
+                outcome = (
+                    method(*self.path_args, **self.path_kwargs) if args or kwargs else method()
+                )
             else:
                 request = self.request
                 verb = request.method
@@ -1961,6 +1964,8 @@ _core.web_setup(
         _MASK_NAMES,
         _MASK_ORIGINALS,
         hashlib.sha1,
+        RequestHandler.decode_argument,
+        _unicode,
     )
 )
 
@@ -2110,10 +2115,24 @@ class StaticFileHandler(RequestHandler):
         if not _override_mask(type(self), _STATIC_NAMES, _STATIC_ORIGINALS):
             # Every hook is this class's own: the common case (a whole
             # regular file, no Range header) takes the short way, with the
-            # same results.
-            pieces = self._plain_body(path, include_body)
+            # same results -- in C (csrc/static.c) for a plain GET of a file
+            # of one piece, else _plain_body.
+            pieces = _static_plain(self, path, include_body, _STATIC_ENV) if _POSIX else None
+            if pieces is NotImplemented or pieces is None:
+                pieces = self._plain_body(path, include_body)
         if pieces is None:
             pieces = self._hooked_body(path, include_body)
+        elif (
+            type(pieces) is tuple
+            and len(pieces) == 1
+            and not self._transforms
+            and type(self).get is _STATIC_GET
+        ):
+            # A file of one piece, no output transforms, and get() the one
+            # _execute calls: finish(), which comes next, sends the piece
+            # with the headers -- the one write flush() would have made.
+            self.write(pieces[0])
+            return
         for piece in pieces:
             try:
                 self.write(piece)
@@ -2512,6 +2531,21 @@ def _resolved(cls: type, name: str) -> Any:
 
 
 _STATIC_ORIGINALS = tuple(_resolved(StaticFileHandler, name) for name in _STATIC_NAMES)
+_STATIC_GET = StaticFileHandler.get
+_static_plain = _core._static_plain
+# What _static_plain works with (see csrc/static.c); the functions are
+# compared with os's and httputil's at each call.
+_STATIC_ENV = (
+    _root_prefixes,
+    os,
+    os.stat,
+    os.open,
+    os.read,
+    os.close,
+    mimetypes,
+    httputil.format_timestamp,
+    _STATIC_CHUNK,
+)
 
 
 class FallbackHandler(RequestHandler):
