@@ -756,3 +756,42 @@ def test_keep_alive_stale_connection_retried(impl: Any) -> None:
     assert connections == 3
     assert len(heads) == (5 if impl.name == "tornado_c" else 3)
     assert all(head.startswith(b"GET / HTTP/1.1") for head in heads)
+
+
+def test_queue_methods_replaced_are_called(impl: Any) -> None:
+    """A client class replacing _process_queue or _remove_timeout sees them
+    called as on Tornado, whether or not the fetch had to wait (tornado_c
+    skips the queue round for a fetch with room while they are the
+    originals)."""
+
+    async def main() -> List[Any]:
+        calls: List[Any] = []
+        base = impl.simple_httpclient.SimpleAsyncHTTPClient
+
+        class Traced(base):  # type: ignore[misc, valid-type]
+            def _process_queue(self) -> None:
+                calls.append(("process", len(self.queue), len(self.active)))
+                super()._process_queue()
+
+            def _remove_timeout(self, key: object) -> None:
+                calls.append(("remove", key in self.waiting))
+                super()._remove_timeout(key)
+
+        async with ScriptServer(respond(200, b"ok")) as srv:
+            client = Traced(force_instance=True, max_clients=1)
+            first = await client.fetch(srv.url("/1"))
+            both = await asyncio.gather(client.fetch(srv.url("/2")), client.fetch(srv.url("/3")))
+            client.close()
+            plain = base(force_instance=True, max_clients=1)
+            more = await asyncio.gather(plain.fetch(srv.url("/4")), plain.fetch(srv.url("/5")))
+            plain.close()
+        return calls + [r.body for r in [first, *both, *more]]
+
+    got = run(main)
+    # (the same sequence on Tornado: each fetch goes through the queue round)
+    assert got == [
+        ("process", 1, 0), ("remove", True), ("process", 0, 0),
+        ("process", 1, 0), ("remove", True), ("process", 1, 1), ("process", 1, 0),
+        ("remove", True), ("process", 0, 0),
+        b"ok", b"ok", b"ok", b"ok", b"ok",
+    ]

@@ -205,6 +205,21 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
     def fetch_impl(
         self, request: HTTPRequest, callback: Callable[[HTTPResponse], None]
     ) -> None:
+        if (
+            not self.queue
+            and len(self.active) < self.max_clients
+            and type(self)._process_queue is _PROCESS_QUEUE
+            and type(self)._remove_timeout is _REMOVE_TIMEOUT
+            and request.connect_timeout is not None
+            and request.request_timeout is not None
+        ):
+            # Nothing queued and room for it: what the queue round below
+            # comes to (enqueued, then taken at once, with no timer).
+            key = object()
+            self.active[key] = (request, callback)
+            release = functools.partial(self._release_fetch, key)
+            self._handle_request(request, release, callback)
+            return
         entry = (object(), request, callback)
         self.queue.append(entry)
         key = entry[0]
@@ -915,6 +930,8 @@ _GETADDRINFO = socket.getaddrinfo
 _SOCKET = socket.socket
 _NORMALIZE_HEADER = httputil._normalize_header
 _CONNECTION_CLASS = SimpleAsyncHTTPClient._connection_class
+_PROCESS_QUEUE = SimpleAsyncHTTPClient._process_queue
+_REMOVE_TIMEOUT = SimpleAsyncHTTPClient._remove_timeout
 _USER_AGENT = f"Tornado/{version}"
 
 
