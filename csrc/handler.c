@@ -61,6 +61,7 @@ enum {
     WE_SHA1,                 /* hashlib.sha1 */
     WE_RH_DECODE_ARGUMENT,   /* RequestHandler.decode_argument */
     WE_TO_UNICODE,           /* web._unicode (escape.to_unicode) */
+    WE_JSON_ENCODE,          /* escape.json_encode */
     WE_SIZE
 };
 
@@ -91,6 +92,8 @@ enum {
     /* _execute() */
     WB_SUPPORTED_METHODS, WB_OPTIONS, WB_xsrf_cookies, WB__VERB_METHODS, WB_decode_argument,
     WB__unicode,
+    /* write() */
+    WB_escape, WB_json_encode, WB_json_type,
     WB_COUNT
 };
 
@@ -116,6 +119,7 @@ static const char *const wb_texts[WB_COUNT] = {
     "_sha1", "hexdigest", "GET", "HEAD", "", "_send_whole_response",
     "SUPPORTED_METHODS", "OPTIONS", "xsrf_cookies", "_VERB_METHODS", "decode_argument",
     "_unicode",
+    "escape", "json_encode", "application/json; charset=UTF-8",
 };
 
 _Static_assert(WB_COUNT == TC_WB_NAMES, "TC_WB_NAMES in tc.h must match");
@@ -1708,6 +1712,116 @@ done:
     return result;
 }
 
+/* -------------------------------------------------------------- write */
+
+/* _write(handler, chunk): RequestHandler.write(chunk) for a handler not
+ * finished and a chunk that is exactly bytes, str or dict: the bytes (str
+ * as UTF-8, a dict as escape.json_encode's text, after Content-Type is set
+ * to JSON as set_header would set it) appended to _write_buffer.  For a
+ * dict, escape.json_encode must be the original and the class must keep
+ * set_header and _convert_header_value, with the original HTTPHeaders.
+ * NotImplemented, with nothing done, otherwise (write() then raises or
+ * carries on itself). */
+static PyObject *
+wb_write(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    tc_state *st = PyModule_GetState(module);
+    PyObject *self, *chunk, *finished, *data = NULL, *buffer, *result = NULL;
+    tc_slotmap *m;
+
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "_write(handler, chunk)");
+        return NULL;
+    }
+    self = args[0], chunk = args[1];
+    if (st->web_env == NULL || (m = wb_rh_map(st, Py_TYPE(self))) == NULL) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    finished = wb_rh_get(st, m, self, RH__finished);
+    if (finished == NULL) {
+        return NULL;
+    }
+    Py_DECREF(finished);
+    if (finished != Py_False) {
+        Py_RETURN_NOTIMPLEMENTED; /* (finish()ed: write() raises) */
+    }
+    if (PyBytes_CheckExact(chunk)) {
+        data = Py_NewRef(chunk);
+    }
+    else if (PyUnicode_CheckExact(chunk)) {
+        data = PyUnicode_AsUTF8String(chunk);
+        if (data == NULL) {
+            return NULL;
+        }
+    }
+    else if (PyDict_CheckExact(chunk)) {
+        PyObject *escape, *encode, *headers, *fields, *text;
+        unsigned long long mask;
+        int rc;
+        escape = wb_global(st, WB_escape);
+        encode = escape != NULL ? PyObject_GetAttr(escape, WB(st, WB_json_encode)) : NULL;
+        if (encode == NULL) {
+            return NULL;
+        }
+        Py_DECREF(encode);
+        if (encode != WE(st, WE_JSON_ENCODE) ||
+            tc_override_mask(st, Py_TYPE(self), WE(st, WE_MASK_NAMES), WE(st, WE_MASK_ORIGINALS),
+                             &mask) < 0) {
+            return PyErr_Occurred() ? NULL : Py_NewRef(Py_NotImplemented);
+        }
+        if (mask & st->wb_set_header_bits) {
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+        headers = wb_rh_get(st, m, self, RH__headers);
+        if (headers == NULL) {
+            return NULL;
+        }
+        if (Py_TYPE(headers) != st->http_headers) {
+            Py_DECREF(headers);
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+        /* set_header("Content-Type", ...) with a constant, valid value */
+        fields = tc_headers_get(st, headers, TC_HD_DICT);
+        rc = fields != NULL
+                 ? wb_put_field(st, fields, headers, st->str_Content_Type, WB(st, WB_json_type))
+                 : -1;
+        Py_XDECREF(fields);
+        Py_DECREF(headers);
+        if (rc < 0) {
+            return NULL;
+        }
+        text = tc_json_encode(module, chunk);
+        if (text == Py_NotImplemented) {
+            Py_SETREF(text, PyObject_CallOneArg(WE(st, WE_JSON_ENCODE), chunk));
+        }
+        if (text == NULL) {
+            return NULL;
+        }
+        data = PyUnicode_Check(text) ? PyUnicode_AsUTF8String(text)
+                                     : PyObject_CallMethod(text, "encode", "s", "utf-8");
+        Py_DECREF(text);
+        if (data == NULL) {
+            return NULL;
+        }
+    }
+    else {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    /* self._write_buffer.append(data) */
+    buffer = wb_rh_get(st, m, self, RH__write_buffer);
+    if (buffer != NULL && PyList_CheckExact(buffer)) {
+        result = PyList_Append(buffer, data) < 0 ? NULL : Py_NewRef(Py_None);
+    }
+    else if (buffer != NULL) {
+        PyObject *r = PyObject_CallMethodOneArg(buffer, WB(st, WB_append), data);
+        result = r == NULL ? NULL : Py_NewRef(Py_None);
+        Py_XDECREF(r);
+    }
+    Py_XDECREF(buffer);
+    Py_DECREF(data);
+    return result;
+}
+
 /* ------------------------------------------------------------ _execute */
 
 /* One path argument decoded as the original decode_argument does it:
@@ -1954,6 +2068,20 @@ wb_web_setup(PyObject *module, PyObject *env)
                 return NULL;
             }
         }
+        /* write() sets Content-Type itself unless one of these is replaced */
+        st->wb_set_header_bits = 0;
+        for (i = 0; i < PyTuple_GET_SIZE(names) && i < 64; i++) {
+            PyObject *name = PyTuple_GET_ITEM(names, i);
+            if (PyUnicode_Check(name) &&
+                (PyUnicode_CompareWithASCIIString(name, "set_header") == 0 ||
+                 PyUnicode_CompareWithASCIIString(name, "_convert_header_value") == 0)) {
+                st->wb_set_header_bits |= 1ULL << i;
+            }
+        }
+        if (st->wb_set_header_bits == 0) {
+            PyErr_SetString(PyExc_ValueError, "web_setup(env): the mask names lack set_header");
+            return NULL;
+        }
     }
     find = PyTuple_GET_ITEM(env, WE_FIND_HANDLER);
     Py_XSETREF(st->web_globals, Py_NewRef(PyFunction_GET_GLOBALS(find)));
@@ -1981,6 +2109,10 @@ static PyMethodDef wb_functions[] = {
      PyDoc_STR("_set_header(handler, name, value)\n--\n\n"
                "RequestHandler.set_header for a str or int value while the methods it\n"
                "calls are the originals; NotImplemented (nothing done) otherwise.")},
+    {"_write", (PyCFunction)(void (*)(void))wb_write, METH_FASTCALL,
+     PyDoc_STR("_write(handler, chunk)\n--\n\n"
+               "RequestHandler.write(chunk) for bytes, str or a dict, in C for the\n"
+               "usual case; NotImplemented, with nothing done, otherwise.")},
     {"_execute_plain", (PyCFunction)(void (*)(void))wb_execute_plain, METH_FASTCALL,
      PyDoc_STR("_execute_plain(handler, args, kwargs)\n--\n\n"
                "The first steps of RequestHandler._execute for the usual case, in C;\n"

@@ -293,14 +293,67 @@ json_scalar(tc_buf *out, PyObject *o)
     return JSON_FALLBACK;
 }
 
-/* A dict key: json turns None, bools, ints and floats into strings. */
+/* Keys met again in one encoding (the same str objects in every dict of a
+ * list, typically) are copied from where they were first written: their
+ * text as json_string wrote it, with the ": " that follows.  The objects stay alive and unchanged for
+ * the whole call -- only exact containers are walked and no Python code
+ * runs -- so their addresses identify them. */
+#define JSON_KEYS_KEPT 8
+
+typedef struct {
+    PyObject *key;
+    Py_ssize_t at, len; /* where its text starts in the output, its length */
+} json_kept_key;
+
+typedef struct {
+    json_kept_key keys[JSON_KEYS_KEPT];
+    int count;
+} json_keys;
+
+/* A str key and the ": " after it: from the kept ones, or written and
+ * (room allowing) kept. */
 static int
-json_key(tc_buf *out, PyObject *key)
+json_str_key(tc_buf *out, json_keys *kept, PyObject *key)
+{
+    Py_ssize_t at;
+    int i, rc;
+
+    for (i = 0; i < kept->count; i++) {
+        if (kept->keys[i].key == key) {
+            Py_ssize_t n = kept->keys[i].len;
+            char *base;
+            if (tc_buf_reserve(out, n) < 0) {
+                return JSON_ERROR;
+            }
+            base = tc_buf_head(out);
+            memcpy(base + out->len, base + kept->keys[i].at, (size_t)n);
+            out->len += n;
+            return JSON_OK;
+        }
+    }
+    at = out->len;
+    rc = json_string(out, key);
+    if (rc == JSON_OK) {
+        rc = json_put(out, ": ", 2);
+    }
+    if (rc == JSON_OK && kept->count < JSON_KEYS_KEPT) {
+        kept->keys[kept->count].key = key;
+        kept->keys[kept->count].at = at;
+        kept->keys[kept->count].len = out->len - at;
+        kept->count++;
+    }
+    return rc;
+}
+
+/* A dict key and ": ": json turns None, bools, ints and floats into
+ * strings. */
+static int
+json_key(tc_buf *out, json_keys *kept, PyObject *key)
 {
     int rc;
 
     if (PyUnicode_CheckExact(key)) {
-        return json_string(out, key);
+        return json_str_key(out, kept, key);
     }
     if (json_put(out, "\"", 1) < 0) {
         return JSON_ERROR;
@@ -309,13 +362,13 @@ json_key(tc_buf *out, PyObject *key)
     if (rc != JSON_OK) {
         return rc;
     }
-    return json_put(out, "\"", 1);
+    return json_put(out, "\": ", 3);
 }
 
-static int json_value(tc_buf *out, PyObject *o, int depth);
+static int json_value(tc_buf *out, json_keys *kept, PyObject *o, int depth);
 
 static int
-json_dict(tc_buf *out, PyObject *o, int depth)
+json_dict(tc_buf *out, json_keys *kept, PyObject *o, int depth)
 {
     Py_ssize_t pos = 0, count = 0;
     PyObject *key, *value;
@@ -332,12 +385,9 @@ json_dict(tc_buf *out, PyObject *o, int depth)
          * never mutates): keep both alive for the duration anyway. */
         Py_INCREF(key);
         Py_INCREF(value);
-        rc = json_key(out, key);
+        rc = json_key(out, kept, key);
         if (rc == JSON_OK) {
-            rc = json_put(out, ": ", 2);
-        }
-        if (rc == JSON_OK) {
-            rc = json_value(out, value, depth + 1);
+            rc = json_value(out, kept, value, depth + 1);
         }
         Py_DECREF(key);
         Py_DECREF(value);
@@ -349,7 +399,7 @@ json_dict(tc_buf *out, PyObject *o, int depth)
 }
 
 static int
-json_sequence(tc_buf *out, PyObject *o, int depth)
+json_sequence(tc_buf *out, json_keys *kept, PyObject *o, int depth)
 {
     Py_ssize_t i;
     int rc;
@@ -365,7 +415,7 @@ json_sequence(tc_buf *out, PyObject *o, int depth)
             return JSON_ERROR;
         }
         Py_INCREF(item);
-        rc = json_value(out, item, depth + 1);
+        rc = json_value(out, kept, item, depth + 1);
         Py_DECREF(item);
         if (rc != JSON_OK) {
             return rc;
@@ -375,7 +425,7 @@ json_sequence(tc_buf *out, PyObject *o, int depth)
 }
 
 static int
-json_value(tc_buf *out, PyObject *o, int depth)
+json_value(tc_buf *out, json_keys *kept, PyObject *o, int depth)
 {
     if (depth > JSON_MAX_DEPTH) {
         return JSON_FALLBACK;
@@ -384,10 +434,10 @@ json_value(tc_buf *out, PyObject *o, int depth)
         return json_string(out, o);
     }
     if (PyDict_CheckExact(o)) {
-        return json_dict(out, o, depth);
+        return json_dict(out, kept, o, depth);
     }
     if (PyList_CheckExact(o) || PyTuple_CheckExact(o)) {
-        return json_sequence(out, o, depth);
+        return json_sequence(out, kept, o, depth);
     }
     return json_scalar(out, o);
 }
@@ -396,11 +446,13 @@ PyObject *
 tc_json_encode(PyObject *module, PyObject *value)
 {
     tc_buf out = {0};
+    json_keys kept;
     PyObject *result = NULL;
     int rc;
 
     (void)module;
-    rc = json_value(&out, value, 0);
+    kept.count = 0;
+    rc = json_value(&out, &kept, value, 0);
     if (rc == JSON_FALLBACK) {
         result = Py_NewRef(Py_NotImplemented);
     }

@@ -232,7 +232,7 @@ tc_slot_lookup(tc_slotmap *m, PyObject *obj, int i, PyObject *name, PyObject **o
 #define TC_H1_NAME_CACHED 32             /* ... of up to this many bytes */
 #define TC_RQ_NAMES 32
 #define TC_RQ_SLOTS 19                   /* attributes __init__ assigns (request.c) */
-#define TC_WB_NAMES 95
+#define TC_WB_NAMES 98
 #define TC_SF_NAMES 32
 #define TC_FE_NAMES 48
 #define TC_MASK_CACHE 8                  /* _override_mask answers kept (module.c) */
@@ -327,6 +327,8 @@ typedef struct {
                                             set_close_callback, on first use */
     PyObject *wb_hdr_server, *wb_hdr_date; /* what the default headers were made of */
     PyObject *wb_hdr_values, *wb_hdr_lists;  /* ... and their two dicts, to copy */
+    unsigned long long wb_set_header_bits;  /* set_header, _convert_header_value in
+                                               web._MASK_NAMES' override mask */
     /* static.c */
     PyObject *sf_names[TC_SF_NAMES];     /* interned names */
     /* fetch.c */

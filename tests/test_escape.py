@@ -282,6 +282,27 @@ def test_json_encode_random(value: Any) -> None:
     same("json_encode", value)
 
 
+def test_json_encode_repeated_keys() -> None:
+    """Keys met again in one value (the same str objects in many dicts) are
+    written as the first time: more distinct keys than the encoder keeps,
+    keys with escapes, non-str keys next to str ones, equal but distinct
+    str objects, nested and sibling dicts."""
+    import json
+
+    from tornado_c import _core
+
+    names = ["k%d" % i for i in range(12)] + ["</x", 'q"', "\u00e9", "\U0001f600", ""]
+    distinct = "".join(["k", "0"])  # equal to "k0", another object
+    assert distinct is not names[0]
+    rows = [{name: i for name in names} for i in range(3)]
+    rows.append({distinct: 1, 0: 2, None: 3, True: 4, 1.5: 5, names[0]: 6})
+    rows.append({names[1]: {names[1]: {names[1]: [names[1], {names[2]: None}]}}})
+    value = {"rows": rows, "again": rows[::-1], "keys": names}
+    for item in (value, rows, [{}, {"a": 1}, {"a": 2}], {"a": {"a": {"a": 1}}}):
+        want = json.dumps(item).replace("</", "<\\/")
+        assert _core._json_encode(item) == want
+
+
 def test_json_encode_ascii_strings_exhaustive() -> None:
     """Every ASCII string of up to two characters, and of three over the
     characters that need escaping, gives json_encode's text exactly (the C

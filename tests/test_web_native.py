@@ -1237,6 +1237,66 @@ def test_static_plain_declines_with_nothing_done(tmp_path: Any) -> None:
     del web._root_prefixes[str(root)]
 
 
+def test_write_c_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """_core._write appends what write() would (bytes, UTF-8 of str, JSON of
+    a dict with its Content-Type) and answers NotImplemented, having done
+    nothing, where write() must act itself."""
+    from tornado_c import _core, escape, httputil, web
+
+    class Conn:
+        def set_close_callback(self, callback: Any) -> None:
+            pass
+
+    app = web.Application()
+
+    def make(cls: Any = web.RequestHandler) -> Any:
+        req = httputil.HTTPServerRequest(method="GET", uri="/", connection=Conn(),
+                                         headers=httputil.HTTPHeaders())
+        return cls(app, req)
+
+    handler = make()
+    for chunk in (b"a", "\xe9", {"k": [1, "</"]}, {"x": "set"}):
+        assert _core._write(handler, chunk) is None
+    assert handler._write_buffer == [b"a", "\xe9".encode(), b'{"k": [1, "<\\/"]}', b'{"x": "set"}']
+    assert handler._headers["Content-Type"] == "application/json; charset=UTF-8"
+    with pytest.raises(UnicodeEncodeError):
+        _core._write(handler, "\ud800")
+    with pytest.raises(TypeError):
+        _core._write(handler, {"bad": object()})  # json.dumps's own error
+    seen: List[Any] = []
+
+    class Collect:
+        def append(self, data: bytes) -> None:
+            seen.append(data)
+
+    handler = make()
+    handler._write_buffer = Collect()
+    assert _core._write(handler, "x") is None and seen == [b"x"]
+
+    class Bytes(bytes):
+        pass
+
+    class OwnHeader(web.RequestHandler):
+        def set_header(self, name: str, value: Any) -> None:
+            super().set_header(name, value)
+
+    finished = make()
+    finished._finished = True
+    other_headers = make()
+    other_headers._headers = {}
+    declined = [(finished, b"x"), (make(), Bytes(b"x")), (make(), ["x"]), (make(), 1),
+                (make(OwnHeader), {"a": 1}), (other_headers, {"a": 1})]
+    for handler, chunk in declined:
+        assert _core._write(handler, chunk) is NotImplemented
+        assert handler._write_buffer == []
+    with monkeypatch.context() as m:
+        m.setattr(escape, "json_encode", lambda value: "patched")
+        handler = make()
+        assert _core._write(handler, {"a": 1}) is NotImplemented
+        handler.write({"a": 1})
+        assert handler._write_buffer == [b"patched"]
+
+
 def test_connection_methods_replaced_are_called(monkeypatch: pytest.MonkeyPatch) -> None:
     """finish() and the handler's setup call the request connection's
     write_headers / finish / set_close_callback (straight to their C

@@ -346,6 +346,10 @@ def _static_plain(handler: Any, path: Any, include_body: Any, env: Any) -> Any:
     piece, in C: the pieces to write, or NotImplemented with nothing done
     (see csrc/static.c)."""
 
+def _write(handler: Any, chunk: Any) -> Any:
+    """RequestHandler.write(chunk) for bytes, str or a dict, in C for the
+    usual case; NotImplemented, with nothing done, otherwise."""
+
 def _http_date(seconds: Any) -> Optional[str]:
     """email.utils.formatdate(seconds, usegmt=True) for an int or float in
     datetime's range, or for a naive or timezone.utc datetime.datetime (not

@@ -133,6 +133,7 @@ _set_header = _core._set_header
 _log_request = _core._log_request
 _finish = _core._finish
 _execute_plain = _core._execute_plain
+_write = _core._write
 _SERVER_HEADER = "TornadoServer/" + tornado_c.version
 _sha1 = hashlib.sha1
 _new_tuple = tuple.__new__
@@ -708,6 +709,10 @@ class RequestHandler:
         rejected, since a bare JSON array was once a cross-site leak.
         Nothing reaches the network until `flush` or `finish`.
         """
+        # (In C for exact bytes, str and dict while what this calls is the
+        # original; NotImplemented, with nothing done, otherwise.)
+        if _write(self, chunk) is None:
+            return
         if self._finished:
             raise RuntimeError("Cannot write() after finish()")
         if isinstance(chunk, bytes):
@@ -1966,6 +1971,7 @@ _core.web_setup(
         hashlib.sha1,
         RequestHandler.decode_argument,
         _unicode,
+        escape.json_encode,
     )
 )
 
