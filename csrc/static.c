@@ -13,7 +13,8 @@
  * headers (Accept-Ranges, Etag, Last-Modified, Content-Type,
  * Content-Length) through set_header's C step, one os.stat, and the file
  * read as os.open / os.read / os.close read it (a piece, then the read that
- * finds the end).  It returns (body,), or () for an empty file.
+ * finds the end).  It returns (body,) -- or () for an empty file or a
+ * piece it has written itself (below).
  *
  * Everything that could send it another way is checked before anything is
  * done; then it answers NotImplemented, having done nothing, and get()
@@ -25,7 +26,20 @@
  * datetime's own, and set_header's own methods replaced.
  *
  * env: (web._root_prefixes, os, os.stat, os.open, os.read, os.close,
- *       mimetypes, httputil.format_timestamp, web._STATIC_CHUNK)
+ *       mimetypes, httputil.format_timestamp, web._STATIC_CHUNK,
+ *       StaticFileHandler.get, mimetypes.MimeTypes, mimetypes.guess_type,
+ *       mimetypes.MimeTypes.guess_type)
+ *
+ * get_content_type()'s mimetypes.guess_type(absolute_path) is worked out
+ * here (on CPython 3.11, whose MimeTypes.guess_type this follows) while
+ * mimetypes.guess_type and its database's class and method are the
+ * originals: the same suffix_map, encodings_map and types_map lookups, on
+ * the live tables (so add_type and init are seen).  Anything else calls it.
+ *
+ * When get is StaticFileHandler's own, there are no output transforms and
+ * the handler is not finished, the piece is written here too (write() is
+ * among the hooks checked): it is appended to _write_buffer and () is
+ * returned, and finish() -- next, in _execute -- sends it with the headers.
  */
 #include "tc.h"
 
@@ -44,6 +58,10 @@ enum {
     SE_MIMETYPES,
     SE_FORMAT_TIMESTAMP,
     SE_CHUNK,
+    SE_GET,              /* StaticFileHandler.get */
+    SE_MIMETYPES_CLASS,  /* mimetypes.MimeTypes */
+    SE_GUESS_TYPE,       /* mimetypes.guess_type */
+    SE_DB_GUESS_TYPE,    /* mimetypes.MimeTypes.guess_type */
     SE_SIZE
 };
 
@@ -53,7 +71,8 @@ enum {
     SF__static_hashes, SF_path, SF_absolute_path, SF__validated_stat, SF__stat_result,
     SF_modified, SF_Accept_Ranges, SF_bytes, SF_Etag, SF_Last_Modified, SF_Content_Type,
     SF_Content_Length, SF_guess_type, SF_st_mtime, SF_octet_stream, SF_gzip_type, SF_gzip,
-    SF_set_header, SF_COUNT
+    SF_set_header, SF__db, SF_suffix_map, SF_encodings_map, SF_types_map, SF_lower, SF_get,
+    SF__transforms, SF__finished, SF__write_buffer, SF_append, SF_COUNT
 };
 
 static const char *const sf_texts[SF_COUNT] = {
@@ -62,7 +81,8 @@ static const char *const sf_texts[SF_COUNT] = {
     "_static_hashes", "path", "absolute_path", "_validated_stat", "_stat_result",
     "modified", "Accept-Ranges", "bytes", "Etag", "Last-Modified", "Content-Type",
     "Content-Length", "guess_type", "st_mtime", "application/octet-stream",
-    "application/gzip", "gzip", "set_header",
+    "application/gzip", "gzip", "set_header", "_db", "suffix_map", "encodings_map",
+    "types_map", "lower", "get", "_transforms", "_finished", "_write_buffer", "append",
 };
 
 _Static_assert(SF_COUNT == TC_SF_NAMES, "TC_SF_NAMES in tc.h must match");
@@ -207,8 +227,8 @@ done:
 static PyObject *
 sf_absolute(PyObject *const *env, PyObject *root, PyObject *path)
 {
-    PyObject *absolute, *prefix, *candidate;
-    Py_ssize_t n = PyUnicode_GET_LENGTH(root);
+    PyObject *absolute, *prefix;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(root), a, p;
     int inside;
 
     if (PyUnicode_GET_LENGTH(path) > 0 && PyUnicode_READ_CHAR(path, 0) == '/') {
@@ -234,14 +254,19 @@ sf_absolute(PyObject *const *env, PyObject *root, PyObject *path)
     if (prefix == NULL || !PyUnicode_Check(prefix)) {
         goto declined;
     }
-    /* (absolute + "/").startswith(prefix): absolute ends without "/" */
-    candidate = PyUnicode_FromFormat("%U/", absolute);
-    if (candidate == NULL) {
-        goto declined;
+    /* (absolute + "/").startswith(prefix), absolute ending without "/":
+     * a prefix of absolute, or absolute itself and the "/" */
+    a = PyUnicode_GET_LENGTH(absolute);
+    p = PyUnicode_GET_LENGTH(prefix);
+    if (p <= a) {
+        inside = (int)PyUnicode_Tailmatch(absolute, prefix, 0, p, -1);
     }
-    inside = (int)PyUnicode_Tailmatch(candidate, prefix, 0, PY_SSIZE_T_MAX, -1);
-    Py_DECREF(candidate);
+    else {
+        inside = p == a + 1 && PyUnicode_READ_CHAR(prefix, a) == '/' &&
+                 PyUnicode_Tailmatch(prefix, absolute, 0, a, -1) == 1;
+    }
     if (inside != 1) {
+        PyErr_Clear();
         goto declined;
     }
     return absolute;
@@ -401,16 +426,173 @@ sf_stat_fields(tc_state *st, PyObject *found, Py_ssize_t chunk, Py_ssize_t *size
     return *modified != NULL ? 1 : -1;
 }
 
+/* Where posixpath.splitext(p) cuts p: the index of the extension's dot, or
+ * len(p) when there is none (a name of leading dots has none). */
+static Py_ssize_t
+sf_ext_at(PyObject *p)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(p), i;
+    Py_ssize_t sep = PyUnicode_FindChar(p, '/', 0, n, -1);
+    Py_ssize_t dot = PyUnicode_FindChar(p, '.', 0, n, -1);
+
+    if (dot > sep) {
+        for (i = sep + 1; i < dot; i++) {
+            if (PyUnicode_READ_CHAR(p, i) != '.') {
+                return dot;
+            }
+        }
+    }
+    return n;
+}
+
+/* s.lower() for an ASCII s (NULL, no error, for any other). */
+static PyObject *
+sf_ascii_lower(PyObject *s)
+{
+    Py_ssize_t i, n = PyUnicode_GET_LENGTH(s);
+    PyObject *out;
+    Py_UCS1 *d;
+
+    if (!PyUnicode_IS_ASCII(s)) {
+        return NULL;
+    }
+    out = PyUnicode_New(n, 127);
+    if (out == NULL) {
+        return NULL;
+    }
+    d = PyUnicode_1BYTE_DATA(out);
+    memcpy(d, PyUnicode_1BYTE_DATA(s), (size_t)n);
+    for (i = 0; i < n; i++) {
+        if (d[i] >= 'A' && d[i] <= 'Z') {
+            d[i] = (Py_UCS1)(d[i] + ('a' - 'A'));
+        }
+    }
+    return out;
+}
+
+/* mimetypes.guess_type(path) for an absolute path, as CPython 3.11's
+ * MimeTypes.guess_type(path, strict=True) answers it from the database's
+ * tables: a new (type, encoding) tuple, or NULL -- with no exception when
+ * this does not apply (the caller then calls guess_type). */
+static PyObject *
+sf_guess_type(tc_state *st, PyObject *const *env, PyObject *path)
+{
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+    PyObject *db, *fn, *suffix = NULL, *encodings = NULL, *types = NULL, *base = NULL;
+    PyObject *ext = NULL, *lower = NULL, *result = NULL, *encoding = NULL, *type;
+    Py_ssize_t at;
+    int round;
+
+    if (PyUnicode_GET_LENGTH(path) == 0 || PyUnicode_READ_CHAR(path, 0) != '/') {
+        return NULL; /* (no scheme to look for in an absolute path) */
+    }
+    fn = PyObject_GetAttr(env[SE_MIMETYPES], SF(st, SF_guess_type));
+    if (fn == NULL) {
+        return NULL;
+    }
+    Py_DECREF(fn);
+    db = fn == env[SE_GUESS_TYPE] ? PyObject_GetAttr(env[SE_MIMETYPES], SF(st, SF__db)) : NULL;
+    if (db == NULL) {
+        return NULL;
+    }
+    if ((PyObject *)Py_TYPE(db) != env[SE_MIMETYPES_CLASS] ||
+        _PyType_Lookup(Py_TYPE(db), SF(st, SF_guess_type)) != env[SE_DB_GUESS_TYPE]) {
+        Py_DECREF(db); /* (None: not initialized yet -- guess_type does that) */
+        return NULL;
+    }
+    suffix = PyObject_GetAttr(db, SF(st, SF_suffix_map));
+    encodings = suffix != NULL ? PyObject_GetAttr(db, SF(st, SF_encodings_map)) : NULL;
+    types = encodings != NULL ? PyObject_GetAttr(db, SF(st, SF_types_map)) : NULL;
+    Py_DECREF(db);
+    if (types == NULL || !PyDict_CheckExact(suffix) || !PyDict_CheckExact(encodings) ||
+        !PyTuple_CheckExact(types) || PyTuple_GET_SIZE(types) < 2 ||
+        !PyDict_CheckExact(PyTuple_GET_ITEM(types, 1))) {
+        goto done;
+    }
+    /* base, ext = splitext(url); while ext.lower() in suffix_map: ... */
+    base = Py_NewRef(path);
+    for (round = 0;; round++) {
+        PyObject *more;
+        at = sf_ext_at(base);
+        Py_XSETREF(ext, PyUnicode_Substring(base, at, PyUnicode_GET_LENGTH(base)));
+        Py_XSETREF(lower, ext != NULL ? sf_ascii_lower(ext) : NULL);
+        if (lower == NULL || round > 16) {
+            goto done; /* (non-ASCII, or a suffix_map that goes round) */
+        }
+        more = PyDict_GetItemWithError(suffix, lower);
+        if (more == NULL) {
+            if (PyErr_Occurred()) {
+                goto done;
+            }
+            break;
+        }
+        if (!PyUnicode_CheckExact(more)) {
+            goto done;
+        }
+        {
+            PyObject *stem = PyUnicode_Substring(base, 0, at);
+            Py_SETREF(base, stem != NULL ? PyUnicode_Concat(stem, more) : NULL);
+            Py_XDECREF(stem);
+            if (base == NULL) {
+                goto done;
+            }
+        }
+    }
+    /* encodings_map is case sensitive */
+    type = PyDict_GetItemWithError(encodings, ext);
+    if (type != NULL) {
+        PyObject *stem = PyUnicode_Substring(base, 0, at);
+        encoding = Py_NewRef(type);
+        Py_SETREF(base, stem);
+        if (base == NULL) {
+            goto done;
+        }
+        at = sf_ext_at(base);
+        Py_SETREF(ext, PyUnicode_Substring(base, at, PyUnicode_GET_LENGTH(base)));
+        Py_XSETREF(lower, ext != NULL ? sf_ascii_lower(ext) : NULL);
+        if (lower == NULL) {
+            goto done;
+        }
+    }
+    else if (PyErr_Occurred()) {
+        goto done;
+    }
+    else {
+        encoding = Py_NewRef(Py_None);
+    }
+    type = PyDict_GetItemWithError(PyTuple_GET_ITEM(types, 1), lower);
+    if (type == NULL && PyErr_Occurred()) {
+        goto done;
+    }
+    result = PyTuple_Pack(2, type != NULL ? type : Py_None, encoding);
+done:
+    Py_XDECREF(encoding);
+    Py_XDECREF(suffix);
+    Py_XDECREF(encodings);
+    Py_XDECREF(types);
+    Py_XDECREF(base);
+    Py_XDECREF(ext);
+    Py_XDECREF(lower);
+    return result;
+#else
+    (void)st, (void)env, (void)path;
+    return NULL;
+#endif
+}
+
 /* get_content_type(): mimetypes.guess_type(absolute) and its mapping.  A
  * new reference (a str, or whatever guess_type gave as the type). */
 static PyObject *
-sf_content_type(tc_state *st, PyObject *mimetypes, PyObject *absolute)
+sf_content_type(tc_state *st, PyObject *const *env, PyObject *absolute)
 {
     PyObject *guess, *found, *guessed, *encoding, *out;
 
-    guess = PyObject_GetAttr(mimetypes, SF(st, SF_guess_type));
-    found = guess != NULL ? PyObject_CallOneArg(guess, absolute) : NULL;
-    Py_XDECREF(guess);
+    found = sf_guess_type(st, env, absolute);
+    if (found == NULL && !PyErr_Occurred()) {
+        guess = PyObject_GetAttr(env[SE_MIMETYPES], SF(st, SF_guess_type));
+        found = guess != NULL ? PyObject_CallOneArg(guess, absolute) : NULL;
+        Py_XDECREF(guess);
+    }
     if (found == NULL) {
         return NULL;
     }
@@ -462,6 +644,35 @@ sf_set_header(tc_state *st, PyObject *self, PyObject *headers, int name, PyObjec
     r = PyObject_CallMethodObjArgs(self, SF(st, SF_set_header), SF(st, name), value, NULL);
     Py_XDECREF(r);
     return r != NULL ? 0 : -1;
+}
+
+/* get()'s write of a file of one piece, done here when get is
+ * StaticFileHandler's own, the output transforms an empty list and the
+ * handler not finished: self._write_buffer.append(body), as write() does
+ * (it is among the hooks get() checked).  1 written, 0 not, -1 error. */
+static int
+sf_write_piece(tc_state *st, PyObject *self, PyObject *const *env, PyObject *body)
+{
+    PyObject *transforms, *finished, *buffer;
+    int rc = 0;
+
+    if (_PyType_Lookup(Py_TYPE(self), SF(st, SF_get)) != env[SE_GET]) {
+        return 0;
+    }
+    transforms = PyObject_GetAttr(self, SF(st, SF__transforms));
+    finished = transforms != NULL ? PyObject_GetAttr(self, SF(st, SF__finished)) : NULL;
+    buffer = finished != NULL ? PyObject_GetAttr(self, SF(st, SF__write_buffer)) : NULL;
+    if (buffer == NULL) {
+        rc = -1;
+    }
+    else if (PyList_CheckExact(transforms) && PyList_GET_SIZE(transforms) == 0 &&
+             finished == Py_False && PyList_CheckExact(buffer)) {
+        rc = PyList_Append(buffer, body) < 0 ? -1 : 1;
+    }
+    Py_XDECREF(transforms);
+    Py_XDECREF(finished);
+    Py_XDECREF(buffer);
+    return rc;
 }
 
 /* _static_plain(handler, path, include_body, env): see the top. */
@@ -552,7 +763,16 @@ sf_static_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         goto done;
     }
     if (digest != Py_None && PyUnicode_GET_LENGTH(digest) > 0) {
-        text = PyUnicode_FromFormat("\"%U\"", digest);
+        /* f'"{digest}"' */
+        Py_ssize_t n = PyUnicode_GET_LENGTH(digest);
+        if (PyUnicode_IS_ASCII(digest) && (text = PyUnicode_New(n + 2, 127)) != NULL) {
+            Py_UCS1 *d = PyUnicode_1BYTE_DATA(text);
+            d[0] = d[n + 1] = '"';
+            memcpy(d + 1, PyUnicode_1BYTE_DATA(digest), (size_t)n);
+        }
+        else if (!PyUnicode_IS_ASCII(digest)) {
+            text = PyUnicode_FromFormat("\"%U\"", digest);
+        }
         rc = text == NULL || tc_web_header_put(st, headers, SF(st, SF_Etag), text) < 0;
         Py_CLEAR(text);
         if (rc) {
@@ -570,7 +790,7 @@ sf_static_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         goto done;
     }
     Py_CLEAR(text);
-    text = sf_content_type(st, env[SE_MIMETYPES], absolute);
+    text = sf_content_type(st, env, absolute);
     if (text == NULL) {
         goto done;
     }
@@ -586,8 +806,12 @@ sf_static_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         goto done;
     }
     body = sf_read_file(absolute, chunk);
-    if (body != NULL) {
-        result = PyBytes_GET_SIZE(body) > 0 ? PyTuple_Pack(1, body) : PyTuple_New(0);
+    if (body != NULL && PyBytes_GET_SIZE(body) > 0) {
+        rc = sf_write_piece(st, self, env, body);
+        result = rc < 0 ? NULL : rc ? PyTuple_New(0) : PyTuple_Pack(1, body);
+    }
+    else if (body != NULL) {
+        result = PyTuple_New(0);
     }
 done:
     Py_XDECREF(root);

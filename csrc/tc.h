@@ -233,7 +233,7 @@ tc_slot_lookup(tc_slotmap *m, PyObject *obj, int i, PyObject *name, PyObject **o
 #define TC_RQ_NAMES 32
 #define TC_RQ_SLOTS 19                   /* attributes __init__ assigns (request.c) */
 #define TC_WB_NAMES 98
-#define TC_SF_NAMES 32
+#define TC_SF_NAMES 42
 #define TC_FE_NAMES 48
 #define TC_MASK_CACHE 8                  /* _override_mask answers kept (module.c) */
 

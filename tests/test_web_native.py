@@ -1192,7 +1192,24 @@ def test_static_plain_declines_with_nothing_done(tmp_path: Any) -> None:
         return handler
 
     handler = make()
-    assert _core._static_plain(handler, "a.txt", True, env) == (b"hello",)
+    # (written to the buffer itself: get is StaticFileHandler's, no transforms)
+    assert _core._static_plain(handler, "a.txt", True, env) == ()
+    assert handler._write_buffer == [b"hello"]
+    for transforms in ([object()], None):
+        other = make()
+        other._transforms = transforms
+        assert _core._static_plain(other, "a.txt", True, env) == (b"hello",)
+        assert other._write_buffer == []
+
+    class OwnGet(web.StaticFileHandler):
+        async def get(self, path: str, include_body: bool = True) -> None:
+            await super().get(path, include_body)
+
+    req = httputil.HTTPServerRequest(method="GET", uri="/", connection=Conn(),
+                                     headers=httputil.HTTPHeaders())
+    other = OwnGet(app, req, path=str(root))
+    other._transforms = []
+    assert _core._static_plain(other, "a.txt", True, env) == (b"hello",)
     assert handler.absolute_path == str(root / "a.txt") and handler.path == "a.txt"
     assert handler._headers["Etag"] == '"ha.txt"'
     assert handler._headers["Content-Length"] == "5"
@@ -1235,6 +1252,46 @@ def test_static_plain_declines_with_nothing_done(tmp_path: Any) -> None:
         _core._static_plain(make(), "a.txt", True, env[:-1])
     web.StaticFileHandler.reset()
     del web._root_prefixes[str(root)]
+
+
+def test_static_plain_content_type_matches_mimetypes(tmp_path: Any) -> None:
+    """The Content-Type _core._static_plain sets (mimetypes.guess_type
+    worked out in C on CPython 3.11) is get_content_type()'s, for suffix
+    and encoding forms, case, dots, non-ASCII names and a type added with
+    mimetypes.add_type."""
+    import mimetypes
+
+    from tornado_c import _core, httputil, web
+
+    class Conn:
+        def set_close_callback(self, callback: Any) -> None:
+            pass
+
+    names = ["a.TXT", "b.tar.gz", "c.tgz", "d.svgz", "e.gz", "f.Z", "g.bz2", "h.xz", "i.br",
+             ".hidden", "..dots", "...", "noext", "x.UNKNOWN", "y.tar.GZ", "z.html.gz",
+             "w.tar.Z", "\xe9t\xe9.txt", "f.tXt", "a.b.c.json", "x.webp", "t.taz", "u.tz",
+             "v.tbz2", "k.\xe9", "m.js.map", "dir.d", "j.zzq", "q.css.bz2"]
+    mimetypes.add_type("x/custom-zzq", ".zzq")
+    root = tmp_path / "m"
+    root.mkdir()
+    app = web.Application(static_path=str(root))
+    web._root_prefixes[str(root)] = str(root) + "/"
+    try:
+        for name in names:
+            (root / name).write_bytes(b"x")
+            web.StaticFileHandler._static_hashes[str(root / name)] = "h"
+            req = httputil.HTTPServerRequest(method="GET", uri="/", connection=Conn(),
+                                             headers=httputil.HTTPHeaders())
+            handler = web.StaticFileHandler(app, req, path=str(root))
+            handler._transforms = []
+            assert _core._static_plain(handler, name, True, web._STATIC_ENV) == (), name
+            assert handler._headers.get("Content-Type") == handler.get_content_type(), name
+    finally:
+        del web._root_prefixes[str(root)]
+        web.StaticFileHandler.reset()
+        mimetypes.types_map.pop(".zzq", None)
+        if mimetypes._db is not None:
+            mimetypes._db.types_map[True].pop(".zzq", None)
 
 
 def test_write_c_step(monkeypatch: pytest.MonkeyPatch) -> None:

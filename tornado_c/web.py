@@ -2551,6 +2551,10 @@ _STATIC_ENV = (
     mimetypes,
     httputil.format_timestamp,
     _STATIC_CHUNK,
+    StaticFileHandler.get,
+    mimetypes.MimeTypes,
+    mimetypes.guess_type,
+    mimetypes.MimeTypes.guess_type,
 )
 
 
