@@ -1337,7 +1337,7 @@ wb_etag(tc_state *st, PyObject *body)
     PyObject *sha1 = wb_global(st, WB__sha1), *h, *hex, *quote, *left, *out;
 
     if (sha1 == WE(st, WE_SHA1) && PyBytes_CheckExact(body) &&
-        PyBytes_GET_SIZE(body) <= TC_SHA1_SHORT) {
+        (size_t)PyBytes_GET_SIZE(body) <= tc_sha1_limit()) {
         /* hashlib.sha1's answer, worked out here for a short body (sha1.c) */
         char text[42];
         text[0] = text[41] = '"';

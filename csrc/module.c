@@ -425,8 +425,10 @@ static PyMethodDef core_methods[] = {
     {"to_unicode", TC_FASTCALL_KW(tc_escape_to_unicode), to_unicode_doc},
     {"xhtml_escape", TC_FASTCALL_KW(tc_escape_xhtml), xhtml_escape_doc},
     {"_json_encode", tc_json_encode, METH_O, json_encode_doc},
-    {"_sha1_hex", tc_sha1_hex_py, METH_O,
-     PyDoc_STR("_sha1_hex(data)\n--\n\nhashlib.sha1(data).hexdigest(), computed in C.")},
+    {"_sha1_hex", (PyCFunction)(void (*)(void))tc_sha1_hex_py, METH_FASTCALL,
+     PyDoc_STR("_sha1_hex(data, hardware=True)\n--\n\n"
+               "hashlib.sha1(data).hexdigest(), computed in C (through the CPU's SHA\n"
+               "extensions when it has them and hardware is true).")},
     {"_http_date", tc_http_date, METH_O, http_date_doc},
     {"_tt_bytes", tc_template_bytes, METH_O, template_bytes_doc},
     {"_route", (PyCFunction)(void (*)(void))tc_route, METH_FASTCALL, route_doc},

@@ -644,7 +644,10 @@ int tc_web_header_put(tc_state *st, PyObject *headers, PyObject *name, PyObject 
 /* sha1.c: SHA-1 of data in forty lowercase hex digits; _sha1_hex(bytes). */
 #define TC_SHA1_SHORT 256
 void tc_sha1_hex(const unsigned char *data, size_t n, char hex[40]);
-PyObject *tc_sha1_hex_py(PyObject *module, PyObject *arg);
+/* The longest body handler.c hashes with tc_sha1_hex: TC_SHA1_SHORT, more
+ * with the CPU's SHA extensions. */
+size_t tc_sha1_limit(void);
+PyObject *tc_sha1_hex_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 
 /* json.c: numbers as repr() writes them, shared with escape.c.  buf holds
  * TC_NUM_BUF bytes; the text is not NUL-terminated. */

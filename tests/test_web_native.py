@@ -809,19 +809,24 @@ def test_finish_etag_matches_hashlib() -> None:
 def test_sha1_hex_matches_hashlib() -> None:
     """The SHA-1 finish() uses for short bodies (csrc/sha1.c) is hashlib's,
     for every length around the padding boundaries and beyond, and for any
-    byte value."""
+    byte value -- both through the CPU's SHA extensions (where it has them)
+    and the portable rounds."""
     import hashlib
     import random
 
     from tornado_c import _core
 
     rng = random.Random(11)
-    for n in list(range(0, 300)) + [511, 512, 513, 1000, 4096, 65537]:
+    for n in list(range(0, 300)) + [511, 512, 513, 1000, 1100, 2047, 2048, 2049, 4096, 65537]:
         for data in (bytes(rng.getrandbits(8) for _ in range(n)), b"\xff" * n, b"\x00" * n):
-            assert _core._sha1_hex(data) == hashlib.sha1(data).hexdigest(), n
+            want = hashlib.sha1(data).hexdigest()
+            assert _core._sha1_hex(data) == want, n
+            assert _core._sha1_hex(data, False) == want, n
     assert _core._sha1_hex(memoryview(b"abc")) == hashlib.sha1(b"abc").hexdigest()
     with pytest.raises(TypeError):
         _core._sha1_hex("text")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _core._sha1_hex()  # type: ignore[call-arg]
 
 
 def test_finish_calls_replacements(monkeypatch: pytest.MonkeyPatch) -> None:

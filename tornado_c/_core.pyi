@@ -382,8 +382,9 @@ def web_setup(env: Tuple[Any, ...]) -> None:
 def _log_request(application: Any, handler: Any) -> None:
     """application.log_request(handler), in C while that is web.py's."""
 
-def _sha1_hex(data: bytes) -> str:
-    """hashlib.sha1(data).hexdigest(), computed in C."""
+def _sha1_hex(data: bytes, hardware: bool = True) -> str:
+    """hashlib.sha1(data).hexdigest(), computed in C (through the CPU's SHA
+    extensions when it has them and hardware is true)."""
 
 def _resolve_to(owners: Tuple[type, ...], names: Tuple[str, ...],
                 originals: Tuple[Any, ...]) -> bool:
