@@ -295,9 +295,9 @@ json_scalar(tc_buf *out, PyObject *o)
 
 /* Keys met again in one encoding (the same str objects in every dict of a
  * list, typically) are copied from where they were first written: their
- * text as json_string wrote it, with the ": " that follows.  The objects stay alive and unchanged for
- * the whole call -- only exact containers are walked and no Python code
- * runs -- so their addresses identify them. */
+ * text as json_string wrote it, with the ": " that follows.  The objects
+ * stay alive and unchanged for the whole call -- only exact containers are
+ * walked and no Python code runs -- so their addresses identify them. */
 #define JSON_KEYS_KEPT 8
 
 typedef struct {
