@@ -1790,16 +1790,19 @@ wb_write(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (rc < 0) {
             return NULL;
         }
-        text = tc_json_encode(module, chunk);
-        if (text == Py_NotImplemented) {
-            Py_SETREF(text, PyObject_CallOneArg(WE(st, WE_JSON_ENCODE), chunk));
+        /* escape.json_encode(chunk).encode("utf-8"): straight to bytes for
+         * plain data (json.c), else through json_encode */
+        data = tc_json_encode_utf8(chunk);
+        if (data == Py_NotImplemented) {
+            Py_DECREF(data);
+            text = PyObject_CallOneArg(WE(st, WE_JSON_ENCODE), chunk);
+            if (text == NULL) {
+                return NULL;
+            }
+            data = PyUnicode_Check(text) ? PyUnicode_AsUTF8String(text)
+                                         : PyObject_CallMethod(text, "encode", "s", "utf-8");
+            Py_DECREF(text);
         }
-        if (text == NULL) {
-            return NULL;
-        }
-        data = PyUnicode_Check(text) ? PyUnicode_AsUTF8String(text)
-                                     : PyObject_CallMethod(text, "encode", "s", "utf-8");
-        Py_DECREF(text);
         if (data == NULL) {
             return NULL;
         }

@@ -381,8 +381,9 @@ json_dict(tc_buf *out, json_keys *kept, PyObject *o, int depth)
         if (count++ && json_put(out, ", ", 2) < 0) {
             return JSON_ERROR;
         }
-        /* The value may run Python code (a big int's repr can fail, but
-         * never mutates): keep both alive for the duration anyway. */
+        /* No Python code runs during the walk (exact types only; a big
+         * int's repr is C), so the dict cannot change under it; the
+         * references are held anyway, as a cheap guard. */
         Py_INCREF(key);
         Py_INCREF(value);
         rc = json_key(out, kept, key);
@@ -442,19 +443,23 @@ json_value(tc_buf *out, json_keys *kept, PyObject *o, int depth)
     return json_scalar(out, o);
 }
 
-PyObject *
-tc_json_encode(PyObject *module, PyObject *value)
+/* The text as a str, or (as_bytes) its ASCII bytes: what .encode("utf-8")
+ * of the str gives, made without the str. */
+static PyObject *
+json_encode(PyObject *value, int as_bytes)
 {
     tc_buf out = {0};
     json_keys kept;
     PyObject *result = NULL;
     int rc;
 
-    (void)module;
     kept.count = 0;
     rc = json_value(&out, &kept, value, 0);
     if (rc == JSON_FALLBACK) {
         result = Py_NewRef(Py_NotImplemented);
+    }
+    else if (rc == JSON_OK && as_bytes) {
+        result = PyBytes_FromStringAndSize(tc_buf_head(&out), out.len);
     }
     else if (rc == JSON_OK) {
         result = PyUnicode_New(out.len, 127);
@@ -464,4 +469,17 @@ tc_json_encode(PyObject *module, PyObject *value)
     }
     tc_buf_free(&out);
     return result;
+}
+
+PyObject *
+tc_json_encode(PyObject *module, PyObject *value)
+{
+    (void)module;
+    return json_encode(value, 0);
+}
+
+PyObject *
+tc_json_encode_utf8(PyObject *value)
+{
+    return json_encode(value, 1);
 }

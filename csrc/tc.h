@@ -982,6 +982,8 @@ PyObject *tc_template_xhtml(PyObject *module, PyObject *value);
 /* _json_encode(value): json.dumps(value) with "</" written as "<\/", for
  * plain JSON data; NotImplemented for anything it leaves to json.dumps. */
 PyObject *tc_json_encode(PyObject *module, PyObject *value);
+/* The same text as UTF-8 (ASCII) bytes, or NotImplemented. */
+PyObject *tc_json_encode_utf8(PyObject *value);
 
 /* static.c: StaticFileHandler.get()'s short way (_static_plain). */
 int tc_static_init(PyObject *module, tc_state *st);

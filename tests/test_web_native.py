@@ -1325,6 +1325,12 @@ def test_write_c_step(monkeypatch: pytest.MonkeyPatch) -> None:
         _core._write(handler, "\ud800")
     with pytest.raises(TypeError):
         _core._write(handler, {"bad": object()})  # json.dumps's own error
+
+    class Number(int):
+        pass
+
+    assert _core._write(handler, {"n": Number(3), "t": (1,)}) is None  # (through json.dumps)
+    assert handler._write_buffer[-1] == b'{"n": 3, "t": [1]}'
     seen: List[Any] = []
 
     class Collect:
