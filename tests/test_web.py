@@ -1598,7 +1598,7 @@ def _static_both_ways(tmp_path: Any, monkeypatch: pytest.MonkeyPatch, raws: List
 
 @pytest.mark.parametrize("case", ["plain", "guess3", "guess_encoded", "guess_gzip", "guess_none",
                                   "guess_bytes", "guess_error", "open", "read", "close", "stat",
-                                  "format_timestamp", "far_mtime", "old_mtime", "vanished"])
+                                  "format_timestamp", "far_mtime", "old_mtime", "missing"])
 def test_static_c_way_matches_python_way(tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
                                          case: str) -> None:
     # _static_plain (csrc/static.c) gives what the Python short way gives --
@@ -1633,7 +1633,7 @@ def test_static_c_way_matches_python_way(tmp_path: Any, monkeypatch: pytest.Monk
             when = 400_000_000_000 if case == "far_mtime" else -70_000_000_000
             os.utime(root / "noext", (1300000000, when))
 
-    if case == "vanished":
+    if case == "missing":
         raws = [get("/static/one.txt"), get("/static/gone.txt")]
     (responses, logs), c_paths = _static_both_ways(tmp_path, monkeypatch, raws, touch)
     if case in ("plain", "guess_encoded", "guess_gzip", "guess_none"):
