@@ -713,6 +713,16 @@ def _finish_app(web: Any, seen: List[Any], **settings: Any) -> Any:
             elif case == "chunk":
                 self.finish("given to finish")
                 seen.append(self._finished)
+            elif case == "chunkdict":
+                self.write(b"[")
+                self.finish({"a": [1, "</"]})
+                seen.append(self._finished)
+            elif case == "chunktwice":
+                self.finish(b"once")
+                try:
+                    self.finish(b"twice")
+                except RuntimeError as e:
+                    seen.append(str(e))
             elif case == "twice":
                 self.finish()
                 try:
@@ -748,6 +758,9 @@ FINISH_REQUESTS = (
         request("GET", "/cookie"),
         request("GET", "/preset"),
         request("GET", "/chunk"),
+        request("GET", "/chunkdict"),
+        request("GET", "/chunkdict", {"If-None-Match": '"fcdf47b91c1e22659843831ab851f5f1937cea4e"'}),
+        request("GET", "/chunktwice"),
         request("GET", "/twice"),
         request("GET", "/reason"),
         request("HEAD", "/any"),

@@ -916,18 +916,19 @@ class RequestHandler:
         request's ``If-None-Match`` matches.  The future resolves once
         everything is written.
         """
-        if chunk is None:
-            # The usual case, in C (csrc/handler.c) while the methods this
-            # and _send_whole_response call are the originals; nothing done
-            # (NotImplemented) otherwise.
-            sent = _finish(self)
-            if sent is not NotImplemented:
-                return sent  # type: ignore[no-any-return]
+        if chunk is not None:
+            if self._finished:
+                raise RuntimeError("finish() called twice")
+            self.write(chunk)
+        # The usual case, in C (csrc/handler.c) while the methods this and
+        # _send_whole_response call are the originals; nothing done
+        # (NotImplemented) otherwise.
+        sent = _finish(self)
+        if sent is not NotImplemented:
+            return sent  # type: ignore[no-any-return]
         if self._finished:
             raise RuntimeError("finish() called twice")
         connection = self.request.connection
-        if chunk is not None:
-            self.write(chunk)
         assert connection is not None
         mask = _override_mask(type(self), _MASK_NAMES, _MASK_ORIGINALS)
         transforms = self._transforms
