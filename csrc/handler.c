@@ -191,6 +191,15 @@ wb_rh_map(tc_state *st, PyTypeObject *tp)
     return tc_slotmap_for(st->handler_slots, TC_HANDLER_MAPS, tp, names, WB_RH_ATTRS);
 }
 
+PyObject *
+tc_web_handler_get(tc_state *st, PyObject *handler, int which)
+{
+    static const int index[] = {RH_request, RH__finished, RH__headers, RH__write_buffer};
+    int i = index[which];
+
+    return tc_slot_load(wb_rh_map(st, Py_TYPE(handler)), handler, i, WB(st, wb_rh_attrs[i]));
+}
+
 /* self.<wb_rh_attrs[i]> = value: into its slot while self's class has
  * RequestHandler's (map m, csrc/slots.c), else setattr. */
 static int
@@ -1086,7 +1095,8 @@ tc_web_header_ready(tc_state *st, PyObject *handler, PyObject **headers)
         !wb_original(st, Py_TYPE(handler), WB(st, WB__convert_header_value), WE_RH_CONVERT)) {
         return 0;
     }
-    *headers = PyObject_GetAttr(handler, WB(st, WB__headers));
+    *headers = tc_slot_load(wb_rh_map(st, Py_TYPE(handler)), handler, RH__headers,
+                            WB(st, WB__headers));
     if (*headers == NULL) {
         return -1;
     }
@@ -1102,9 +1112,12 @@ tc_web_header_ready(tc_state *st, PyObject *handler, PyObject **headers)
 /* headers[name] = self._convert_header_value(value) for a str name and a
  * str or int value, once tc_web_header_ready said yes for these headers:
  * 0, or -1 with the exception (ValueError for an unsafe value, as
- * _convert_header_value raises). */
+ * _convert_header_value raises).  canonical: name is already what
+ * _normalize_header (the original, as tc_web_header_ready checked) makes of
+ * it, a constant of the caller's such as "Content-Length". */
 int
-tc_web_header_put(tc_state *st, PyObject *headers, PyObject *name, PyObject *value)
+tc_web_header_put(tc_state *st, PyObject *headers, PyObject *name, PyObject *value,
+                  int canonical)
 {
     PyObject *text, *key, *fields;
     int rc = -1;
@@ -1124,7 +1137,7 @@ tc_web_header_put(tc_state *st, PyObject *headers, PyObject *name, PyObject *val
         return -1;
     }
     /* HTTPHeaders.__setitem__ */
-    key = tc_normalize_header(st, name);
+    key = canonical ? Py_NewRef(name) : tc_normalize_header(st, name);
     fields = key != NULL ? tc_headers_get(st, headers, TC_HD_DICT) : NULL;
     if (fields != NULL) {
         rc = wb_put_field(st, fields, headers, key, text);
@@ -1159,7 +1172,7 @@ wb_set_header(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (ready <= 0) {
         return ready < 0 ? NULL : Py_NewRef(Py_NotImplemented);
     }
-    ready = tc_web_header_put(st, headers, args[1], args[2]);
+    ready = tc_web_header_put(st, headers, args[1], args[2], 0);
     Py_DECREF(headers);
     return ready < 0 ? NULL : Py_NewRef(Py_None);
 }

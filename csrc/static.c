@@ -65,24 +65,25 @@ enum {
     SE_SIZE
 };
 
+/* Names; the header names are as _normalize_header writes them. */
 enum {
-    SF_request, SF_root, SF_arguments, SF_v, SF_Range, SF_If_None_Match, SF_If_Modified_Since,
+    SF_root, SF_arguments, SF_v, SF_Range, SF_If_None_Match, SF_If_Modified_Since,
     SF_stat, SF_open, SF_read, SF_close, SF_format_timestamp, SF_datetime, SF__UTC,
     SF__static_hashes, SF_path, SF_absolute_path, SF__validated_stat, SF__stat_result,
     SF_modified, SF_Accept_Ranges, SF_bytes, SF_Etag, SF_Last_Modified, SF_Content_Type,
     SF_Content_Length, SF_guess_type, SF_st_mtime, SF_octet_stream, SF_gzip_type, SF_gzip,
-    SF_set_header, SF__db, SF_suffix_map, SF_encodings_map, SF_types_map, SF_lower, SF_get,
-    SF__transforms, SF__finished, SF__write_buffer, SF_append, SF_COUNT
+    SF_set_header, SF__db, SF_suffix_map, SF_encodings_map, SF_types_map, SF_get,
+    SF__transforms, SF_COUNT
 };
 
 static const char *const sf_texts[SF_COUNT] = {
-    "request", "root", "arguments", "v", "Range", "If-None-Match", "If-Modified-Since",
+    "root", "arguments", "v", "Range", "If-None-Match", "If-Modified-Since",
     "stat", "open", "read", "close", "format_timestamp", "datetime", "_UTC",
     "_static_hashes", "path", "absolute_path", "_validated_stat", "_stat_result",
     "modified", "Accept-Ranges", "bytes", "Etag", "Last-Modified", "Content-Type",
     "Content-Length", "guess_type", "st_mtime", "application/octet-stream",
     "application/gzip", "gzip", "set_header", "_db", "suffix_map", "encodings_map",
-    "types_map", "lower", "get", "_transforms", "_finished", "_write_buffer", "append",
+    "types_map", "get", "_transforms",
 };
 
 _Static_assert(SF_COUNT == TC_SF_NAMES, "TC_SF_NAMES in tc.h must match");
@@ -180,7 +181,7 @@ sf_request_ok(tc_state *st, PyObject *self, PyObject **root)
     int i, rc = -1;
 
     *root = NULL;
-    request = PyObject_GetAttr(self, SF(st, SF_request));
+    request = tc_web_handler_get(st, self, TC_RH_REQUEST);
     headers = request != NULL ? tc_request_get(st, request, TC_RQ_HEADERS) : NULL;
     *root = headers != NULL ? PyObject_GetAttr(self, SF(st, SF_root)) : NULL;
     if (*root == NULL) {
@@ -639,7 +640,7 @@ sf_set_header(tc_state *st, PyObject *self, PyObject *headers, int name, PyObjec
     PyObject *r;
 
     if (PyUnicode_CheckExact(value) || PyLong_CheckExact(value)) {
-        return tc_web_header_put(st, headers, SF(st, name), value);
+        return tc_web_header_put(st, headers, SF(st, name), value, 1);
     }
     r = PyObject_CallMethodObjArgs(self, SF(st, SF_set_header), SF(st, name), value, NULL);
     Py_XDECREF(r);
@@ -660,8 +661,8 @@ sf_write_piece(tc_state *st, PyObject *self, PyObject *const *env, PyObject *bod
         return 0;
     }
     transforms = PyObject_GetAttr(self, SF(st, SF__transforms));
-    finished = transforms != NULL ? PyObject_GetAttr(self, SF(st, SF__finished)) : NULL;
-    buffer = finished != NULL ? PyObject_GetAttr(self, SF(st, SF__write_buffer)) : NULL;
+    finished = transforms != NULL ? tc_web_handler_get(st, self, TC_RH_FINISHED) : NULL;
+    buffer = finished != NULL ? tc_web_handler_get(st, self, TC_RH_WRITE_BUFFER) : NULL;
     if (buffer == NULL) {
         rc = -1;
     }
@@ -758,7 +759,7 @@ sf_static_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         goto done;
     }
     /* set_headers() */
-    if (tc_web_header_put(st, headers, SF(st, SF_Accept_Ranges), SF(st, SF_bytes)) < 0) {
+    if (tc_web_header_put(st, headers, SF(st, SF_Accept_Ranges), SF(st, SF_bytes), 1) < 0) {
         Py_DECREF(digest);
         goto done;
     }
@@ -773,7 +774,7 @@ sf_static_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         else if (!PyUnicode_IS_ASCII(digest)) {
             text = PyUnicode_FromFormat("\"%U\"", digest);
         }
-        rc = text == NULL || tc_web_header_put(st, headers, SF(st, SF_Etag), text) < 0;
+        rc = text == NULL || tc_web_header_put(st, headers, SF(st, SF_Etag), text, 1) < 0;
         Py_CLEAR(text);
         if (rc) {
             Py_DECREF(digest);
@@ -783,7 +784,7 @@ sf_static_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_DECREF(digest);
     text = tc_http_date(NULL, modified);
     if (text == NULL || text == Py_None ||
-        tc_web_header_put(st, headers, SF(st, SF_Last_Modified), text) < 0) {
+        tc_web_header_put(st, headers, SF(st, SF_Last_Modified), text, 1) < 0) {
         if (text == Py_None) {
             PyErr_SetString(PyExc_SystemError, "_static_plain: no date for Last-Modified");
         }
@@ -802,7 +803,7 @@ sf_static_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     /* (get_cache_time() is 0 without a "v" argument; set_extra_headers()
      * does nothing) self.set_header("Content-Length", size) */
     text = PyLong_FromSsize_t(size);
-    if (text == NULL || tc_web_header_put(st, headers, SF(st, SF_Content_Length), text) < 0) {
+    if (text == NULL || tc_web_header_put(st, headers, SF(st, SF_Content_Length), text, 1) < 0) {
         goto done;
     }
     body = sf_read_file(absolute, chunk);

@@ -233,7 +233,7 @@ tc_slot_lookup(tc_slotmap *m, PyObject *obj, int i, PyObject *name, PyObject **o
 #define TC_RQ_NAMES 32
 #define TC_RQ_SLOTS 19                   /* attributes __init__ assigns (request.c) */
 #define TC_WB_NAMES 98
-#define TC_SF_NAMES 42
+#define TC_SF_NAMES 37
 #define TC_FE_NAMES 48
 #define TC_MASK_CACHE 8                  /* _override_mask answers kept (module.c) */
 
@@ -639,7 +639,12 @@ PyObject *tc_web_finish(tc_state *st, PyObject *delegate);
  * to its _headers) when a str or int value may be set by
  * tc_web_header_put, 0 when not, -1 on error. */
 int tc_web_header_ready(tc_state *st, PyObject *handler, PyObject **headers);
-int tc_web_header_put(tc_state *st, PyObject *headers, PyObject *name, PyObject *value);
+/* handler.request / ._finished / ._headers / ._write_buffer, through the
+ * handler class's slots while they are RequestHandler's (a new reference). */
+enum { TC_RH_REQUEST, TC_RH_FINISHED, TC_RH_HEADERS, TC_RH_WRITE_BUFFER };
+PyObject *tc_web_handler_get(tc_state *st, PyObject *handler, int which);
+int tc_web_header_put(tc_state *st, PyObject *headers, PyObject *name, PyObject *value,
+                      int canonical);
 
 /* sha1.c: SHA-1 of data in forty lowercase hex digits; _sha1_hex(bytes). */
 #define TC_SHA1_SHORT 256
