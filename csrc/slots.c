@@ -42,7 +42,13 @@ tc_slotmap_set(tc_slotmap *m, PyTypeObject *tp, PyObject *const *names, int n)
         m->offsets[i] = d != NULL ? ((PyMemberDescrObject *)d)->d_member->offset : 0;
         m->n = i + 1;  /* (what tc_slotmap_clear releases on an error) */
     }
-    m->type = (PyTypeObject *)Py_NewRef(tp);
+    /* Not a reference: the map must not keep a class alive (a class is a
+     * cycle, and one freed by a later eviction would be garbage made in
+     * the middle of some request).  Another class may come to live at
+     * this address; it has another version tag (tags are never reused)
+     * and is then accepted only if it resolves every name to the same
+     * descriptor (tc_slotmap_check), which fixes the offsets. */
+    m->type = tp;
     m->version = 0;
     return 0;
 }
@@ -57,7 +63,7 @@ tc_slotmap_clear(tc_slotmap *m)
         Py_CLEAR(m->descrs[i]);
         m->offsets[i] = 0;
     }
-    Py_CLEAR(m->type);
+    m->type = NULL;
     m->n = 0;
     m->version = 0;
 }
@@ -67,7 +73,6 @@ tc_slotmap_traverse(tc_slotmap *m, visitproc visit, void *arg)
 {
     int i;
 
-    Py_VISIT(m->type);
     for (i = 0; i < m->n; i++) {
         Py_VISIT(m->descrs[i]);
     }
@@ -151,7 +156,10 @@ tc_slotmap_for(tc_slotmap *cache, int ncache, PyTypeObject *tp, PyObject *const 
 {
     tc_slotmap *m = &cache[((uintptr_t)tp >> 4) % (uintptr_t)ncache];
 
-    if (m->type != tp && tc_slotmap_set(m, tp, names, n) < 0) {
+    /* (the same address with another version tag and other descriptors:
+     * another class, or one whose slots were replaced -- made again) */
+    if ((m->type != tp || (tp->tp_version_tag != m->version && !tc_slotmap_check(m, tp))) &&
+        tc_slotmap_set(m, tp, names, n) < 0) {
         PyErr_Clear();
         return NULL;
     }

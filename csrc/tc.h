@@ -133,7 +133,8 @@ tc_buf_head(tc_buf *b)
 /* A class's __slots__ for a list of names (slots.c). */
 #define TC_SLOTMAP_MAX 20
 typedef struct {
-    PyTypeObject *type;                  /* the class (strong) */
+    PyTypeObject *type;                  /* the class: compared only, never followed
+                                            (a map does not keep its class alive) */
     PyObject *names[TC_SLOTMAP_MAX];     /* the names (strong) */
     PyObject *descrs[TC_SLOTMAP_MAX];    /* its member descriptor for each, or NULL */
     Py_ssize_t offsets[TC_SLOTMAP_MAX];  /* ... and where it keeps it (0: none) */

@@ -1454,3 +1454,33 @@ def test_native_handler_slots_shadowed_or_patched() -> None:
     assert [r[0] for r in responses] == [r[0] for r in reference[0]] == [200, 201]
     assert seen == reference[2] == [("OK", "OK"), 200]
     assert stored == [200, 201, 200, 201]  # (native, then Tornado)
+
+
+def test_handler_classes_not_kept_alive() -> None:
+    """The C paths' per-class caches (slot maps, override masks) do not keep
+    a handler class alive: once the application and the class are dropped,
+    the class is freed -- not left to be freed (as cyclic garbage) whenever
+    its cache entry is reused, which Tornado's circlerefs_test catches."""
+    import gc
+    import weakref
+
+    refs: List[Any] = []
+
+    def make_app(web: Any, seen: List[Any], **settings: Any) -> Any:
+        class Kept(web.RequestHandler):
+            def get(self, name: str) -> None:
+                self.set_header("X-Name", name)
+                self.write({"name": name})
+
+        class KeptStatic(web.StaticFileHandler):
+            pass
+
+        refs.append(weakref.ref(Kept))
+        refs.append(weakref.ref(KeptStatic))
+        return web.Application([(r"/k/(\w+)", Kept)], **settings)
+
+    responses, _, _ = serve(NATIVE, [request("GET", "/k/a"), request("GET", "/k/b")],
+                            make_app=make_app)
+    assert [r[0] for r in responses] == [200, 200]
+    gc.collect()
+    assert [r() for r in refs] == [None, None]
