@@ -25,10 +25,116 @@ enum { JSON_OK = 0, JSON_FALLBACK = 1, JSON_ERROR = -1 };
 
 static const char hex_digits[] = "0123456789abcdef";
 
+/* The text being written: p is where the next byte goes, end where the
+ * room ends.  It starts in the caller's stack buffer and moves to the heap
+ * when that is full; kept keys (below) record offsets from base, which stay
+ * valid when it moves. */
+typedef struct json_out json_out;
+
 static int
-json_put(tc_buf *out, const char *p, Py_ssize_t n)
+json_grow(json_out *o, Py_ssize_t n);
+
+/* Keys met again in one encoding (the same str objects in every dict of a
+ * list, typically) are copied from where they were first written: their
+ * text as json_string wrote it, with the ": " that follows.  The objects
+ * stay alive and unchanged for the whole call -- only exact containers are
+ * walked and no Python code runs -- so their addresses identify them. */
+#define JSON_KEYS_KEPT 8
+
+typedef struct {
+    PyObject *key;
+    Py_ssize_t at, len; /* where its text starts in the output, its length */
+} json_kept_key;
+
+struct json_out {
+    char *p, *end, *base;
+    char *heap; /* base, once the text has moved to the heap */
+    int kept_count;
+    json_kept_key kept[JSON_KEYS_KEPT];
+};
+
+/* Room for n more bytes at o->p.  0 / JSON_ERROR with MemoryError. */
+static inline int
+json_room(json_out *o, Py_ssize_t n)
 {
-    return tc_buf_append(out, p, n) < 0 ? JSON_ERROR : JSON_OK;
+    return o->end - o->p >= n ? JSON_OK : json_grow(o, n);
+}
+
+static int
+json_grow(json_out *o, Py_ssize_t n)
+{
+    Py_ssize_t len = o->p - o->base, cap = o->end - o->base;
+    char *data;
+
+    if (n > PY_SSIZE_T_MAX - len) {
+        PyErr_NoMemory();
+        return JSON_ERROR;
+    }
+    while (cap - len < n) {
+        if (cap > PY_SSIZE_T_MAX / 2) {
+            PyErr_NoMemory();
+            return JSON_ERROR;
+        }
+        cap *= 2;
+    }
+    if (o->heap == NULL) {
+        data = PyMem_Malloc((size_t)cap);
+        if (data != NULL) {
+            memcpy(data, o->base, (size_t)len);
+        }
+    }
+    else {
+        data = PyMem_Realloc(o->heap, (size_t)cap);
+    }
+    if (data == NULL) {
+        PyErr_NoMemory();
+        return JSON_ERROR;
+    }
+    o->heap = o->base = data;
+    o->p = data + len;
+    o->end = data + cap;
+    return JSON_OK;
+}
+
+/* memcpy for the short pieces JSON is made of (numbers, keys, words):
+ * inline moves instead of a call.  dst and src do not overlap. */
+static inline void
+json_copy(char *dst, const char *src, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t a, b;
+        memcpy(&a, src, 8);
+        memcpy(&b, src + n - 8, 8);
+        memcpy(dst, &a, 8);
+        memcpy(dst + n - 8, &b, 8);
+    }
+    else if (n >= 4 && n < 8) {
+        uint32_t a, b;
+        memcpy(&a, src, 4);
+        memcpy(&b, src + n - 4, 4);
+        memcpy(dst, &a, 4);
+        memcpy(dst + n - 4, &b, 4);
+    }
+    else if (n < 4) {
+        size_t i;
+        for (i = 0; i < n; i++) {
+            dst[i] = src[i];
+        }
+    }
+    else {
+        memcpy(dst, src, n);
+    }
+}
+
+static inline int
+json_put(json_out *o, const char *s, Py_ssize_t n)
+{
+    if (json_room(o, n) < 0) {
+        return JSON_ERROR;
+    }
+    json_copy(o->p, s, (size_t)n);
+    o->p += n;
+    return JSON_OK;
 }
 
 /* \uXXXX for the UTF-16 code unit u. */
@@ -52,7 +158,7 @@ static const unsigned char json_special[128] = {
 
 /* A JSON string literal for s, ASCII only, "</" written as "<\/". */
 static int
-json_string(tc_buf *out, PyObject *s)
+json_string(json_out *o, PyObject *s)
 {
     Py_ssize_t n = PyUnicode_GET_LENGTH(s), i;
     int kind = PyUnicode_KIND(s);
@@ -72,14 +178,14 @@ json_string(tc_buf *out, PyObject *s)
             }
         }
         if (i == n) {
-            if (tc_buf_reserve(out, n + 2) < 0) {
+            if (json_room(o, n + 2) < 0) {
                 return JSON_ERROR;
             }
-            dst = tc_buf_head(out) + out->len;
-            *dst++ = '"';
-            memcpy(dst, p, (size_t)n);
-            dst[n] = '"';
-            out->len += n + 2;
+            dst = o->p;
+            dst[0] = '"';
+            json_copy(dst + 1, (const char *)p, (size_t)n);
+            dst[n + 1] = '"';
+            o->p = dst + n + 2;
             return JSON_OK;
         }
     }
@@ -88,10 +194,10 @@ json_string(tc_buf *out, PyObject *s)
         PyErr_NoMemory();
         return JSON_ERROR;
     }
-    if (tc_buf_reserve(out, 2 + 12 * n) < 0) {
+    if (json_room(o, 2 + 12 * n) < 0) {
         return JSON_ERROR;
     }
-    dst = tc_buf_head(out) + out->len;
+    dst = o->p;
     *dst++ = '"';
     for (i = 0; i < n; i++) {
         Py_UCS4 ch = PyUnicode_READ(kind, data, i);
@@ -122,13 +228,13 @@ json_string(tc_buf *out, PyObject *s)
         prev = ch;
     }
     *dst++ = '"';
-    out->len = dst - tc_buf_head(out);
+    o->p = dst;
     return JSON_OK;
 }
 
 /* Writes the decimal digits of v (at least min_digits of them, zero-padded
  * on the left) ending just before end; returns where they start. */
-static char *
+static inline char *
 put_digits(char *end, unsigned long long v, int min_digits)
 {
     static const char pairs[] =
@@ -151,89 +257,142 @@ put_digits(char *end, unsigned long long v, int min_digits)
     return p;
 }
 
+/* The number of decimal digits of v: log10 estimated from its bit length
+ * (1233 / 4096 ~ log10(2)), then corrected by one comparison. */
+static inline int
+digit_count(unsigned long long v)
+{
+    static const unsigned long long pow10u[20] = {
+        1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL,
+        100000000ULL, 1000000000ULL, 10000000000ULL, 100000000000ULL,
+        1000000000000ULL, 10000000000000ULL, 100000000000000ULL,
+        1000000000000000ULL, 10000000000000000ULL, 100000000000000000ULL,
+        1000000000000000000ULL, 10000000000000000000ULL};
+    unsigned long long w = v | 1; /* (0 has one digit, as 1 does) */
+    int t = ((64 - __builtin_clzll(w)) * 1233) >> 12;
+    return t + 1 - (w < pow10u[t]);
+}
+
+/* int.__repr__ of v written at dst (room for TC_NUM_BUF bytes), forwards
+ * -- its length worked out first, the digits then put in place from the
+ * right -- so that nothing is copied afterwards; returns the length. */
+static inline Py_ssize_t
+int_write(char *dst, long long v)
+{
+    /* (0 - (unsigned)v is |v|, LLONG_MIN included.) */
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    Py_ssize_t len = digit_count(u) + (v < 0);
+
+    put_digits(dst + len, u, 1);
+    if (v < 0) {
+        dst[0] = '-';
+    }
+    return len;
+}
+
 Py_ssize_t
 tc_int_repr(long long v, char *buf)
 {
-    char text[TC_NUM_BUF], *end = text + sizeof text, *p;
-    /* (0 - (unsigned)v is |v|, LLONG_MIN included.) */
-    p = put_digits(end, v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v, 1);
-    if (v < 0) {
-        *--p = '-';
-    }
-    memcpy(buf, p, (size_t)(end - p));
-    return end - p;
+    return int_write(buf, v);
 }
 
 /* float.__repr__ of d when it is m / 10**k exactly for some k <= 6 and
- * 1e-4 <= |d| < 1e9 (prices, ratios, small measurements); 0 when d is not
- * such a number (the caller uses the general algorithm).  In that range
- * repr is plain positional notation, and the spacing of doubles is below
- * 1e-6, so at most one m per k rounds to d: m for the smallest k that gives
- * d back exactly (m / 10**k is then the correctly rounded value of that
- * decimal, as strtod would read it) is the shortest string that
- * round-trips, which is what repr prints. */
-Py_ssize_t
-tc_float_repr_short(double d, char *buf)
+ * 1e-4 <= |d| < 1e9 (prices, ratios, small measurements), written at dst
+ * (room for TC_NUM_BUF bytes); its length, or 0 when d is not such a
+ * number (the caller uses the general algorithm).  In that range repr is
+ * plain positional notation, and the spacing of doubles is below 1e-6, so
+ * at most one m per k rounds to d: m for the smallest k that gives d back
+ * exactly (m / 10**k is then the correctly rounded value of that decimal,
+ * as strtod would read it) is the shortest string that round-trips, which
+ * is what repr prints. */
+static inline Py_ssize_t
+float_write(char *dst, double d)
 {
     static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6};
     double a = fabs(d);
-    char text[TC_NUM_BUF], *end = text + sizeof text, *p;
-    unsigned long long m, whole, frac;
-    int k;
+    unsigned long long m;
+    Py_ssize_t len;
+    char *p;
+    int k, i, n;
 
     if (!(a >= 1e-4 && a < 1e9)) {
         return 0;
     }
-    for (k = 0; k <= 6; k++) {
-        /* The integer nearest a * 10**k (below 1e15, where adding 0.5 is
-         * exact).  A tie (x.5) is broken upwards, not to even: neither
-         * neighbour of a tie can pass the test below (they are 0.5 / 10**k
-         * from a, more than half a's spacing), so the answer is the same. */
-        m = (unsigned long long)(a * pow10[k] + 0.5);
-        if ((double)m / pow10[k] == a) {
-            break;
+    /* A whole number needs no division to be recognized. */
+    m = (unsigned long long)a;
+    if ((double)m == a) {
+        k = 0;
+    }
+    else {
+        for (k = 1; k <= 6; k++) {
+            double t = a * pow10[k];
+            /* The integer nearest a * 10**k (below 1e15, where adding 0.5
+             * is exact).  A tie (x.5) is broken upwards, not to even:
+             * neither neighbour of a tie can pass the test below (they are
+             * 0.5 / 10**k from a, more than half a's spacing), so the
+             * answer is the same. */
+            m = (unsigned long long)(t + 0.5);
+            /* m / 10**k gives a back only when the exact a * 10**k is
+             * within 10**k * (half a's spacing) <= t * 2**-53 of m, and t
+             * is within half its own spacing (<= t * 2**-53) of that: a t
+             * further than t * 2**-50 from m is ruled out without the
+             * division. */
+            if (fabs(t - (double)m) <= t * 0x1p-50 && (double)m / pow10[k] == a) {
+                break;
+            }
+        }
+        if (k > 6) {
+            return 0;
         }
     }
-    if (k > 6) {
-        return 0;
+    /* The sign, the integer part ("0" when m has no more than k digits),
+     * the point, the k digits of the fraction ("0" for a whole number),
+     * put in place from the right. */
+    n = digit_count(m);
+    len = (d < 0) + (n > k ? n - k : 1) + 1 + (k > 0 ? k : 1);
+    p = dst + len;
+    if (k == 0) {
+        *--p = '0';
     }
-    whole = m;
-    frac = 0;
-    if (k > 0) {
-        unsigned long long scale = (unsigned long long)pow10[k];
-        whole = m / scale;
-        frac = m % scale;
+    for (i = 0; i < k; i++) {
+        *--p = (char)('0' + m % 10);
+        m /= 10;
     }
-    /* Written backwards: the fraction ("0" for a whole number), the
-     * point, the integer part, the sign. */
-    p = put_digits(end, frac, k > 0 ? k : 1);
     *--p = '.';
-    p = put_digits(p, whole, 1);
+    put_digits(p, m, 1);
     if (d < 0) {
-        *--p = '-';
+        dst[0] = '-';
     }
-    memcpy(buf, p, (size_t)(end - p));
-    return end - p;
+    return len;
+}
+
+Py_ssize_t
+tc_float_repr_short(double d, char *buf)
+{
+    return float_write(buf, d);
 }
 
 static int
-json_float(tc_buf *out, double d)
+json_float(json_out *o, double d)
 {
     char *text;
     int rc;
 
     if (!isfinite(d)) {
         const char *t = isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity";
-        return json_put(out, t, (Py_ssize_t)strlen(t));
+        return json_put(o, t, (Py_ssize_t)strlen(t));
     }
     if (d == 0.0) {
-        return signbit(d) ? json_put(out, "-0.0", 4) : json_put(out, "0.0", 3);
+        return signbit(d) ? json_put(o, "-0.0", 4) : json_put(o, "0.0", 3);
+    }
+    if (json_room(o, TC_NUM_BUF) < 0) {
+        return JSON_ERROR;
     }
     {
-        char digits[TC_NUM_BUF];
-        Py_ssize_t n = tc_float_repr_short(d, digits);
+        Py_ssize_t n = float_write(o->p, d);
         if (n > 0) {
-            return json_put(out, digits, n);
+            o->p += n;
+            return JSON_OK;
         }
     }
     /* What float.__repr__ writes. */
@@ -241,106 +400,92 @@ json_float(tc_buf *out, double d)
     if (text == NULL) {
         return JSON_ERROR;
     }
-    rc = json_put(out, text, (Py_ssize_t)strlen(text));
+    rc = json_put(o, text, (Py_ssize_t)strlen(text));
     PyMem_Free(text);
     return rc;
 }
 
 static int
-json_int(tc_buf *out, PyObject *o)
+json_int(json_out *o, PyObject *obj)
 {
     int overflow = 0;
-    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
     PyObject *text;
     int rc;
 
     if (!overflow) {
-        char digits[TC_NUM_BUF];
         if (v == -1 && PyErr_Occurred()) {
             return JSON_ERROR;
         }
-        return json_put(out, digits, tc_int_repr(v, digits));
+        if (json_room(o, TC_NUM_BUF) < 0) {
+            return JSON_ERROR;
+        }
+        o->p += int_write(o->p, v);
+        return JSON_OK;
     }
     /* Big ints: int.__repr__, with its limit on digits. */
-    text = PyLong_Type.tp_repr(o);
+    text = PyLong_Type.tp_repr(obj);
     if (text == NULL) {
         return JSON_ERROR;
     }
-    rc = json_put(out, PyUnicode_AsUTF8(text), PyUnicode_GET_LENGTH(text));
+    rc = json_put(o, PyUnicode_AsUTF8(text), PyUnicode_GET_LENGTH(text));
     Py_DECREF(text);
     return rc;
 }
 
-/* A scalar (None, bool, int, float); JSON_FALLBACK if o is none of them. */
+/* A scalar (None, bool, int, float); JSON_FALLBACK if obj is none of
+ * them. */
 static int
-json_scalar(tc_buf *out, PyObject *o)
+json_scalar(json_out *o, PyObject *obj)
 {
-    if (o == Py_None) {
-        return json_put(out, "null", 4);
+    if (PyLong_CheckExact(obj)) {
+        return json_int(o, obj);
     }
-    if (o == Py_True) {
-        return json_put(out, "true", 4);
+    if (PyFloat_CheckExact(obj)) {
+        return json_float(o, PyFloat_AS_DOUBLE(obj));
     }
-    if (o == Py_False) {
-        return json_put(out, "false", 5);
+    if (obj == Py_None) {
+        return json_put(o, "null", 4);
     }
-    if (PyLong_CheckExact(o)) {
-        return json_int(out, o);
+    if (obj == Py_True) {
+        return json_put(o, "true", 4);
     }
-    if (PyFloat_CheckExact(o)) {
-        return json_float(out, PyFloat_AS_DOUBLE(o));
+    if (obj == Py_False) {
+        return json_put(o, "false", 5);
     }
     return JSON_FALLBACK;
 }
 
-/* Keys met again in one encoding (the same str objects in every dict of a
- * list, typically) are copied from where they were first written: their
- * text as json_string wrote it, with the ": " that follows.  The objects
- * stay alive and unchanged for the whole call -- only exact containers are
- * walked and no Python code runs -- so their addresses identify them. */
-#define JSON_KEYS_KEPT 8
-
-typedef struct {
-    PyObject *key;
-    Py_ssize_t at, len; /* where its text starts in the output, its length */
-} json_kept_key;
-
-typedef struct {
-    json_kept_key keys[JSON_KEYS_KEPT];
-    int count;
-} json_keys;
-
 /* A str key and the ": " after it: from the kept ones, or written and
  * (room allowing) kept. */
 static int
-json_str_key(tc_buf *out, json_keys *kept, PyObject *key)
+json_str_key(json_out *o, PyObject *key)
 {
     Py_ssize_t at;
     int i, rc;
 
-    for (i = 0; i < kept->count; i++) {
-        if (kept->keys[i].key == key) {
-            Py_ssize_t n = kept->keys[i].len;
-            char *base;
-            if (tc_buf_reserve(out, n) < 0) {
+    for (i = 0; i < o->kept_count; i++) {
+        if (o->kept[i].key == key) {
+            Py_ssize_t n = o->kept[i].len;
+            if (json_room(o, n) < 0) {
                 return JSON_ERROR;
             }
-            base = tc_buf_head(out);
-            memcpy(base + out->len, base + kept->keys[i].at, (size_t)n);
-            out->len += n;
+            /* (the kept text lies wholly before p: no overlap) */
+            json_copy(o->p, o->base + o->kept[i].at, (size_t)n);
+            o->p += n;
             return JSON_OK;
         }
     }
-    at = out->len;
-    rc = json_string(out, key);
+    at = o->p - o->base;
+    rc = json_string(o, key);
     if (rc == JSON_OK) {
-        rc = json_put(out, ": ", 2);
+        rc = json_put(o, ": ", 2);
     }
-    if (rc == JSON_OK && kept->count < JSON_KEYS_KEPT) {
-        kept->keys[kept->count].key = key;
-        kept->keys[kept->count].at = at;
-        kept->keys[kept->count].len = out->len - at;
-        kept->count++;
+    if (rc == JSON_OK && o->kept_count < JSON_KEYS_KEPT) {
+        o->kept[o->kept_count].key = key;
+        o->kept[o->kept_count].at = at;
+        o->kept[o->kept_count].len = (o->p - o->base) - at;
+        o->kept_count++;
     }
     return rc;
 }
@@ -348,37 +493,37 @@ json_str_key(tc_buf *out, json_keys *kept, PyObject *key)
 /* A dict key and ": ": json turns None, bools, ints and floats into
  * strings. */
 static int
-json_key(tc_buf *out, json_keys *kept, PyObject *key)
+json_key(json_out *o, PyObject *key)
 {
     int rc;
 
     if (PyUnicode_CheckExact(key)) {
-        return json_str_key(out, kept, key);
+        return json_str_key(o, key);
     }
-    if (json_put(out, "\"", 1) < 0) {
+    if (json_put(o, "\"", 1) < 0) {
         return JSON_ERROR;
     }
-    rc = json_scalar(out, key);
+    rc = json_scalar(o, key);
     if (rc != JSON_OK) {
         return rc;
     }
-    return json_put(out, "\": ", 3);
+    return json_put(o, "\": ", 3);
 }
 
-static int json_value(tc_buf *out, json_keys *kept, PyObject *o, int depth);
+static int json_value(json_out *o, PyObject *obj, int depth);
 
 static int
-json_dict(tc_buf *out, json_keys *kept, PyObject *o, int depth)
+json_dict(json_out *o, PyObject *obj, int depth)
 {
     Py_ssize_t pos = 0, count = 0;
     PyObject *key, *value;
     int rc;
 
-    if (json_put(out, "{", 1) < 0) {
+    if (json_put(o, "{", 1) < 0) {
         return JSON_ERROR;
     }
-    while (PyDict_Next(o, &pos, &key, &value)) {
-        if (count++ && json_put(out, ", ", 2) < 0) {
+    while (PyDict_Next(obj, &pos, &key, &value)) {
+        if (count++ && json_put(o, ", ", 2) < 0) {
             return JSON_ERROR;
         }
         /* No Python code runs during the walk (exact types only; a big
@@ -386,9 +531,9 @@ json_dict(tc_buf *out, json_keys *kept, PyObject *o, int depth)
          * references are held anyway, as a cheap guard. */
         Py_INCREF(key);
         Py_INCREF(value);
-        rc = json_key(out, kept, key);
+        rc = json_key(o, key);
         if (rc == JSON_OK) {
-            rc = json_value(out, kept, value, depth + 1);
+            rc = json_value(o, value, depth + 1);
         }
         Py_DECREF(key);
         Py_DECREF(value);
@@ -396,51 +541,51 @@ json_dict(tc_buf *out, json_keys *kept, PyObject *o, int depth)
             return rc;
         }
     }
-    return json_put(out, "}", 1);
+    return json_put(o, "}", 1);
 }
 
 static int
-json_sequence(tc_buf *out, json_keys *kept, PyObject *o, int depth)
+json_sequence(json_out *o, PyObject *obj, int depth)
 {
     Py_ssize_t i;
     int rc;
 
-    if (json_put(out, "[", 1) < 0) {
+    if (json_put(o, "[", 1) < 0) {
         return JSON_ERROR;
     }
     /* Nothing below runs Python code that could resize a list, but read
      * the size each time as PySequence_Fast_ITEMS users must. */
-    for (i = 0; i < PySequence_Fast_GET_SIZE(o); i++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(o, i);
-        if (i && json_put(out, ", ", 2) < 0) {
+    for (i = 0; i < PySequence_Fast_GET_SIZE(obj); i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(obj, i);
+        if (i && json_put(o, ", ", 2) < 0) {
             return JSON_ERROR;
         }
         Py_INCREF(item);
-        rc = json_value(out, kept, item, depth + 1);
+        rc = json_value(o, item, depth + 1);
         Py_DECREF(item);
         if (rc != JSON_OK) {
             return rc;
         }
     }
-    return json_put(out, "]", 1);
+    return json_put(o, "]", 1);
 }
 
 static int
-json_value(tc_buf *out, json_keys *kept, PyObject *o, int depth)
+json_value(json_out *o, PyObject *obj, int depth)
 {
     if (depth > JSON_MAX_DEPTH) {
         return JSON_FALLBACK;
     }
-    if (PyUnicode_CheckExact(o)) {
-        return json_string(out, o);
+    if (PyUnicode_CheckExact(obj)) {
+        return json_string(o, obj);
     }
-    if (PyDict_CheckExact(o)) {
-        return json_dict(out, kept, o, depth);
+    if (PyDict_CheckExact(obj)) {
+        return json_dict(o, obj, depth);
     }
-    if (PyList_CheckExact(o) || PyTuple_CheckExact(o)) {
-        return json_sequence(out, kept, o, depth);
+    if (PyList_CheckExact(obj) || PyTuple_CheckExact(obj)) {
+        return json_sequence(o, obj, depth);
     }
-    return json_scalar(out, o);
+    return json_scalar(o, obj);
 }
 
 /* The text as a str, or (as_bytes) its ASCII bytes: what .encode("utf-8")
@@ -448,26 +593,31 @@ json_value(tc_buf *out, json_keys *kept, PyObject *o, int depth)
 static PyObject *
 json_encode(PyObject *value, int as_bytes)
 {
-    tc_buf out = {0};
-    json_keys kept;
+    char stack[2048];
+    json_out o;
     PyObject *result = NULL;
+    Py_ssize_t len;
     int rc;
 
-    kept.count = 0;
-    rc = json_value(&out, &kept, value, 0);
+    o.p = o.base = stack;
+    o.end = stack + sizeof stack;
+    o.heap = NULL;
+    o.kept_count = 0;
+    rc = json_value(&o, value, 0);
+    len = o.p - o.base;
     if (rc == JSON_FALLBACK) {
         result = Py_NewRef(Py_NotImplemented);
     }
     else if (rc == JSON_OK && as_bytes) {
-        result = PyBytes_FromStringAndSize(tc_buf_head(&out), out.len);
+        result = PyBytes_FromStringAndSize(o.base, len);
     }
     else if (rc == JSON_OK) {
-        result = PyUnicode_New(out.len, 127);
+        result = PyUnicode_New(len, 127);
         if (result != NULL) {
-            memcpy(PyUnicode_DATA(result), tc_buf_head(&out), (size_t)out.len);
+            memcpy(PyUnicode_DATA(result), o.base, (size_t)len);
         }
     }
-    tc_buf_free(&out);
+    PyMem_Free(o.heap);
     return result;
 }
 

@@ -352,6 +352,50 @@ def test_json_encode_floats_and_ints_exhaustive_sample() -> None:
     assert _core._json_encode(keyed) == json.dumps(keyed)
 
 
+@pytest.mark.parametrize("count", [0, 1, 30, 31, 32, 33, 60, 2000])
+def test_json_encode_long_outputs(count: int) -> None:
+    """Text longer than the encoder's first (stack) buffer, and growing
+    on the heap several times: repeated keys copied from before the move,
+    strings and escapes across the boundaries, one string longer than the
+    buffer."""
+    import json
+
+    from tornado_c import _core
+
+    rows = [{"name": "row </%d>" % i, "id": i, "price": i / 4, "tags": ["a", "\u00e9"]}
+            for i in range(count)]
+    for value in (rows, {"rows": rows, "count": count}, ["x" * (count * 40)],
+                  ["<" + "/\"" * (count * 20)]):
+        assert _core._json_encode(value) == json.dumps(value).replace("</", "<\\/")
+
+
+def test_json_encode_numbers_at_digit_count_edges() -> None:
+    """Numbers whose digit count changes (the C encoder works out a
+    number's length before writing its digits in place): every power of
+    ten and its neighbours as ints of either sign up to the int64 edges,
+    and as the integer and fraction parts of floats with 0 to 6 places,
+    alone and next to other values."""
+    import json
+
+    from tornado_c import _core
+
+    ints = [0, 2**63 - 1, -(2**63), 2**64 - 1, 2**64]
+    for e in range(20):
+        for v in (10**e - 1, 10**e, 10**e + 1):
+            ints += [v, -v]
+    floats = []
+    for k in range(7):
+        for e in range(16):
+            for m in (10**e - 1, 10**e, 10**e + 1):
+                floats += [m / 10**k, -m / 10**k]
+    for value in ints + floats:
+        assert _core._json_encode(value) == json.dumps(value), repr(value)
+    for batch in (ints, floats, list(zip(ints, floats))):
+        assert _core._json_encode(batch) == json.dumps(batch)
+    keyed = {value: [value] for value in ints + floats}
+    assert _core._json_encode(keyed) == json.dumps(keyed)
+
+
 def test_json_encode_float_ties_and_half_steps() -> None:
     """Floats that sit halfway between two candidates of the short decimal
     path ((n + 0.5) / 10**k), their neighbours, and whole numbers with a
