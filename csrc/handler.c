@@ -62,6 +62,7 @@ enum {
     WE_RH_DECODE_ARGUMENT,   /* RequestHandler.decode_argument */
     WE_TO_UNICODE,           /* web._unicode (escape.to_unicode) */
     WE_JSON_ENCODE,          /* escape.json_encode */
+    WE_RH_FINISH,            /* RequestHandler.finish */
     WE_SIZE
 };
 
@@ -2044,6 +2045,93 @@ done:
     return result;
 }
 
+/* 1 when obj.name is the function func bound to obj -- func found on
+ * obj's class and not shadowed by an attribute of obj's own --, 0 when it
+ * is not, -1 on error.  Where the interpreter offers it
+ * (_PyObject_GetMethod), neither the bound method nor the instance's
+ * __dict__ (which a look at it would otherwise make) is created. */
+static int
+wb_method_is(PyObject *obj, PyObject *name, PyObject *func)
+{
+    PyObject *m = NULL;
+    int same;
+
+#if PY_VERSION_HEX < 0x030D0000
+    int unbound = _PyObject_GetMethod(obj, name, &m);
+    if (m == NULL) {
+        return -1;
+    }
+    same = unbound ? m == func
+                   : PyMethod_Check(m) && PyMethod_GET_FUNCTION(m) == func &&
+                         PyMethod_GET_SELF(m) == obj;
+#else
+    m = PyObject_GetAttr(obj, name);
+    if (m == NULL) {
+        return -1;
+    }
+    same = PyMethod_Check(m) && PyMethod_GET_FUNCTION(m) == func && PyMethod_GET_SELF(m) == obj;
+#endif
+    Py_DECREF(m);
+    return same;
+}
+
+/* if not self._finished and self._auto_finish: self.finish() -- the
+ * original finish() (its C step, or the whole of it when that declines)
+ * while neither self's class nor self replaces it.  0 / -1. */
+static int
+wb_finish_when_due(PyObject *module, tc_state *st, PyObject *self)
+{
+    tc_slotmap *m = wb_rh_map(st, Py_TYPE(self));
+    PyObject *v, *r;
+    int truth, plain;
+
+    v = wb_rh_get(st, m, self, RH__finished);
+    truth = v != NULL ? PyObject_IsTrue(v) : -1;
+    Py_XDECREF(v);
+    if (truth != 0) {
+        return truth < 0 ? -1 : 0;
+    }
+    v = wb_rh_get(st, m, self, RH__auto_finish);
+    truth = v != NULL ? PyObject_IsTrue(v) : -1;
+    Py_XDECREF(v);
+    if (truth <= 0) {
+        return truth;
+    }
+    plain = wb_method_is(self, st->str_finish, WE(st, WE_RH_FINISH));
+    if (plain < 0) {
+        return -1;
+    }
+    if (plain) {
+        r = wb_finish(module, self);
+        if (r == Py_NotImplemented) {
+            Py_DECREF(r);
+            r = PyObject_CallOneArg(WE(st, WE_RH_FINISH), self);
+        }
+    }
+    else {
+        r = PyObject_CallMethodNoArgs(self, st->str_finish);
+    }
+    Py_XDECREF(r);
+    return r != NULL ? 0 : -1;
+}
+
+/* _finish_when_due(handler): what _execute does once the verb method
+ * returned None -- wb_finish_when_due -- for the usual case; None. */
+static PyObject *
+wb_finish_when_due_py(PyObject *module, PyObject *self)
+{
+    tc_state *st = PyModule_GetState(module);
+
+    if (st->web_env == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_finish_when_due() before web_setup()");
+        return NULL;
+    }
+    if (wb_finish_when_due(module, st, self) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 /* ------------------------------------------------------------- module */
 
 /* web_setup(env): see the enum at the top. */
@@ -2133,6 +2221,11 @@ static PyMethodDef wb_functions[] = {
      PyDoc_STR("_execute_plain(handler, args, kwargs)\n--\n\n"
                "The first steps of RequestHandler._execute for the usual case, in C;\n"
                "the verb method, bound, or None (nothing done) for any other case.")},
+    {"_finish_when_due", wb_finish_when_due_py, METH_O,
+     PyDoc_STR("_finish_when_due(handler)\n--\n\n"
+               "if not handler._finished and handler._auto_finish: handler.finish(),\n"
+               "in C (the original finish()'s C step when neither the class nor the\n"
+               "instance replaces it).")},
     {"_finish", wb_finish, METH_O,
      PyDoc_STR("_finish(handler)\n--\n\n"
                "RequestHandler.finish() with no chunk, in C for the usual case (see\n"

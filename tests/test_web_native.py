@@ -1179,6 +1179,99 @@ def test_execute_plain_declines_other_cases(monkeypatch: pytest.MonkeyPatch) -> 
         assert _core._execute_plain(handler, (), {}) == handler.get
 
 
+def test_finish_when_due() -> None:
+    """_core._finish_when_due: what _execute does after a verb method that
+    returned None -- finish() unless the handler finished itself or turned
+    auto-finish off; the class's or the instance's own finish() when either
+    replaces it; an error from finish() raised -- and the whole of _execute
+    around it for those cases."""
+    from tornado_c import _core, httputil, web
+
+    sent: List[Any] = []
+
+    class Conn:
+        def set_close_callback(self, callback: Any) -> None:
+            pass
+
+        def write_headers(self, start_line: Any, headers: Any, chunk: bytes = b"") -> Any:
+            sent.append((start_line.code, chunk))
+
+        def finish(self) -> None:
+            sent.append("finish")
+
+    app = web.Application()
+    calls: List[Any] = []
+
+    class H(web.RequestHandler):
+        def get(self, *args: Any, **kwargs: Any) -> Any:
+            calls.append((args, kwargs))
+            mode = self.request.headers.get("Mode", "")
+            if mode == "raise":
+                raise ValueError("from get")
+            if mode == "finish":
+                self.finish("own")
+                return None
+            if mode == "manual":
+                self._auto_finish = False
+            if mode == "await":
+                return asyncio.sleep(0)
+            self.write("body")
+            return None
+
+    class OwnFinish(H):
+        def finish(self, chunk: Any = None) -> Any:
+            calls.append("class finish")
+            return super().finish(chunk)
+
+    def make(cls: Any = H, mode: str = "") -> Any:
+        req = httputil.HTTPServerRequest(method="GET", uri="/", connection=Conn(),
+                                         headers=httputil.HTTPHeaders({"Mode": mode}))
+        return cls(app, req)
+
+    def run(handler: Any, args: Any = (), kwargs: Any = None, direct: bool = False) -> None:
+        del sent[:], calls[:]
+        if direct:
+            handler._transforms = []
+            assert _core._finish_when_due(handler) is None
+        else:
+            asyncio.run(handler._execute([], *args, **(kwargs or {})))
+
+    for direct in (True, False):
+        handler = make()
+        run(handler, direct=direct)
+        assert handler._finished and sent == [(200, b"" if direct else b"body"), "finish"]
+        handler = make(mode="finish")
+        if direct:
+            handler._transforms = []
+            handler.finish("own")
+        run(handler, direct=direct)
+        assert sent == ([] if direct else [(200, b"own"), "finish"])  # finished once
+        handler = make(mode="manual")
+        handler._auto_finish = False
+        run(handler, direct=direct)
+        assert not handler._finished and sent == []
+        handler = make(OwnFinish)
+        run(handler, direct=direct)
+        assert calls[-1] == "class finish" and sent[-1] == "finish"
+        handler = make()
+        handler.finish = lambda: calls.append("instance finish")  # type: ignore[method-assign]
+        run(handler, direct=direct)
+        assert calls[-1] == "instance finish" and not handler._finished and sent == []
+    handler = make()
+    handler.finish = lambda: 1 / 0  # type: ignore[method-assign]
+    with pytest.raises(ZeroDivisionError):
+        run(handler, direct=True)
+    handler = make()
+    run(handler, (b"a%20", "\xe9".encode()), {"k": b"v"})
+    assert calls == [(("a%20", "\xe9"), {"k": "v"})] and sent[-1] == "finish"
+    handler = make(mode="await")
+    run(handler)
+    assert handler._finished and sent == [(200, b""), "finish"]  # (after the await)
+    handler = make(mode="raise")
+    run(handler)
+    assert handler._finished and sent[0][0] == 500  # (send_error's page)
+
+
 def test_static_plain_declines_with_nothing_done(tmp_path: Any) -> None:
     """_core._static_plain answers NotImplemented, having set no attribute
     or header, for every case it leaves to Python, and the pieces for the

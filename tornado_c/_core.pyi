@@ -398,6 +398,11 @@ def _execute_plain(handler: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) 
     """The first steps of RequestHandler._execute for the usual case, in C;
     the verb method, bound, or None (nothing done) for any other case."""
 
+def _finish_when_due(handler: Any) -> None:
+    """``if not handler._finished and handler._auto_finish: handler.finish()``,
+    in C (the original finish()'s C step when neither the class nor the
+    instance replaces it)."""
+
 def _web_counts() -> Tuple[int, int, int]:
     """(_HandlerDelegates made, execute() steps run, handlers made) by the
     native server in C."""

@@ -133,6 +133,7 @@ _set_header = _core._set_header
 _log_request = _core._log_request
 _finish = _core._finish
 _execute_plain = _core._execute_plain
+_finish_when_due = _core._finish_when_due
 _write = _core._write
 _SERVER_HEADER = "TornadoServer/" + tornado_c.version
 _sha1 = hashlib.sha1
@@ -1331,6 +1332,10 @@ class RequestHandler:
                 outcome = (
                     method(*self.path_args, **self.path_kwargs) if args or kwargs else method()
                 )
+                if outcome is None:
+                    # The finish() below, in C.
+                    _finish_when_due(self)
+                    return
             else:
                 request = self.request
                 verb = request.method
@@ -1973,6 +1978,7 @@ _core.web_setup(
         RequestHandler.decode_argument,
         _unicode,
         escape.json_encode,
+        RequestHandler.finish,
     )
 )
 
