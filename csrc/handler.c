@@ -136,7 +136,7 @@ static Py_ssize_t wb_delegates = 0, wb_executes = 0, wb_handlers = 0;
 static PyObject *
 wb_global(tc_state *st, int which)
 {
-    PyObject *v = PyDict_GetItemWithError(st->web_globals, WB(st, which));
+    PyObject *v = tc_globals_get(st, st->web_globals, WB(st, which));
     if (v == NULL && !PyErr_Occurred()) {
         PyErr_Format(PyExc_NameError, "name '%U' is not defined", WB(st, which));
     }
@@ -622,7 +622,7 @@ wb_start(tc_state *st, PyObject *work)
         }
         if (native || eager != NULL) {
             PyObject *mod = wb_global(st, WB_asyncio);
-            PyObject *task = mod != NULL ? tc_module_attr(mod, WB(st, WB_Task)) : NULL;
+            PyObject *task = mod != NULL ? tc_module_attr(st, mod, WB(st, WB_Task)) : NULL;
             PyObject *on_failure = task != NULL ? wb_global(st, WB__raise_if_failed) : NULL;
             if (on_failure != NULL) {
                 PyObject *call[3] = {task, work, on_failure};
@@ -743,7 +743,7 @@ wb_default_headers(tc_state *st, PyObject *date)
     if (httputil == NULL || server == NULL) {
         return NULL;
     }
-    cls = tc_module_attr(httputil, WB(st, WB_HTTPHeaders));
+    cls = tc_module_attr(st, httputil, WB(st, WB_HTTPHeaders));
     if (cls == NULL) {
         return NULL;
     }
@@ -1101,7 +1101,7 @@ tc_web_header_ready(tc_state *st, PyObject *handler, PyObject **headers)
     if (*headers == NULL) {
         return -1;
     }
-    normalize = PyDict_GetItemWithError(st->request_globals, WB(st, WB__normalize_header));
+    normalize = tc_globals_get(st, st->request_globals, WB(st, WB__normalize_header));
     if (normalize != WE(st, WE_NORMALIZE) ||
         !wb_original(st, Py_TYPE(*headers), WB(st, WB___setitem__), WE_HH_SETITEM)) {
         Py_CLEAR(*headers);
@@ -1879,7 +1879,7 @@ wb_decode_path_args(tc_state *st, PyTypeObject *tp, PyObject *args, PyObject *kw
 
     *out_args = *out_kwargs = NULL;
     if (n != 0 || PyDict_GET_SIZE(kwargs) != 0) {
-        PyObject *unicode = PyDict_GetItemWithError(st->web_globals, WB(st, WB__unicode));
+        PyObject *unicode = tc_globals_get(st, st->web_globals, WB(st, WB__unicode));
         if (unicode != WE(st, WE_TO_UNICODE) ||
             !wb_original(st, tp, WB(st, WB_decode_argument), WE_RH_DECODE_ARGUMENT)) {
             return PyErr_Occurred() ? -1 : 1;

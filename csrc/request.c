@@ -280,10 +280,10 @@ tc_request_parse_is_noop(tc_state *st, PyObject *request, PyObject *original)
  * Anything not found there goes through getattr (a module __getattr__,
  * the AttributeError). */
 PyObject *
-tc_module_attr(PyObject *mod, PyObject *name)
+tc_module_attr(tc_state *st, PyObject *mod, PyObject *name)
 {
     if (PyModule_CheckExact(mod)) {
-        PyObject *v = PyDict_GetItemWithError(PyModule_GetDict(mod), name);
+        PyObject *v = tc_globals_get(st, PyModule_GetDict(mod), name);
         if (v != NULL) {
             return Py_NewRef(v);
         }
@@ -342,7 +342,7 @@ rq_request_setup(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 rq_global(tc_state *st, int which)
 {
-    PyObject *v = PyDict_GetItemWithError(st->request_globals, RQ(st, which));
+    PyObject *v = tc_globals_get(st, st->request_globals, RQ(st, which));
     if (v == NULL && !PyErr_Occurred()) {
         PyErr_Format(PyExc_NameError, "name '%U' is not defined", RQ(st, which));
     }
@@ -355,7 +355,7 @@ tc_time_time(tc_state *st, PyObject *mod)
     PyObject *fn;
     struct timespec ts;
 
-    fn = tc_module_attr(mod, RQ(st, RQ_time));
+    fn = tc_module_attr(st, mod, RQ(st, RQ_time));
     if (fn == NULL) {
         return NULL;
     }
@@ -703,5 +703,6 @@ tc_request_clear(tc_state *st)
     Py_CLEAR(st->request_parse_body);
     Py_CLEAR(st->time_time);
     Py_CLEAR(st->rq_kw_keep_blank);
+    tc_globals_forget(st);
     tc_clear_names(st->rq_names, TC_RQ_NAMES);
 }

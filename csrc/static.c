@@ -149,11 +149,11 @@ sf_functions_ok(tc_state *st, PyObject *const *env)
     if (st->request_globals == NULL || st->web_globals == NULL) {
         return 0;
     }
-    v = PyDict_GetItemWithError(st->request_globals, SF(st, SF_format_timestamp));
+    v = tc_globals_get(st, st->request_globals, SF(st, SF_format_timestamp));
     if (v != env[SE_FORMAT_TIMESTAMP]) {
         return PyErr_Occurred() ? -1 : 0;
     }
-    v = PyDict_GetItemWithError(st->web_globals, SF(st, SF_datetime));
+    v = tc_globals_get(st, st->web_globals, SF(st, SF_datetime));
     if (v == NULL) {
         return PyErr_Occurred() ? -1 : 0;
     }
@@ -162,7 +162,7 @@ sf_functions_ok(tc_state *st, PyObject *const *env)
         return -1;
     }
     Py_DECREF(dt); /* (the module holds it) */
-    v = PyDict_GetItemWithError(st->web_globals, SF(st, SF__UTC));
+    v = tc_globals_get(st, st->web_globals, SF(st, SF__UTC));
     if (v == NULL) {
         return PyErr_Occurred() ? -1 : 0;
     }

@@ -247,6 +247,15 @@ typedef struct {
     unsigned long long mask;
 } tc_mask_entry;
 
+/* One remembered global: dict[name] while dict has the version tag it had
+ * then (tc_globals_get). */
+#define TC_GLOBALS_BITS 6
+#define TC_GLOBALS_CACHE (1 << TC_GLOBALS_BITS)
+typedef struct {
+    PyObject *dict, *name, *value;       /* compared / handed out only */
+    uint64_t version;
+} tc_global_entry;
+
 typedef struct {
     PyTypeObject *LoopType;
     PyTypeObject *HandleType;
@@ -276,6 +285,7 @@ typedef struct {
     PyObject *str_add_done_callback;     /* "add_done_callback" */
     PyObject *str_done;                  /* "done" */
     tc_mask_entry mask_cache[TC_MASK_CACHE];
+    tc_global_entry globals_cache[TC_GLOBALS_CACHE]; /* (request.c) */
     /* http1.c */
     PyTypeObject *HTTP1ConnType;
     PyTypeObject *http_headers;          /* httputil.HTTPHeaders (http1_setup) */
@@ -349,6 +359,50 @@ typedef struct {
 } tc_state;
 
 extern PyModuleDef tc_module_def;
+
+/* A borrowed reference to dict[name] (NULL, with an exception or none, as
+ * PyDict_GetItemWithError) for a module's globals dict and one of the
+ * state's own interned names (alive as long as the state).  The globals the
+ * per-request code reads at call time -- so that a replacement is seen --
+ * hardly ever change: on CPython 3.10 / 3.11 an answer is kept and given
+ * again while the dict's version tag (PEP 509: a new, never reused value
+ * at each change of any dict) is the same, which also tells a different
+ * dict at a reused address apart.  Later versions ask the dict each time. */
+static inline PyObject *
+tc_globals_get(tc_state *st, PyObject *dict, PyObject *name)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    /* (Fibonacci hashing: the high bits of the product spread addresses
+     * that differ only in a few middle bits, as objects of one size do.) */
+    tc_global_entry *e =
+        &st->globals_cache[(((uint64_t)(uintptr_t)name ^ ((uint64_t)(uintptr_t)dict >> 3)) *
+                            0x9E3779B97F4A7C15ULL) >> (64 - TC_GLOBALS_BITS)];
+    uint64_t version = ((PyDictObject *)dict)->ma_version_tag;
+    PyObject *v;
+
+    if (e->dict == dict && e->name == name && e->version == version) {
+        return e->value;
+    }
+    v = PyDict_GetItemWithError(dict, name);
+    if (v != NULL) {
+        e->dict = dict;
+        e->name = name;
+        e->value = v;
+        e->version = version;
+    }
+    return v;
+#else
+    (void)st;
+    return PyDict_GetItemWithError(dict, name);
+#endif
+}
+
+/* Forgets every remembered global (the names they were kept under go). */
+static inline void
+tc_globals_forget(tc_state *st)
+{
+    memset(st->globals_cache, 0, sizeof st->globals_cache);
+}
 
 /* _override_mask(tp, names, originals) (module.c): bit i set when tp
  * resolves names[i] to something other than originals[i]; -1 on error. */
@@ -685,7 +739,7 @@ int tc_request_set(tc_state *st, PyObject *request, int which, PyObject *value);
 int tc_request_parse_is_noop(tc_state *st, PyObject *request, PyObject *original);
 /* getattr(mod, name), from a plain module's dict directly when it is there
  * (request.c). */
-PyObject *tc_module_attr(PyObject *mod, PyObject *name);
+PyObject *tc_module_attr(tc_state *st, PyObject *mod, PyObject *name);
 /* 1 when tc_request_new() may stand in for calling cls with these (the
  * original HTTPServerRequest, C-built start line and HTTPHeaders). */
 int tc_request_applies(tc_state *st, PyObject *cls, PyObject *start_line, PyObject *headers);

@@ -1179,6 +1179,55 @@ def test_execute_plain_declines_other_cases(monkeypatch: pytest.MonkeyPatch) -> 
         assert _core._execute_plain(handler, (), {}) == handler.get
 
 
+def test_globals_replaced_between_requests_are_seen(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Names the native path reads from web's and httputil's globals at
+    each request (kept from one request to the next while those modules'
+    dicts stay unchanged: csrc/tc.h, tc_globals_get) are read afresh once
+    one is replaced, put back, or replaced again: web._sha1 (the Etag) and
+    httputil.time (the request's start time)."""
+    import hashlib
+    import types
+
+    from tornado_c import httputil as c_httputil
+    from tornado_c import web as c_web
+
+    real_sha1, real_time = c_web._sha1, c_httputil.time
+    monkeypatch.setattr(c_web, "_sha1", real_sha1)  # (put back at the end)
+    monkeypatch.setattr(c_httputil, "time", real_time)
+
+    class FakeSha1:
+        def __init__(self, data: bytes = b"") -> None:
+            pass
+
+        def update(self, data: bytes) -> None:
+            pass
+
+        def hexdigest(self) -> str:
+            return "f" * 40
+
+    fake_time = types.SimpleNamespace(time=lambda: 1000.0)
+
+    def make_app(web: Any, seen: List[Any]) -> Any:
+        class H(web.RequestHandler):
+            def get(self) -> None:
+                seen.append(self.request._start_time)
+                self.write("x")
+                # What the rest of this request (the Etag) and the next one
+                # (its start time) find in the modules' globals.
+                fake = len(seen) % 3 == 1
+                c_web._sha1 = FakeSha1 if fake else real_sha1
+                c_httputil.time = fake_time if fake else real_time
+
+        return web.Application([("/", H)])
+
+    responses, _, seen = serve(NATIVE, [request("GET", "/")] * 9, make_app=make_app)
+    real_tag = '"%s"' % hashlib.sha1(b"x").hexdigest()
+    for i, response in enumerate(responses):
+        fake = (i + 1) % 3 == 1
+        assert dict(response[2])["Etag"] == ('"%s"' % ("f" * 40) if fake else real_tag), i
+        assert (seen[i] == 1000.0) == (i > 0 and i % 3 == 1), (i, seen[i])
+
+
 def test_finish_when_due() -> None:
     """_core._finish_when_due: what _execute does after a verb method that
     returned None -- finish() unless the handler finished itself or turned
