@@ -40,7 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from bench_http import (  # noqa: E402
-    RAW_SERVER, ROOT, cpu_ticks, free_port, git_commit, taskset, CLK_TCK,
+    RAW_SERVER, ROOT, cpu_ticks, free_port, git_commit, taskset, unused_path, CLK_TCK,
 )
 
 CLIENT = os.path.join(HERE, "apps", "client_app.py")
@@ -121,12 +121,10 @@ def main() -> int:
     table = render(samples, modes, args)
     print(table)
     if not args.quick:
-        os.makedirs(args.out_dir, exist_ok=True)
-        # Dated and named after the commit: never replaces a kept run.
-        name = f"client-{datetime.date.today().isoformat()}-{git_commit()}.md"
-        with open(os.path.join(args.out_dir, name), "w") as f:
+        path = unused_path(args.out_dir, f"client-{datetime.date.today().isoformat()}-{git_commit()}")
+        with open(path, "w") as f:
             f.write(table)
-        print(f"written to {os.path.join(args.out_dir, name)}")
+        print(f"written to {path}")
     correct = all(r["correct"] for runs in samples.values() for r, _ in runs)
     return 0 if correct else 1
 

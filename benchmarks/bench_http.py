@@ -329,16 +329,26 @@ def main() -> int:
             json.dump({f"{k[0]}/{k[1]}": [r.__dict__ for r in v.results] for k, v in rows.items()},
                       f, indent=2)
     if args.out_dir:
-        os.makedirs(args.out_dir, exist_ok=True)
-        # Dated and named after the commit, so a run never replaces an
-        # earlier one kept in the repository.
         stamp = f"{datetime.date.today().isoformat()}-{git_commit()}"
-        path = os.path.join(args.out_dir, f"http-{stamp}.md")
+        path = unused_path(args.out_dir, f"http-{stamp}")
         with open(path, "w") as f:
             f.write(table)
         print(f"written to {path}", file=sys.stderr)
     bad = [r for r in rows.values() if r.correct is False]
     return 1 if bad else 0
+
+
+def unused_path(directory: str, stem: str) -> str:
+    """directory/stem.md, or stem-2.md, stem-3.md, ... -- the first that does
+    not exist yet (the directory made if need be): results are dated and
+    named after the commit, and a second run at the same commit is kept
+    beside the first rather than replacing it."""
+    os.makedirs(directory, exist_ok=True)
+    path, n = os.path.join(directory, f"{stem}.md"), 1
+    while os.path.exists(path):
+        n += 1
+        path = os.path.join(directory, f"{stem}-{n}.md")
+    return path
 
 
 def git_commit() -> str:

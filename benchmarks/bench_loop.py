@@ -412,8 +412,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "rows": rows, "raw": raw}, f, indent=2)
     if args.out_dir:
-        os.makedirs(args.out_dir, exist_ok=True)
-        path = os.path.join(args.out_dir, f"loop-{now.strftime('%Y-%m-%d')}-{meta['commit']}.md")
+        sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+        from bench_http import unused_path
+
+        path = unused_path(args.out_dir, f"loop-{now.strftime('%Y-%m-%d')}-{meta['commit']}")
         with open(path, "w") as f:
             f.write(table)
         print(f"\nwrote {path}")

@@ -65,6 +65,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from bench_http import unused_path  # noqa: E402
+
 APP = os.path.join(HERE, "apps", "echo_server.py")
 ASYNCIO_APP = os.path.join(HERE, "apps", "asyncio_echo.py")
 RAW_ECHO = os.path.join(HERE, "raw_server", "echo_server")
@@ -940,9 +943,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 "runs": raw,
             }, f, indent=2)
     if args.out_dir:
-        os.makedirs(args.out_dir, exist_ok=True)
-        # Dated and named after the commit: never replaces a kept run.
-        path = os.path.join(args.out_dir, f"tcp-{meta['date']}-{meta['commit']}.md")
+        path = unused_path(args.out_dir, f"tcp-{meta['date']}-{meta['commit']}")
         with open(path, "w") as f:
             f.write(table)
         print(f"written to {path}", file=sys.stderr)
