@@ -695,6 +695,20 @@ wb_date(tc_state *st, PyObject *now)
     if (cache == NULL) {
         return NULL;
     }
+    if (PyFloat_CheckExact(now) && PyList_CheckExact(cache) && PyList_GET_SIZE(cache) == 2 &&
+        PyLong_CheckExact(PyList_GET_ITEM(cache, 0))) {
+        /* The same second as the cached date's (int(now), a truncation,
+         * compared without making the int): the cached text. */
+        double d = PyFloat_AS_DOUBLE(now);
+        int overflow = 0;
+        long long cached = PyLong_AsLongLongAndOverflow(PyList_GET_ITEM(cache, 0), &overflow);
+        if (!overflow && d >= 0.0 && d < 9e15 && cached == (long long)d) {
+            return Py_NewRef(PyList_GET_ITEM(cache, 1));
+        }
+        if (cached == -1 && !overflow && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
     second = PyNumber_Long(now);
     if (second == NULL) {
         return NULL;

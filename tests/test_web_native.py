@@ -524,6 +524,44 @@ def test_native_handler_init_honours_replacements(monkeypatch: pytest.MonkeyPatc
     assert web._date_cache == [1234567890, "Fri, 13 Feb 2009 23:31:30 GMT"]
 
 
+@pytest.mark.parametrize(
+    "now, cached, reused",
+    [
+        (1234567890.0, 1234567890, True),
+        (1234567890.999, 1234567890, True),
+        (1234567891.0, 1234567890, False),
+        (1234567889.999, 1234567890, False),
+        (-0.5, 0, True),  # (int(-0.5) is 0: the short way leaves it to int())
+        (-0.5, -1, False),
+        (5.0, True, False),  # (an int subclass in the cache: compared as Python does)
+        (7.0, 2**80, False),
+    ],
+)
+def test_date_cache_second(monkeypatch: pytest.MonkeyPatch, now: float, cached: Any,
+                           reused: bool) -> None:
+    """The Date a new handler's headers start with: web._date_cache's text
+    while int(time.time()) equals its second (compared without making the
+    int), else format_timestamp's, stored back with the new second."""
+    web = NATIVE.web
+    monkeypatch.setattr(web, "time", type("T", (), {"time": staticmethod(lambda: now)}))
+    monkeypatch.setattr(web, "_date_cache", [cached, "Cached, 01 Jan 2000 00:00:00 GMT"])
+
+    def make_app(web: Any, seen: List[Any]) -> Any:
+        class H(web.RequestHandler):
+            def get(self) -> None:
+                seen.append(self._headers["Date"])
+
+        return web.Application([("/", H)])
+
+    _, _, seen = serve(NATIVE, [request("GET", "/")], make_app=make_app)
+    if reused:
+        assert seen == ["Cached, 01 Jan 2000 00:00:00 GMT"]
+        assert web._date_cache == [cached, seen[0]]
+    else:
+        want = NATIVE.mod("httputil").format_timestamp(now)
+        assert seen == [want] and web._date_cache == [int(now), want]
+
+
 def _header_handler(web: Any) -> Any:
     from tornado_c import httputil
 
