@@ -938,6 +938,14 @@ fetch_start(tc_fetch *f, PyObject *Py_UNUSED(ignored))
     }
     f->state = FS_CONNECT;
     fetch_arm(f, f->connect_ms);
+    /* Reading starts with the connect (fetch_on_read ignores the connect
+     * state; libuv completes a connect before it reads): the socket is
+     * then registered with epoll once for both, instead of once for the
+     * connect and once more -- a failed ADD, then a MOD -- for the reads
+     * fetch_send would start.  (If this fails, fetch_send starts them.) */
+    if (uv_read_start((uv_stream_t *)&f->tcp, fetch_on_alloc, fetch_on_read) == 0) {
+        f->reading = 1;
+    }
     Py_RETURN_NONE;
 }
 
