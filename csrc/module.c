@@ -420,6 +420,15 @@ core_peer_connected(PyObject *Py_UNUSED(module), PyObject *arg)
 
 #define TC_FASTCALL_KW(f) (PyCFunction)(void (*)(void))(f), METH_FASTCALL | METH_KEYWORDS
 
+/* _running_loop(): the native loop running callbacks in this thread (the
+ * loop asyncio.get_running_loop() would answer while they run, without its
+ * getpid() system call), or None. */
+static PyObject *
+core_running_loop(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return Py_NewRef(tc_loop_current != NULL ? (PyObject *)tc_loop_current : Py_None);
+}
+
 static PyMethodDef core_methods[] = {
     {"utf8", TC_FASTCALL_KW(tc_escape_utf8), utf8_doc},
     {"to_unicode", TC_FASTCALL_KW(tc_escape_to_unicode), to_unicode_doc},
@@ -443,6 +452,9 @@ static PyMethodDef core_methods[] = {
     {"_override_mask", (PyCFunction)(void (*)(void))core_override_mask, METH_FASTCALL,
      override_mask_doc},
     {"_debug_counters", core_debug_counters, METH_NOARGS, debug_counters_doc},
+    {"_running_loop", core_running_loop, METH_NOARGS,
+     PyDoc_STR("_running_loop()\n--\n\n"
+               "The native loop running callbacks in this thread, or None.")},
     {"versions", core_versions, METH_NOARGS, versions_doc},
     {NULL, NULL, 0, NULL},
 };

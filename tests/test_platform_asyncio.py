@@ -395,3 +395,43 @@ def test_loop_without_add_reader_gets_selector_thread(sockpair: tuple) -> None:
         io.close()
     assert io.asyncio_loop.is_closed()
     assert len(selector_threads()) == before
+
+
+def test_running_native_loop_is_known_without_asyncio(loop: Any, loop_kind: str) -> None:
+    """_core._running_loop(): the native loop while it runs this thread's
+    callbacks (what asyncio.get_running_loop() answers then), None outside
+    them, in another thread, and on asyncio's own loop.  add_callback
+    (which asks it first) queues from the loop's thread and from others,
+    and fetch() binds its future to the running loop, as before."""
+    from tornado_c import _core, httpclient
+    from tornado_c.ioloop import IOLoop
+
+    seen: List[Any] = []
+    assert _core._running_loop() is None
+
+    async def main() -> None:
+        running = asyncio.get_running_loop()
+        seen.append(_core._running_loop() is (running if loop_kind == "native" else None))
+        other: List[Any] = []
+        thread = threading.Thread(target=lambda: other.append(_core._running_loop()))
+        thread.start()
+        thread.join()
+        seen.append(other == [None])
+        io_loop = IOLoop.current()
+        done = asyncio.Event()
+        io_loop.add_callback(lambda: seen.append(_core._running_loop() is
+                                                 (running if loop_kind == "native" else None)))
+        threading.Thread(target=io_loop.add_callback, args=(done.set,)).start()
+        await asyncio.wait_for(done.wait(), 5)
+        client = httpclient.AsyncHTTPClient(force_instance=True)
+        try:
+            future = client.fetch("http://127.0.0.1:1/", connect_timeout=0.01)
+            seen.append(future.get_loop() is running)
+            with pytest.raises(Exception):
+                await future
+        finally:
+            client.close()
+
+    loop.run_until_complete(main())
+    assert seen == [True, True, True, True]
+    assert _core._running_loop() is None

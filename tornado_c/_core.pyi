@@ -419,3 +419,6 @@ def _requests_built() -> int:
 
 def _debug_counters() -> Dict[str, int]:
     """Open libuv loops and handles."""
+
+def _running_loop() -> Any:
+    """The native loop running callbacks in this thread, or None."""

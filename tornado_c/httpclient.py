@@ -218,7 +218,10 @@ class AsyncHTTPClient(Configurable):
         # The implementation adds headers of its own; give it a private
         # HTTPHeaders copy rather than the caller's object.
         request.headers = httputil.HTTPHeaders(request.headers)
-        outcome: "Future[HTTPResponse]" = Future()
+        # (bound to the running loop, as Future() binds it; the native loop
+        # given directly saves asyncio the getpid() call of its look-up)
+        running = _core._running_loop()
+        outcome: "Future[HTTPResponse]" = Future() if running is None else Future(loop=running)
 
         def deliver(response: "HTTPResponse") -> None:
             tolerated = not raise_error and response._error_is_response_code

@@ -35,8 +35,11 @@ import select
 import socket
 import threading
 
+from tornado_c import _core
 from tornado_c.gen import convert_yielded
 from tornado_c.ioloop import IOLoop, _Selectable
+
+_running_native = _core._running_loop
 
 if typing.TYPE_CHECKING:
     from typing_extensions import TypeVarTuple, Unpack
@@ -207,8 +210,9 @@ class BaseAsyncIOLoop(IOLoop):
         loop = self.asyncio_loop
         try:
             # _get_running_loop (asyncio's C helper) returns None instead of
-            # raising when nothing runs on this thread.
-            if _get_running_loop() is loop:
+            # raising when nothing runs on this thread; the native loop
+            # running here is known without it (and its getpid() call).
+            if _running_native() is loop or _get_running_loop() is loop:
                 loop.call_soon(self._run_callback, callback)
             else:
                 loop.call_soon_threadsafe(self._run_callback, callback)
