@@ -121,7 +121,8 @@ def main() -> int:
     table = render(samples, modes, args)
     print(table)
     if not args.quick:
-        path = unused_path(args.out_dir, f"client-{datetime.date.today().isoformat()}-{git_commit()}")
+        stamp = f"{datetime.date.today().isoformat()}-{git_commit()}"
+        path = unused_path(args.out_dir, f"client-{stamp}")
         with open(path, "w") as f:
             f.write(table)
         print(f"written to {path}")
