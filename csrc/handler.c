@@ -229,21 +229,17 @@ wb_hd_set(tc_state *st, PyObject *delegate, int which, PyObject *value)
 /* The request connection's methods handler.c calls. */
 enum { WC_WRITE_HEADERS, WC_FINISH, WC_SET_CLOSE_CALLBACK };
 
-/* 1 when conn.<method which>(...) comes down to the native HTTP/1
- * connection's own C method: conn is an HTTP1Conn whose class resolves the
- * name to HTTP1Conn's method and whose instance dict does not shadow it;
- * 0 when not, -1 with an exception. */
+/* 1 when conn.<name>(...) comes down to HTTP1Conn's own C method (which:
+ * the WC_* index of name): conn's class resolves it to that method and its
+ * instance dict does not shadow it; 0 when not, -1 with an exception. */
 static int
-wb_conn_native(tc_state *st, PyObject *conn, int which)
+wb_conn_method_native(tc_state *st, PyObject *conn, int which)
 {
     PyObject *name = which == WC_WRITE_HEADERS ? WB(st, WB_write_headers)
                      : which == WC_FINISH      ? st->str_finish
                                                : WB(st, WB_set_close_callback);
     PyObject **dictptr;
 
-    if (st->HTTP1ConnType == NULL || !PyObject_TypeCheck(conn, st->HTTP1ConnType)) {
-        return 0;
-    }
     if (st->wb_conn_descrs[which] == NULL) {
         st->wb_conn_descrs[which] = Py_XNewRef(_PyType_Lookup(st->HTTP1ConnType, name));
         if (st->wb_conn_descrs[which] == NULL) {
@@ -258,6 +254,64 @@ wb_conn_native(tc_state *st, PyObject *conn, int which)
         return 1;
     }
     return PyDict_GetItemWithError(*dictptr, name) != NULL ? 0 : PyErr_Occurred() ? -1 : 1;
+}
+
+/* 1 when conn.<method which>(...) comes down to the native HTTP/1
+ * connection's own C method (wb_conn_method_native), 0 when not, -1 with
+ * an exception.  On CPython 3.10 / 3.11 a connection whose three methods
+ * were all found native remembers the class's version tag and its
+ * __dict__'s (tc_h1_memo): while both are unchanged -- no method of the
+ * class or a base replaced, no attribute of the connection set or
+ * deleted -- the answer is 1 without looking again, on every request of a
+ * kept-alive connection. */
+static int
+wb_conn_native(tc_state *st, PyObject *conn, int which)
+{
+    int native;
+
+    if (st->HTTP1ConnType == NULL || !PyObject_TypeCheck(conn, st->HTTP1ConnType)) {
+        return 0;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    {
+        tc_h1_memo *memo = tc_h1_memo_of(conn);
+        PyTypeObject *tp = Py_TYPE(conn);
+        PyObject **dictptr = _PyObject_GetDictPtr(conn);
+        PyObject *dict = dictptr != NULL ? *dictptr : NULL;
+        int w;
+
+        if (memo->type_version != 0 && PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG) &&
+            tp->tp_version_tag == memo->type_version && memo->dict == dict &&
+            (dict == NULL || !PyDict_Check(dict) ||
+             ((PyDictObject *)dict)->ma_version_tag == memo->dict_version)) {
+            return 1;
+        }
+        memo->type_version = 0;
+        native = wb_conn_method_native(st, conn, which);
+        if (native <= 0 || (dict != NULL && !PyDict_Check(dict))) {
+            return native;
+        }
+        for (w = 0; w < 3; w++) {
+            int other = w == which ? 1 : wb_conn_method_native(st, conn, w);
+            if (other <= 0) {
+                if (other < 0) {
+                    PyErr_Clear(); /* (asked again, and raised, when it is used) */
+                }
+                return 1;
+            }
+        }
+        /* (the look-ups above gave the class a version tag if it can have one) */
+        if (PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) {
+            memo->dict = dict;
+            memo->dict_version = dict != NULL ? ((PyDictObject *)dict)->ma_version_tag : 0;
+            memo->type_version = tp->tp_version_tag;
+        }
+        return 1;
+    }
+#else
+    native = wb_conn_method_native(st, conn, which);
+    return native;
+#endif
 }
 
 /* conn.set_close_callback(cb) */

@@ -111,6 +111,7 @@ struct tc_http1_s {
                                   it may complete the message */
     PyObject *refusal;         /* a malformed head's HTTPInputError message,
                                   held until the head ends (h1_refuse); NULL */
+    tc_h1_memo memo;           /* handler.c's (wb_conn_native) */
 };
 
 static llhttp_settings_t h1_settings;
@@ -3055,6 +3056,12 @@ PyObject *
 tc_h1_call_set_close_callback(PyObject *conn, PyObject *cb)
 {
     return h1_set_close_callback((tc_http1 *)conn, cb);
+}
+
+tc_h1_memo *
+tc_h1_memo_of(PyObject *conn)
+{
+    return &((tc_http1 *)conn)->memo;
 }
 
 static PyMethodDef h1_methods[] = {

@@ -834,6 +834,16 @@ PyObject *tc_h1_start_line(PyTypeObject *tp, PyObject *a, PyObject *b, PyObject 
 PyObject *tc_h1_call_write_headers(PyObject *conn, PyObject *const *args, Py_ssize_t nargs);
 PyObject *tc_h1_call_finish(PyObject *conn);
 PyObject *tc_h1_call_set_close_callback(PyObject *conn, PyObject *cb);
+/* What handler.c found of an HTTP1Conn (conn must be one): write_headers,
+ * finish and set_close_callback all its own C methods while its class has
+ * type_version and its __dict__ is dict with dict_version (compared only).
+ * Zeroed (nothing found) when the connection is made. */
+typedef struct {
+    PyObject *dict;
+    uint64_t dict_version;
+    unsigned int type_version;
+} tc_h1_memo;
+tc_h1_memo *tc_h1_memo_of(PyObject *conn);
 
 /* Narrows *p / *n to the value without optional whitespace (SP, HTAB)
  * around it. */

@@ -1266,6 +1266,57 @@ def test_globals_replaced_between_requests_are_seen(monkeypatch: pytest.MonkeyPa
         assert (seen[i] == 1000.0) == (i > 0 and i % 3 == 1), (i, seen[i])
 
 
+def test_connection_methods_replaced_mid_connection_are_called() -> None:
+    """On one kept-alive connection, write_headers set on the connection
+    instance, finish replaced on its class, and both taken away again,
+    during a request: that request's response and the later ones go through
+    whatever the connection then has (the engine remembers that a
+    connection's methods are its own C ones only while neither its class
+    nor its __dict__ changes)."""
+    from tornado_c import http1connection
+
+    calls: List[str] = []
+    cls = http1connection._NativeHTTP1Connection
+    native_finish = cls.finish
+
+    def make_app(web: Any, seen: List[Any]) -> Any:
+        class H(web.RequestHandler):
+            def get(self) -> None:
+                conn = self.request.connection
+                step = len(seen)
+                seen.append(step)
+                if step == 1:
+                    original = conn.write_headers
+
+                    def wrapped(*args: Any, **kwargs: Any) -> Any:
+                        calls.append("write_headers %d" % len(seen))
+                        return original(*args, **kwargs)
+
+                    conn.write_headers = wrapped
+                elif step == 3:
+                    del conn.write_headers
+
+                    def finish(self: Any) -> Any:
+                        calls.append("finish %d" % len(seen))
+                        return native_finish(self)
+
+                    cls.finish = finish  # type: ignore[method-assign]
+                elif step == 5:
+                    del cls.finish
+                self.write("x")
+
+        return web.Application([("/", H)])
+
+    burst = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 6 + request("GET", "/")
+    try:
+        responses, _, seen = serve(NATIVE, [burst], make_app=make_app)
+    finally:
+        if "finish" in cls.__dict__:
+            del cls.finish
+    assert seen == list(range(7)) and responses[0][0] == 200
+    assert calls == ["write_headers 2", "write_headers 3", "finish 4", "finish 5"]
+
+
 def test_finish_when_due() -> None:
     """_core._finish_when_due: what _execute does after a verb method that
     returned None -- finish() unless the handler finished itself or turned
