@@ -41,6 +41,9 @@ loop_state(tc_loop *self)
 
 /* ------------------------------------------------------------ ready queue */
 
+/* A ring of ready_cap slots, a power of two (64, doubled when full), so an
+ * index wraps with a mask rather than a division. */
+
 int
 tc_loop_push_ready(tc_loop *loop, PyObject *handle)
 {
@@ -53,7 +56,7 @@ tc_loop_push_ready(tc_loop *loop, PyObject *handle)
             return -1;
         }
         for (i = 0; i < loop->ready_len; i++) {
-            ring[i] = loop->ready[(loop->ready_head + i) % loop->ready_cap];
+            ring[i] = loop->ready[(loop->ready_head + i) & (loop->ready_cap - 1)];
         }
         PyMem_Free(loop->ready);
         loop->ready = ring;
@@ -61,7 +64,7 @@ tc_loop_push_ready(tc_loop *loop, PyObject *handle)
         loop->ready_head = 0;
     }
     Py_INCREF(handle);
-    loop->ready[(loop->ready_head + loop->ready_len) % loop->ready_cap] = handle;
+    loop->ready[(loop->ready_head + loop->ready_len) & (loop->ready_cap - 1)] = handle;
     loop->ready_len++;
     return 0;
 }
@@ -71,7 +74,7 @@ static inline PyObject *
 loop_pop_ready(tc_loop *loop)
 {
     PyObject *h = loop->ready[loop->ready_head];
-    loop->ready_head = (loop->ready_head + 1) % loop->ready_cap;
+    loop->ready_head = (loop->ready_head + 1) & (loop->ready_cap - 1);
     loop->ready_len--;
     return h;
 }
@@ -400,7 +403,7 @@ loop_release_queues(tc_loop *self)
     self->heap_len = self->heap_cap = 0;
     self->timer_cancelled_count = 0;
     for (i = 0; i < len; i++) {
-        Py_DECREF(ready[(head + i) % cap]);
+        Py_DECREF(ready[(head + i) & (cap - 1)]);
     }
     PyMem_Free(ready);
     for (i = 0; i < heap_len; i++) {
@@ -426,7 +429,7 @@ loop_traverse(tc_loop *self, visitproc visit, void *arg)
     Py_ssize_t i;
     Py_VISIT(Py_TYPE(self));
     for (i = 0; i < self->ready_len; i++) {
-        Py_VISIT(self->ready[(self->ready_head + i) % self->ready_cap]);
+        Py_VISIT(self->ready[(self->ready_head + i) & (self->ready_cap - 1)]);
     }
     for (i = 0; i < self->heap_len; i++) {
         Py_VISIT(self->heap[i]);

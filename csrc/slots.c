@@ -150,11 +150,15 @@ tc_slotmap_check(tc_slotmap *m, PyTypeObject *tp)
 
 /* The map for class tp among cache[0..ncache) (made for names[0..n), in
  * the entry tp's address picks, replacing whatever class was there), or
- * NULL when one cannot be made (no exception is left set). */
+ * NULL when one cannot be made (no exception is left set).  ncache is a
+ * power of two (a mask, not a division, picks the entry: this runs several
+ * times per request). */
 tc_slotmap *
 tc_slotmap_for(tc_slotmap *cache, int ncache, PyTypeObject *tp, PyObject *const *names, int n)
 {
-    tc_slotmap *m = &cache[((uintptr_t)tp >> 4) % (uintptr_t)ncache];
+    tc_slotmap *m = &cache[((uintptr_t)tp >> 4) & (uintptr_t)(ncache - 1)];
+
+    assert(ncache > 0 && (ncache & (ncache - 1)) == 0);
 
     /* (the same address with another version tag and other descriptors:
      * another class, or one whose slots were replaced -- made again) */

@@ -229,6 +229,10 @@ tc_slot_lookup(tc_slotmap *m, PyObject *obj, int i, PyObject *name, PyObject **o
 #define TC_RULE_MAPS 4                   /* rule classes route.c keeps slot maps for
                                             (matcher, target, target_kwargs) */
 #define TC_MATCHER_MAPS 2                /* ... and matcher classes */
+_Static_assert((TC_HANDLER_MAPS & (TC_HANDLER_MAPS - 1)) == 0 &&
+                   (TC_RULE_MAPS & (TC_RULE_MAPS - 1)) == 0 &&
+                   (TC_MATCHER_MAPS & (TC_MATCHER_MAPS - 1)) == 0,
+               "tc_slotmap_for picks an entry with a mask: powers of two");
 #define TC_H1_NAME_SLOTS 64              /* normalized field names kept (http1.c) */
 #define TC_H1_NAME_CACHED 32             /* ... of up to this many bytes */
 #define TC_RQ_NAMES 32

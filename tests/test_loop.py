@@ -104,6 +104,31 @@ def test_call_soon_fifo(loop: asyncio.AbstractEventLoop) -> None:
     assert out == list(range(1000))
 
 
+def test_call_soon_fifo_across_wraps_and_growth(loop: asyncio.AbstractEventLoop) -> None:
+    """Callbacks that schedule more while the ready queue is partly drained:
+    its ring wraps around (and grows from the middle) many times, FIFO
+    order holds throughout."""
+    out: list[int] = []
+    scheduled = [0]
+
+    def step(n: int) -> None:
+        out.append(n)
+        if len(out) == 5000:
+            loop.stop()
+        # 1, 2 or 3 more per callback, so the queue's length keeps moving
+        # across the ring's capacity.
+        for _ in range(1 + n % 3):
+            if scheduled[0] < 5000:
+                loop.call_soon(step, scheduled[0])
+                scheduled[0] += 1
+
+    for _ in range(50):
+        loop.call_soon(step, scheduled[0])
+        scheduled[0] += 1
+    loop.run_forever()
+    assert out == list(range(5000))
+
+
 def test_call_soon_args(loop: asyncio.AbstractEventLoop) -> None:
     out: list[tuple[Any, ...]] = []
     loop.call_soon(lambda *a: out.append(a))
