@@ -99,7 +99,18 @@ sha1_blocks_hw(uint32_t h[5], const unsigned char *data, size_t blocks)
             m[k] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(data + 16 * k)), swap);
         }
         /* group k: rounds 4k .. 4k+3, round function k / 5 */
-#define SHA1_HW_GROUP(k)                                                                    do {                                                                                        if ((k) >= 4) {                                                                             m[(k) & 3] = _mm_sha1msg2_epu32(                                                            _mm_xor_si128(_mm_sha1msg1_epu32(m[(k) & 3], m[((k) + 1) & 3]),                                        m[((k) + 2) & 3]),                                                        m[((k) + 3) & 3]);                                                              }                                                                                       ew = (k) == 0 ? _mm_add_epi32(e, m[0]) : _mm_sha1nexte_epu32(before, m[(k) & 3]);         before = abcd;                                                                          abcd = _mm_sha1rnds4_epu32(abcd, ew, (k) / 5);                                      } while (0)
+#define SHA1_HW_GROUP(k)                                                                   \
+    do {                                                                                   \
+        if ((k) >= 4) {                                                                    \
+            m[(k) & 3] = _mm_sha1msg2_epu32(                                               \
+                _mm_xor_si128(_mm_sha1msg1_epu32(m[(k) & 3], m[((k) + 1) & 3]),            \
+                              m[((k) + 2) & 3]),                                           \
+                m[((k) + 3) & 3]);                                                         \
+        }                                                                                  \
+        ew = (k) == 0 ? _mm_add_epi32(e, m[0]) : _mm_sha1nexte_epu32(before, m[(k) & 3]);  \
+        before = abcd;                                                                     \
+        abcd = _mm_sha1rnds4_epu32(abcd, ew, (k) / 5);                                     \
+    } while (0)
         before = abcd;
         SHA1_HW_GROUP(0);
         SHA1_HW_GROUP(1);
