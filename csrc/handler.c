@@ -192,13 +192,20 @@ wb_rh_map(tc_state *st, PyTypeObject *tp)
     return tc_slotmap_for(st->handler_slots, TC_HANDLER_MAPS, tp, names, WB_RH_ATTRS);
 }
 
+/* handler.<wb_rh_attrs[i]> (a new reference): through its slot while the
+ * handler's class has RequestHandler's (csrc/slots.c), else getattr. */
+static PyObject *
+wb_rh_load(tc_state *st, PyObject *handler, int i)
+{
+    return tc_slot_load(wb_rh_map(st, Py_TYPE(handler)), handler, i, WB(st, wb_rh_attrs[i]));
+}
+
 PyObject *
 tc_web_handler_get(tc_state *st, PyObject *handler, int which)
 {
     static const int index[] = {RH_request, RH__finished, RH__headers, RH__write_buffer};
-    int i = index[which];
 
-    return tc_slot_load(wb_rh_map(st, Py_TYPE(handler)), handler, i, WB(st, wb_rh_attrs[i]));
+    return wb_rh_load(st, handler, index[which]);
 }
 
 /* self.<wb_rh_attrs[i]> = value: into its slot while self's class has
@@ -1164,8 +1171,7 @@ tc_web_header_ready(tc_state *st, PyObject *handler, PyObject **headers)
         !wb_original(st, Py_TYPE(handler), WB(st, WB__convert_header_value), WE_RH_CONVERT)) {
         return 0;
     }
-    *headers = tc_slot_load(wb_rh_map(st, Py_TYPE(handler)), handler, RH__headers,
-                            WB(st, WB__headers));
+    *headers = wb_rh_load(st, handler, RH__headers);
     if (*headers == NULL) {
         return -1;
     }
@@ -1274,8 +1280,7 @@ wb_log_plain(tc_state *st, PyObject *app, PyObject *handler)
         goto done;
     }
     if (wb_original(st, Py_TYPE(handler), WB(st, WB_get_status), WE_RH_GET_STATUS)) {
-        status = tc_slot_load(wb_rh_map(st, Py_TYPE(handler)), handler, RH__status_code,
-                              WB(st, WB__status_code));
+        status = wb_rh_load(st, handler, RH__status_code);
     }
     else {
         status = PyObject_CallMethodNoArgs(handler, WB(st, WB_get_status));
