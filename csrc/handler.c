@@ -63,6 +63,7 @@ enum {
     WE_TO_UNICODE,           /* web._unicode (escape.to_unicode) */
     WE_JSON_ENCODE,          /* escape.json_encode */
     WE_RH_FINISH,            /* RequestHandler.finish */
+    WE_LOGGER_ENABLED_FOR,   /* logging.Logger.isEnabledFor */
     WE_SIZE
 };
 
@@ -95,6 +96,8 @@ enum {
     WB__unicode,
     /* write() */
     WB_escape, WB_json_encode, WB_json_type,
+    /* Logger.isEnabledFor */
+    WB_disabled, WB__cache,
     WB_COUNT
 };
 
@@ -121,6 +124,7 @@ static const char *const wb_texts[WB_COUNT] = {
     "SUPPORTED_METHODS", "OPTIONS", "xsrf_cookies", "_VERB_METHODS", "decode_argument",
     "_unicode",
     "escape", "json_encode", "application/json; charset=UTF-8",
+    "disabled", "_cache",
 };
 
 _Static_assert(WB_COUNT == TC_WB_NAMES, "TC_WB_NAMES in tc.h must match");
@@ -1254,6 +1258,62 @@ wb_set_header(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 /* --------------------------------------------------------- log_request */
 
+static int wb_method_is(PyObject *obj, PyObject *name, PyObject *func);
+
+/* What logging.Logger.isEnabledFor(logger, level) answers without taking
+ * logging's lock: False for a disabled logger, else the entry for the
+ * level in its _cache.  1 and a new reference in *out; 0 when it would
+ * have to work the answer out (no entry yet, a _cache that is not a
+ * dict); -1 with an exception. */
+static int
+wb_logger_cached(tc_state *st, PyObject *logger, PyObject *level, PyObject **out)
+{
+    PyObject *flag = PyObject_GetAttr(logger, WB(st, WB_disabled)), *cache;
+    int disabled = flag != NULL ? PyObject_IsTrue(flag) : -1;
+
+    Py_XDECREF(flag);
+    if (disabled != 0) {
+        *out = disabled > 0 ? Py_NewRef(Py_False) : NULL;
+        return disabled;
+    }
+    cache = PyObject_GetAttr(logger, WB(st, WB__cache));
+    if (cache == NULL) {
+        return -1;
+    }
+    *out = PyDict_CheckExact(cache) ? Py_XNewRef(PyDict_GetItemWithError(cache, level)) : NULL;
+    Py_DECREF(cache);
+    return *out != NULL ? 1 : PyErr_Occurred() ? -1 : 0;
+}
+
+/* logger.isEnabledFor(level): 1 / 0, or -1 with an exception.  While the
+ * logger's isEnabledFor is logging.Logger's own (found on its class, not
+ * shadowed by an attribute of the logger's), its cached answer is read
+ * here (a Python call fewer per request); otherwise, or when it has none,
+ * the method is called. */
+static int
+wb_logger_enabled(tc_state *st, PyObject *logger, int level)
+{
+    PyObject *lv = PyLong_FromLong(level), *r = NULL;
+    int rc, enabled = -1;
+
+    if (lv == NULL) {
+        return -1;
+    }
+    rc = wb_method_is(logger, WB(st, WB_isEnabledFor), WE(st, WE_LOGGER_ENABLED_FOR));
+    if (rc > 0) {
+        rc = wb_logger_cached(st, logger, lv, &r);
+    }
+    if (rc == 0) {
+        r = PyObject_CallMethodOneArg(logger, WB(st, WB_isEnabledFor), lv);
+    }
+    Py_DECREF(lv);
+    if (r != NULL) {
+        enabled = PyObject_IsTrue(r);
+        Py_DECREF(r);
+    }
+    return enabled;
+}
+
 /* Application.log_request(handler) as web.py's does it: settings'
  * log_function if there is one, else the tornado.access line -- its
  * arguments worked out only when the logger will emit it. */
@@ -1314,13 +1374,7 @@ wb_log_plain(tc_state *st, PyObject *app, PyObject *handler)
     if (logger == NULL) {
         goto done;
     }
-    {
-        PyObject *lv = PyLong_FromLong(level), *r;
-        r = lv != NULL ? PyObject_CallMethodOneArg(logger, WB(st, WB_isEnabledFor), lv) : NULL;
-        Py_XDECREF(lv);
-        enabled = r != NULL ? PyObject_IsTrue(r) : -1;
-        Py_XDECREF(r);
-    }
+    enabled = wb_logger_enabled(st, logger, level);
     if (enabled <= 0) {
         result = enabled < 0 ? NULL : Py_NewRef(Py_None);
         goto done;

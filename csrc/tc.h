@@ -237,7 +237,7 @@ _Static_assert((TC_HANDLER_MAPS & (TC_HANDLER_MAPS - 1)) == 0 &&
 #define TC_H1_NAME_CACHED 32             /* ... of up to this many bytes */
 #define TC_RQ_NAMES 32
 #define TC_RQ_SLOTS 19                   /* attributes __init__ assigns (request.c) */
-#define TC_WB_NAMES 98
+#define TC_WB_NAMES 100
 #define TC_SF_NAMES 37
 #define TC_FE_NAMES 48
 #define TC_MASK_CACHE 8                  /* _override_mask answers kept (module.c) */

@@ -724,6 +724,102 @@ def test_log_request_calls_replacements(monkeypatch: pytest.MonkeyPatch) -> None
     assert calls == ["emitted"] * 3
 
 
+def _logger_app(web: Any, seen: List[Any], **settings: Any) -> Any:
+    access = logging.getLogger("tornado.access")
+
+    class Level(web.RequestHandler):
+        def get(self, how: str, value: str) -> None:
+            if how == "level":
+                access.setLevel(int(value))  # (clears the logger's cache)
+            else:
+                access.disabled = bool(int(value))
+            self.set_status(int(self.get_query_argument("status", "200")))
+
+    return web.Application([(r"/(level|disabled)/(\d+)", Level)], **settings)
+
+
+def test_log_request_follows_the_loggers_state() -> None:
+    """Levels set and the logger disabled or enabled between (and during)
+    requests decide each access line as on Tornado."""
+    access = logging.getLogger("tornado.access")
+    raws = [request("GET", path) for path in (
+        "/level/10", "/level/30", "/level/30?status=404", "/level/20?status=302",
+        "/disabled/1", "/disabled/1?status=500", "/disabled/0?status=500", "/level/40?status=404",
+        "/level/40?status=503", "/level/10")]
+
+    def run(impl: Impl, native: bool) -> Result:
+        try:
+            return serve(impl, raws, native, make_app=_logger_app)
+        finally:
+            access.disabled = False
+            access.setLevel(logging.NOTSET)
+
+    got, want = run(NATIVE, True), run(REFERENCE, False)
+    assert got[1] == want[1]
+    assert [line[2].split()[0] for line in got[1] if line[0] == "tornado.access"] == \
+        ["200", "404", "302", "500", "503", "200"]
+
+
+def test_log_request_asks_other_loggers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An access logger whose isEnabledFor is its class's own, whose
+    disabled flag is a property, or whose cache is not a dict, decides
+    the line as it would when asked in Python."""
+    web = NATIVE.web
+    asked: List[Any] = []
+
+    class Asking(logging.Logger):
+        def isEnabledFor(self, level: int) -> bool:
+            asked.append(level)
+            return level >= logging.WARNING
+
+    class Flagged(logging.Logger):
+        off = False
+
+        @property  # type: ignore[override]
+        def disabled(self) -> bool:
+            asked.append("disabled")
+            return self.off
+
+        @disabled.setter
+        def disabled(self, value: bool) -> None:
+            pass
+
+    class Cache(dict):  # type: ignore[type-arg]
+        def __getitem__(self, level: int) -> bool:
+            asked.append(("cache", level))
+            return level >= logging.ERROR
+
+    class Emitted(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            asked.append(record.getMessage().split()[0])
+
+    def run(logger: logging.Logger) -> None:
+        logger.addHandler(Emitted())
+        logger.propagate = False
+        monkeypatch.setattr(web, "access_log", logger)
+        asked.clear()
+        serve(NATIVE, STATUS_REQUESTS[:6], make_app=_status_app)
+
+    run(Asking("a"))
+    # (Logger.warning asks again before it makes the record.)
+    assert asked == [20, 20, 20] + [30, 30, "400", 30, 30, "404", 30, 30, "499"]
+    flagged = Flagged("f")
+    run(flagged)
+    assert [a for a in asked if a != "disabled"] == ["200", "302", "399", "400", "404", "499"]
+    flagged.off = True
+    run(flagged)
+    assert asked == ["disabled"] * 6
+    cached = logging.Logger("c")
+    cached._cache = Cache()  # type: ignore[attr-defined]
+    run(cached)
+    assert asked == [("cache", 20)] * 3 + [("cache", 30)] * 3
+    asked.clear()
+    cached = logging.Logger("c")
+    cached.isEnabledFor = lambda level: asked.append(("own", level)) or False  # type: ignore
+    run(cached)
+    assert asked == [("own", 20)] * 3 + [("own", 30)] * 3
+
+
 def _finish_app(web: Any, seen: List[Any], **settings: Any) -> Any:
     class Finishing(web.RequestHandler):
         def get(self, case: str) -> None:

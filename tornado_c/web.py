@@ -1979,6 +1979,7 @@ _core.web_setup(
         _unicode,
         escape.json_encode,
         RequestHandler.finish,
+        logging.Logger.isEnabledFor,
     )
 )
 
