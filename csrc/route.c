@@ -12,15 +12,17 @@
  * get_target_delegate to the original functions, AnyMatches and
  * PathMatches rules (with the original match), and targets that are
  * RequestHandler subclasses or such routers, with compiled re patterns.
- * Each rule's shape is checked when the walk reaches it; at the first one
- * of any other shape (host rules, patched methods, other targets) the walk
+ * Each rule's matcher is checked when the walk reaches it, its target
+ * (read only then, as in Python) when it matches; at the first one of any
+ * other shape (host rules, patched methods, other targets) the walk
  * answers NotImplemented and the caller runs the Python walk.  Up to then
  * nothing but the earlier rules' pattern matches (pure C) has run: only
- * the matching rule has its path arguments unquoted (a group without '%'
- * encoded to UTF-8 here, which is what _unquote_or_none returns for it)
- * and its target's delegate made, so the Python walk, started over, sees
- * exactly what it would have seen.  A request is matched against the rules up to the one
- * that matches, not the whole table.  get_handler_delegate is called as
+ * the matching rule, once its target is known to be taken, has its path
+ * arguments unquoted (a group without '%' encoded to UTF-8 here, which is
+ * what _unquote_or_none returns for it) and its target's delegate made, so
+ * the Python walk, started over, sees exactly what it would have seen.  A
+ * request is matched against the rules up to the one that matches, not
+ * the whole table.  get_handler_delegate is called as
  * Python calls it (so an override or patch of it is used), or, while it
  * is the original, its _HandlerDelegate made in C (handler.c).
  *
@@ -155,13 +157,12 @@ route_rule_clear(route_rule *r)
     Py_CLEAR(r->literal);
 }
 
-/* 1 when rule has a shape the walk takes: an AnyMatches or a PathMatches
- * (the original match, a compiled pattern) whose target is a RequestHandler
- * subclass or an _ApplicationRouter (whose own rules are checked as the
- * walk reaches them); 0 otherwise.  *r holds new references when it
- * returns 1, none otherwise.  It never raises: an attribute that cannot be
- * read here (a malformed rule, say) is left for the Python walk to meet,
- * or not, exactly where Tornado's would. */
+/* 1 when rule's matcher has a shape the walk takes: an AnyMatches, or a
+ * PathMatches with the original match and a compiled pattern; 0
+ * otherwise.  *r holds new references when it returns 1, none otherwise.
+ * It never raises: an attribute that cannot be read here (a malformed
+ * rule, say) is left for the Python walk to meet, or not, exactly where
+ * Tornado's would. */
 static int
 route_rule_ok(route_ctx *rc, PyObject *rule, route_rule *r)
 {
@@ -170,10 +171,8 @@ route_rule_ok(route_ctx *rc, PyObject *rule, route_rule *r)
 
     r->matcher = r->target = r->regex = r->literal = NULL;
     route_rule_attrs(rc, &r->attrs, rule);
-    if (route_attr(&r->attrs, RULE_MATCHER, &r->matcher) <= 0 ||
-        route_attr(&r->attrs, RULE_TARGET, &r->target) <= 0) {
+    if (route_attr(&r->attrs, RULE_MATCHER, &r->matcher) <= 0) {
         PyErr_Clear();
-        route_rule_clear(r);
         return 0;
     }
     mt = Py_TYPE(r->matcher);
@@ -187,22 +186,36 @@ route_rule_ok(route_ctx *rc, PyObject *rule, route_rule *r)
             if (ok && route_attr(&ma, MATCHER_LITERAL_PREFIX, &r->literal) < 0) {
                 r->literal = NULL; /* (no shortcut: the pattern is run) */
             }
-            PyErr_Clear();
+            if (PyErr_Occurred()) {
+                PyErr_Clear();
+            }
         }
     }
     else if ((PyObject *)mt != rc->env[ENV_ANY_MATCHES]) {
         ok = 0;
     }
-    if (ok) {
-        ok = (PyType_Check(r->target) &&
-              PyType_IsSubtype((PyTypeObject *)r->target,
-                               (PyTypeObject *)rc->env[ENV_REQUEST_HANDLER])) ||
-             (PyObject *)Py_TYPE(r->target) == rc->env[ENV_APP_ROUTER];
-    }
     if (!ok) {
         route_rule_clear(r);
     }
     return ok;
+}
+
+/* 1 when the target of a rule that matched (read only then, as
+ * get_target_delegate would) is a RequestHandler subclass or an
+ * _ApplicationRouter (whose own rules are checked as the walk reaches
+ * them), with a new reference in r->target; 0 otherwise, never raising
+ * (see route_rule_ok). */
+static int
+route_target_ok(route_ctx *rc, route_rule *r)
+{
+    if (route_attr(&r->attrs, RULE_TARGET, &r->target) <= 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    return (PyType_Check(r->target) &&
+            PyType_IsSubtype((PyTypeObject *)r->target,
+                             (PyTypeObject *)rc->env[ENV_REQUEST_HANDLER])) ||
+           (PyObject *)Py_TYPE(r->target) == rc->env[ENV_APP_ROUTER];
 }
 
 /* What PathMatches._literal_prefix -- (pattern, prefix, whole), worked out
@@ -266,30 +279,47 @@ route_unquote(route_ctx *rc, PyObject *group)
     return PyObject_CallOneArg(rc->env[ENV_UNQUOTE], group);
 }
 
-/* PathMatches.match(request) for the rule's pattern: 1 for a match, with
- * *args and *kwargs its path_args (a list) and path_kwargs (a dict) as new
- * references -- both NULL when the pattern has no groups (match returns
- * {}) -- 0 for no match (None), -1 on error. */
+/* Whether the rule's pattern matches request.path: 1 with *found the
+ * re.Match (a new reference), or NULL when the literal shortcut decided
+ * (such a pattern has no groups); 0 for no match; -1 on error. */
 static int
-route_path_match(route_ctx *rc, route_rule *r, PyObject **args, PyObject **kwargs)
+route_path_match(route_ctx *rc, route_rule *r, PyObject **found)
 {
-    tc_state *st = rc->st;
-    PyObject *regex = r->regex, *found = NULL, *groups = NULL, *index = NULL;
-    Py_ssize_t ngroups, i;
-    int named, rc_ = -1, known;
+    int known;
 
-    *args = *kwargs = NULL;
-    if (rc->path == NULL && (rc->path = PyObject_GetAttr(rc->request, st->str_path)) == NULL) {
+    *found = NULL;
+    if (rc->path == NULL &&
+        (rc->path = PyObject_GetAttr(rc->request, rc->st->str_path)) == NULL) {
         return -1;
     }
-    known = route_literal(rc, r->literal, regex);
+    known = route_literal(rc, r->literal, r->regex);
     if (known >= 0) {
         return known;
     }
-    found = PyObject_CallMethodOneArg(regex, st->str_match, rc->path);
-    if (found == NULL || found == Py_None) {
-        rc_ = found == NULL ? -1 : 0;
-        goto done;
+    *found = PyObject_CallMethodOneArg(r->regex, rc->st->str_match, rc->path);
+    if (*found == NULL || *found != Py_None) {
+        return *found == NULL ? -1 : 1;
+    }
+    Py_CLEAR(*found);
+    return 0;
+}
+
+/* The rest of PathMatches.match(request) once the pattern matched (found,
+ * or NULL for the literal shortcut's match): *args and *kwargs its
+ * path_args (a list) and path_kwargs (a dict) as new references -- both
+ * NULL when the pattern has no groups (match returns {}).  0 / -1. */
+static int
+route_path_args(route_ctx *rc, route_rule *r, PyObject *found, PyObject **args,
+                PyObject **kwargs)
+{
+    tc_state *st = rc->st;
+    PyObject *regex = r->regex, *groups = NULL, *index = NULL;
+    Py_ssize_t ngroups, i;
+    int named, rc_ = -1;
+
+    *args = *kwargs = NULL;
+    if (found == NULL) {
+        return 0;
     }
     groups = PyObject_GetAttr(regex, st->str_groups);
     if (groups == NULL) {
@@ -301,7 +331,7 @@ route_path_match(route_ctx *rc, route_rule *r, PyObject **args, PyObject **kwarg
         goto done;
     }
     if (ngroups == 0) {
-        rc_ = 1;
+        rc_ = 0;
         goto done;
     }
     index = PyObject_GetAttr(regex, st->str_groupindex);
@@ -361,13 +391,12 @@ route_path_match(route_ctx *rc, route_rule *r, PyObject **args, PyObject **kwarg
             Py_DECREF(v);
         }
     }
-    rc_ = *kwargs != NULL ? 1 : -1;
+    rc_ = *kwargs != NULL ? 0 : -1;
 done:
     if (rc_ < 0) {
         Py_CLEAR(*args);
         Py_CLEAR(*kwargs);
     }
-    Py_XDECREF(found);
     Py_XDECREF(groups);
     Py_XDECREF(index);
     return rc_;
@@ -436,7 +465,7 @@ route_walk(route_ctx *rc, PyObject *router, int depth)
     }
     for (i = 0; i < PyList_GET_SIZE(rules); i++) {
         PyObject *rule = Py_NewRef(PyList_GET_ITEM(rules, i));
-        PyObject *args = NULL, *kwargs = NULL, *extra = NULL, *found = NULL;
+        PyObject *args = NULL, *kwargs = NULL, *extra = NULL, *found = NULL, *match = NULL;
         route_rule r;
         int matched, truth;
 
@@ -447,7 +476,7 @@ route_walk(route_ctx *rc, PyObject *router, int depth)
         }
         matched = (PyObject *)Py_TYPE(r.matcher) == rc->env[ENV_ANY_MATCHES]
                       ? 1
-                      : route_path_match(rc, &r, &args, &kwargs);
+                      : route_path_match(rc, &r, &match);
         if (matched <= 0) {
             route_rule_clear(&r);
             Py_DECREF(rule);
@@ -456,6 +485,20 @@ route_walk(route_ctx *rc, PyObject *router, int depth)
                 return NULL;
             }
             continue;
+        }
+        /* (the target is read, and the path arguments made, only for the
+         * rule that matches) */
+        if (!route_target_ok(rc, &r)) {
+            Py_XDECREF(match);
+            route_rule_clear(&r);
+            Py_DECREF(rule);
+            Py_DECREF(rules);
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+        matched = route_path_args(rc, &r, match, &args, &kwargs);
+        Py_XDECREF(match);
+        if (matched < 0) {
+            goto fail;
         }
         if (route_attr(&r.attrs, RULE_TARGET_KWARGS, &extra) == 0) {
             /* (getattr's own AttributeError) */

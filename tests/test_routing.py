@@ -617,6 +617,47 @@ def test_application_route_walk_stops_at_the_match() -> None:
     assert calls == ["/here", "/else"]
 
 
+def test_application_route_walk_reads_targets_of_matches_only() -> None:
+    """A rule's target is read when its matcher matches, as in Python: a
+    rule further up with a target the C walk does not take (read or not)
+    does not send the request to the Python walk unless it matches."""
+    import tornado_c.routing as routing
+    import tornado_c.web as web
+    from tornado_c import _core
+
+    impl = Impl("tornado_c")
+    reads: List[str] = []
+
+    class Watched(routing.Rule):
+        @property  # type: ignore[override]
+        def target(self) -> Any:
+            reads.append(self.matcher.regex.pattern)
+            return self._target
+
+        @target.setter
+        def target(self, value: Any) -> None:
+            self._target = value
+
+    class Here(web.RequestHandler):
+        pass
+
+    def odd_target(request: Any) -> None:
+        pass  # (a plain callable: a target only the Python walk takes)
+
+    app = web.Application([
+        Watched(routing.PathMatches("/odd/(.*)"), odd_target),
+        Watched(routing.PathMatches("/here/(.*)"), Here),
+    ])
+    reads.clear()  # (adding the rules looked at them)
+    walked = _core._route(app.default_router, _request(impl, "/here/a%20b"), web._ROUTE_ENV)
+    assert walked.handler_class is Here and walked.path_args == [b"a b"]
+    assert reads == ["/here/(.*)$"]
+    reads.clear()
+    assert _core._route(app.default_router, _request(impl, "/odd/x"),
+                        web._ROUTE_ENV) is NotImplemented
+    assert reads == ["/odd/(.*)$"]
+
+
 def test_application_route_walk_shapes() -> None:
     # tornado_c walks the usual router shape in C and leaves every other
     # one (and every patched or overridden step) to the Python methods.
