@@ -725,3 +725,100 @@ def test_field_names_of_every_shape(impl: Any) -> None:
     assert parse_responses(data) == [(200, b"ok")] * 3 and not closed
     assert seen == expected
     assert all(all(type(name) is str for name, _ in pairs) for pairs in seen)
+
+
+_HEAP_CHILD = r'''
+import asyncio, ctypes, socket, threading
+import tornado_c
+from tornado_c import httpserver, httputil
+
+libc = ctypes.CDLL(None)
+
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+
+libc.mallinfo2.restype = MallInfo2
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+
+
+def mmapped(size):
+    # Whether malloc(size) is given a block of its own (mmap) or heap.
+    blocks = libc.mallinfo2().hblks
+    p = libc.malloc(size)
+    grew = libc.mallinfo2().hblks > blocks
+    libc.free(p)
+    return grew
+
+
+BODY = b"x" * 65536
+
+
+def respond(request):
+    request.connection.write_headers(
+        httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
+        httputil.HTTPHeaders({"Content-Length": str(len(BODY))}), BODY)
+    request.connection.finish()
+
+
+def client(port, got):
+    # (no block over 128 KiB is made, or freed, but the server's)
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    buf = bytearray(100000)
+    n = 0
+    while n < len(BODY) or not buf[:n].endswith(BODY):
+        n += s.recv_into(memoryview(buf)[n:])
+    got.append(True)
+    s.close()
+
+
+async def main():
+    server = httpserver.HTTPServer(respond)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    sock.setblocking(False)
+    server.add_sockets([sock])
+    got = []
+    t = threading.Thread(target=client, args=(sock.getsockname()[1], got))
+    t.start()
+    while t.is_alive():
+        await asyncio.sleep(0.005)
+    server.stop()
+    assert got == [True]
+
+
+loop = tornado_c.new_event_loop()
+loop.run_until_complete(main())
+loop.close()
+print(mmapped(1 << 20))  # (asked once: freeing an mmapped block raises them)
+'''
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or
+                    __import__("platform").libc_ver()[0] != "glibc",
+                    reason="glibc's malloc thresholds: Linux with glibc only")
+def test_held_bodies_keep_the_heap() -> None:
+    """A body held by reference until the pass ends raises glibc's dynamic
+    malloc thresholds first (csrc/http1.c, h1_prime_heap): a 1 MiB block,
+    mmapped in a fresh process, then comes from the heap, whose top is no
+    longer trimmed back to 128 KiB every few passes of a file server."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    if "libasan" in env.get("LD_PRELOAD", ""):
+        pytest.skip("ASan's allocator replaces glibc's malloc")
+    import ctypes
+
+    if not hasattr(ctypes.CDLL(None), "mallinfo2"):
+        pytest.skip("glibc older than 2.33 (no mallinfo2)")
+    import subprocess
+
+    res = subprocess.run([sys.executable, "-c", _HEAP_CHILD], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["False"]
