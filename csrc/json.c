@@ -522,21 +522,19 @@ json_dict(json_out *o, PyObject *obj, int depth)
     if (json_put(o, "{", 1) < 0) {
         return JSON_ERROR;
     }
+    /* Keys, values and items are borrowed: no Python code runs during the
+     * walk (exact types only; a big int's repr is C), and nothing it makes
+     * is a container whose allocation could start the collector -- but an
+     * exception, after which the walk only returns -- so nothing can
+     * change or free them under it. */
     while (PyDict_Next(obj, &pos, &key, &value)) {
         if (count++ && json_put(o, ", ", 2) < 0) {
             return JSON_ERROR;
         }
-        /* No Python code runs during the walk (exact types only; a big
-         * int's repr is C), so the dict cannot change under it; the
-         * references are held anyway, as a cheap guard. */
-        Py_INCREF(key);
-        Py_INCREF(value);
         rc = json_key(o, key);
         if (rc == JSON_OK) {
             rc = json_value(o, value, depth + 1);
         }
-        Py_DECREF(key);
-        Py_DECREF(value);
         if (rc != JSON_OK) {
             return rc;
         }
@@ -560,9 +558,7 @@ json_sequence(json_out *o, PyObject *obj, int depth)
         if (i && json_put(o, ", ", 2) < 0) {
             return JSON_ERROR;
         }
-        Py_INCREF(item);
         rc = json_value(o, item, depth + 1);
-        Py_DECREF(item);
         if (rc != JSON_OK) {
             return rc;
         }
