@@ -1258,7 +1258,35 @@ wb_set_header(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 /* --------------------------------------------------------- log_request */
 
-static int wb_method_is(PyObject *obj, PyObject *name, PyObject *func);
+/* 1 when obj.name is the function func bound to obj -- func found on
+ * obj's class and not shadowed by an attribute of obj's own --, 0 when it
+ * is not, -1 on error.  Where the interpreter offers it
+ * (_PyObject_GetMethod), neither the bound method nor the instance's
+ * __dict__ (which a look at it would otherwise make) is created. */
+static int
+wb_method_is(PyObject *obj, PyObject *name, PyObject *func)
+{
+    PyObject *m = NULL;
+    int same;
+
+#if PY_VERSION_HEX < 0x030D0000
+    int unbound = _PyObject_GetMethod(obj, name, &m);
+    if (m == NULL) {
+        return -1;
+    }
+    same = unbound ? m == func
+                   : PyMethod_Check(m) && PyMethod_GET_FUNCTION(m) == func &&
+                         PyMethod_GET_SELF(m) == obj;
+#else
+    m = PyObject_GetAttr(obj, name);
+    if (m == NULL) {
+        return -1;
+    }
+    same = PyMethod_Check(m) && PyMethod_GET_FUNCTION(m) == func && PyMethod_GET_SELF(m) == obj;
+#endif
+    Py_DECREF(m);
+    return same;
+}
 
 /* What logging.Logger.isEnabledFor(logger, level) answers without taking
  * logging's lock: False for a disabled logger, else the entry for the
@@ -2170,36 +2198,6 @@ done:
     Py_XDECREF(list);
     Py_XDECREF(dict);
     return result;
-}
-
-/* 1 when obj.name is the function func bound to obj -- func found on
- * obj's class and not shadowed by an attribute of obj's own --, 0 when it
- * is not, -1 on error.  Where the interpreter offers it
- * (_PyObject_GetMethod), neither the bound method nor the instance's
- * __dict__ (which a look at it would otherwise make) is created. */
-static int
-wb_method_is(PyObject *obj, PyObject *name, PyObject *func)
-{
-    PyObject *m = NULL;
-    int same;
-
-#if PY_VERSION_HEX < 0x030D0000
-    int unbound = _PyObject_GetMethod(obj, name, &m);
-    if (m == NULL) {
-        return -1;
-    }
-    same = unbound ? m == func
-                   : PyMethod_Check(m) && PyMethod_GET_FUNCTION(m) == func &&
-                         PyMethod_GET_SELF(m) == obj;
-#else
-    m = PyObject_GetAttr(obj, name);
-    if (m == NULL) {
-        return -1;
-    }
-    same = PyMethod_Check(m) && PyMethod_GET_FUNCTION(m) == func && PyMethod_GET_SELF(m) == obj;
-#endif
-    Py_DECREF(m);
-    return same;
 }
 
 /* if not self._finished and self._auto_finish: self.finish() -- the
