@@ -52,6 +52,18 @@ enum {
 /* Deep enough for any real application; deeper trees take the Python walk. */
 #define ROUTE_MAX_DEPTH 8
 
+/* What the walk has found out about one class, kept for the rest of the
+ * walk while the class keeps the version tag it had then (a change to the
+ * class or a base gives it a new one; tags are never reused): its slot
+ * map (which stays current with the tag, see tc_slotmap_current) and,
+ * for a router or matcher class, whether its methods are the originals. */
+typedef struct {
+    PyTypeObject *tp;      /* compared only; NULL: nothing kept */
+    unsigned int version;
+    tc_slotmap *m;         /* its map when current, else NULL */
+    int original;          /* (routers, PathMatches) methods checked: 1 / 0 */
+} route_memo;
+
 typedef struct {
     tc_state *st;
     PyObject *const *env;
@@ -60,6 +72,10 @@ typedef struct {
     PyObject *rule_names[RULE_NAMES_MAX];
     PyObject *matcher_names[MATCHER_NAMES_MAX];
     PyObject *router_names[ROUTER_NAMES_MAX];
+    /* The last rule, matcher and router classes met (rules of a table are
+     * nearly always of one class): their maps are not looked up, nor
+     * their methods checked, again for every rule. */
+    route_memo rule_memo, matcher_memo, router_memo;
 } route_ctx;
 
 /* Attributes of a rule (RULE_*), a matcher (MATCHER_*) and a router
@@ -77,16 +93,62 @@ typedef struct {
     PyObject **names;
 } route_attrs;
 
+/* 1 when memo holds what was found out about tp, still true. */
+static inline int
+route_memo_hit(route_memo *memo, PyTypeObject *tp)
+{
+    return memo->tp == tp && tp->tp_version_tag == memo->version &&
+           PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG) &&
+           (memo->m == NULL || (memo->m->type == tp && memo->m->version == memo->version));
+}
+
+/* What memo (just set up for tp by route_attrs_for) knows of whether tp's
+ * methods are the originals: 1 / 0, or -1 when it does not know. */
+static inline int
+route_memo_known(route_memo *memo, PyTypeObject *tp)
+{
+    return memo->tp == tp ? memo->original : -1;
+}
+
+/* ok, the answer just worked out for tp, kept in memo when memo is tp's. */
+static inline int
+route_memo_note(route_memo *memo, PyTypeObject *tp, int ok)
+{
+    if (memo->tp == tp) {
+        memo->original = ok;
+    }
+    return ok;
+}
+
+/* Sets *a up for obj's attributes: its class's map from memo when memo
+ * has it, else from cache (and memo then remembers it, when the class has
+ * a version tag to check it by; original is left for the caller to set,
+ * -1 meaning not known yet). */
 static void
 route_attrs_for(route_attrs *a, PyObject *obj, tc_slotmap *cache, int ncache, PyObject **names,
-                int n)
+                int n, route_memo *memo)
 {
     PyTypeObject *tp = Py_TYPE(obj);
-    tc_slotmap *m = tc_slotmap_for(cache, ncache, tp, names, n);
+    tc_slotmap *m;
 
     a->obj = obj;
     a->names = names;
+    if (route_memo_hit(memo, tp)) {
+        a->m = memo->m;
+        return;
+    }
+    m = tc_slotmap_for(cache, ncache, tp, names, n);
     a->m = m != NULL && tc_slotmap_current(m, tp) ? m : NULL;
+    if (PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG) &&
+        (a->m == NULL || a->m->version == tp->tp_version_tag)) {
+        memo->tp = tp;
+        memo->version = tp->tp_version_tag;
+        memo->m = a->m;
+        memo->original = -1;
+    }
+    else {
+        memo->tp = NULL;
+    }
 }
 
 static int
@@ -105,14 +167,15 @@ route_attr(route_attrs *a, int which, PyObject **out)
 static void
 route_rule_attrs(route_ctx *rc, route_attrs *a, PyObject *rule)
 {
-    route_attrs_for(a, rule, rc->st->rule_slots, TC_RULE_MAPS, rc->rule_names, RULE_NAMES);
+    route_attrs_for(a, rule, rc->st->rule_slots, TC_RULE_MAPS, rc->rule_names, RULE_NAMES,
+                    &rc->rule_memo);
 }
 
 static void
 route_matcher_attrs(route_ctx *rc, route_attrs *a, PyObject *matcher)
 {
     route_attrs_for(a, matcher, rc->st->matcher_slots, TC_MATCHER_MAPS, rc->matcher_names,
-                    MATCHER_NAMES);
+                    MATCHER_NAMES, &rc->matcher_memo);
 }
 
 /* The rules list of router when it has the shape described above (a new
@@ -123,13 +186,24 @@ route_rules(route_ctx *rc, PyObject *router, route_attrs *ra)
 {
     PyTypeObject *tp = Py_TYPE(router);
     PyObject *rules;
+    int ok;
 
-    if ((PyObject *)tp != rc->env[ENV_APP_ROUTER] ||
-        _PyType_Lookup(tp, rc->st->str_find_handler) != rc->env[ENV_FIND_HANDLER] ||
-        _PyType_Lookup(tp, rc->st->str_get_target_delegate) != rc->env[ENV_GET_TARGET_DELEGATE]) {
+    if ((PyObject *)tp != rc->env[ENV_APP_ROUTER]) {
         return NULL;
     }
-    route_attrs_for(ra, router, &rc->st->router_slots, 1, rc->router_names, ROUTER_NAMES);
+    route_attrs_for(ra, router, &rc->st->router_slots, 1, rc->router_names, ROUTER_NAMES,
+                    &rc->router_memo);
+    ok = route_memo_known(&rc->router_memo, tp);
+    if (ok < 0) {
+        ok = route_memo_note(
+            &rc->router_memo, tp,
+            _PyType_Lookup(tp, rc->st->str_find_handler) == rc->env[ENV_FIND_HANDLER] &&
+                _PyType_Lookup(tp, rc->st->str_get_target_delegate) ==
+                    rc->env[ENV_GET_TARGET_DELEGATE]);
+    }
+    if (!ok) {
+        return NULL;
+    }
     if (route_attr(ra, ROUTER_RULES, &rules) <= 0) {
         return NULL;
     }
@@ -177,10 +251,14 @@ route_rule_ok(route_ctx *rc, PyObject *rule, route_rule *r)
     }
     mt = Py_TYPE(r->matcher);
     if ((PyObject *)mt == rc->env[ENV_PATH_MATCHES]) {
-        ok = _PyType_Lookup(mt, rc->st->str_match) == rc->env[ENV_MATCH];
+        route_attrs ma;
+        route_matcher_attrs(rc, &ma, r->matcher);
+        ok = route_memo_known(&rc->matcher_memo, mt);
+        if (ok < 0) {
+            ok = route_memo_note(&rc->matcher_memo, mt,
+                                 _PyType_Lookup(mt, rc->st->str_match) == rc->env[ENV_MATCH]);
+        }
         if (ok) {
-            route_attrs ma;
-            route_matcher_attrs(rc, &ma, r->matcher);
             ok = route_attr(&ma, MATCHER_REGEX, &r->regex) > 0 &&
                  (PyObject *)Py_TYPE(r->regex) == rc->env[ENV_PATTERN];
             if (ok && route_attr(&ma, MATCHER_LITERAL_PREFIX, &r->literal) < 0) {
@@ -565,6 +643,7 @@ tc_route_walk(tc_state *st, PyObject *router, PyObject *request, PyObject *env)
     rc.matcher_names[MATCHER_LITERAL_PREFIX] = st->str__literal_prefix;
     rc.router_names[ROUTER_RULES] = st->str_rules;
     rc.router_names[ROUTER_APPLICATION] = st->str_application;
+    rc.rule_memo.tp = rc.matcher_memo.tp = rc.router_memo.tp = NULL;
     result = route_walk(&rc, router, 0);
     Py_XDECREF(rc.path);
     return result;

@@ -805,3 +805,61 @@ def test_route_walk_honours_a_property_over_a_rule_slot(monkeypatch: pytest.Monk
     assert found() is web.ErrorHandler
     monkeypatch.setattr(routing.PathMatches, "regex", original)
     assert found() is A
+
+
+def test_route_walk_over_rules_of_several_classes() -> None:
+    """The C walk keeps what it found out about the last rule and matcher
+    classes it met for the rules that follow: a table mixing Rule classes
+    (one reading matcher through a property), PathMatches and a subclass of
+    it with its own match is walked as the Python walk walks it."""
+    import tornado_c.routing as routing
+    import tornado_c.web as web
+    from tornado_c import _core
+
+    impl = Impl("tornado_c")
+    seen: List[str] = []
+
+    class Plain(routing.Rule):
+        pass
+
+    class Watched(routing.Rule):
+        @property  # type: ignore[override]
+        def matcher(self) -> Any:
+            seen.append(self._matcher.regex.pattern)
+            return self._matcher
+
+        @matcher.setter
+        def matcher(self, value: Any) -> None:
+            self._matcher = value
+
+    class Prefix(routing.PathMatches):
+        def match(self, request: Any) -> Any:
+            seen.append("Prefix.match")
+            return super().match(request)
+
+    handlers = {name: type(name, (web.RequestHandler,), {}) for name in "ABCDE"}
+    app = web.Application([
+        routing.Rule(routing.PathMatches("/a"), handlers["A"]),
+        Plain(routing.PathMatches("/b"), handlers["B"]),
+        Watched(routing.PathMatches("/c"), handlers["C"]),
+        routing.Rule(routing.PathMatches("/d/(.*)"), handlers["D"]),
+        Plain(routing.PathMatches("/e"), handlers["E"]),
+    ])
+    tail = web.Application([
+        Plain(routing.PathMatches("/e"), handlers["E"]),
+        routing.Rule(Prefix("/p"), handlers["A"]),
+    ])
+    for path, name in (("/a", "A"), ("/b", "B"), ("/c", "C"), ("/d/x", "D"), ("/e", "E")):
+        seen.clear()
+        walked = _core._route(app.default_router, _request(impl, path), web._ROUTE_ENV)
+        assert walked.handler_class is handlers[name], path
+        assert seen == (["/c$"] if name in "CDE" else []), path
+        assert app.find_handler(_request(impl, path)).handler_class is handlers[name]
+    assert _core._route(app.default_router, _request(impl, "/z"), web._ROUTE_ENV) is None
+    seen.clear()
+    assert _core._route(tail.default_router, _request(impl, "/e"),
+                        web._ROUTE_ENV).handler_class is handlers["E"]
+    assert _core._route(tail.default_router, _request(impl, "/p"),
+                        web._ROUTE_ENV) is NotImplemented
+    assert tail.find_handler(_request(impl, "/p")).handler_class is handlers["A"]
+    assert seen == ["Prefix.match"]
