@@ -92,8 +92,12 @@ def extension() -> Extension:
     # The extension's own sources are listed relative to this directory, as
     # setuptools requires; llhttp's live outside the tree and stay absolute.
     sources = sorted(os.path.relpath(p, HERE) for p in glob.glob(os.path.join(HERE, "csrc", "*.c")))
+    # A function with no declaration is an error, not a warning: a private
+    # CPython API gone from a newer version's headers would otherwise build
+    # into a module that fails to import (undefined symbol).
     compile_args = ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter",
-                    "-Wno-missing-field-initializers", "-fvisibility=hidden"]
+                    "-Wno-missing-field-initializers", "-Werror=implicit-function-declaration",
+                    "-fvisibility=hidden"]
     link_args: list[str] = []
     # llhttp's strict build: the loose one skips the CRLF after chunk data
     # unchecked and takes obs-fold and bare LF (DESIGN.md decision 4).

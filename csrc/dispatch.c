@@ -408,7 +408,7 @@ tc_dispatch_whole_body(tc_state *st, PyObject *delegate)
         }
         return 1;
     }
-    if (_PyObject_LookupAttr(d->inner, st->str__whole_body, &flag) <= 0) {
+    if (tc_lookup_attr(d->inner, st->str__whole_body, &flag) <= 0) {
         PyErr_Clear();
         return 0;
     }

@@ -681,7 +681,7 @@ wb_start(tc_state *st, PyObject *work)
          * method. */
         native = st->wb_eager_descr != NULL && PyObject_TypeCheck(loop, st->LoopType) &&
                  _PyType_Lookup(Py_TYPE(loop), WB(st, WB__eager_task)) == st->wb_eager_descr;
-        if (!native && _PyObject_LookupAttr(loop, WB(st, WB__eager_task), &eager) < 0) {
+        if (!native && tc_lookup_attr(loop, WB(st, WB__eager_task), &eager) < 0) {
             Py_DECREF(loop);
             return -1;
         }
@@ -1692,7 +1692,7 @@ wb_finish_whole(tc_state *st, tc_slotmap *m, PyObject *self, PyObject *request,
     Py_SETREF(buffered, PyList_New(0));
     if (buffered == NULL || wb_rh_set(st, m, self, RH__write_buffer, buffered) < 0 ||
         wb_rh_set(st, m, self, RH__headers_written, Py_True) < 0 ||
-        _PyObject_LookupAttr(self, WB(st, WB__new_cookie), &jar) < 0) {
+        tc_lookup_attr(self, WB(st, WB__new_cookie), &jar) < 0) {
         goto error;
     }
     if (jar != NULL && jar != Py_None && wb_add_cookies(st, self, jar) < 0) {
@@ -1818,7 +1818,7 @@ wb_finish(PyObject *module, PyObject *self)
         (mask & WM_FINISH_PARTS & ~WM_ETAG_PARTS)) {
         goto checked;
     }
-    if (_PyObject_LookupAttr(self, WB(st, WB__transforms), &transforms) < 0) {
+    if (tc_lookup_attr(self, WB(st, WB__transforms), &transforms) < 0) {
         goto done;
     }
     written = transforms != NULL ? wb_rh_get(st, m, self, RH__headers_written) : NULL;

@@ -161,7 +161,7 @@ route_attr(route_attrs *a, int which, PyObject **out)
             return 1;
         }
     }
-    return _PyObject_LookupAttr(a->obj, a->names[which], out);
+    return tc_lookup_attr(a->obj, a->names[which], out);
 }
 
 static void

@@ -427,6 +427,9 @@ sf_stat_fields(tc_state *st, PyObject *found, Py_ssize_t chunk, Py_ssize_t *size
     return *modified != NULL ? 1 : -1;
 }
 
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+/* (The two helpers of sf_guess_type's CPython 3.11 path.) */
+
 /* Where posixpath.splitext(p) cuts p: the index of the extension's dot, or
  * len(p) when there is none (a name of leading dots has none). */
 static Py_ssize_t
@@ -470,6 +473,7 @@ sf_ascii_lower(PyObject *s)
     }
     return out;
 }
+#endif
 
 /* mimetypes.guess_type(path) for an absolute path, as CPython 3.11's
  * MimeTypes.guess_type(path, strict=True) answers it from the database's

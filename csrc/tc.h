@@ -65,6 +65,20 @@ PyErr_SetRaisedException_compat(PyObject *exc)
 #endif
 }
 
+/* _PyObject_LookupAttr(obj, name, &out): 1 and a new reference in *out,
+ * 0 (and NULL) when there is no such attribute, -1 with an exception --
+ * PyObject_GetOptionalAttr, as it is public on 3.13+, where the private
+ * name left the headers. */
+static inline int
+tc_lookup_attr(PyObject *obj, PyObject *name, PyObject **out)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyObject_GetOptionalAttr(obj, name, out);
+#else
+    return _PyObject_LookupAttr(obj, name, out);
+#endif
+}
+
 /* An identity hash (Py_HashPointer on 3.13+). */
 static inline Py_hash_t
 _Py_HashPointer_compat(const void *p)
@@ -210,7 +224,7 @@ tc_slot_load(tc_slotmap *m, PyObject *obj, int i, PyObject *name)
     return PyObject_GetAttr(obj, name);
 }
 
-/* As _PyObject_LookupAttr(obj, name, out): 1 and a new reference in *out,
+/* As tc_lookup_attr(obj, name, out): 1 and a new reference in *out,
  * 0 when there is no such attribute, -1 with an exception. */
 static inline int
 tc_slot_lookup(tc_slotmap *m, PyObject *obj, int i, PyObject *name, PyObject **out)
@@ -221,7 +235,7 @@ tc_slot_lookup(tc_slotmap *m, PyObject *obj, int i, PyObject *name, PyObject **o
         *out = Py_NewRef(*p);
         return 1;
     }
-    return _PyObject_LookupAttr(obj, name, out);
+    return tc_lookup_attr(obj, name, out);
 }
 
 #define TC_H1_METHODS 64
@@ -427,7 +441,12 @@ void tc_clear_names(PyObject **names, int n);
 static inline tc_state *
 tc_state_from_type(PyTypeObject *tp)
 {
+#if PY_VERSION_HEX < 0x030B0000
+    /* (public from 3.11; 3.10 has it under its private name) */
+    PyObject *mod = _PyType_GetModuleByDef(tp, &tc_module_def);
+#else
     PyObject *mod = PyType_GetModuleByDef(tp, &tc_module_def);
+#endif
     return mod == NULL ? NULL : (tc_state *)PyModule_GetState(mod);
 }
 

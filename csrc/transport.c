@@ -1336,11 +1336,13 @@ static PyType_Slot tr_slots[] = {
     {0, NULL},
 };
 
+/* Not Py_TPFLAGS_IMMUTABLETYPE: its base, asyncio.Transport, is a Python
+ * class (mutable), and CPython 3.12+ deprecates an immutable type made from
+ * a mutable base (3.14 refuses it). */
 static PyType_Spec tr_spec = {
     .name = "tornado_c._core.Transport",
     .basicsize = sizeof(tc_transport),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE |
-             Py_TPFLAGS_IMMUTABLETYPE,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
     .slots = tr_slots,
 };
 

@@ -311,8 +311,14 @@ def test_multiprocess(impl: Any, style: str) -> None:
             print(task_id(), end="")
         """
     env = dict(os.environ, PYTHONPATH=ROOT)
+    # No deprecated call of ours (or Tornado's) on the way -- except that
+    # bind() / start() before any loop runs asks IOLoop.current(), whose
+    # asyncio.get_event_loop() CPython 3.12+ itself deprecates there (for
+    # Tornado as for tornado_c).
+    strict = style == "add_sockets" or sys.version_info < (3, 12)
     proc = subprocess.run(
-        [sys.executable, "-Werror::DeprecationWarning", "-c", textwrap.dedent(code)],
+        [sys.executable, *(["-Werror::DeprecationWarning"] if strict else []), "-c",
+         textwrap.dedent(code)],
         capture_output=True, encoding="utf8", timeout=60, env=env,
     )
     assert proc.returncode == 0, proc.stderr
