@@ -2,6 +2,7 @@
 #
 #   make run          install what is missing, build, serve examples/app.py
 #   make test         install what is missing, build, run every test
+#   make test-pythons the same under each CPython 3.10-3.13 installed
 #   make conformance  run Tornado's own test suite against tornado_c
 #   make bench        benchmarks (side by side with asyncio / pure Tornado)
 #   make fuzz         differential fuzz of the HTTP server against pure Tornado
@@ -17,7 +18,7 @@ EXT_SUFFIX := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config
 EXT := tornado_c/_core$(EXT_SUFFIX)
 PYTEST_ARGS ?=
 
-.PHONY: all deps sysdeps pydeps build run test conformance bench fuzz asan debug lint clean
+.PHONY: all deps sysdeps pydeps build run test test-pythons conformance bench fuzz asan debug lint clean
 
 all: build
 
@@ -34,8 +35,8 @@ sysdeps:
 	fi
 
 pydeps:
-	@$(PYTHON) -c 'import pytest, tornado, setuptools, wheel, pycurl, mypy; assert tornado.version == "6.5.2"' 2>/dev/null || \
-	    $(PIP) install -q --disable-pip-version-check "pytest>=7" "$(TORNADO_REFERENCE)" setuptools wheel pycurl mypy
+	@$(PYTHON) -c 'import pytest, hypothesis, tornado, setuptools, wheel, pycurl, mypy; assert tornado.version == "6.5.2"' 2>/dev/null || \
+	    $(PIP) install -q --disable-pip-version-check "pytest>=7" hypothesis "$(TORNADO_REFERENCE)" setuptools wheel pycurl mypy
 
 deps: sysdeps pydeps
 
@@ -71,6 +72,25 @@ RAW := $(RAW_SERVER) $(RAW_CLIENT) $(RAW_ECHO) $(RAW_LOAD)
 
 test: build $(RAW)
 	$(PYTHON) -m pytest -q $(PYTEST_ARGS) tests
+
+# The test suite under each CPython of TEST_PYTHONS found (on PATH, or
+# installed by pyenv), each in a venv of its own under build/ (the extension
+# is built per version, beside the others); a version not found is skipped
+# with a line saying so.  Not part of `make test` (it takes each version's
+# full run).
+TEST_PYTHONS ?= 3.10 3.11 3.12 3.13
+test-pythons: $(RAW)
+	@for v in $(TEST_PYTHONS); do \
+	    py=$$(python$$v -c 'import sys; print(sys.executable)' 2>/dev/null); \
+	    if [ -z "$$py" ] && command -v pyenv >/dev/null; then \
+	        for d in "$$(pyenv root)"/versions/$$v.*; do \
+	            [ -x "$$d/bin/python$$v" ] && py="$$d/bin/python$$v"; done; \
+	    fi; \
+	    if [ -z "$$py" ]; then echo "== CPython $$v: not found, skipped"; continue; fi; \
+	    echo "== CPython $$v ($$py)"; \
+	    [ -x build/venv-$$v/bin/python ] || "$$py" -m venv build/venv-$$v || exit 1; \
+	    $(MAKE) --no-print-directory test PYTHON=build/venv-$$v/bin/python || exit 1; \
+	done
 
 # --- conformance, benchmarks, sanitizers ---------------------------------------
 
