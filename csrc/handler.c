@@ -291,7 +291,7 @@ wb_conn_native(tc_state *st, PyObject *conn, int which)
         PyObject *dict = dictptr != NULL ? *dictptr : NULL;
         int w;
 
-        if (memo->type_version != 0 && PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG) &&
+        if (memo->type_version != 0 && tc_type_tagged(tp) &&
             tp->tp_version_tag == memo->type_version && memo->dict == dict &&
             (dict == NULL || !PyDict_Check(dict) ||
              ((PyDictObject *)dict)->ma_version_tag == memo->dict_version)) {
@@ -312,7 +312,7 @@ wb_conn_native(tc_state *st, PyObject *conn, int which)
             }
         }
         /* (the look-ups above gave the class a version tag if it can have one) */
-        if (PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) {
+        if (tc_type_tagged(tp)) {
             memo->dict = dict;
             memo->dict_version = dict != NULL ? ((PyDictObject *)dict)->ma_version_tag : 0;
             memo->type_version = tp->tp_version_tag;

@@ -226,6 +226,18 @@ core_debug_counters(PyObject *module, PyObject *Py_UNUSED(ignored))
                          "uv_handles", tc_open_uv_handles);
 }
 
+PyDoc_STRVAR(slotmap_checks_doc,
+"_slotmap_checks()\n--\n\n"
+"How many times a class's slot map has been checked descriptor by\n"
+"descriptor because its version tag could not vouch for it.");
+
+static PyObject *
+core_slotmap_checks(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    (void)module;
+    return PyLong_FromSsize_t(tc_slotmap_checks);
+}
+
 PyDoc_STRVAR(websocket_mask_doc,
 "websocket_mask(mask, data)\n--\n\n"
 "Return data XOR-ed with the 4-byte WebSocket mask (RFC 6455 5.3).");
@@ -270,7 +282,7 @@ tc_override_mask(tc_state *st, PyTypeObject *tp, PyObject *names, PyObject *orig
     Py_ssize_t i, n;
 
     if (e->type == tp && e->names == names && e->originals == originals &&
-        PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG) && tp->tp_version_tag == e->version) {
+        tc_type_tagged(tp) && tp->tp_version_tag == e->version) {
         *mask = e->mask;
         return 0;
     }
@@ -297,7 +309,7 @@ tc_override_mask(tc_state *st, PyTypeObject *tp, PyObject *names, PyObject *orig
         }
     }
     /* _PyType_Lookup gave the class a version tag if it can have one. */
-    if (PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) {
+    if (tc_type_tagged(tp)) {
         Py_XSETREF(e->names, Py_NewRef(names));
         Py_XSETREF(e->originals, Py_NewRef(originals));
         e->type = tp;
@@ -452,6 +464,7 @@ static PyMethodDef core_methods[] = {
     {"_override_mask", (PyCFunction)(void (*)(void))core_override_mask, METH_FASTCALL,
      override_mask_doc},
     {"_debug_counters", core_debug_counters, METH_NOARGS, debug_counters_doc},
+    {"_slotmap_checks", core_slotmap_checks, METH_NOARGS, slotmap_checks_doc},
     {"_running_loop", core_running_loop, METH_NOARGS,
      PyDoc_STR("_running_loop()\n--\n\n"
                "The native loop running callbacks in this thread, or None.")},

@@ -98,7 +98,7 @@ static inline int
 route_memo_hit(route_memo *memo, PyTypeObject *tp)
 {
     return memo->tp == tp && tp->tp_version_tag == memo->version &&
-           PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG) &&
+           tc_type_tagged(tp) &&
            (memo->m == NULL || (memo->m->type == tp && memo->m->version == memo->version));
 }
 
@@ -139,7 +139,7 @@ route_attrs_for(route_attrs *a, PyObject *obj, tc_slotmap *cache, int ncache, Py
     }
     m = tc_slotmap_for(cache, ncache, tp, names, n);
     a->m = m != NULL && tc_slotmap_current(m, tp) ? m : NULL;
-    if (PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG) &&
+    if (tc_type_tagged(tp) &&
         (a->m == NULL || a->m->version == tp->tp_version_tag)) {
         memo->tp = tp;
         memo->version = tp->tp_version_tag;

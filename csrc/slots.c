@@ -123,6 +123,11 @@ tc_state_slotmaps_clear(tc_state *st)
     }
 }
 
+/* How many times tc_slotmap_check has compared a class's descriptors one
+ * by one (_core._slotmap_checks(): tests check that requests on unchanged
+ * classes add none, the version tag vouching for the maps). */
+Py_ssize_t tc_slotmap_checks = 0;
+
 /* tc_slotmap_current() when the version tag does not settle it. */
 int
 tc_slotmap_check(tc_slotmap *m, PyTypeObject *tp)
@@ -136,13 +141,14 @@ tc_slotmap_check(tc_slotmap *m, PyTypeObject *tp)
         tp->tp_getattro != PyObject_GenericGetAttr) {
         return 0;
     }
+    tc_slotmap_checks++;
     for (i = 0; i < m->n; i++) {
         if (m->descrs[i] != NULL && _PyType_Lookup(tp, m->names[i]) != m->descrs[i]) {
             return 0;
         }
     }
     /* _PyType_Lookup gave the class a version tag if it can have one. */
-    if (PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) {
+    if (tc_type_tagged(tp)) {
         m->version = tp->tp_version_tag;
     }
     return 1;

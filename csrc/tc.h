@@ -79,6 +79,20 @@ tc_lookup_attr(PyObject *obj, PyObject *name, PyObject **out)
 #endif
 }
 
+/* 1 when tp has a valid version tag -- which changes whenever the class or
+ * a base is modified, and is then compared to tell whether a class is as
+ * it was: Py_TPFLAGS_VALID_VERSION_TAG up to 3.12; a nonzero tag from 3.13,
+ * where that flag is unused (never set). */
+static inline int
+tc_type_tagged(PyTypeObject *tp)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return tp->tp_version_tag != 0;
+#else
+    return PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG);
+#endif
+}
+
 /* An identity hash (Py_HashPointer on 3.13+). */
 static inline Py_hash_t
 _Py_HashPointer_compat(const void *p)
@@ -160,6 +174,7 @@ int tc_slotmap_set(tc_slotmap *m, PyTypeObject *tp, PyObject *const *names, int 
 void tc_slotmap_clear(tc_slotmap *m);
 int tc_slotmap_traverse(tc_slotmap *m, visitproc visit, void *arg);
 int tc_slotmap_check(tc_slotmap *m, PyTypeObject *tp);
+extern Py_ssize_t tc_slotmap_checks;
 tc_slotmap *tc_slotmap_for(tc_slotmap *cache, int ncache, PyTypeObject *tp,
                            PyObject *const *names, int n);
 
@@ -170,7 +185,7 @@ static inline int
 tc_slotmap_current(tc_slotmap *m, PyTypeObject *tp)
 {
     if (tp == m->type && m->version != 0 && tp->tp_version_tag == m->version &&
-        PyType_HasFeature(tp, Py_TPFLAGS_VALID_VERSION_TAG)) {
+        tc_type_tagged(tp)) {
         return 1;
     }
     return tc_slotmap_check(m, tp);

@@ -1811,3 +1811,28 @@ def test_handler_classes_not_kept_alive() -> None:
     assert [r[0] for r in responses] == [200, 200]
     gc.collect()
     assert [r() for r in refs] == [None, None]
+
+
+def _checks_app(web: Any, seen: List[Any], **settings: Any) -> Any:
+    from tornado_c import _core
+
+    class Hello(web.RequestHandler):
+        def get(self) -> None:
+            seen.append(_core._slotmap_checks())
+            self.write("hello")
+
+    return web.Application([(r"/(?:favicon\.ico)?x", web.RequestHandler), (r"/", Hello)],
+                           static_path=os.path.dirname(__file__))
+
+
+def test_slot_maps_are_vouched_for_by_version_tags() -> None:
+    """Once the first requests have set up the slot maps of the classes on
+    the request path (request, headers, handler, rules, matchers, router),
+    later requests find them current by the classes' version tags alone:
+    no map is checked descriptor by descriptor again.  (On CPython 3.13,
+    where Py_TPFLAGS_VALID_VERSION_TAG is never set, a test of that flag
+    made every slot access such a check.)"""
+    responses, _, seen = serve(NATIVE, [request("GET", "/")] * 8, make_app=_checks_app)
+    assert [r[0] for r in responses] == [200] * 8  # type: ignore[index]
+    assert len(seen) == 8
+    assert seen[2:] == [seen[2]] * 6, seen

@@ -420,5 +420,8 @@ def _requests_built() -> int:
 def _debug_counters() -> Dict[str, int]:
     """Open libuv loops and handles."""
 
+def _slotmap_checks() -> int:
+    """Slot maps checked descriptor by descriptor (no version tag vouched)."""
+
 def _running_loop() -> Any:
     """The native loop running callbacks in this thread, or None."""
