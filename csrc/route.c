@@ -61,7 +61,8 @@ typedef struct {
     PyTypeObject *tp;      /* compared only; NULL: nothing kept */
     unsigned int version;
     tc_slotmap *m;         /* its map when current, else NULL */
-    int original;          /* (routers, PathMatches) methods checked: 1 / 0 */
+    int original;          /* (routers, PathMatches) its methods the originals: 1 / 0,
+                              -1 not asked yet */
 } route_memo;
 
 typedef struct {
