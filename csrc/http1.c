@@ -2371,6 +2371,9 @@ h1_put_chunk(tc_http1 *c, tc_buf *out, Py_buffer *chunk)
 /* Bodies at least this large are written from their own bytes object after
  * the bytes before them (one writev), not copied behind those. */
 #define H1_BODY_BY_REF 16384
+/* What a response head takes, mostly (more is made room for when it is
+ * longer). */
+#define H1_HEAD_ROOM 480
 
 static int
 h1_by_ref(PyObject *chunk)
@@ -2631,6 +2634,13 @@ h1_write_headers(tc_http1 *c, PyObject *const *args, Py_ssize_t nargs, PyObject 
         }
     }
     Py_XDECREF(cl);
+    /* Room for the head and a body copied after it, made once: a body of
+     * a kilobyte or more would otherwise move the head to a bigger
+     * buffer. */
+    if (PyBytes_CheckExact(chunk) && !h1_by_ref(chunk) &&
+        tc_buf_reserve(&out, H1_HEAD_ROOM + PyBytes_GET_SIZE(chunk) + 32) < 0) {
+        goto error;
+    }
     /* The status line ("HTTP/1.1 %d %s" % (code, reason), UTF-8). */
     if (PyUnicode_CheckExact(reason) && PyUnicode_IS_ASCII(reason) && code >= 0 &&
         code < 1000000) {

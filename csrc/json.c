@@ -44,12 +44,14 @@ json_grow(json_out *o, Py_ssize_t n);
 typedef struct {
     PyObject *key;
     Py_ssize_t at, len; /* where its text starts in the output, its length */
+    int next;           /* the kept key that followed it in a dict, or -1 */
 } json_kept_key;
 
 struct json_out {
     char *p, *end, *base;
     char *heap; /* base, once the text has moved to the heap */
     int kept_count;
+    int first; /* the kept key that last began a dict, or -1 */
     json_kept_key kept[JSON_KEYS_KEPT];
 };
 
@@ -171,7 +173,16 @@ json_string(json_out *o, PyObject *s)
          * finds nothing to escape (control characters, DEL, '"', '\\',
          * or a '/' after '<'). */
         const unsigned char *p = PyUnicode_1BYTE_DATA(s);
-        for (i = 0; i < n; i++) {
+        /* Eight characters at a time while none is special... */
+        for (i = 0; i + 8 <= n; i += 8) {
+            if (json_special[p[i]] | json_special[p[i + 1]] | json_special[p[i + 2]] |
+                json_special[p[i + 3]] | json_special[p[i + 4]] | json_special[p[i + 5]] |
+                json_special[p[i + 6]] | json_special[p[i + 7]]) {
+                break;
+            }
+        }
+        /* ...then one at a time. */
+        for (; i < n; i++) {
             unsigned char c = p[i];
             if (json_special[c] && (c != '/' || (i && p[i - 1] == '<'))) {
                 break;
@@ -318,12 +329,31 @@ float_write(char *dst, double d)
     if (!(a >= 1e-4 && a < 1e9)) {
         return 0;
     }
-    /* A whole number needs no division to be recognized. */
+    /* A whole number needs no division to be recognized, nor does a
+     * number of halves, quarters or eighths: when a * 2**j (exact) is a
+     * whole q, a is exactly m / 10**j with m = q * 5**j, a decimal of at
+     * most 12 significant digits here -- and at most 15 digits (DBL_DIG)
+     * identify a double, so no shorter decimal reads back as a: j is the
+     * smallest k the loop below would find.  The first such j makes q
+     * odd, m not a multiple of 10. */
     m = (unsigned long long)a;
     if ((double)m == a) {
         k = 0;
+        goto digits;
     }
-    else {
+    {
+        static const unsigned long long pow5[] = {1, 5, 25, 125};
+        double h = a;
+        for (k = 1; k <= 3; k++) {
+            h *= 2.0;
+            m = (unsigned long long)h;
+            if ((double)m == h) {
+                m *= pow5[k];
+                goto digits;
+            }
+        }
+    }
+    {
         for (k = 1; k <= 6; k++) {
             double t = a * pow10[k];
             /* The integer nearest a * 10**k (below 1e15, where adding 0.5
@@ -345,6 +375,7 @@ float_write(char *dst, double d)
             return 0;
         }
     }
+digits:
     /* The sign, the integer part ("0" when m has no more than k digits),
      * the point, the k digits of the fraction ("0" for a whole number),
      * put in place from the right. */
@@ -405,18 +436,42 @@ json_float(json_out *o, double d)
     return rc;
 }
 
+/* The value of an int that fits in one digit of CPython's representation
+ * (|v| < 2**30: ids, counts, small numbers), read without a call; 0 when
+ * obj is bigger. */
+static inline int
+json_small_int(PyObject *obj, long long *v)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    if (PyUnstable_Long_IsCompact((PyLongObject *)obj)) {
+        *v = (long long)PyUnstable_Long_CompactValue((PyLongObject *)obj);
+        return 1;
+    }
+#else
+    Py_ssize_t size = Py_SIZE(obj);
+    if (size >= -1 && size <= 1) {
+        *v = (long long)size * (long long)((PyLongObject *)obj)->ob_digit[0];
+        return 1;
+    }
+#endif
+    return 0;
+}
+
 static int
 json_int(json_out *o, PyObject *obj)
 {
     int overflow = 0;
-    long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    long long v;
     PyObject *text;
     int rc;
 
-    if (!overflow) {
-        if (v == -1 && PyErr_Occurred()) {
+    if (!json_small_int(obj, &v)) {
+        v = PyLong_AsLongLongAndOverflow(obj, &overflow);
+        if (!overflow && v == -1 && PyErr_Occurred()) {
             return JSON_ERROR;
         }
+    }
+    if (!overflow) {
         if (json_room(o, TC_NUM_BUF) < 0) {
             return JSON_ERROR;
         }
@@ -456,68 +511,78 @@ json_scalar(json_out *o, PyObject *obj)
     return JSON_FALLBACK;
 }
 
-/* A str key and the ": " after it: from the kept ones, or written and
- * (room allowing) kept. */
+/* A str key and the ": " after it: copied from where it was first
+ * written, or written and (room allowing) kept.  guess is the kept key
+ * expected here -- the one that followed the previous key of this dict
+ * last time, or began the last dict -- so that the dicts of a list, with
+ * the same keys in the same order, find each in one comparison.  Returns
+ * the key's index among the kept ones (-1 when it is not kept), or
+ * JSON_ERROR - 1 on error. */
 static int
-json_str_key(json_out *o, PyObject *key)
+json_str_key(json_out *o, PyObject *key, int guess)
 {
-    Py_ssize_t at;
-    int i, rc;
+    Py_ssize_t at, n;
+    int i;
 
-    for (i = 0; i < o->kept_count; i++) {
-        if (o->kept[i].key == key) {
-            Py_ssize_t n = o->kept[i].len;
-            if (json_room(o, n) < 0) {
-                return JSON_ERROR;
-            }
-            /* (the kept text lies wholly before p: no overlap) */
-            json_copy(o->p, o->base + o->kept[i].at, (size_t)n);
-            o->p += n;
-            return JSON_OK;
+    if (guess >= 0 && o->kept[guess].key == key) {
+        i = guess;
+    }
+    else {
+        for (i = 0; i < o->kept_count && o->kept[i].key != key; i++) {
         }
     }
+    if (i < o->kept_count) {
+        n = o->kept[i].len;
+        if (json_room(o, n) < 0) {
+            return JSON_ERROR - 1;
+        }
+        /* (the kept text lies wholly before p: no overlap) */
+        json_copy(o->p, o->base + o->kept[i].at, (size_t)n);
+        o->p += n;
+        return i;
+    }
     at = o->p - o->base;
-    rc = json_string(o, key);
-    if (rc == JSON_OK) {
-        rc = json_put(o, ": ", 2);
+    if (json_string(o, key) < 0 || json_put(o, ": ", 2) < 0) {
+        return JSON_ERROR - 1;
     }
-    if (rc == JSON_OK && o->kept_count < JSON_KEYS_KEPT) {
-        o->kept[o->kept_count].key = key;
-        o->kept[o->kept_count].at = at;
-        o->kept[o->kept_count].len = (o->p - o->base) - at;
-        o->kept_count++;
+    if (o->kept_count == JSON_KEYS_KEPT) {
+        return -1;
     }
-    return rc;
-}
-
-/* A dict key and ": ": json turns None, bools, ints and floats into
- * strings. */
-static int
-json_key(json_out *o, PyObject *key)
-{
-    int rc;
-
-    if (PyUnicode_CheckExact(key)) {
-        return json_str_key(o, key);
-    }
-    if (json_put(o, "\"", 1) < 0) {
-        return JSON_ERROR;
-    }
-    rc = json_scalar(o, key);
-    if (rc != JSON_OK) {
-        return rc;
-    }
-    return json_put(o, "\": ", 3);
+    i = o->kept_count++;
+    o->kept[i].key = key;
+    o->kept[i].at = at;
+    o->kept[i].len = (o->p - o->base) - at;
+    o->kept[i].next = -1;
+    return i;
 }
 
 static int json_value(json_out *o, PyObject *obj, int depth);
+
+/* One value: strings and numbers here, the rest (containers, None, bools,
+ * what falls back) in json_value. */
+static inline int
+json_item(json_out *o, PyObject *obj, int depth)
+{
+    PyTypeObject *tp = Py_TYPE(obj);
+
+    if (tp == &PyUnicode_Type) {
+        return json_string(o, obj);
+    }
+    if (tp == &PyLong_Type) {
+        return json_int(o, obj);
+    }
+    if (tp == &PyFloat_Type) {
+        return json_float(o, PyFloat_AS_DOUBLE(obj));
+    }
+    return json_value(o, obj, depth);
+}
 
 static int
 json_dict(json_out *o, PyObject *obj, int depth)
 {
     Py_ssize_t pos = 0, count = 0;
     PyObject *key, *value;
-    int rc;
+    int rc, prev = -1;
 
     if (json_put(o, "{", 1) < 0) {
         return JSON_ERROR;
@@ -531,10 +596,37 @@ json_dict(json_out *o, PyObject *obj, int depth)
         if (count++ && json_put(o, ", ", 2) < 0) {
             return JSON_ERROR;
         }
-        rc = json_key(o, key);
-        if (rc == JSON_OK) {
-            rc = json_value(o, value, depth + 1);
+        if (PyUnicode_CheckExact(key)) {
+            int guess = prev < 0 ? o->first : o->kept[prev].next;
+            int i = json_str_key(o, key, guess);
+            if (i < -1) {
+                return JSON_ERROR;
+            }
+            if (i >= 0 && i != guess) {
+                if (count == 1) {
+                    o->first = i;
+                }
+                else if (prev >= 0) {
+                    o->kept[prev].next = i;
+                }
+            }
+            prev = i;
         }
+        else {
+            /* json turns None, bools, ints and floats into strings */
+            prev = -1;
+            if (json_put(o, "\"", 1) < 0) {
+                return JSON_ERROR;
+            }
+            rc = json_scalar(o, key);
+            if (rc == JSON_OK) {
+                rc = json_put(o, "\": ", 3);
+            }
+            if (rc != JSON_OK) {
+                return rc;
+            }
+        }
+        rc = json_item(o, value, depth + 1);
         if (rc != JSON_OK) {
             return rc;
         }
@@ -558,7 +650,7 @@ json_sequence(json_out *o, PyObject *obj, int depth)
         if (i && json_put(o, ", ", 2) < 0) {
             return JSON_ERROR;
         }
-        rc = json_value(o, item, depth + 1);
+        rc = json_item(o, item, depth + 1);
         if (rc != JSON_OK) {
             return rc;
         }
@@ -566,20 +658,19 @@ json_sequence(json_out *o, PyObject *obj, int depth)
     return json_put(o, "]", 1);
 }
 
+/* Containers nest up to JSON_MAX_DEPTH (deeper is json.dumps's); strings
+ * and numbers are written at any depth, as json_item finds them. */
 static int
 json_value(json_out *o, PyObject *obj, int depth)
 {
-    if (depth > JSON_MAX_DEPTH) {
-        return JSON_FALLBACK;
+    if (PyDict_CheckExact(obj)) {
+        return depth > JSON_MAX_DEPTH ? JSON_FALLBACK : json_dict(o, obj, depth);
+    }
+    if (PyList_CheckExact(obj) || PyTuple_CheckExact(obj)) {
+        return depth > JSON_MAX_DEPTH ? JSON_FALLBACK : json_sequence(o, obj, depth);
     }
     if (PyUnicode_CheckExact(obj)) {
         return json_string(o, obj);
-    }
-    if (PyDict_CheckExact(obj)) {
-        return json_dict(o, obj, depth);
-    }
-    if (PyList_CheckExact(obj) || PyTuple_CheckExact(obj)) {
-        return json_sequence(o, obj, depth);
     }
     return json_scalar(o, obj);
 }
@@ -599,6 +690,7 @@ json_encode(PyObject *value, int as_bytes)
     o.end = stack + sizeof stack;
     o.heap = NULL;
     o.kept_count = 0;
+    o.first = -1;
     rc = json_value(&o, value, 0);
     len = o.p - o.base;
     if (rc == JSON_FALLBACK) {

@@ -418,6 +418,108 @@ def test_json_encode_float_ties_and_half_steps() -> None:
             assert _core._json_encode(v) == json.dumps(v), repr(v)
 
 
+def test_json_encode_dyadic_fractions() -> None:
+    """Halves, quarters and eighths (found by doubling, without the
+    division the other short decimals need), with their neighbours, in the
+    short path's range and at its edges, of either sign."""
+    import json
+    import math
+    import random
+
+    from tornado_c import _core
+
+    rng = random.Random(11)
+    values: List[float] = [0.5, 0.25, 0.125, 0.375, 1e-4 * 1.25, 999999999.875, 999999999.5,
+                           1e9 - 0.25, 2.0**-13, 2.0**-14, 3 * 2.0**-13, 0.0625]
+    for j in (1, 2, 3, 4):
+        for _ in range(3000):
+            q = rng.randint(0, 10 ** rng.randint(1, 10))
+            values.append(q / 2**j)
+    values += [math.nextafter(v, 0.0) for v in values] + [math.nextafter(v, 2e9) for v in values]
+    for value in values:
+        for v in (value, -value):
+            assert _core._json_encode(v) == json.dumps(v), repr(v)
+    assert _core._json_encode(values) == json.dumps(values)
+
+
+def test_json_encode_special_characters_at_every_place() -> None:
+    """Strings of 1 to 25 ASCII characters (the C encoder scans them eight
+    at a time) with a character to escape, or a "</", at each place --
+    across the eight-character boundaries -- and a "/" that needs none."""
+    import json
+
+    from tornado_c import _core
+
+    texts = []
+    for n in range(1, 26):
+        for i in range(n):
+            for c in ('"', "\\", "\x00", "\x1f", "\x7f", "\n", "/"):
+                texts.append("a" * i + c + "b" * (n - i - 1))
+            if i + 1 < n:
+                texts.append("a" * i + "</" + "b" * (n - i - 2))
+                texts.append("a" * i + "<" + "x" + "/" * (n - i - 2))
+    for text in texts:
+        want = json.dumps(text).replace("</", "<\\/")
+        assert _core._json_encode(text) == want, repr(text)
+    assert _core._json_encode(texts) == json.dumps(texts).replace("</", "<\\/")
+
+
+def test_json_encode_keys_in_changing_orders() -> None:
+    """Dicts of one set of keys in different orders, with other dicts in
+    between and keys dropped or added (the encoder guesses each key from
+    the order it saw last), and more keys than it keeps."""
+    import itertools
+    import json
+
+    from tornado_c import _core
+
+    keys = ["id", "name", "price", "tags"]
+    rows: List[Any] = []
+    for order in itertools.permutations(keys):
+        rows.append({k: len(k) for k in order})
+        rows.append({k: {"inner": k, order[0]: 1} for k in order[:2]})
+        rows.append({k: 0 for k in order[1:]})
+    rows.append({"k%d" % i: i for i in range(20)})
+    rows += [{k: i for k in keys} for i in range(5)]
+    assert _core._json_encode(rows) == json.dumps(rows)
+    assert _core._json_encode(rows[::-1]) == json.dumps(rows[::-1])
+
+
+def test_json_encode_ints_at_digit_size_edges() -> None:
+    """Ints around the sizes CPython stores in one internal digit (2**15,
+    2**30, 2**31, 2**60, 2**62), which the C encoder reads without a
+    call."""
+    import json
+
+    from tornado_c import _core
+
+    values = []
+    for e in (15, 16, 29, 30, 31, 32, 59, 60, 61, 62, 63):
+        for v in (2**e - 1, 2**e, 2**e + 1):
+            values += [v, -v]
+    for value in values:
+        assert _core._json_encode(value) == json.dumps(value), value
+        assert _core._json_encode({value: value}) == json.dumps({value: value}), value
+
+
+def test_json_encode_values_at_the_deepest_nesting() -> None:
+    """Containers nested as deep as the C encoder goes, holding every kind
+    of scalar at the bottom: the text of json.dumps (deeper containers are
+    json.dumps's own, and json_encode's answer the same)."""
+    import json
+
+    from tornado_c import _core, escape
+
+    leaf = ["s</", 1, -2.5, 1e300, None, True, False, 10**30]
+    for depth in (62, 63, 64, 65, 66):
+        value: Any = list(leaf)
+        for level in range(depth):
+            value = [value, 1.5] if level % 2 else {"k": value, "n": "x"}
+        want = json.dumps(value).replace("</", "<\\/")
+        assert escape.json_encode(value) == want, depth
+        assert _core._json_encode(value) == (want if depth <= 64 else NotImplemented), depth
+
+
 class _Str(str):
     pass
 
