@@ -2634,9 +2634,9 @@ h1_write_headers(tc_http1 *c, PyObject *const *args, Py_ssize_t nargs, PyObject 
         }
     }
     Py_XDECREF(cl);
-    /* Room for the head and a body copied after it, made once: a body of
-     * a kilobyte or more would otherwise move the head to a bigger
-     * buffer. */
+    /* Room for the head and a body copied after it (with, when chunked,
+     * its size line and CRLFs: the 32), made once: a body of a kilobyte
+     * or more would otherwise move the head to a bigger buffer. */
     if (PyBytes_CheckExact(chunk) && !h1_by_ref(chunk) &&
         tc_buf_reserve(&out, H1_HEAD_ROOM + PyBytes_GET_SIZE(chunk) + 32) < 0) {
         goto error;
