@@ -329,31 +329,12 @@ float_write(char *dst, double d)
     if (!(a >= 1e-4 && a < 1e9)) {
         return 0;
     }
-    /* A whole number needs no division to be recognized, nor does a
-     * number of halves, quarters or eighths: when a * 2**j (exact) is a
-     * whole q, a is exactly m / 10**j with m = q * 5**j, a decimal of at
-     * most 12 significant digits here -- and at most 15 digits (DBL_DIG)
-     * identify a double, so no shorter decimal reads back as a: j is the
-     * smallest k the loop below would find.  The first such j makes q
-     * odd, m not a multiple of 10. */
+    /* A whole number needs no division to be recognized. */
     m = (unsigned long long)a;
     if ((double)m == a) {
         k = 0;
-        goto digits;
     }
-    {
-        static const unsigned long long pow5[] = {1, 5, 25, 125};
-        double h = a;
-        for (k = 1; k <= 3; k++) {
-            h *= 2.0;
-            m = (unsigned long long)h;
-            if ((double)m == h) {
-                m *= pow5[k];
-                goto digits;
-            }
-        }
-    }
-    {
+    else {
         for (k = 1; k <= 6; k++) {
             double t = a * pow10[k];
             /* The integer nearest a * 10**k (below 1e15, where adding 0.5
@@ -375,7 +356,6 @@ float_write(char *dst, double d)
             return 0;
         }
     }
-digits:
     /* The sign, the integer part ("0" when m has no more than k digits),
      * the point, the k digits of the fraction ("0" for a whole number),
      * put in place from the right. */
@@ -658,8 +638,9 @@ json_sequence(json_out *o, PyObject *obj, int depth)
     return json_put(o, "]", 1);
 }
 
-/* Containers nest up to JSON_MAX_DEPTH (deeper is json.dumps's); strings
- * and numbers are written at any depth, as json_item finds them. */
+/* What json_item leaves: containers, nested up to JSON_MAX_DEPTH (deeper
+ * is json.dumps's), None and bools (strings and numbers are written at any
+ * depth). */
 static int
 json_value(json_out *o, PyObject *obj, int depth)
 {
@@ -668,9 +649,6 @@ json_value(json_out *o, PyObject *obj, int depth)
     }
     if (PyList_CheckExact(obj) || PyTuple_CheckExact(obj)) {
         return depth > JSON_MAX_DEPTH ? JSON_FALLBACK : json_sequence(o, obj, depth);
-    }
-    if (PyUnicode_CheckExact(obj)) {
-        return json_string(o, obj);
     }
     return json_scalar(o, obj);
 }
@@ -691,7 +669,7 @@ json_encode(PyObject *value, int as_bytes)
     o.heap = NULL;
     o.kept_count = 0;
     o.first = -1;
-    rc = json_value(&o, value, 0);
+    rc = json_item(&o, value, 0);
     len = o.p - o.base;
     if (rc == JSON_FALLBACK) {
         result = Py_NewRef(Py_NotImplemented);

@@ -419,9 +419,8 @@ def test_json_encode_float_ties_and_half_steps() -> None:
 
 
 def test_json_encode_dyadic_fractions() -> None:
-    """Halves, quarters and eighths (found by doubling, without the
-    division the other short decimals need), with their neighbours, in the
-    short path's range and at its edges, of either sign."""
+    """Halves, quarters, eighths and sixteenths, with their neighbours, in
+    the short decimal path's range and at its edges, of either sign."""
     import json
     import math
     import random
